@@ -1,0 +1,49 @@
+"""JSON on the wire with exact numbers: numbers parse to ``Decimal``/``int``, never ``float``."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+
+class MalformedJson(ValueError):
+    """The bytes are not UTF-8 JSON, or nest deeper than allowed."""
+
+
+MAX_DEPTH = 32
+
+
+def _reject_constant(name: str) -> Any:
+    raise MalformedJson(f"{name} is not valid JSON")
+
+
+def loads_exact(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON keeping every number exact (``1e2`` -> ``Decimal('1E+2')``, ``200`` -> ``200``)."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise MalformedJson("the body is not UTF-8") from exc
+    depth = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise MalformedJson(f"the body nests deeper than {max_depth}")
+        elif char in "]}":
+            depth -= 1
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise MalformedJson(f"the body is not JSON: {exc}") from exc
+
+
+def dumps_compact(value: Any) -> str:
+    """Serialise compactly (no spaces), keys in insertion order; ``Decimal`` as its exact text."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

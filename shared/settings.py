@@ -1,0 +1,143 @@
+"""Typed settings, read from the environment with the ``HYPELEDGER_`` prefix.
+
+Each service builds its settings object once in its composition root and passes it down; nothing
+here is instantiated at import time. Secrets have no defaults, and placeholder secrets are refused
+outside development.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "placeholder", "dev", "test", "xxx"})
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class BrokerFlavour(StrEnum):
+    """Which Kafka-protocol broker is behind the bootstrap servers.
+
+    ``kafka`` (Apache Kafka, the default) turns on the idempotent producer; ``tansu`` (tests and
+    the demo) turns it off because Tansu refuses InitProducerId. Chosen by configuration only.
+    """
+
+    KAFKA = "kafka"
+    TANSU = "tansu"
+
+
+def split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class CommonSettings(BaseSettings):
+    """What every service needs: where the broker and the database are, and how to log."""
+
+    model_config = SettingsConfigDict(env_prefix="HYPELEDGER_", extra="ignore", frozen=True)
+
+    environment: Environment = Environment.PRODUCTION
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/hypeledger"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_flavour: BrokerFlavour = BrokerFlavour.KAFKA
+    kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=5000)
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    log_level: str = "INFO"
+    log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+    extra_currencies: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def kafka_idempotence(self) -> bool:
+        return self.kafka_flavour is BrokerFlavour.KAFKA
+
+    def check_secret(self, name: str, value: SecretStr | None) -> None:
+        """Refuse a missing or placeholder secret outside development and tests."""
+        if self.environment in (Environment.DEVELOPMENT, Environment.TEST):
+            return
+        if value is None or value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError(f"HYPELEDGER_{name.upper()} must be set to a real secret in {self.environment}")
+
+
+class IngressSettings(CommonSettings):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_base_url: str = "http://127.0.0.1:8080"
+    hypetech_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    ledger_timeout_s: float = Field(default=5.0, gt=0)
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    retry_after_s: int = Field(default=1, ge=0)
+    path_bet: str = "/webhooks/hypetech/bet"
+    path_win: str = "/webhooks/hypetech/win"
+    path_rollback: str = "/webhooks/hypetech/rollback-v4"
+    path_balance: str = "/webhooks/hypetech/balance-v4"
+    instance_id: str = ""
+
+    _split_keys = field_validator("hypetech_api_keys", mode="before")(split_csv)
+
+    @model_validator(mode="after")
+    def _secrets(self) -> IngressSettings:
+        if self.environment not in (Environment.DEVELOPMENT, Environment.TEST):
+            if not self.hypetech_api_keys:
+                raise ValueError("HYPELEDGER_HYPETECH_API_KEYS must be set")
+            for key in self.hypetech_api_keys:
+                self.check_secret("hypetech_api_keys", key)
+        return self
+
+
+class LedgerSettings(CommonSettings):
+    consumer_group: str = "hypeledger-ledger"
+    max_batch: int = Field(default=500, ge=1, le=10_000)
+    session_check: bool = True
+    insufficient_funds_status: int = Field(default=403, ge=400, le=499)
+    rollback_unknown_status: int = Field(default=200)
+    win_without_round: str = Field(default="reject", pattern="^(reject|accept_and_flag)$")
+    relay_interval_ms: int = Field(default=50, ge=1)
+    metrics_port: int = 9101
+
+
+class HypetechClientSettings(CommonSettings):
+    hypetech_base_url: str = "https://player.api.hypetech.games"
+    hypetech_api_token: SecretStr | None = None
+    hypetech_timeout_s: float = Field(default=5.0, gt=0)
+    hypetech_max_retries: int = Field(default=3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _secrets(self) -> HypetechClientSettings:
+        self.check_secret("hypetech_api_token", self.hypetech_api_token)
+        return self
+
+
+class OperatorApiSettings(HypetechClientSettings):
+    host: str = "127.0.0.1"
+    port: int = 8081
+    operator_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    ledger_timeout_s: float = Field(default=5.0, gt=0)
+
+    _split_tokens = field_validator("operator_tokens", mode="before")(split_csv)
+
+    @model_validator(mode="after")
+    def _tokens(self) -> OperatorApiSettings:
+        if self.environment not in (Environment.DEVELOPMENT, Environment.TEST):
+            if not self.operator_tokens:
+                raise ValueError("HYPELEDGER_OPERATOR_TOKENS must be set")
+            for token in self.operator_tokens:
+                self.check_secret("operator_tokens", token)
+        return self
+
+
+class ReconcilerSettings(HypetechClientSettings):
+    interval_s: float = Field(default=300.0, gt=0)
+    grace_period_s: float = Field(default=600.0, ge=0)
+    concurrency: int = Field(default=8, ge=1, le=256)
+    requests_per_second: float = Field(default=50.0, gt=0)
+    page_size: int = Field(default=100, ge=1, le=1000)
+    metrics_port: int = 9102
