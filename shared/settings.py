@@ -77,8 +77,8 @@ class IngressSettings(CommonSettings):
     retry_after_s: int = Field(default=1, ge=0)
     path_bet: str = "/webhooks/hypetech/bet"
     path_win: str = "/webhooks/hypetech/win"
-    path_rollback: str = "/webhooks/hypetech/rollback-v4"
-    path_balance: str = "/webhooks/hypetech/balance-v4"
+    path_rollback: str = "/webhooks/hypetech/rollback"
+    path_balance: str = "/webhooks/hypetech/balance"
     instance_id: str = ""
 
     _split_keys = field_validator("hypetech_api_keys", mode="before")(split_csv)
