@@ -54,6 +54,12 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     extra_currencies: dict[str, int] = Field(default_factory=dict)
+    topic_prefix: str = ""
+    """Prepended to every topic name (tests use a unique prefix per test; production leaves it empty)."""
+
+    def topic(self, name: str) -> str:
+        """The topic name this deployment uses for the contract topic ``name``."""
+        return f"{self.topic_prefix}{name}"
 
     @property
     def kafka_idempotence(self) -> bool:
@@ -101,7 +107,9 @@ class LedgerSettings(CommonSettings):
     rollback_unknown_status: int = Field(default=200)
     win_without_round: str = Field(default="reject", pattern="^(reject|accept_and_flag)$")
     relay_interval_ms: int = Field(default=50, ge=1)
+    metrics_host: str = "127.0.0.1"
     metrics_port: int = 9101
+    relay_metrics_port: int = 9103
 
 
 class HypetechClientSettings(CommonSettings):
@@ -140,4 +148,5 @@ class ReconcilerSettings(HypetechClientSettings):
     concurrency: int = Field(default=8, ge=1, le=256)
     requests_per_second: float = Field(default=50.0, gt=0)
     page_size: int = Field(default=100, ge=1, le=1000)
+    metrics_host: str = "127.0.0.1"
     metrics_port: int = 9102
