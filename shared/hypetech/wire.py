@@ -1,0 +1,39 @@
+"""JSON text exactly as JavaScript's ``JSON.stringify`` writes it, with exact decimal numbers.
+
+Hypetech's bodies carry amounts as JSON numbers (``"amount":200``, ``"value":10.5``). Writing them
+from ``Decimal`` keeps them exact, and writing them the way JavaScript does (compact, keys in
+insertion order, ``200`` rather than ``200.00``, no exponent) makes the text equal to what
+``JSON.stringify(JSON.parse(text))`` gives back, which is what Hypetech's signature covers.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+
+def js_number(value: Decimal | int) -> str:
+    """The text JavaScript writes for this number: ``200.00 -> "200"``, ``10.50 -> "10.5"``."""
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a number")
+    if isinstance(value, int):
+        return str(value)
+    if not value.is_finite():
+        raise ValueError("JSON has no NaN or infinity")
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def dumps_js(value: Any) -> str:
+    """Serialise ``value`` as ``JSON.stringify`` would; ``Decimal`` and ``int`` become numbers."""
+    if value is None or isinstance(value, bool | str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, Decimal | int):
+        return js_number(value)
+    if isinstance(value, dict):
+        items = (f"{dumps_js(str(key))}:{dumps_js(item)}" for key, item in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(dumps_js(item) for item in value) + "]"
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable without losing exactness")
