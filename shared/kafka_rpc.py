@@ -1,0 +1,247 @@
+"""Request-reply over Kafka: publish a command, await the reply that names its correlation id.
+
+Used by every service that asks the ledger something and waits for the answer (the ingress, the
+operator API). Each client instance owns a reply topic, ``settings.topic(reply_topic(instance))``,
+created with one partition and read by a consumer with NO group (assigned directly: no join, no
+rebalance). The reply consumer is started and positioned before ``start()`` returns, so a service
+that reports ready only after ``start()`` never misses a reply. Replies whose correlation id is not
+awaited any more (they came after a timeout, or before a restart) are counted and dropped.
+
+Broker facts this is built around (``infra-notes.md``): Tansu completes a parked fetch only after
+``fetch_max_wait_ms`` (keep it at 10-20 ms), its "latest" offset can be too early (so the consumer
+resets to ``earliest``, starts from the reported end and drops anything stale by correlation id),
+and ``linger_ms`` must stay 0 when each message has one awaited reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+
+from shared.contracts.topics import (
+    HEADER_CONTENT_TYPE,
+    HEADER_CORRELATION_ID,
+    HEADER_REPLY_TO,
+    reply_topic,
+)
+from shared.logs import get_logger
+from shared.settings import CommonSettings
+
+REPLY_FETCH_MAX_BYTES: Final = 8 * 1024 * 1024
+
+
+class RpcError(Exception):
+    """A request got no reply."""
+
+
+class RpcTimeout(RpcError):
+    """No reply arrived within the timeout (the request may still be applied later)."""
+
+
+class RpcUnavailable(RpcError):
+    """The request could not be published, or the client is not running."""
+
+
+@dataclass(frozen=True, slots=True)
+class RpcReply:
+    value: bytes
+    headers: Mapping[str, bytes]
+    correlation_id: str
+
+
+@dataclass(slots=True)
+class RpcStats:
+    """Counters a service exports as metrics."""
+
+    sent: int = 0
+    replied: int = 0
+    timeouts: int = 0
+    unmatched_replies: int = 0
+
+
+class KafkaRpcClient:
+    """Publishes requests to ``request_topic`` and awaits replies on this instance's reply topic."""
+
+    def __init__(
+        self,
+        settings: CommonSettings,
+        *,
+        request_topic: str,
+        instance_id: str = "",
+        client_id: str = "hypeledger-rpc",
+    ) -> None:
+        self._settings = settings
+        self.request_topic = settings.topic(request_topic)
+        self.instance_id = instance_id or uuid.uuid4().hex[:12]
+        self.reply_topic = settings.topic(reply_topic(self.instance_id))
+        self._client_id = client_id
+        self._pending: dict[str, asyncio.Future[RpcReply]] = {}
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._log = get_logger("kafka_rpc").bind(reply_topic=self.reply_topic)
+        self.stats = RpcStats()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    @property
+    def reply_consumer_assigned(self) -> bool:
+        """True once the reply consumer owns its partition and its reader runs."""
+        return (
+            self._consumer is not None
+            and bool(self._consumer.assignment())
+            and self._reader is not None
+            and not self._reader.done()
+        )
+
+    async def start(self) -> None:
+        """Create the reply topic, start the producer, assign and position the reply consumer."""
+        settings = self._settings
+        await self._create_reply_topic()
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            client_id=f"{self._client_id}-{self.instance_id}",
+            enable_idempotence=settings.kafka_idempotence,
+            acks="all",
+            linger_ms=0,
+        )
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            client_id=f"{self._client_id}-{self.instance_id}-replies",
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            fetch_max_bytes=REPLY_FETCH_MAX_BYTES,
+        )
+        await producer.start()
+        try:
+            await consumer.start()
+            partition = TopicPartition(self.reply_topic, 0)
+            consumer.assign([partition])
+            end = await consumer.end_offsets([partition])
+            consumer.seek(partition, end[partition])
+        except BaseException:
+            await consumer.stop()
+            await producer.stop()
+            raise
+        self._producer, self._consumer = producer, consumer
+        self._reader = asyncio.create_task(self._read_replies(consumer), name="rpc-replies")
+        self._log.info("rpc.started", request_topic=self.request_topic)
+
+    async def stop(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(RpcUnavailable("the client stopped"))
+        self._pending.clear()
+        consumer, self._consumer = self._consumer, None
+        producer, self._producer = self._producer, None
+        if consumer is not None:
+            await consumer.stop()
+        if producer is not None:
+            await producer.stop()
+
+    async def broker_reachable(self, timeout_s: float = 1.0) -> bool:
+        """True when the broker answers a metadata request within ``timeout_s``."""
+        if self._producer is None:
+            return False
+        try:
+            async with asyncio.timeout(timeout_s):
+                return bool(await self._producer.client.force_metadata_update())
+        except (KafkaError, OSError, TimeoutError):
+            return False
+
+    async def request(
+        self,
+        *,
+        key: str,
+        value: bytes,
+        timeout_s: float,
+        correlation_id: str | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+        content_type: str = "application/json",
+    ) -> RpcReply:
+        """Publish ``value`` keyed by ``key`` and return the reply carrying its correlation id.
+
+        Raises ``RpcTimeout`` when nothing answers within ``timeout_s`` (publishing included) and
+        ``RpcUnavailable`` when the message cannot be published at all.
+        """
+        producer = self._producer
+        if producer is None or not self.reply_consumer_assigned:
+            raise RpcUnavailable("the request-reply client is not running")
+        cid = correlation_id or uuid.uuid4().hex
+        future: asyncio.Future[RpcReply] = asyncio.get_running_loop().create_future()
+        self._pending[cid] = future
+        all_headers = [
+            (HEADER_CORRELATION_ID, cid.encode()),
+            (HEADER_REPLY_TO, self.reply_topic.encode()),
+            (HEADER_CONTENT_TYPE, content_type.encode()),
+            *headers,
+        ]
+        try:
+            async with asyncio.timeout(timeout_s):
+                try:
+                    await producer.send_and_wait(
+                        self.request_topic, value, key=key.encode(), headers=all_headers
+                    )
+                except KafkaError as exc:
+                    raise RpcUnavailable(f"could not publish: {exc}") from exc
+                self.stats.sent += 1
+                return await future
+        except TimeoutError:
+            self.stats.timeouts += 1
+            raise RpcTimeout(f"no reply within {timeout_s} s") from None
+        finally:
+            self._pending.pop(cid, None)
+
+    async def _create_reply_topic(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            response = await admin.create_topics(
+                [NewTopic(self.reply_topic, num_partitions=1, replication_factor=1)]
+            )
+        finally:
+            await admin.close()
+        for topic_error in response.topic_errors:
+            code = topic_error[1]
+            if code not in (0, TopicAlreadyExistsError.errno):
+                raise RpcUnavailable(f"cannot create {topic_error[0]}: {for_code(code).__name__}")
+
+    async def _read_replies(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=1000)
+            except KafkaError as exc:
+                self._log.warning("rpc.fetch_failed", error=str(exc))
+                await asyncio.sleep(0.1)
+                continue
+            for records in batches.values():
+                for record in records:
+                    self._deliver(record.value or b"", record.headers or ())
+
+    def _deliver(self, value: bytes, headers: Sequence[tuple[str, bytes]]) -> None:
+        header_map = dict(headers)
+        cid_raw = header_map.get(HEADER_CORRELATION_ID)
+        cid = cid_raw.decode("utf-8", "replace") if cid_raw is not None else ""
+        future = self._pending.get(cid)
+        if future is None or future.done():
+            self.stats.unmatched_replies += 1
+            return
+        self.stats.replied += 1
+        future.set_result(RpcReply(value=value, headers=header_map, correlation_id=cid))

@@ -1,0 +1,143 @@
+"""Request-reply over a real broker: replies find their request, silence becomes a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from shared.contracts.topics import COMMANDS, HEADER_CORRELATION_ID, HEADER_REPLY_TO, reply_topic
+from shared.kafka_rpc import KafkaRpcClient, RpcTimeout
+from shared.settings import CommonSettings
+
+pytestmark = pytest.mark.integration
+
+
+async def create_topic(settings: CommonSettings, name: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+
+
+class Responder:
+    """A tiny stand-in for the ledger: answers each command with its value upper-cased."""
+
+    def __init__(self, settings: CommonSettings) -> None:
+        self.settings = settings
+        self.seen: list[tuple[bytes | None, dict[str, bytes]]] = []
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            self.settings.topic(COMMANDS),
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=None,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=10,
+        )
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, linger_ms=0
+        )
+        await consumer.start()
+        await producer.start()
+        try:
+            async for record in consumer:
+                headers = dict(record.headers)
+                self.seen.append((record.key, headers))
+                await producer.send_and_wait(
+                    headers[HEADER_REPLY_TO].decode(),
+                    (record.value or b"").upper(),
+                    headers=[(HEADER_CORRELATION_ID, headers[HEADER_CORRELATION_ID])],
+                )
+        finally:
+            await consumer.stop()
+            await producer.stop()
+
+
+@pytest.fixture
+async def settings(kafka_env: dict[str, Any]) -> CommonSettings:
+    settings = CommonSettings(**kafka_env)
+    await create_topic(settings, settings.topic(COMMANDS), 2)
+    return settings
+
+
+@pytest.fixture
+async def client(settings: CommonSettings) -> AsyncIterator[KafkaRpcClient]:
+    client = KafkaRpcClient(settings, request_topic=COMMANDS)
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+@pytest.fixture
+async def responder(settings: CommonSettings) -> AsyncIterator[Responder]:
+    responder = Responder(settings)
+    task = asyncio.create_task(responder.run())
+    try:
+        yield responder
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_answers_each_concurrent_request_with_its_own_reply(
+    client: KafkaRpcClient, responder: Responder
+) -> None:
+    values = [f"request-{n}".encode() for n in range(50)]
+
+    replies = await asyncio.gather(
+        *(client.request(key=f"user-{n % 7}", value=v, timeout_s=10) for n, v in enumerate(values))
+    )
+
+    assert [reply.value for reply in replies] == [v.upper() for v in values]
+
+
+async def test_publishes_keyed_by_user_with_correlation_and_reply_headers(
+    client: KafkaRpcClient, responder: Responder
+) -> None:
+    reply = await client.request(key="user-42", value=b"x", timeout_s=10, correlation_id="cid-1")
+
+    key, headers = responder.seen[-1]
+    assert (reply.correlation_id, key) == ("cid-1", b"user-42")
+    assert headers[HEADER_CORRELATION_ID] == b"cid-1"
+    assert headers[HEADER_REPLY_TO] == client.reply_topic.encode()
+
+
+async def test_times_out_when_nothing_answers(client: KafkaRpcClient) -> None:
+    with pytest.raises(RpcTimeout):
+        await client.request(key="user-1", value=b"x", timeout_s=0.3)
+
+    assert (client.stats.timeouts, client.in_flight) == (1, 0)
+
+
+async def test_reports_its_reply_consumer_assigned_once_started(client: KafkaRpcClient) -> None:
+    assert client.reply_consumer_assigned
+
+
+async def test_ignores_a_stale_reply_left_on_a_reused_reply_topic(settings: CommonSettings) -> None:
+    instance = "reused-instance"
+    topic = settings.topic(reply_topic(instance))
+    await create_topic(settings, topic, 1)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    for _ in range(3):
+        await producer.send_and_wait(topic, b"stale", headers=[(HEADER_CORRELATION_ID, b"old")])
+    await producer.stop()
+    client = KafkaRpcClient(settings, request_topic=COMMANDS, instance_id=instance)
+    await client.start()
+
+    try:
+        with pytest.raises(RpcTimeout):
+            await client.request(key="u", value=b"x", timeout_s=0.5, correlation_id="old")
+    finally:
+        await client.stop()
