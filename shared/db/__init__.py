@@ -1,0 +1,1 @@
+"""Postgres access: the asyncpg pool, the migration runner and per-run databases."""

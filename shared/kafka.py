@@ -1,0 +1,116 @@
+"""Kafka clients built from settings, and explicit topic creation.
+
+Every producer and consumer of hypeledger comes from here, so the broker-dependent choices live in
+one place: the idempotent producer only on real Kafka (``settings.kafka_idempotence``; Tansu
+refuses it), ``acks=all``, the fetch wait and group timeouts from settings. Topics are created
+explicitly with their partition counts (auto-created topics get one partition), and topic names
+are always the contract names resolved through ``settings.topic``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+from shared.settings import CommonSettings
+
+#: Metadata of a just-created topic can lag behind the create answer; wait at most this long.
+TOPIC_VISIBLE_WITHIN_S = 10.0
+
+
+class TopicMismatch(RuntimeError):
+    """A topic exists with fewer partitions than asked for (partitions cannot be added here)."""
+
+
+def producer(settings: CommonSettings, **overrides: Any) -> AIOKafkaProducer:
+    """An (unstarted) producer: ``acks=all``, idempotent on real Kafka, no lingering."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "acks": "all",
+        "enable_idempotence": settings.kafka_idempotence,
+        "linger_ms": 0,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+def consumer(
+    settings: CommonSettings, *topics: str, group_id: str | None, **overrides: Any
+) -> AIOKafkaConsumer:
+    """An (unstarted) consumer of already-resolved ``topics``: manual commits, from the earliest.
+
+    ``earliest`` because Tansu's latest offset is wrong (it would replay stale records).
+    """
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(*topics, **options)
+
+
+def admin(settings: CommonSettings, **overrides: Any) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, **overrides)
+
+
+async def ensure_topics(
+    settings: CommonSettings, partitions: Mapping[str, int], *, replication_factor: int = 1
+) -> dict[str, int]:
+    """Create the contract topics ``{name: partitions}`` (resolved via ``settings.topic``).
+
+    Existing topics are fine if they have at least the partitions asked for; fewer is
+    ``TopicMismatch`` (adding partitions would move keys between partitions). Returns the
+    resolved names with their partition counts once every topic is visible in the metadata.
+    """
+    wanted = {settings.topic(name): count for name, count in partitions.items()}
+    client = admin(settings)
+    await client.start()
+    try:
+        existing = set(await client.list_topics())
+        missing = [
+            NewTopic(name, count, replication_factor)
+            for name, count in wanted.items()
+            if name not in existing
+        ]
+        if missing:
+            response = await client.create_topics(missing)
+            for topic, code, *_ in response.topic_errors:
+                error = for_code(code)
+                if code != 0 and error is not TopicAlreadyExistsError:
+                    raise error(f"cannot create topic {topic}")
+        counts = await _visible(client, list(wanted))
+    finally:
+        await client.close()
+    for name, count in wanted.items():
+        if counts[name] < count:
+            raise TopicMismatch(f"topic {name} has {counts[name]} partitions, {count} wanted")
+    return counts
+
+
+async def _visible(client: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    deadline = time.monotonic() + TOPIC_VISIBLE_WITHIN_S
+    while True:
+        described = await client.describe_topics(names)
+        counts = {
+            topic["topic"]: len(topic["partitions"])
+            for topic in described
+            if topic["error_code"] == 0 and topic["partitions"]
+        }
+        if len(counts) == len(names) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    absent = [name for name in names if name not in counts]
+    if absent:
+        raise TopicMismatch(f"topics not visible after creation: {', '.join(absent)}")
+    return counts

@@ -1,0 +1,84 @@
+"""Fixtures every test suite shares: one stack per run, a fresh database, unique topics per test.
+
+The stack comes from ``shared.infra.stack.local_stack`` (environment, then containers, then local
+packages; see docs/infrastructure.md). Nothing starts unless a test asks for it, a server that
+cannot start fails the test run loudly, and nothing started here outlives the run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import asyncpg
+import pytest
+
+from shared.db.databases import create_database, drop_database
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
+from shared.infra.stack import Stack, local_stack
+from shared.kafka import ensure_topics
+from shared.settings import CommonSettings
+
+CreateTopics = Callable[[CommonSettings, Mapping[str, int]], Awaitable[dict[str, int]]]
+
+
+@pytest.fixture(scope="session")
+async def infra() -> AsyncIterator[Stack]:
+    """The run's Postgres server and broker: ``database_admin_url``, ``kafka_bootstrap_servers``,
+    ``kafka_flavour``."""
+    async with local_stack() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+async def database_url(infra: Stack) -> AsyncIterator[str]:
+    """A database created for this run with every migration applied; dropped at the end."""
+    name = f"hypeledger_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    dsn = await create_database(infra.database_admin_url, name)
+    try:
+        await migrate(dsn)
+        yield dsn
+    finally:
+        await drop_database(infra.database_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+async def db_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, max_size=10)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture(scope="session")
+def common_env(infra: Stack, database_url: str) -> dict[str, Any]:
+    """Settings kwargs: ``LedgerSettings(**common_env, topic_prefix=topic_prefix)``."""
+    return {
+        "environment": "test",
+        "database_url": database_url,
+        "kafka_bootstrap_servers": infra.kafka_bootstrap_servers,
+        "kafka_flavour": infra.kafka_flavour,
+        "kafka_fetch_max_wait_ms": 10,
+        "kafka_session_timeout_ms": 1000,
+        "kafka_heartbeat_interval_ms": 200,
+    }
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A prefix unique to this test, so its topics and groups never meet another test's."""
+    return f"t{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture
+def create_topics(infra: Stack) -> CreateTopics:
+    """``await create_topics(settings, {COMMANDS: 4})``: the prefixed topics, with partitions."""
+
+    async def create(settings: CommonSettings, partitions: Mapping[str, int]) -> dict[str, int]:
+        return await ensure_topics(settings, partitions)
+
+    return create
