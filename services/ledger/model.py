@@ -1,0 +1,220 @@
+"""Plain values the decision core reads and returns. No I/O, no clocks, no ids minted at random."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from shared.currencies import DEFAULT_CURRENCIES, CurrencyTable
+
+#: Namespaces for the deterministic ids: the same key always gets the same operator_tx_id, and
+#: the same decision the same event_id, however often it is redelivered or replayed.
+OPERATOR_TX_NAMESPACE = uuid.UUID("6b1f3c52-3b8e-4f1e-9a57-0d6f1c2a9e10")
+EVENT_NAMESPACE = uuid.UUID("b2d4e0a1-8c67-4d0c-8f3e-51a7c9d2e6f4")
+
+OPERATOR_PROVIDER = "operator"
+"""The provider column of operator commands' keys: ("operator", kind, idempotency_key)."""
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+
+
+class BetState(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+    ROLLED_BACK = "rolled_back"
+
+
+ALLOWED_BET_TRANSITIONS: frozenset[tuple[BetState, BetState]] = frozenset(
+    {
+        (BetState.OPEN, BetState.WON),
+        (BetState.OPEN, BetState.LOST),
+        (BetState.OPEN, BetState.ROLLED_BACK),
+        (BetState.LOST, BetState.ROLLED_BACK),
+    }
+)
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    """First decision for its key, accepted (status 200). Stored."""
+    REJECTED = "rejected"
+    """First decision for its key, refused with a problem. Stored."""
+    REPLAYED = "replayed"
+    """Same key, same payload: the stored response again, no money."""
+    MISMATCH = "mismatch"
+    """Same key, different payload: 409, nothing stored, the original kept."""
+    READ = "read"
+    """A balance read: answered, never stored."""
+    INVALID = "invalid"
+    """A command the ledger cannot key (no provider_tx_id): answered, never stored."""
+
+
+class AccountType(StrEnum):
+    PLAYER = "player"
+    PROVIDER_CLEARING = "provider_clearing"
+    BONUS = "bonus"
+    OPERATOR_CASH = "operator_cash"
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    provider: str
+    kind: str
+    provider_tx_id: str
+
+    def operator_tx_id(self) -> str:
+        return str(
+            uuid.uuid5(
+                OPERATOR_TX_NAMESPACE, f"{self.provider}\x1f{self.kind}\x1f{self.provider_tx_id}"
+            )
+        )
+
+
+def event_id_for(operator_tx_id: str) -> str:
+    return str(uuid.uuid5(EVENT_NAMESPACE, operator_tx_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    user_id: str
+    currency: str
+    status: AccountStatus
+    balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bet:
+    provider: str
+    bet_tx_id: str
+    user_id: str
+    currency: str
+    round_id: str | None
+    amount: int
+    mode: str
+    bonus_code: str | None
+    grant_id: int | None
+    state: BetState
+    operator_tx_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDecision:
+    fingerprint: str
+    status: int
+    body: str
+    operator_tx_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token: str
+    user_id: str
+    currency: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    grant_id: int
+    user_id: str
+    currency: str
+    bonus_code: str | None
+    remaining: int
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    provider: str
+    bet_tx_id: str
+    rollback_tx_id: str
+    user_id: str
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoundLock:
+    provider: str
+    user_id: str
+    round_id: str
+    operator_tx_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    account_type: AccountType
+    account_ref: str
+    currency: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """One applied transaction: its postings sum to zero per currency."""
+
+    kind: str
+    provider: str
+    provider_tx_id: str
+    user_id: str
+    currency: str
+    round_id: str | None
+    postings: tuple[Posting, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    event_id: str
+    key: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The configurable rows of the decision table (defaults are what ships)."""
+
+    session_check: bool = True
+    insufficient_funds_status: int = 403
+    rollback_unknown_status: int = 200
+    win_without_round: str = "reject"
+    currencies: CurrencyTable = DEFAULT_CURRENCIES
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What happens for one command and what is answered. The shell only translates it to SQL."""
+
+    outcome: Outcome
+    status: int
+    body: str
+    kind: str
+    user_id: str
+    currency: str
+    key: Key | None = None
+    fingerprint: str = ""
+    operator_tx_id: str | None = None
+    flags: tuple[str, ...] = ()
+    movement: Movement | None = None
+    new_account: Account | None = None
+    account_status: AccountStatus | None = None
+    balance_delta: int = 0
+    new_bet: Bet | None = None
+    bet_states: tuple[tuple[str, str, BetState], ...] = ()
+    """(provider, bet_tx_id, new state) for bets that already exist."""
+    tombstone: Tombstone | None = None
+    round_lock: RoundLock | None = None
+    grant_deltas: tuple[tuple[int, int], ...] = ()
+    events: tuple[OutboxEvent, ...] = field(default=())
+
+    @property
+    def stored(self) -> bool:
+        return self.outcome in (Outcome.APPLIED, Outcome.REJECTED)
+
+    @property
+    def content_type(self) -> str:
+        return "application/json" if self.status == 200 else "application/problem+json"
