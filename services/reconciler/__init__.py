@@ -1,0 +1,1 @@
+"""The reconciler: the ledger checked against Hypetech's own session transactions."""

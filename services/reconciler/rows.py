@@ -1,0 +1,99 @@
+"""The two sides of a session, as plain values the matcher compares.
+
+``ProviderRow`` is one row of Hypetech's ``GET /sessions/{id}/transactions``; ``LedgerRow`` is one
+stored decision of the ledger for the same session. Both carry what the matcher needs and can
+render themselves as evidence (JSON-ready, amounts as decimal strings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class TxKind(StrEnum):
+    BET = "bet"
+    WIN = "win"
+    LOSE = "lose"
+    ROLLBACK = "rollback"
+
+
+class ProviderStatus(StrEnum):
+    SUCCESS = "success"
+    """Hypetech applied it."""
+    ROLLED_BACK = "rolled_back"
+    """Hypetech applied it and later cancelled it (a bet)."""
+    FAILED = "failed"
+    """Hypetech did not apply it (refused, failed, cancelled before it counted)."""
+
+
+class BetState(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+    ROLLED_BACK = "rolled_back"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRow:
+    tx_id: str
+    kind: TxKind | None
+    """``None`` when Hypetech's ``transactionType`` is not one hypeledger knows."""
+    status: ProviderStatus
+    amount: Decimal
+    round_id: str | None
+    round_finished: bool
+    linked_tx_id: str | None
+    """The transaction this one settles or undoes, where Hypetech names it."""
+    raw: dict[str, Any]
+    """The row as Hypetech listed it (exact numbers as decimal strings): the evidence."""
+
+    def evidence(self) -> dict[str, Any]:
+        return dict(self.raw)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    kind: TxKind
+    tx_id: str
+    accepted: bool
+    """The stored decision applied the transaction (answered 200)."""
+    http_status: int
+    amount: Decimal | None
+    """The amount the webhook carried, exact (a rollback's own amount, not the refund)."""
+    currency: str
+    user_id: str
+    round_id: str | None
+    decided_at: datetime
+    operator_tx_id: str | None = None
+    bet_state: BetState | None = None
+    """Bets only: the bet's state now."""
+    rollback_target: str | None = None
+    """Rollbacks only: the bet id the rollback undid."""
+    problem: str | None = None
+    """The problem slug of a refused decision."""
+
+    def evidence(self) -> dict[str, Any]:
+        amount = self.amount
+        row: dict[str, Any] = {
+            "kind": self.kind.value,
+            "provider_tx_id": self.tx_id,
+            "accepted": self.accepted,
+            "http_status": self.http_status,
+            "amount": None if amount is None else format(amount, "f"),
+            "currency": self.currency,
+            "user_id": self.user_id,
+            "round_id": self.round_id,
+            "decided_at": self.decided_at.isoformat(),
+            "operator_tx_id": self.operator_tx_id,
+        }
+        if self.bet_state is not None:
+            row["bet_state"] = self.bet_state.value
+        if self.rollback_target is not None:
+            row["rollback_target"] = self.rollback_target
+        if self.problem is not None:
+            row["problem"] = self.problem
+        return row
