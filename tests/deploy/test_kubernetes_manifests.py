@@ -1,0 +1,161 @@
+"""Every Kubernetes manifest validates against the Kubernetes schemas, and the rendered
+overlays keep the rules production depends on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from shared.contracts import topics
+from tests.deploy.manifests import (
+    K8S,
+    KUSTOMIZATIONS,
+    OVERLAYS,
+    container_env,
+    containers,
+    declared_topics,
+    manifest_files,
+    rendered,
+)
+
+# The oldest Kubernetes minor still commonly run, and the newest the schemas package knows.
+KUBERNETES_VERSIONS = ["1.29.0", kubernetes_validate.utils.latest_version()]
+
+
+def _label(path: Path) -> str:
+    return str(path.relative_to(K8S))
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=_label)
+def test_every_rendered_resource_validates_against_the_strict_kubernetes_schema(
+    folder: Path, version: str
+) -> None:
+    resources = rendered(folder)
+
+    for resource in resources:
+        kubernetes_validate.validate(resource, version, strict=True)
+
+    assert resources
+
+
+@pytest.mark.parametrize("path", manifest_files(), ids=_label)
+def test_every_manifest_file_validates_on_its_own(path: Path) -> None:
+    documents = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+    for document in documents:
+        kubernetes_validate.validate(document, KUBERNETES_VERSIONS[-1], strict=True)
+
+    assert documents
+
+
+@pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
+def test_every_container_runs_as_non_root_with_a_read_only_root_filesystem(folder: Path) -> None:
+    workloads = [resource for resource in rendered(folder) if containers(resource)]
+
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, workload["metadata"]["name"]
+        assert pod["automountServiceAccountToken"] is False, workload["metadata"]["name"]
+        for container in containers(workload):
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True, container["name"]
+            assert security["allowPrivilegeEscalation"] is False, container["name"]
+            assert security["capabilities"]["drop"] == ["ALL"], container["name"]
+    assert workloads
+
+
+@pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
+def test_every_container_has_resource_requests_and_limits(folder: Path) -> None:
+    all_containers = [c for resource in rendered(folder) for c in containers(resource)]
+
+    for container in all_containers:
+        assert set(container["resources"]["requests"]) == {"cpu", "memory"}, container["name"]
+        assert set(container["resources"]["limits"]) == {"cpu", "memory"}, container["name"]
+    assert all_containers
+
+
+@pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
+def test_every_deployment_probes_healthz_for_liveness_and_readyz_for_readiness(
+    folder: Path,
+) -> None:
+    deployments = [r for r in rendered(folder) if r["kind"] == "Deployment"]
+
+    for deployment in deployments:
+        for container in containers(deployment):
+            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+            assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert len(deployments) >= 5
+
+
+@pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
+def test_no_secret_value_is_committed_only_references_to_the_secret(folder: Path) -> None:
+    resources = rendered(folder)
+
+    references = [
+        item["valueFrom"]["secretKeyRef"]
+        for resource in resources
+        for container in containers(resource)
+        for item in container.get("env", [])
+        if "secretKeyRef" in item.get("valueFrom", {})
+    ]
+
+    assert not [r for r in resources if r["kind"] == "Secret"]
+    assert {ref["name"] for ref in references} == {"hypeledger-secrets"}
+
+
+@pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
+def test_ledger_replicas_do_not_exceed_the_partitions_of_the_command_topic(folder: Path) -> None:
+    resources = {(r["kind"], r["metadata"]["name"]): r for r in rendered(folder)}
+    ledger = resources[("Deployment", "hypeledger-ledger")]
+    topics_job = resources[("Job", "hypeledger-topics")]
+
+    partitions = int(container_env(containers(topics_job)[0])["PARTITIONS_COMMANDS"] or 0)
+
+    assert 1 <= ledger["spec"]["replicas"] <= partitions
+
+
+@pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
+def test_the_ingress_scales_with_an_autoscaler_on_its_deployment(folder: Path) -> None:
+    autoscalers = [r for r in rendered(folder) if r["kind"] == "HorizontalPodAutoscaler"]
+
+    targets = {hpa["spec"]["scaleTargetRef"]["name"] for hpa in autoscalers}
+
+    assert targets == {"hypeledger-ingress"}
+
+
+@pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
+def test_every_multi_replica_deployment_has_a_disruption_budget_selecting_it(folder: Path) -> None:
+    resources = rendered(folder)
+    budgets = [
+        pdb["spec"]["selector"]["matchLabels"]
+        for pdb in resources
+        if pdb["kind"] == "PodDisruptionBudget"
+    ]
+
+    multi = [
+        r
+        for r in resources
+        if r["kind"] == "Deployment" and r["spec"]["strategy"]["type"] == "RollingUpdate"
+    ]
+
+    for deployment in multi:
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        name = deployment["metadata"]["name"]
+        assert any(selector.items() <= labels.items() for selector in budgets), name
+    assert multi
+
+
+def test_topic_declarations_cover_exactly_the_contract_topics() -> None:
+    names = {topic["name"] for topic in declared_topics()}
+
+    assert names == {
+        topics.COMMANDS,
+        topics.COMMANDS_DLQ,
+        topics.TRANSACTIONS,
+        topics.RECONCILIATION,
+    }
