@@ -1,0 +1,423 @@
+"""The Postgres side of the operator API: reads of the ledger's tables, and the few rows it owns.
+
+Balances, transactions and postings are only read here; the rows written (idempotency keys,
+sessions, free-bet grants, finding statuses) move no money.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.operator_api.cursor import Position
+from services.operator_api.ports import (
+    Account,
+    FindingFilter,
+    HistoryFilter,
+    NewGrant,
+    NewSession,
+    Row,
+)
+from shared.currencies import CurrencyTable
+from shared.jsonwire import loads_exact
+from shared.money import format_minor
+
+ACCOUNT_COLUMNS = """
+SELECT user_id, currency, status, balance, created_at, updated_at
+FROM accounts
+"""
+
+CLAIM_KEY = """
+WITH inserted AS (
+    INSERT INTO operator_idempotency_keys (idempotency_key, fingerprint)
+    VALUES ($1, $2)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING fingerprint
+)
+SELECT fingerprint FROM inserted
+UNION ALL
+SELECT fingerprint FROM operator_idempotency_keys WHERE idempotency_key = $1
+LIMIT 1
+"""
+
+TRANSACTIONS = """
+SELECT
+    t.operator_tx_id,
+    t.kind,
+    t.provider,
+    t.provider_tx_id,
+    t.round_id,
+    t.session_token,
+    t.created_at,
+    coalesce(
+        (
+            SELECT sum(p.amount)
+            FROM postings p
+            WHERE p.operator_tx_id = t.operator_tx_id
+              AND p.account_type = 'player'
+              AND p.account_ref = t.user_id
+              AND p.currency = t.currency
+        ),
+        0
+    )::bigint AS amount
+FROM transactions t
+WHERE t.user_id = $1
+  AND t.currency = $2
+"""
+TRANSACTIONS_AFTER = "  AND (t.created_at, t.operator_tx_id) < ($P::timestamptz, $Q::uuid)\n"
+TRANSACTIONS_ORDER = "ORDER BY t.created_at DESC, t.operator_tx_id DESC\nLIMIT $L"
+
+POSTINGS = """
+SELECT
+    p.operator_tx_id,
+    p.leg,
+    p.account_type,
+    p.amount,
+    t.kind,
+    t.provider_tx_id,
+    t.round_id,
+    t.session_token,
+    t.created_at
+FROM postings p
+JOIN transactions t ON t.operator_tx_id = p.operator_tx_id
+WHERE p.account_type = 'player'
+  AND p.account_ref = $1
+  AND p.currency = $2
+  AND t.user_id = $1
+  AND t.currency = $2
+"""
+POSTINGS_AFTER = (
+    "  AND (t.created_at, p.operator_tx_id, p.leg) < ($P::timestamptz, $Q::uuid, $R::smallint)\n"
+)
+POSTINGS_ORDER = "ORDER BY t.created_at DESC, p.operator_tx_id DESC, p.leg DESC\nLIMIT $L"
+
+INSERT_SESSION = """
+INSERT INTO sessions (token, user_id, currency, game, expires_at, game_url)
+VALUES ($1, $2, $3, $4, $5, $6)
+"""
+
+INSERT_GRANT = """
+INSERT INTO free_bet_grants
+    (user_id, currency, game, bonus_code, quantity, remaining, value_minor, expires_at,
+     max_multiplier)
+VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)
+RETURNING grant_id, user_id, currency, game, bonus_code, quantity, remaining, value_minor,
+          expires_at, max_multiplier, created_at
+"""
+
+GRANTS = """
+SELECT grant_id, user_id, currency, game, bonus_code, quantity, remaining, value_minor,
+       expires_at, max_multiplier, created_at
+FROM free_bet_grants
+WHERE user_id = $1
+  AND currency = $2
+"""
+GRANTS_AFTER = "  AND (created_at, grant_id) < ($P::timestamptz, $Q::bigint)\n"
+GRANTS_ORDER = "ORDER BY created_at DESC, grant_id DESC\nLIMIT $L"
+
+
+FINDING_COLUMNS = """
+SELECT finding_id, finding_class, status, version, provider, session_id, kind, provider_tx_id,
+       round_id, user_id, currency, detail, provider_row::text AS provider_row,
+       ledger_row::text AS ledger_row, first_seen_at, last_seen_at, times_seen,
+       status_changed_by, status_changed_at, status_reason
+FROM reconciliation_findings
+"""
+FINDINGS_AFTER = "  AND finding_id < $P\n"
+FINDINGS_ORDER = "ORDER BY finding_id DESC\nLIMIT $L"
+
+FINDING_CHANGES = """
+SELECT version, from_status, to_status, changed_by, changed_at, reason
+FROM reconciliation_finding_changes
+WHERE finding_id = $1
+ORDER BY version
+"""
+
+CHANGE_FINDING = """
+WITH previous AS (
+    SELECT finding_id, status
+    FROM reconciliation_findings
+    WHERE finding_id = $1
+      AND status <> $2
+    FOR UPDATE
+),
+changed AS (
+    UPDATE reconciliation_findings f
+    SET status = $2,
+        version = f.version + 1,
+        status_changed_by = $3,
+        status_changed_at = now(),
+        status_reason = $4
+    FROM previous
+    WHERE f.finding_id = previous.finding_id
+    RETURNING f.finding_id, f.version, previous.status AS from_status, f.status AS to_status
+)
+INSERT INTO reconciliation_finding_changes
+    (finding_id, version, from_status, to_status, changed_by, reason)
+SELECT finding_id, version, from_status, to_status, $3, $4
+FROM changed
+"""
+
+
+class _Query:
+    """A statement built from constant fragments with numbered parameters ($P, $Q... resolved)."""
+
+    def __init__(self, head: str, args: list[Any]) -> None:
+        self.text = head
+        self.args = args
+
+    def add(self, fragment: str, *values: Any) -> None:
+        for placeholder, value in zip(("$P", "$Q", "$R"), values, strict=False):
+            self.args.append(value)
+            fragment = fragment.replace(placeholder, f"${len(self.args)}")
+        self.text += fragment
+
+    def finish(self, order: str, limit: int) -> tuple[str, list[Any]]:
+        self.args.append(limit)
+        return self.text + order.replace("$L", f"${len(self.args)}"), self.args
+
+
+def _filtered(head: str, user_id: str, currency: str, where: HistoryFilter) -> _Query:
+    query = _Query(head, [user_id, currency])
+    if where.kind is not None:
+        query.add("  AND t.kind = $P\n", where.kind)
+    if where.round_id is not None:
+        query.add("  AND t.round_id = $P\n", where.round_id)
+    if where.session_token is not None:
+        query.add("  AND t.session_token = $P\n", where.session_token)
+    if where.since is not None:
+        query.add("  AND t.created_at >= $P\n", where.since)
+    if where.until is not None:
+        query.add("  AND t.created_at < $P\n", where.until)
+    return query
+
+
+def _account(record: asyncpg.Record) -> Account:
+    return Account(
+        user_id=record["user_id"],
+        currency=record["currency"],
+        balance_minor=record["balance"],
+        blocked=record["status"] == "blocked",
+        created_at=record["created_at"],
+        updated_at=record["updated_at"],
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class PostgresStore:
+    def __init__(self, pool: asyncpg.Pool, currencies: CurrencyTable) -> None:
+        self.pool = pool
+        self.currencies = currencies
+
+    def _money(self, minor: int, currency: str) -> str:
+        return format_minor(minor, currency, self.currencies)
+
+    async def ping(self) -> None:
+        await self.pool.fetchval("SELECT 1")
+
+    async def accounts_of(self, user_id: str) -> Sequence[Account]:
+        rows = await self.pool.fetch(
+            ACCOUNT_COLUMNS + "WHERE user_id = $1\nORDER BY currency", user_id
+        )
+        return [_account(row) for row in rows]
+
+    async def account(self, user_id: str, currency: str) -> Account | None:
+        row = await self.pool.fetchrow(
+            ACCOUNT_COLUMNS + "WHERE user_id = $1\n  AND currency = $2", user_id, currency
+        )
+        return None if row is None else _account(row)
+
+    async def transactions(
+        self, user_id: str, currency: str, where: HistoryFilter, after: Position | None, limit: int
+    ) -> Sequence[Row]:
+        query = _filtered(TRANSACTIONS, user_id, currency, where)
+        if after is not None:
+            query.add(TRANSACTIONS_AFTER, after.created_at, str(after.key[0]))
+        text, args = query.finish(TRANSACTIONS_ORDER, limit)
+        rows = await self.pool.fetch(text, *args)
+        return [
+            Row(
+                Position(row["created_at"], (str(row["operator_tx_id"]),)),
+                {
+                    "operator_tx_id": str(row["operator_tx_id"]),
+                    "kind": row["kind"],
+                    "amount": self._money(row["amount"], currency),
+                    "currency": currency,
+                    "provider": row["provider"],
+                    "provider_tx_id": row["provider_tx_id"],
+                    "round_id": row["round_id"],
+                    "session_token": row["session_token"],
+                    "created_at": row["created_at"].isoformat(),
+                },
+            )
+            for row in rows
+        ]
+
+    async def postings(
+        self, user_id: str, currency: str, where: HistoryFilter, after: Position | None, limit: int
+    ) -> Sequence[Row]:
+        query = _filtered(POSTINGS, user_id, currency, where)
+        if after is not None:
+            query.add(POSTINGS_AFTER, after.created_at, str(after.key[0]), int(after.key[-1]))
+        text, args = query.finish(POSTINGS_ORDER, limit)
+        rows = await self.pool.fetch(text, *args)
+        return [
+            Row(
+                Position(row["created_at"], (str(row["operator_tx_id"]), row["leg"])),
+                {
+                    "operator_tx_id": str(row["operator_tx_id"]),
+                    "leg": row["leg"],
+                    "account_type": row["account_type"],
+                    "amount": self._money(row["amount"], currency),
+                    "currency": currency,
+                    "kind": row["kind"],
+                    "provider_tx_id": row["provider_tx_id"],
+                    "round_id": row["round_id"],
+                    "session_token": row["session_token"],
+                    "created_at": row["created_at"].isoformat(),
+                },
+            )
+            for row in rows
+        ]
+
+    async def claim_idempotency_key(self, key: str, fingerprint: str) -> str:
+        for _ in range(3):
+            on_record: str | None = await self.pool.fetchval(CLAIM_KEY, key, fingerprint)
+            if on_record is not None:
+                return on_record
+        raise RuntimeError(f"idempotency key {key!r} could be neither claimed nor read")
+
+    async def add_session(self, session: NewSession) -> None:
+        await self.pool.execute(
+            INSERT_SESSION,
+            session.token,
+            session.user_id,
+            session.currency,
+            session.game,
+            session.expires_at,
+            session.game_url,
+        )
+
+    def _grant(self, row: asyncpg.Record) -> dict[str, Any]:
+        multiplier = row["max_multiplier"]
+        return {
+            "grant_id": row["grant_id"],
+            "user_id": row["user_id"],
+            "currency": row["currency"],
+            "game": row["game"],
+            "bonus_code": row["bonus_code"],
+            "quantity": row["quantity"],
+            "remaining": row["remaining"],
+            "value": self._money(row["value_minor"], row["currency"]),
+            "expires_at": _iso(row["expires_at"]),
+            "max_multiplier": None if multiplier is None else str(multiplier),
+            "created_at": row["created_at"].isoformat(),
+        }
+
+    async def add_grant(self, grant: NewGrant) -> dict[str, Any]:
+        row = await self.pool.fetchrow(
+            INSERT_GRANT,
+            grant.user_id,
+            grant.currency,
+            grant.game,
+            grant.bonus_code,
+            grant.quantity,
+            grant.value_minor,
+            grant.expires_at,
+            grant.max_multiplier,
+        )
+        return self._grant(row)
+
+    async def grants_of(
+        self, user_id: str, currency: str, after: Position | None, limit: int
+    ) -> Sequence[Row]:
+        query = _Query(GRANTS, [user_id, currency])
+        if after is not None:
+            query.add(GRANTS_AFTER, after.created_at, int(after.key[0]))
+        text, args = query.finish(GRANTS_ORDER, limit)
+        rows = await self.pool.fetch(text, *args)
+        return [
+            Row(Position(row["created_at"], (row["grant_id"],)), self._grant(row)) for row in rows
+        ]
+
+    async def findings(
+        self, where: FindingFilter, after: Position | None, limit: int
+    ) -> Sequence[Row]:
+        query = _Query(FINDING_COLUMNS + "WHERE true\n", [])
+        if where.status is not None:
+            query.add("  AND status = $P\n", where.status)
+        if where.finding_class is not None:
+            query.add("  AND finding_class = $P\n", where.finding_class)
+        if where.session_id is not None:
+            query.add("  AND session_id = $P\n", where.session_id)
+        if where.user_id is not None:
+            query.add("  AND user_id = $P\n", where.user_id)
+        if after is not None:
+            query.add(FINDINGS_AFTER, int(after.key[0]))
+        text, args = query.finish(FINDINGS_ORDER, limit)
+        rows = await self.pool.fetch(text, *args)
+        return [
+            Row(Position(row["first_seen_at"], (row["finding_id"],)), _finding(row)) for row in rows
+        ]
+
+    async def finding(self, finding_id: int) -> dict[str, Any] | None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(FINDING_COLUMNS + "WHERE finding_id = $1", finding_id)
+            if row is None:
+                return None
+            changes = await conn.fetch(FINDING_CHANGES, finding_id)
+        found = _finding(row)
+        found["changes"] = [
+            {
+                "version": change["version"],
+                "from_status": change["from_status"],
+                "to_status": change["to_status"],
+                "changed_by": change["changed_by"],
+                "changed_at": change["changed_at"].isoformat(),
+                "reason": change["reason"],
+            }
+            for change in changes
+        ]
+        return found
+
+    async def change_finding(
+        self, finding_id: int, status: str, changed_by: str, note: str | None
+    ) -> dict[str, Any] | None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(CHANGE_FINDING, finding_id, status, changed_by, note)
+        return await self.finding(finding_id)
+
+
+def _json_text(text: str | None) -> Any:
+    return None if text is None else loads_exact(text)
+
+
+def _finding(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "finding_id": row["finding_id"],
+        "class": row["finding_class"],
+        "status": row["status"],
+        "version": row["version"],
+        "provider": row["provider"],
+        "session_id": row["session_id"],
+        "kind": row["kind"],
+        "provider_tx_id": row["provider_tx_id"],
+        "round_id": row["round_id"],
+        "user_id": row["user_id"],
+        "currency": row["currency"],
+        "detail": row["detail"],
+        "provider_row": _json_text(row["provider_row"]),
+        "ledger_row": _json_text(row["ledger_row"]),
+        "first_seen_at": row["first_seen_at"].isoformat(),
+        "last_seen_at": row["last_seen_at"].isoformat(),
+        "times_seen": row["times_seen"],
+        "status_changed_by": row["status_changed_by"],
+        "status_changed_at": _iso(row["status_changed_at"]),
+        "status_reason": row["status_reason"],
+    }

@@ -1,0 +1,436 @@
+"""The OpenAPI 3.1 description of the operator API (served at ``/openapi.json``, kept in docs/)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from services.operator_api.models import (
+    AccountChange,
+    ChangeFindingStatus,
+    CreateAccount,
+    GrantFreeBets,
+    LaunchGame,
+    MoneyMovement,
+)
+from shared.contracts.problems import PROBLEM_CONTENT_TYPE, PROBLEM_STATUS
+
+TITLE = "hypeledger operator API"
+VERSION = "1.0.0"
+
+_REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    CreateAccount,
+    AccountChange,
+    MoneyMovement,
+    LaunchGame,
+    GrantFreeBets,
+    ChangeFindingStatus,
+)
+
+_USER = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_CURRENCY = {
+    "name": "currency",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "example": "BRL"},
+}
+_FINDING = {"name": "finding_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_KEY_REQUIRED = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "description": "Unique per intended operation. The same key and body get the same answer; "
+    "the same key with another request gets 409 duplicate-transaction-mismatch.",
+    "schema": {"type": "string", "maxLength": 200},
+}
+_KEY_OPTIONAL = {**_KEY_REQUIRED, "required": False}
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+_PAGING = [
+    _query("limit", "Rows per page (1-500, default 50).", {"type": "integer"}),
+    _query("cursor", "next_cursor of the previous page (opaque; valid for the same filters)."),
+]
+_HISTORY_FILTERS = [
+    _query("kind", "Transaction kind: bet, win, rollback, deposit, withdraw..."),
+    _query("round_id", "Only this game round."),
+    _query("session_token", "Only this Hypetech session."),
+    _query(
+        "since",
+        "From this time on (ISO 8601 with offset, inclusive).",
+        {"type": "string", "format": "date-time"},
+    ),
+    _query(
+        "until",
+        "Before this time (ISO 8601 with offset, exclusive).",
+        {"type": "string", "format": "date-time"},
+    ),
+    *_PAGING,
+]
+_FINDING_FILTERS = [
+    _query("status", "open, resolved or ignored."),
+    _query("class", "Finding class, e.g. missing_in_ledger."),
+    _query("session_id", "Only this session."),
+    _query("user_id", "Only this player."),
+    *_PAGING,
+]
+
+_ACCOUNT = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": "string"},
+        "currency": {"type": "string"},
+        "balance": {"type": "string", "example": "2050.00"},
+        "blocked": {"type": "boolean"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+_LEDGER_REPLY = {
+    "description": "The ledger's stored answer, passed through byte for byte: the same "
+    "key and body always get the same status and body.",
+    "content": {"application/json": {"schema": {"type": "object"}}},
+}
+
+
+def _page(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": item},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    }
+
+
+def _ok(
+    description: str, schema: dict[str, Any] | None = None, status: str = "200"
+) -> dict[str, Any]:
+    content = {"application/json": {"schema": schema or {"type": "object"}}}
+    return {status: {"description": description, "content": content}}
+
+
+def _problems(*slugs: str) -> dict[str, Any]:
+    """Problem responses by status; each lists the problem types it can carry."""
+    by_status: dict[str, list[str]] = {}
+    for slug in ("unauthorized", *slugs):
+        by_status.setdefault(str(PROBLEM_STATUS[slug][0]), []).append(slug)
+    return {
+        status: {
+            "description": "Problem: " + ", ".join(names),
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status, names in sorted(by_status.items())
+    }
+
+
+def _body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
+    return {
+        "required": required,
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+        },
+    }
+
+
+def _operation(
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    parameters: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    tag: str,
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = body
+    return operation
+
+
+def _command(
+    summary: str, model: type[BaseModel], key: dict[str, Any], *slugs: str
+) -> dict[str, Any]:
+    return _operation(
+        summary,
+        {"200": _LEDGER_REPLY, **_problems(*slugs, "ledger-unavailable", "invalid-field")},
+        parameters=[_USER, _CURRENCY, key],
+        body=_body(model, required=model is not AccountChange),
+        tag="accounts",
+    )
+
+
+def _paths() -> dict[str, Any]:
+    account = "/accounts/{user_id}/{currency}"
+    return {
+        "/accounts": {
+            "post": _operation(
+                "Create the account (user_id, currency) through the ledger",
+                {
+                    "200": _LEDGER_REPLY,
+                    **_problems(
+                        "account-exists", "unknown-currency", "invalid-field", "ledger-unavailable"
+                    ),
+                },
+                parameters=[_KEY_OPTIONAL],
+                body=_body(CreateAccount),
+                tag="accounts",
+            )
+        },
+        "/players/{user_id}/accounts": {
+            "get": _operation(
+                "A player's accounts, one per currency",
+                {
+                    **_ok(
+                        "The accounts",
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": _ACCOUNT}},
+                        },
+                    ),
+                    **_problems("account-not-found"),
+                },
+                parameters=[_USER],
+                tag="accounts",
+            )
+        },
+        account: {
+            "get": _operation(
+                "Show an account",
+                {
+                    **_ok("The account", _ACCOUNT),
+                    **_problems("account-not-found", "unknown-currency"),
+                },
+                parameters=[_USER, _CURRENCY],
+                tag="accounts",
+            )
+        },
+        f"{account}/balance": {
+            "get": _operation(
+                "The balance, read from the database",
+                {
+                    **_ok("The balance", _ACCOUNT),
+                    **_problems("account-not-found", "unknown-currency"),
+                },
+                parameters=[_USER, _CURRENCY],
+                tag="accounts",
+            )
+        },
+        f"{account}/block": {
+            "post": _command(
+                "Block the player's account", AccountChange, _KEY_OPTIONAL, "account-not-found"
+            )
+        },
+        f"{account}/unblock": {
+            "post": _command(
+                "Unblock the player's account", AccountChange, _KEY_OPTIONAL, "account-not-found"
+            )
+        },
+        f"{account}/deposits": {
+            "post": _command(
+                "Deposit (credit from the operator's cash)",
+                MoneyMovement,
+                _KEY_REQUIRED,
+                "account-not-found",
+                "invalid-amount",
+                "idempotency-key-required",
+                "duplicate-transaction-mismatch",
+            )
+        },
+        f"{account}/withdrawals": {
+            "post": _command(
+                "Withdraw (debit to the operator's cash); never below zero",
+                MoneyMovement,
+                _KEY_REQUIRED,
+                "account-not-found",
+                "invalid-amount",
+                "insufficient-funds",
+                "player-blocked",
+                "idempotency-key-required",
+                "duplicate-transaction-mismatch",
+            )
+        },
+        f"{account}/transactions": {
+            "get": _operation(
+                "The player's transactions, newest first (keyset-paged)",
+                {
+                    **_ok("A page of transactions", _page({"type": "object"})),
+                    **_problems("account-not-found", "invalid-field"),
+                },
+                parameters=[_USER, _CURRENCY, *_HISTORY_FILTERS],
+                tag="history",
+            )
+        },
+        f"{account}/postings": {
+            "get": _operation(
+                "Postings of the player wallet, newest first: they add up to the balance",
+                {
+                    **_ok("A page of postings", _page({"type": "object"})),
+                    **_problems("account-not-found", "invalid-field"),
+                },
+                parameters=[_USER, _CURRENCY, *_HISTORY_FILTERS],
+                tag="history",
+            )
+        },
+        f"{account}/free-bets": {
+            "get": _operation(
+                "The player's free-bet grants, newest first",
+                {
+                    **_ok("A page of grants", _page({"type": "object"})),
+                    **_problems("account-not-found", "invalid-field"),
+                },
+                parameters=[_USER, _CURRENCY, *_PAGING],
+                tag="free bets",
+            )
+        },
+        "/free-bets": {
+            "post": _operation(
+                "Grant free bets: Hypetech's Redeem Free Bet, then the grant is recorded",
+                {
+                    **_ok("The grant", status="201"),
+                    **_problems(
+                        "account-not-found",
+                        "player-blocked",
+                        "invalid-amount",
+                        "invalid-field",
+                        "provider-error",
+                    ),
+                },
+                body=_body(GrantFreeBets),
+                tag="free bets",
+            )
+        },
+        "/sessions": {
+            "post": _operation(
+                "Launch a game: balance, Hypetech request-access, session stored",
+                {
+                    **_ok(
+                        "The single-use game URL and its session",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "game_url": {"type": "string"},
+                                "session_token": {"type": "string"},
+                                "balance": {"type": "string"},
+                                "expires_at": {"type": "string", "format": "date-time"},
+                            },
+                        },
+                        status="201",
+                    ),
+                    **_problems(
+                        "account-not-found", "player-blocked", "invalid-field", "provider-error"
+                    ),
+                },
+                body=_body(LaunchGame),
+                tag="sessions",
+            )
+        },
+        "/findings": {
+            "get": _operation(
+                "Reconciliation findings, newest first",
+                {
+                    **_ok("A page of findings", _page({"type": "object"})),
+                    **_problems("invalid-field"),
+                },
+                parameters=_FINDING_FILTERS,
+                tag="findings",
+            )
+        },
+        "/findings/{finding_id}": {
+            "get": _operation(
+                "One finding with its evidence and status changes",
+                {**_ok("The finding"), **_problems("not-found")},
+                parameters=[_FINDING],
+                tag="findings",
+            )
+        },
+        "/findings/{finding_id}/status": {
+            "post": _operation(
+                "Change a finding's status (open, resolved, ignored), recording who and why",
+                {**_ok("The finding after the change"), **_problems("not-found", "invalid-field")},
+                parameters=[_FINDING],
+                body=_body(ChangeFindingStatus),
+                tag="findings",
+            )
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Alive",
+                "tags": ["probes"],
+                "security": [],
+                "responses": _ok("Alive"),
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Database and ledger link usable",
+                "tags": ["probes"],
+                "security": [],
+                "responses": {**_ok("Ready"), "503": {"description": "Not ready"}},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "tags": ["probes"],
+                "security": [],
+                "responses": {
+                    "200": {"description": "Prometheus text format", "content": {"text/plain": {}}}
+                },
+            }
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    schemas: dict[str, Any] = {
+        "Problem": {
+            "type": "object",
+            "description": "RFC 7807 problem; statusCode repeats status.",
+            "required": ["type", "title", "status", "detail"],
+            "properties": {
+                "type": {"type": "string", "format": "uri"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "statusCode": {"type": "integer"},
+                "detail": {"type": "string"},
+                "instance": {"type": "string"},
+            },
+        }
+    }
+    for model in _REQUEST_MODELS:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": TITLE,
+            "version": VERSION,
+            "description": "What the operator's own platform (cashier, lobby, back office) calls. "
+            "Money changes are commands to the ledger through Kafka; reads come from Postgres. "
+            "Errors are application/problem+json.",
+        },
+        "servers": [{"url": "http://127.0.0.1:8081"}],
+        "security": [{"bearer": []}],
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": _schemas(),
+        },
+    }

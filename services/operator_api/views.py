@@ -1,0 +1,29 @@
+"""JSON shapes of what the API answers with (amounts as decimal strings of the currency)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.operator_api.ports import Account
+from shared.currencies import CurrencyTable
+from shared.money import format_minor
+
+
+def account_view(account: Account, currencies: CurrencyTable) -> dict[str, Any]:
+    return {
+        "user_id": account.user_id,
+        "currency": account.currency,
+        "balance": format_minor(account.balance_minor, account.currency, currencies),
+        "blocked": account.blocked,
+        "created_at": account.created_at.isoformat(),
+        "updated_at": account.updated_at.isoformat(),
+    }
+
+
+def balance_view(account: Account, currencies: CurrencyTable) -> dict[str, Any]:
+    return {
+        "user_id": account.user_id,
+        "currency": account.currency,
+        "balance": format_minor(account.balance_minor, account.currency, currencies),
+        "blocked": account.blocked,
+    }
