@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import infra
+from services.cli import infra, ingress, simulator
 
 app = typer.Typer(
     name="hypeledger",
@@ -14,7 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for area in (infra,):
+for area in (infra, ingress, simulator):
     area.register(app)
 
 

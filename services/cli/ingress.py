@@ -1,0 +1,45 @@
+"""``hypeledger ingress``: serve Hypetech's webhooks (uvicorn, uvloop, httptools)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ingress")
+    def ingress(
+        host: str | None = typer.Option(None, help="Listen address (default HYPELEDGER_HOST)."),
+        port: int | None = typer.Option(None, help="Listen port (default HYPELEDGER_PORT)."),
+        print_openapi: bool = typer.Option(
+            False, "--print-openapi", help="Print the webhook API's OpenAPI document and exit."
+        ),
+    ) -> None:
+        """Serve the signed webhooks: verify, normalise, ask the ledger, answer its decision."""
+        import uvicorn  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+        from services.ingress.app import create_app  # noqa: PLC0415
+        from shared.logs import configure_logging  # noqa: PLC0415
+        from shared.settings import IngressSettings  # noqa: PLC0415
+
+        settings = IngressSettings()
+        if print_openapi:
+            import json  # noqa: PLC0415
+
+            from services.ingress.app import webhook_routes  # noqa: PLC0415
+            from services.ingress.openapi import build_openapi  # noqa: PLC0415
+
+            document = build_openapi(webhook_routes(settings), settings.public_base_url)
+            print(json.dumps(document, indent=2))
+            return
+        configure_logging(settings.log_level, settings.log_format)
+        uvicorn.run(
+            create_app(settings),
+            host=host or settings.host,
+            port=port or settings.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
+            timeout_graceful_shutdown=10,
+        )

@@ -1,0 +1,139 @@
+"""The ingress's composition root: ``create_app(settings)`` wires verifier, ledger and routes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.ingress.metrics import IngressMetrics
+from services.ingress.openapi import build_openapi
+from services.ingress.signature import SignatureVerifier
+from services.ingress.webhooks import (
+    HandlerConfig,
+    LedgerLink,
+    WebhookHandler,
+    WebhookRoute,
+    problem_response,
+    routes_from,
+)
+from shared.contracts.commands import WebhookKind
+from shared.contracts.topics import COMMANDS
+from shared.currencies import CurrencyTable
+from shared.kafka_rpc import KafkaRpcClient, RpcStats
+from shared.settings import IngressSettings
+
+LEGACY_PREFIX = "/webhooks/hypetech/"
+LEGACY_ROUTES = {
+    LEGACY_PREFIX + "register": WebhookKind.BET,
+    LEGACY_PREFIX + "rewards": WebhookKind.WIN,
+    LEGACY_PREFIX + "loses": WebhookKind.LOSE,
+    LEGACY_PREFIX + "rollback": WebhookKind.ROLLBACK,
+    LEGACY_PREFIX + "balance": WebhookKind.BALANCE,
+}
+
+
+class ManagedLedgerLink(LedgerLink, Protocol):
+    """The request-reply client as the app runs it: started and stopped with the app."""
+
+    stats: RpcStats
+
+    @property
+    def reply_consumer_assigned(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def broker_reachable(self, timeout_s: float = 1.0) -> bool: ...
+
+
+def webhook_routes(settings: IngressSettings) -> list[WebhookRoute]:
+    current = {
+        settings.path_bet: WebhookKind.BET,
+        settings.path_win: WebhookKind.WIN,
+        settings.path_rollback: WebhookKind.ROLLBACK,
+        settings.path_balance: WebhookKind.BALANCE,
+    }
+    if len(current) < 4:
+        raise ValueError("the configured webhook paths must differ from each other")
+    return routes_from(LEGACY_ROUTES, current)
+
+
+def create_app(
+    settings: IngressSettings,
+    *,
+    ledger: ManagedLedgerLink | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Starlette:
+    """Build the ingress. ``ledger`` defaults to a ``KafkaRpcClient`` on ``wallet.commands.v1``."""
+    link: ManagedLedgerLink = ledger or KafkaRpcClient(
+        settings, request_topic=COMMANDS, instance_id=settings.instance_id, client_id="ingress"
+    )
+    metrics = IngressMetrics()
+    routes = webhook_routes(settings)
+    verifier = SignatureVerifier(
+        (key.get_secret_value().encode() for key in settings.hypetech_api_keys),
+        settings.public_base_url,
+    )
+    config = HandlerConfig(
+        max_body_bytes=settings.max_body_bytes,
+        ledger_timeout_s=settings.ledger_timeout_s,
+        retry_after_s=settings.retry_after_s,
+        currencies=CurrencyTable(settings.extra_currencies),
+    )
+    handler = WebhookHandler(config, verifier, link, metrics, clock)
+    openapi = build_openapi(routes, settings.public_base_url)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        assigned = link.reply_consumer_assigned
+        reachable = assigned and await link.broker_reachable()
+        ready = assigned and reachable
+        body = {"ready": ready, "reply_consumer_assigned": assigned, "broker_reachable": reachable}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    async def metrics_endpoint(_: Request) -> Response:
+        metrics.unmatched_replies.set(link.stats.unmatched_replies)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi_endpoint(_: Request) -> Response:
+        return JSONResponse(openapi)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        slug = "method-not-allowed" if status == 405 else "not-found"
+        return problem_response(slug, f"{request.method} {request.url.path}", request.url.path)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
+        await link.start()
+        try:
+            yield {}
+        finally:
+            await link.stop()
+
+    return Starlette(
+        routes=[
+            *(
+                Route(route.path, handler.endpoint(route), methods=["GET", "POST"])
+                for route in routes
+            ),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+        ],
+        exception_handlers={404: not_found, 405: not_found},
+        lifespan=lifespan,
+    )

@@ -1,0 +1,56 @@
+"""The ingress's Prometheus metrics, on a registry of its own (one per app, never global)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (
+    0.002,
+    0.005,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+)
+
+
+class IngressMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "hypeledger_ingress_requests",
+            "Webhook requests answered, by route and HTTP status.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "hypeledger_ingress_request_seconds",
+            "Time from the request's arrival to its answer, by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "hypeledger_ingress_in_flight",
+            "Webhook requests being handled right now.",
+            registry=self.registry,
+        )
+        self.timeouts = Counter(
+            "hypeledger_ingress_ledger_timeouts",
+            "Webhooks answered 503 because the ledger did not reply in time.",
+            registry=self.registry,
+        )
+        self.unmatched_replies = Gauge(
+            "hypeledger_ingress_unmatched_replies",
+            "Replies that arrived for no waiting request (after a timeout), since start.",
+            registry=self.registry,
+        )
