@@ -150,3 +150,9 @@ class ReconcilerSettings(HypetechClientSettings):
     page_size: int = Field(default=100, ge=1, le=1000)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9102
+    chunk_size: int = Field(default=64, ge=1, le=10_000)
+    """Sessions committed together (findings and progress in one transaction)."""
+    settle_lost_on_finished_rounds: bool = False
+    """Correction policy (off by default): settle open bets of FINISHED rounds as lost."""
+    ledger_timeout_s: float = Field(default=5.0, gt=0)
+    instance_id: str = "reconciler"
