@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import infra, ingress, simulator
+from services.cli import infra, ingress, operator, simulator
 
 app = typer.Typer(
     name="hypeledger",
@@ -14,7 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for area in (infra, ingress, simulator):
+for area in (infra, ingress, operator, simulator):
     area.register(app)
 
 

@@ -1,0 +1,408 @@
+"""``hypeledger operator-api`` (the server) and the people-facing commands that call it over HTTP:
+``accounts``, ``deposit``, ``withdraw``, ``balance``, ``history``, ``launch``, ``free-bets``.
+
+Every command prints a table (rich) or, with ``--json``, the API's JSON exactly as answered. A
+problem answer is printed and ends the command with exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    import httpx
+
+API_URL = typer.Option(
+    "--api",
+    envvar="HYPELEDGER_OPERATOR_API_URL",
+    help="Base URL of the operator API.",
+)
+TOKEN = typer.Option(
+    "--token",
+    envvar="HYPELEDGER_OPERATOR_TOKEN",
+    help="Bearer token (one of the API's HYPELEDGER_OPERATOR_TOKENS).",
+)
+JSON_OUT = typer.Option("--json", help="Print the API's JSON answer instead of a table.")
+
+DEFAULT_API = "http://127.0.0.1:8081"
+
+ApiUrl = Annotated[str, API_URL]
+Token = Annotated[str, TOKEN]
+JsonOut = Annotated[bool, JSON_OUT]
+
+
+class Api:
+    """A small synchronous client of the operator API for the commands below."""
+
+    def __init__(self, base_url: str, token: str, as_json: bool) -> None:
+        import httpx  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+        self.http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+            timeout=30.0,
+        )
+        self.as_json = as_json
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        import httpx  # noqa: PLC0415
+
+        try:
+            response = self.http.request(
+                method,
+                path,
+                content=None if body is None else json.dumps(body).encode(),
+                params={k: v for k, v in (params or {}).items() if v is not None},
+                headers={"Content-Type": "application/json", **(headers or {})},
+            )
+        except httpx.HTTPError as exc:
+            _fail(f"cannot reach the operator API at {self.http.base_url}: {exc}")
+        return self._answer(response)
+
+    def _answer(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            payload = response.json(parse_float=str)
+        except ValueError:
+            payload = {"detail": response.text}
+        if response.status_code >= 400:
+            if self.as_json:
+                print(response.text)
+                raise typer.Exit(1)
+            title = payload.get("title", f"HTTP {response.status_code}")
+            _fail(f"{title} ({response.status_code}): {payload.get('detail', '')}")
+        if not isinstance(payload, dict):
+            payload = {"value": payload}
+        return payload
+
+
+def _fail(message: str) -> Any:
+    from rich.console import Console  # noqa: PLC0415
+
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def _show(
+    as_json: bool,
+    payload: dict[str, Any],
+    title: str,
+    rows: Iterable[dict[str, Any]] | None = None,
+    columns: Sequence[str] = (),
+) -> None:
+    if as_json:
+        print(json.dumps(payload, indent=2))
+        return
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    items = list(rows) if rows is not None else [payload]
+    names = list(columns) or sorted({key for item in items for key in item})
+    table = Table(title=title)
+    for name in names:
+        table.add_column(
+            name, justify="right" if name in {"amount", "balance", "value"} else "left"
+        )
+    for item in items:
+        table.add_row(*("" if item.get(name) is None else str(item.get(name)) for name in names))
+    Console().print(table)
+
+
+ACCOUNT_COLUMNS = ("user_id", "currency", "balance", "blocked", "updated_at")
+
+
+def register(app: typer.Typer) -> None:
+    _register_server(app)
+    _register_accounts(app)
+    _register_money(app)
+    _register_reads(app)
+    _register_free_bets(app)
+
+
+def _register_server(app: typer.Typer) -> None:
+    @app.command("operator-api")
+    def operator_api(
+        host: Annotated[
+            str | None, typer.Option(help="Listen address (default from settings).")
+        ] = None,
+        port: Annotated[int | None, typer.Option(help="Listen port (default 8081).")] = None,
+    ) -> None:
+        """Run the operator API server (HYPELEDGER_* settings; default 127.0.0.1:8081)."""
+        from services.operator_api.app import serve  # noqa: PLC0415
+        from shared.settings import OperatorApiSettings  # noqa: PLC0415
+
+        overrides: dict[str, Any] = {}
+        if host is not None:
+            overrides["host"] = host
+        if port is not None:
+            overrides["port"] = port
+        serve(OperatorApiSettings(**overrides))
+
+
+def _register_accounts(app: typer.Typer) -> None:
+    accounts = typer.Typer(
+        help="Create, show, block and unblock player accounts.", no_args_is_help=True
+    )
+    app.add_typer(accounts, name="accounts")
+
+    @accounts.command("create")
+    def create(
+        user_id: str,
+        currency: str,
+        api: ApiUrl = DEFAULT_API,
+        token: Token = "",
+        as_json: JsonOut = False,
+    ) -> None:
+        """Create the account (USER_ID, CURRENCY)."""
+        client = Api(api, token, as_json)
+        answer = client.call("POST", "/accounts", body={"user_id": user_id, "currency": currency})
+        _show(as_json, answer, "account created")
+
+    @accounts.command("show")
+    def show(
+        user_id: str,
+        currency: Annotated[str | None, typer.Argument()] = None,
+        api: ApiUrl = DEFAULT_API,
+        token: Token = "",
+        as_json: JsonOut = False,
+    ) -> None:
+        """Show one account, or all of a player's accounts when no CURRENCY is given."""
+        client = Api(api, token, as_json)
+        if currency is None:
+            answer = client.call("GET", f"/players/{user_id}/accounts")
+            _show(as_json, answer, f"accounts of {user_id}", answer["items"], ACCOUNT_COLUMNS)
+        else:
+            answer = client.call("GET", f"/accounts/{user_id}/{currency}")
+            _show(as_json, answer, "account", None, ACCOUNT_COLUMNS)
+
+    def account_change(action: str) -> None:
+        @accounts.command(action)
+        def change(  # noqa: PLR0917 - typer: one parameter per CLI option
+            user_id: str,
+            currency: str,
+            reason: Annotated[
+                str | None, typer.Option(help="Why (kept with the decision).")
+            ] = None,
+            api: ApiUrl = DEFAULT_API,
+            token: Token = "",
+            as_json: JsonOut = False,
+        ) -> None:
+            client = Api(api, token, as_json)
+            answer = client.call(
+                "POST", f"/accounts/{user_id}/{currency}/{action}", body={"reason": reason}
+            )
+            _show(as_json, answer, f"{action}ed")
+
+        change.__doc__ = f"{action.capitalize()} the account (USER_ID, CURRENCY)."
+
+    account_change("block")
+    account_change("unblock")
+
+
+def _register_money(app: typer.Typer) -> None:
+    def movement(name: str, segment: str) -> None:
+        @app.command(name)
+        def move(  # noqa: PLR0917 - typer: one parameter per CLI option
+            user_id: str,
+            currency: str,
+            amount: Annotated[
+                str, typer.Argument(help="Decimal amount in major units, e.g. 25.00.")
+            ],
+            key: Annotated[
+                str | None,
+                typer.Option("--key", help="Idempotency-Key (default: a new one, printed)."),
+            ] = None,
+            reason: Annotated[
+                str | None, typer.Option(help="Why (kept with the decision).")
+            ] = None,
+            api: ApiUrl = DEFAULT_API,
+            token: Token = "",
+            as_json: JsonOut = False,
+        ) -> None:
+            idempotency_key = key or f"cli-{uuid.uuid4()}"
+            client = Api(api, token, as_json)
+            answer = client.call(
+                "POST",
+                f"/accounts/{user_id}/{currency}/{segment}",
+                body={"amount": amount, "reason": reason},
+                headers={"Idempotency-Key": idempotency_key},
+            )
+            if not as_json:
+                print(f"Idempotency-Key: {idempotency_key}", file=sys.stderr)
+            _show(as_json, answer, name)
+
+        move.__doc__ = (
+            f"{name.capitalize()} AMOUNT (through the ledger; retry with the same --key)."
+        )
+
+    movement("deposit", "deposits")
+    movement("withdraw", "withdrawals")
+
+
+def _register_reads(app: typer.Typer) -> None:
+    @app.command("balance")
+    def balance(
+        user_id: str,
+        currency: str,
+        api: ApiUrl = DEFAULT_API,
+        token: Token = "",
+        as_json: JsonOut = False,
+    ) -> None:
+        """The balance of (USER_ID, CURRENCY), read from the database."""
+        client = Api(api, token, as_json)
+        answer = client.call("GET", f"/accounts/{user_id}/{currency}/balance")
+        _show(as_json, answer, "balance", None, ("user_id", "currency", "balance", "blocked"))
+
+    @app.command("history")
+    def history(  # noqa: PLR0917 - typer: one parameter per CLI option
+        user_id: str,
+        currency: str,
+        postings: Annotated[
+            bool, typer.Option("--postings", help="Postings instead of transactions.")
+        ] = False,
+        kind: Annotated[
+            str | None, typer.Option(help="bet, win, rollback, deposit, withdraw...")
+        ] = None,
+        round_id: Annotated[str | None, typer.Option("--round", help="Only this round.")] = None,
+        session: Annotated[str | None, typer.Option(help="Only this session token.")] = None,
+        since: Annotated[
+            str | None, typer.Option(help="ISO 8601 time with offset, inclusive.")
+        ] = None,
+        until: Annotated[
+            str | None, typer.Option(help="ISO 8601 time with offset, exclusive.")
+        ] = None,
+        limit: Annotated[int, typer.Option(help="Rows per page.")] = 50,
+        cursor: Annotated[str | None, typer.Option(help="next_cursor of a previous page.")] = None,
+        all_pages: Annotated[
+            bool, typer.Option("--all", help="Follow next_cursor to the end.")
+        ] = False,
+        api: ApiUrl = DEFAULT_API,
+        token: Token = "",
+        as_json: JsonOut = False,
+    ) -> None:
+        """A player's transactions (or postings), newest first."""
+        client = Api(api, token, as_json)
+        listing = "postings" if postings else "transactions"
+        params: dict[str, Any] = {
+            "kind": kind,
+            "round_id": round_id,
+            "session_token": session,
+            "since": since,
+            "until": until,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            answer = client.call("GET", f"/accounts/{user_id}/{currency}/{listing}", params=params)
+            items.extend(answer["items"])
+            params["cursor"] = answer["next_cursor"]
+            if not all_pages or params["cursor"] is None:
+                break
+        payload = {"items": items, "next_cursor": params["cursor"]}
+        columns = (
+            ("created_at", "kind", "account_type", "amount", "round_id", "provider_tx_id")
+            if postings
+            else ("created_at", "kind", "amount", "round_id", "provider_tx_id", "operator_tx_id")
+        )
+        _show(as_json, payload, f"{listing} of {user_id} {currency}", items, columns)
+        if not as_json and params["cursor"] is not None:
+            print(f"more: --cursor {params['cursor']}", file=sys.stderr)
+
+    @app.command("launch")
+    def launch(  # noqa: PLR0917 - typer: one parameter per CLI option
+        user_id: str,
+        game: str,
+        username: Annotated[str, typer.Option(help="Name shown in the game.")],
+        currency: Annotated[
+            str | None, typer.Option(help="Needed when the player has several.")
+        ] = None,
+        language: Annotated[str, typer.Option(help="UI language.")] = "en",
+        avatar: Annotated[str | None, typer.Option(help="Avatar URL.")] = None,
+        api: ApiUrl = DEFAULT_API,
+        token: Token = "",
+        as_json: JsonOut = False,
+    ) -> None:
+        """Open a game session for USER_ID in GAME and print its single-use game_url."""
+        client = Api(api, token, as_json)
+        body = {
+            "user_id": user_id,
+            "game": game,
+            "username": username,
+            "currency": currency,
+            "language": language,
+            "avatar": avatar,
+        }
+        answer = client.call(
+            "POST", "/sessions", body={k: v for k, v in body.items() if v is not None}
+        )
+        _show(
+            as_json,
+            answer,
+            "session",
+            None,
+            ("game_url", "session_token", "currency", "balance", "expires_at"),
+        )
+
+
+def _register_free_bets(app: typer.Typer) -> None:
+    free_bets = typer.Typer(help="Grant and list free bets.", no_args_is_help=True)
+    app.add_typer(free_bets, name="free-bets")
+
+    @free_bets.command("grant")
+    def grant(  # noqa: PLR0917 - typer: one parameter per CLI option
+        user_id: str,
+        currency: str,
+        game: str,
+        quantity: Annotated[int, typer.Option(help="How many free bets.")],
+        value: Annotated[str, typer.Option(help="Value of each, decimal in major units.")],
+        expires_at: Annotated[str, typer.Option(help="ISO 8601 expiry with offset.")],
+        bonus_code: Annotated[str | None, typer.Option(help="Promo code.")] = None,
+        max_multiplier: Annotated[str | None, typer.Option(help="Cash-out multiplier cap.")] = None,
+        api: ApiUrl = DEFAULT_API,
+        token: Token = "",
+        as_json: JsonOut = False,
+    ) -> None:
+        """Grant free bets through Hypetech and record the grant."""
+        client = Api(api, token, as_json)
+        body: dict[str, Any] = {
+            "user_id": user_id,
+            "currency": currency,
+            "game": game,
+            "quantity": quantity,
+            "value": value,
+            "expires_at": expires_at,
+            "bonus_code": bonus_code,
+            "max_multiplier": max_multiplier,
+        }
+        answer = client.call(
+            "POST", "/free-bets", body={k: v for k, v in body.items() if v is not None}
+        )
+        _show(as_json, answer, "free bets granted")
+
+    @free_bets.command("list")
+    def list_grants(
+        user_id: str,
+        currency: str,
+        api: ApiUrl = DEFAULT_API,
+        token: Token = "",
+        as_json: JsonOut = False,
+    ) -> None:
+        """A player's free-bet grants, newest first."""
+        client = Api(api, token, as_json)
+        answer = client.call("GET", f"/accounts/{user_id}/{currency}/free-bets")
+        columns = ("grant_id", "game", "bonus_code", "quantity", "remaining", "value", "expires_at")
+        _show(as_json, answer, f"free bets of {user_id}", answer["items"], columns)
