@@ -47,3 +47,34 @@ def declared_topics() -> list[dict[str, Any]]:
 def container_env(container: dict[str, Any]) -> dict[str, str | None]:
     """Plain env values of a container (None for values taken from a Secret or the pod)."""
     return {item["name"]: item.get("value") for item in container.get("env", [])}
+
+
+def dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str, str]]:
+    """(stage, instruction, arguments) for each instruction, continuation lines joined."""
+    instructions: list[tuple[str, str, str]] = []
+    stage, pending = "", ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        text, pending = pending + line, ""
+        instruction, _, arguments = text.partition(" ")
+        if instruction.upper() == "FROM":
+            stage = arguments.split()[-1] if " AS " in arguments.upper() else arguments
+        instructions.append((stage, instruction.upper(), arguments.strip()))
+    return instructions
+
+
+def image_env() -> dict[str, str]:
+    """The ENV the final image sets (what every container starts with)."""
+    final = dockerfile_instructions()[-1][0]
+    env: dict[str, str] = {}
+    for stage, instruction, arguments in dockerfile_instructions():
+        if stage == final and instruction == "ENV":
+            for item in arguments.split():
+                key, _, value = item.partition("=")
+                env[key] = value
+    return env
