@@ -23,15 +23,16 @@ from dataclasses import dataclass
 from typing import Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaError
 
+from shared import kafka
 from shared.contracts.topics import (
     HEADER_CONTENT_TYPE,
     HEADER_CORRELATION_ID,
     HEADER_REPLY_TO,
     reply_topic,
 )
+from shared.kafka import ensure_topics
 from shared.logs import get_logger
 from shared.settings import CommonSettings
 
@@ -107,21 +108,12 @@ class KafkaRpcClient:
     async def start(self) -> None:
         """Create the reply topic, start the producer, assign and position the reply consumer."""
         settings = self._settings
-        await self._create_reply_topic()
-        producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            client_id=f"{self._client_id}-{self.instance_id}",
-            enable_idempotence=settings.kafka_idempotence,
-            acks="all",
-            linger_ms=0,
-        )
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            client_id=f"{self._client_id}-{self.instance_id}-replies",
+        await ensure_topics(settings, {reply_topic(self.instance_id): 1})
+        producer = kafka.producer(settings, client_id=f"{self._client_id}-{self.instance_id}")
+        consumer = kafka.consumer(
+            settings,
             group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            client_id=f"{self._client_id}-{self.instance_id}-replies",
             fetch_max_bytes=REPLY_FETCH_MAX_BYTES,
         )
         await producer.start()
@@ -208,20 +200,6 @@ class KafkaRpcClient:
             raise RpcTimeout(f"no reply within {timeout_s} s") from None
         finally:
             self._pending.pop(cid, None)
-
-    async def _create_reply_topic(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap_servers)
-        await admin.start()
-        try:
-            response = await admin.create_topics(
-                [NewTopic(self.reply_topic, num_partitions=1, replication_factor=1)]
-            )
-        finally:
-            await admin.close()
-        for topic_error in response.topic_errors:
-            code = topic_error[1]
-            if code not in (0, TopicAlreadyExistsError.errno):
-                raise RpcUnavailable(f"cannot create {topic_error[0]}: {for_code(code).__name__}")
 
     async def _read_replies(self, consumer: AIOKafkaConsumer) -> None:
         while True:

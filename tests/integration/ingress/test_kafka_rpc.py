@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from shared.contracts.topics import COMMANDS, HEADER_CORRELATION_ID, HEADER_REPLY_TO, reply_topic
+from shared.kafka import ensure_topics
 from shared.kafka_rpc import KafkaRpcClient, RpcTimeout
 from shared.settings import CommonSettings
 
@@ -19,12 +19,8 @@ pytestmark = pytest.mark.integration
 
 
 async def create_topic(settings: CommonSettings, name: str, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-    finally:
-        await admin.close()
+    """Create the already-resolved topic ``name`` (the settings' prefix is not added again)."""
+    await ensure_topics(settings.model_copy(update={"topic_prefix": ""}), {name: partitions})
 
 
 class Responder:
