@@ -160,7 +160,7 @@ CREATE TABLE bets (
     CONSTRAINT bets_amount_not_negative CHECK (amount >= 0),
     CONSTRAINT bets_grant_only_on_free_bets CHECK (grant_id IS NULL OR mode = 'free')
 );
-CREATE INDEX bets_round ON bets (provider, user_id, round_id);
+CREATE INDEX bets_round ON bets (user_id, round_id, provider);
 
 CREATE FUNCTION bets_state_transition() RETURNS trigger
 LANGUAGE plpgsql AS $$

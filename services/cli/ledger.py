@@ -1,0 +1,109 @@
+"""``hypeledger ledger``, ``relay``, ``audit`` and ``retention``: the ledger's commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ledger")(ledger)
+    app.command("relay")(relay)
+    app.command("audit")(audit)
+    app.command("retention")(retention)
+
+
+def ledger(
+    no_relay: bool = typer.Option(
+        False, "--no-relay", help="Do not run the outbox relay in this process."
+    ),
+    create_topics: int = typer.Option(
+        0,
+        "--create-topics",
+        help="Create the command, DLQ and transactions topics with N partitions first.",
+    ),
+) -> None:
+    """Run the ledger consumer (the only writer of money) and, unless --no-relay, the relay."""
+    from services.ledger.app import build, serve  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    serve(build(LedgerSettings(), relay=not no_relay, create_partitions=create_topics or None))
+
+
+def relay() -> None:
+    """Run the outbox relay alone: publish outbox rows to wallet.transactions.v1."""
+    from services.ledger.app import build, serve  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    serve(build(LedgerSettings(), consumer=False, relay=True))
+
+
+def audit(
+    limit: int = typer.Option(20, help="Violations listed per check."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Recompute balances from postings, check every ledger invariant; exit 1 on a violation."""
+    from services.ledger.audit import audit as run_audit  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from shared.db.pool import create_pool  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    async def main() -> bool:
+        pool = await create_pool(
+            LedgerSettings(), min_size=1, max_size=1, application_name="hypeledger-audit"
+        )
+        try:
+            async with pool.acquire() as conn:
+                report = await run_audit(conn, limit=limit)
+        finally:
+            await pool.close()
+        if as_json:
+            print(
+                json.dumps(
+                    {"clean": report.clean, "violations": report.violations}, default=str, indent=2
+                )
+            )
+        else:
+            print(
+                f"accounts={report.accounts} postings={report.postings}",
+                f"decisions={report.decisions}",
+            )
+            for name, rows in report.violations.items():
+                print(f"{'FAIL' if rows else 'ok  '} {name}")
+                for row in rows:
+                    print(f"     {row}")
+            print("clean" if report.clean else "VIOLATIONS FOUND")
+        return report.clean
+
+    if not asyncio.run(main()):
+        sys.exit(1)
+
+
+def retention(
+    days: int = typer.Option(
+        180, help="Keep decisions (idempotency keys) and tombstones this many days (>= 180)."
+    ),
+) -> None:
+    """Expire idempotency keys, tombstones and published outbox rows older than --days."""
+    from services.ledger.retention import expire  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from shared.db.pool import create_pool  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    async def main() -> None:
+        pool = await create_pool(
+            LedgerSettings(), min_size=1, max_size=1, application_name="hypeledger-retention"
+        )
+        try:
+            async with pool.acquire() as conn:
+                result = await expire(conn, now=datetime.now(UTC), days=days)
+        finally:
+            await pool.close()
+        print(
+            f"cutoff={result.cutoff.isoformat()} decisions_deleted={result.decisions} "
+            f"tombstones_deleted={result.tombstones} outbox_deleted={result.outbox}"
+        )
+
+    asyncio.run(main())

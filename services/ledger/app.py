@@ -1,0 +1,164 @@
+"""Composition root of the ledger (``hypeledger ledger``) and the relay (``hypeledger relay``).
+
+``build(settings)`` wires the pool, the Kafka clients, the policy, the metrics and the probe
+server; nothing is created before it is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from services.ledger.consumer import LedgerConsumer
+from services.ledger.faults import Faults
+from services.ledger.health import ProbeServer, probes_app
+from services.ledger.metrics import LedgerMetrics
+from services.ledger.model import Policy
+from services.ledger.relay import OutboxRelay
+from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
+from shared.currencies import CurrencyTable
+from shared.db.pool import create_pool
+from shared.kafka import ensure_topics, producer
+from shared.logs import configure_logging, get_logger
+from shared.settings import LedgerSettings
+
+log = get_logger("hypeledger.ledger")
+
+
+def policy_of(settings: LedgerSettings) -> Policy:
+    return Policy(
+        session_check=settings.session_check,
+        insufficient_funds_status=settings.insufficient_funds_status,
+        rollback_unknown_status=settings.rollback_unknown_status,
+        win_without_round=settings.win_without_round,
+        currencies=CurrencyTable(settings.extra_currencies),
+    )
+
+
+@dataclass
+class LedgerService:
+    settings: LedgerSettings
+    run_consumer: bool = True
+    run_relay: bool = True
+    create_partitions: int | None = None
+    metrics: LedgerMetrics = field(default_factory=LedgerMetrics)
+    faults: Faults = field(default_factory=Faults)
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    pool: asyncpg.Pool | None = None
+    consumer: LedgerConsumer | None = None
+    relay: OutboxRelay | None = None
+
+    async def ready_checks(self) -> Mapping[str, bool]:
+        checks: dict[str, bool] = {}
+        try:
+            assert self.pool is not None  # noqa: S101 - set before the probe server starts
+            async with self.pool.acquire(timeout=1) as conn:
+                checks["database"] = await conn.fetchval("SELECT true")
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            checks["database"] = False
+        if self.run_consumer:
+            checks["consumer"] = self.consumer is not None and self.consumer.ready
+        return checks
+
+    async def run(self) -> None:
+        settings = self.settings
+        if self.create_partitions:
+            await ensure_topics(
+                settings,
+                {
+                    COMMANDS: self.create_partitions,
+                    COMMANDS_DLQ: self.create_partitions,
+                    TRANSACTIONS: self.create_partitions,
+                },
+            )
+        pool = await create_pool(
+            settings, min_size=2, max_size=12, application_name="hypeledger-ledger"
+        )
+        self.pool = pool
+        kafka_producer: AIOKafkaProducer = producer(settings, client_id="hypeledger-ledger")
+        await kafka_producer.start()
+        port = settings.metrics_port if self.run_consumer else settings.relay_metrics_port
+        probes = ProbeServer(
+            probes_app(self.metrics.registry, self._ready), settings.metrics_host, port
+        )
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await probes.start()
+            if self.run_consumer:
+                self.consumer = LedgerConsumer(
+                    settings,
+                    pool,
+                    kafka_producer,
+                    metrics=self.metrics,
+                    policy=policy_of(settings),
+                    faults=self.faults,
+                )
+                await self.consumer.start()
+                tasks.append(
+                    asyncio.create_task(self.consumer.run(self.stop_event), name="ledger-consumer")
+                )
+            if self.run_relay:
+                self.relay = OutboxRelay(settings, pool, kafka_producer, self.metrics)
+                tasks.append(
+                    asyncio.create_task(self.relay.run(self.stop_event), name="outbox-relay")
+                )
+            log.info(
+                "ledger.started",
+                consumer=self.run_consumer,
+                relay=self.run_relay,
+                metrics_port=port,
+            )
+            stopper = asyncio.create_task(self.stop_event.wait())
+            done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopper and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            self.stop_event.set()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=5)
+            if self.consumer is not None:
+                await self.consumer.stop()
+            await probes.stop()
+            await kafka_producer.stop()
+            await pool.close()
+            log.info("ledger.stopped")
+
+    async def _ready(self) -> dict[str, bool]:
+        return dict(await self.ready_checks())
+
+
+def build(
+    settings: LedgerSettings,
+    *,
+    consumer: bool = True,
+    relay: bool = True,
+    create_partitions: int | None = None,
+) -> LedgerService:
+    configure_logging(settings.log_level, settings.log_format)
+    return LedgerService(
+        settings,
+        run_consumer=consumer,
+        run_relay=relay,
+        create_partitions=create_partitions,
+        faults=Faults.from_env(),
+    )
+
+
+def serve(service: LedgerService) -> None:
+    """Run until SIGTERM or SIGINT, then stop cleanly."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, service.stop_event.set)
+        await service.run()
+
+    asyncio.run(main())

@@ -1,0 +1,367 @@
+"""The ledger consumer: one group on ``wallet.commands.v1``, one Postgres transaction per batch.
+
+Per assigned partition, each fetched batch is decided and written in ONE transaction together with
+the partition's next offset (``consumed_offsets``). Only after that commit are the replies sent
+and the Kafka offsets committed. On assignment the consumer seeks to the offset stored in
+Postgres; records fetched before that seek are dropped by position, and the offset row (locked
+at the start of every batch transaction) fences out a second consumer that still believes it owns
+the partition. Undecodable records go to the dead-letter topic with their reason and get a 500
+problem; any other error stops that partition (paused, logged, counted) and never skips it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from pydantic import ValidationError
+
+from services.ledger import store
+from services.ledger.decide import Command, decide
+from services.ledger.faults import Faults
+from services.ledger.metrics import LedgerMetrics
+from services.ledger.model import Decision, Outcome, Policy
+from shared.contracts.commands import WALLET_COMMAND, LedgerReply
+from shared.contracts.problems import PROBLEM_CONTENT_TYPE, problem
+from shared.contracts.topics import (
+    COMMANDS,
+    COMMANDS_DLQ,
+    HEADER_CONTENT_TYPE,
+    HEADER_CORRELATION_ID,
+    HEADER_DLQ_REASON,
+    HEADER_REPLY_TO,
+    TRANSACTIONS,
+)
+from shared.jsonwire import dumps_compact
+from shared.kafka import consumer as kafka_consumer
+from shared.logs import get_logger
+from shared.settings import LedgerSettings
+
+log = get_logger("hypeledger.ledger")
+
+
+class OffsetGap(RuntimeError):
+    """Records after the stored offset arrived while the ones before them never did."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    record: ConsumerRecord[bytes, bytes]
+    command: Command | None
+    reason: str | None
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, ledger: LedgerConsumer) -> None:
+        self._ledger = ledger
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        await self._ledger.revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        await self._ledger.assigned(assigned)
+
+
+class LedgerConsumer:
+    def __init__(
+        self,
+        settings: LedgerSettings,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        *,
+        metrics: LedgerMetrics,
+        policy: Policy,
+        faults: Faults,
+    ) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._producer = producer
+        self._metrics = metrics
+        self._policy = policy
+        self._faults = faults
+        self._topic = settings.topic(COMMANDS)
+        self._dlq_topic = settings.topic(COMMANDS_DLQ)
+        self._events_topic = settings.topic(TRANSACTIONS)
+        self._group = settings.consumer_group
+        self._consumer: AIOKafkaConsumer | None = None
+        self._positions: dict[TopicPartition, int] = {}
+        self._stopped: set[TopicPartition] = set()
+        self._lock = asyncio.Lock()
+        self.assigned_once = asyncio.Event()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        consumer = kafka_consumer(
+            self._settings,
+            group_id=self._group,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            client_id="hypeledger-ledger",
+        )
+        consumer.subscribe([self._topic], listener=_Rebalance(self))
+        await consumer.start()
+        self._consumer = consumer
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            async with self._lock:
+                consumer, self._consumer = self._consumer, None
+            await consumer.stop()
+
+    @property
+    def ready(self) -> bool:
+        consumer = self._consumer
+        return consumer is not None and bool(consumer.assignment()) and not self._stopped
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fetch and apply until ``stop`` is set."""
+        consumer = self._consumer
+        assert consumer is not None, "start() first"  # noqa: S101 - programming error
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=200, max_records=self._settings.max_batch)
+            if not batches:
+                continue
+            async with self._lock:
+                owned = consumer.assignment()
+                await asyncio.gather(
+                    *(
+                        self._apply_guarded(consumer, tp, records)
+                        for tp, records in batches.items()
+                        if tp in owned and tp not in self._stopped and records
+                    )
+                )
+
+    # -- rebalance ----------------------------------------------------------------------------
+
+    async def assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        consumer = self._consumer
+        if consumer is None or not assigned:
+            self._metrics.partitions_assigned.set(
+                0 if consumer is None else len(consumer.assignment())
+            )
+            return
+        async with self._pool.acquire() as conn:
+            stored = await store.stored_offsets(
+                conn, self._group, self._topic, [tp.partition for tp in assigned]
+            )
+        for tp in assigned:
+            if tp in self._stopped:
+                self._stopped.discard(tp)
+                consumer.resume(tp)
+            offset = stored.get(tp.partition)
+            if offset is None:
+                await consumer.seek_to_beginning(tp)
+                self._positions.pop(tp, None)
+            else:
+                consumer.seek(tp, offset)
+                self._positions[tp] = offset
+        self._metrics.partitions_stopped.set(len(self._stopped))
+        self._metrics.partitions_assigned.set(len(consumer.assignment()))
+        log.info(
+            "ledger.partitions.assigned",
+            partitions=sorted(tp.partition for tp in assigned),
+            stored=stored,
+        )
+        self.assigned_once.set()
+
+    async def revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        async with self._lock:  # waits for the batch in flight to commit
+            for tp in revoked:
+                self._positions.pop(tp, None)
+                self._stopped.discard(tp)
+        self._metrics.partitions_stopped.set(len(self._stopped))
+        log.info("ledger.partitions.revoked", partitions=sorted(tp.partition for tp in revoked))
+
+    # -- one partition batch ----------------------------------------------------------------
+
+    async def _apply_guarded(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+    ) -> None:
+        try:
+            await self._apply(consumer, tp, records)
+        except Exception:
+            # Loud and final for this partition: never skip money. A restart or a rebalance that
+            # assigns the partition again resumes it from the offset stored in Postgres.
+            log.exception(
+                "ledger.partition.stopped", partition=tp.partition, first_offset=records[0].offset
+            )
+            self._stopped.add(tp)
+            consumer.pause(tp)
+            self._metrics.partition_errors.labels(str(tp.partition)).inc()
+            self._metrics.partitions_stopped.set(len(self._stopped))
+
+    async def _apply(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+    ) -> None:
+        expected = self._positions.get(tp)
+        if expected is not None:
+            records = [record for record in records if record.offset >= expected]
+        if not records:
+            return
+        items = [self._decode(record) for record in records]
+        poison = [item for item in items if item.command is None]
+        if poison:
+            await self._dead_letter(poison)
+        started = time.perf_counter()
+        decided: list[tuple[_Item, Decision | None]] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            first = items[0].record.offset
+            stored = await store.lock_offset(conn, self._group, tp.topic, tp.partition, first)
+            if stored < first:
+                raise OffsetGap(
+                    f"partition {tp.partition}: stored offset {stored}, first fetched {first}"
+                )
+            if stored > first:
+                log.warning(
+                    "ledger.batch.already_applied",
+                    partition=tp.partition,
+                    stored=stored,
+                    first=first,
+                )
+                items = [item for item in items if item.record.offset >= stored]
+                if not items:
+                    self._positions[tp] = stored
+                    consumer.seek(tp, stored)
+                    return
+            commands = [item.command for item in items if item.command is not None]
+            state = await store.load_state(conn, commands)
+            for item in items:
+                if item.command is None:
+                    decided.append((item, None))
+                    continue
+                decision = decide(state, item.command, self._policy)
+                state.apply(decision)
+                decided.append((item, decision))
+            await store.write(
+                conn,
+                state,
+                [(item.record.offset, d) for item, d in decided if d is not None],
+                store.Source(tp.topic, tp.partition),
+                self._events_topic,
+            )
+            self._faults.reach("mid_batch")
+            next_offset = items[-1].record.offset + 1
+            await store.set_offset(conn, self._group, tp.topic, tp.partition, next_offset)
+        self._faults.reach("after_db_commit")
+        self._positions[tp] = next_offset
+        self._metrics.apply_seconds.observe(time.perf_counter() - started)
+        self._metrics.batch_size.observe(len(items))
+        await self._reply(decided)
+        await self._commit(consumer, tp, next_offset)
+
+    def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Item:
+        if record.value is None:
+            return _Item(record, None, "empty record")
+        try:
+            return _Item(record, WALLET_COMMAND.validate_json(record.value), None)
+        except ValidationError as exc:
+            return _Item(record, None, f"not a wallet command: {exc.errors(include_url=False)[:3]}")
+        except ValueError as exc:
+            return _Item(record, None, f"not a wallet command: {exc}")
+
+    async def _dead_letter(self, poison: list[_Item]) -> None:
+        futures = []
+        for item in poison:
+            record = item.record
+            reason = (item.reason or "unknown")[:1000]
+            headers = [*(record.headers or ()), (HEADER_DLQ_REASON, reason.encode())]
+            futures.append(
+                await self._producer.send(
+                    self._dlq_topic, record.value, key=record.key, headers=headers
+                )
+            )
+            self._metrics.dlq.labels("undecodable").inc()
+            log.error(
+                "ledger.command.dead_lettered",
+                offset=record.offset,
+                partition=record.partition,
+                reason=reason,
+            )
+        await asyncio.gather(*futures)
+
+    # -- after the commit -------------------------------------------------------------------
+
+    async def _reply(self, decided: list[tuple[_Item, Decision | None]]) -> None:
+        futures = []
+        for item, decision in decided:
+            self._observe(decision)
+            headers = dict(item.record.headers or ())
+            reply_to = headers.get(HEADER_REPLY_TO)
+            if not reply_to:
+                continue
+            reply = _reply_of(decision)
+            reply_headers = [(HEADER_CONTENT_TYPE, b"application/json")]
+            correlation_id = headers.get(HEADER_CORRELATION_ID)
+            if correlation_id is not None:
+                reply_headers.append((HEADER_CORRELATION_ID, correlation_id))
+            futures.append(
+                await self._producer.send(
+                    reply_to.decode(),
+                    reply.model_dump_json().encode(),
+                    key=correlation_id,
+                    headers=reply_headers,
+                )
+            )
+        if futures:
+            await asyncio.gather(*futures)
+
+    def _observe(self, decision: Decision | None) -> None:
+        if decision is None:
+            self._metrics.decisions.labels("unknown", "dead_lettered").inc()
+            return
+        self._metrics.decisions.labels(decision.kind, decision.outcome.value).inc()
+        for flag in decision.flags:
+            self._metrics.findings.labels(flag).inc()
+        if decision.outcome is Outcome.APPLIED:
+            log.debug(
+                f"ledger.{decision.kind}.applied",
+                user_id=decision.user_id,
+                operator_tx_id=decision.operator_tx_id,
+            )
+        else:
+            log.info(
+                f"ledger.{decision.kind}.{decision.outcome.value}",
+                user_id=decision.user_id,
+                status=decision.status,
+                provider_tx_id=None if decision.key is None else decision.key.provider_tx_id,
+                flags=decision.flags or None,
+            )
+
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, next_offset: int
+    ) -> None:
+        try:
+            await consumer.commit({tp: next_offset})
+        except Exception as exc:  # noqa: BLE001 - Postgres holds the truth; the next commit catches up
+            log.warning("ledger.kafka_commit.failed", partition=tp.partition, error=repr(exc))
+        highwater = consumer.highwater(tp)
+        if highwater is not None:
+            self._metrics.consumer_lag.labels(str(tp.partition)).set(
+                max(highwater - next_offset, 0)
+            )
+
+
+def _reply_of(decision: Decision | None) -> LedgerReply:
+    if decision is None:
+        body = problem(
+            "unprocessable-command", "the command could not be decoded; it was dead-lettered"
+        )
+        return LedgerReply(status=500, body=dumps_compact(body), content_type=PROBLEM_CONTENT_TYPE)
+    return LedgerReply(
+        status=decision.status,
+        body=decision.body,
+        content_type=decision.content_type,
+        operator_tx_id=decision.operator_tx_id,
+        replayed=decision.outcome is Outcome.REPLAYED,
+    )

@@ -1,0 +1,478 @@
+"""The ledger's SQL: load what a batch can touch into a ``BatchState``, write its decisions back.
+
+Everything is set-based: one statement per table per batch, arrays in through ``unnest``. The
+caller owns the transaction (``async with conn.transaction():``); nothing here commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from services.ledger.decide import Command, key_of
+from services.ledger.model import (
+    Account,
+    AccountStatus,
+    Bet,
+    BetState,
+    Decision,
+    Grant,
+    Key,
+    Session,
+    StoredDecision,
+    Tombstone,
+)
+from services.ledger.state import BatchState
+from shared.contracts.commands import Mode, OperatorCommand, OperatorKind, WebhookKind
+
+# -- offsets ----------------------------------------------------------------------------------
+
+_ENSURE_OFFSET = """
+INSERT INTO consumed_offsets (group_id, topic, partition, next_offset)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (group_id, topic, partition) DO NOTHING
+"""
+
+_LOCK_OFFSET = """
+SELECT next_offset
+FROM consumed_offsets
+WHERE group_id = $1 AND topic = $2 AND partition = $3
+FOR UPDATE
+"""
+
+_SET_OFFSET = """
+UPDATE consumed_offsets
+SET next_offset = $4, updated_at = now()
+WHERE group_id = $1 AND topic = $2 AND partition = $3
+"""
+
+_STORED_OFFSETS = """
+SELECT partition, next_offset
+FROM consumed_offsets
+WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])
+"""
+
+
+async def stored_offsets(
+    conn: asyncpg.Connection, group: str, topic: str, partitions: Sequence[int]
+) -> dict[int, int]:
+    rows = await conn.fetch(_STORED_OFFSETS, group, topic, list(partitions))
+    return {row["partition"]: row["next_offset"] for row in rows}
+
+
+async def lock_offset(
+    conn: asyncpg.Connection, group: str, topic: str, partition: int, first: int
+) -> int:
+    """Lock the partition's offset row for this transaction (creating it at ``first``); return it.
+
+    Two consumers that both think they own the partition serialise here, and the second sees
+    the offset the first one moved.
+    """
+    await conn.execute(_ENSURE_OFFSET, group, topic, partition, first)
+    next_offset: int = await conn.fetchval(_LOCK_OFFSET, group, topic, partition)
+    return next_offset
+
+
+async def set_offset(
+    conn: asyncpg.Connection, group: str, topic: str, partition: int, next_offset: int
+) -> None:
+    await conn.execute(_SET_OFFSET, group, topic, partition, next_offset)
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+_DECISIONS = """
+SELECT d.provider, d.kind, d.provider_tx_id, d.fingerprint, d.status, d.body, d.operator_tx_id::text
+FROM decisions d
+JOIN unnest($1::text[], $2::text[], $3::text[]) AS k (provider, kind, provider_tx_id)
+  ON d.provider = k.provider AND d.kind = k.kind AND d.provider_tx_id = k.provider_tx_id
+"""
+
+_ACCOUNTS = """
+SELECT a.user_id, a.currency, a.status, a.balance
+FROM accounts a
+JOIN unnest($1::text[], $2::text[]) AS k (user_id, currency)
+  ON a.user_id = k.user_id AND a.currency = k.currency
+"""
+
+_BET_COLUMNS = """
+b.provider, b.bet_tx_id, b.user_id, b.currency, b.round_id, b.amount, b.mode, b.bonus_code,
+b.grant_id, b.state, b.operator_tx_id::text
+"""
+
+_BETS_BY_ID = f"""
+SELECT {_BET_COLUMNS}
+FROM bets b
+JOIN unnest($1::text[], $2::text[]) AS k (provider, bet_tx_id)
+  ON b.provider = k.provider AND b.bet_tx_id = k.bet_tx_id
+"""
+
+_BETS_BY_ROUND = f"""
+SELECT {_BET_COLUMNS}
+FROM bets b
+JOIN unnest($1::text[], $2::text[]) AS k (user_id, round_id)
+  ON b.user_id = k.user_id AND b.round_id = k.round_id
+ORDER BY b.created_at, b.bet_tx_id
+"""
+
+_ROUND_LOCKS = """
+SELECT l.provider, l.user_id, l.round_id
+FROM round_locks l
+JOIN unnest($1::text[], $2::text[]) AS k (user_id, round_id)
+  ON l.user_id = k.user_id AND l.round_id = k.round_id
+"""
+
+_TOMBSTONES = """
+SELECT t.provider, t.bet_tx_id, t.rollback_tx_id, t.user_id, t.currency
+FROM rollback_tombstones t
+JOIN unnest($1::text[], $2::text[]) AS k (provider, bet_tx_id)
+  ON t.provider = k.provider AND t.bet_tx_id = k.bet_tx_id
+"""
+
+_SESSIONS = """
+SELECT token, user_id, currency, expires_at
+FROM sessions
+WHERE token = ANY($1::text[])
+"""
+
+_GRANTS = """
+SELECT g.grant_id, g.user_id, g.currency, g.bonus_code, g.remaining, g.expires_at
+FROM free_bet_grants g
+JOIN unnest($1::text[], $2::text[]) AS k (user_id, currency)
+  ON g.user_id = k.user_id AND g.currency = k.currency
+"""
+
+
+@dataclass(slots=True)
+class _Wanted:
+    keys: set[Key]
+    accounts: set[tuple[str, str]]
+    bet_ids: set[tuple[str, str]]
+    rounds: set[tuple[str, str]]
+    tokens: set[str]
+    grant_owners: set[tuple[str, str]]
+
+
+def _wanted(commands: Iterable[Command]) -> _Wanted:
+    wanted = _Wanted(set(), set(), set(), set(), set(), set())
+    for command in commands:
+        key = key_of(command)
+        if key is not None:
+            wanted.keys.add(key)
+        owner = (command.user_id, command.currency)
+        wanted.accounts.add(owner)
+        if isinstance(command, OperatorCommand):
+            if command.kind is OperatorKind.SETTLE_LOST and command.round_id is not None:
+                wanted.rounds.add((command.user_id, command.round_id))
+            continue
+        provider = command.provider
+        if command.round_id is not None and command.kind is not WebhookKind.BALANCE:
+            wanted.rounds.add((command.user_id, command.round_id))
+        if command.kind is WebhookKind.BET and command.provider_tx_id is not None:
+            wanted.bet_ids.add((provider, command.provider_tx_id))
+            if command.session_token is not None:
+                wanted.tokens.add(command.session_token)
+            if command.mode is Mode.FREE:
+                wanted.grant_owners.add(owner)
+        elif (
+            command.kind in (WebhookKind.WIN, WebhookKind.LOSE) and command.linked_tx_id is not None
+        ):
+            wanted.bet_ids.add((provider, command.linked_tx_id))
+        elif command.kind is WebhookKind.ROLLBACK:
+            target = command.rollback_target
+            if target is not None:
+                wanted.bet_ids.add((provider, target))
+            wanted.grant_owners.add(owner)
+    return wanted
+
+
+def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    columns: list[list[Any]] = [[] for _ in range(width)]
+    for row in rows:
+        for index, value in enumerate(row):
+            columns[index].append(value)
+    return columns
+
+
+def _bet(row: asyncpg.Record) -> Bet:
+    return Bet(
+        provider=row["provider"],
+        bet_tx_id=row["bet_tx_id"],
+        user_id=row["user_id"],
+        currency=row["currency"],
+        round_id=row["round_id"],
+        amount=row["amount"],
+        mode=row["mode"],
+        bonus_code=row["bonus_code"],
+        grant_id=row["grant_id"],
+        state=BetState(row["state"]),
+        operator_tx_id=row["operator_tx_id"],
+    )
+
+
+async def load_state(conn: asyncpg.Connection, commands: Sequence[Command]) -> BatchState:
+    """Every stored row the batch's commands can read, in a fresh ``BatchState``."""
+    wanted = _wanted(commands)
+    state = BatchState()
+    if wanted.keys:
+        for row in await conn.fetch(
+            _DECISIONS, *_columns(((k.provider, k.kind, k.provider_tx_id) for k in wanted.keys), 3)
+        ):
+            state.decisions[Key(row[0], row[1], row[2])] = StoredDecision(
+                row[3], row[4], row[5], row[6]
+            )
+    for row in await conn.fetch(_ACCOUNTS, *_columns(wanted.accounts, 2)):
+        state.accounts[(row[0], row[1])] = Account(row[0], row[1], AccountStatus(row[2]), row[3])
+    if wanted.rounds:
+        for row in await conn.fetch(_BETS_BY_ROUND, *_columns(wanted.rounds, 2)):
+            state.add_bet(_bet(row))
+    missing = [bet_id for bet_id in wanted.bet_ids if bet_id not in state.bets]
+    if missing:
+        for row in await conn.fetch(_BETS_BY_ID, *_columns(missing, 2)):
+            state.add_bet(_bet(row))
+    lock_rounds = set(wanted.rounds)
+    lock_rounds.update(
+        (bet.user_id, bet.round_id) for bet in state.bets.values() if bet.round_id is not None
+    )
+    if lock_rounds:
+        for row in await conn.fetch(_ROUND_LOCKS, *_columns(lock_rounds, 2)):
+            state.round_locks.add((row[0], row[1], row[2]))
+    if wanted.bet_ids:
+        for row in await conn.fetch(_TOMBSTONES, *_columns(wanted.bet_ids, 2)):
+            state.tombstones[(row[0], row[1])] = Tombstone(row[0], row[1], row[2], row[3], row[4])
+    if wanted.tokens:
+        for row in await conn.fetch(_SESSIONS, list(wanted.tokens)):
+            state.sessions[row[0]] = Session(row[0], row[1], row[2], row[3])
+    if wanted.grant_owners:
+        for row in await conn.fetch(_GRANTS, *_columns(wanted.grant_owners, 2)):
+            state.grants[row[0]] = Grant(row[0], row[1], row[2], row[3], row[4], row[5])
+    return state
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+_INSERT_DECISIONS = """
+INSERT INTO decisions (
+    provider, kind, provider_tx_id, user_id, currency, fingerprint, outcome, status, body,
+    operator_tx_id, flags, source_topic, source_partition, source_offset
+)
+SELECT d.provider, d.kind, d.provider_tx_id, d.user_id, d.currency, d.fingerprint, d.outcome,
+       d.status, d.body, d.operator_tx_id, string_to_array(d.flags, ','), $12, $13, d.source_offset
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+    $8::smallint[], $9::text[], $10::uuid[], $11::text[], $14::bigint[]
+) AS d (
+    provider, kind, provider_tx_id, user_id, currency, fingerprint, outcome,
+    status, body, operator_tx_id, flags, source_offset
+)
+"""
+
+_INSERT_TRANSACTIONS = """
+INSERT INTO transactions (
+    operator_tx_id, kind, provider, provider_tx_id, user_id, currency, round_id
+)
+SELECT *
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+"""
+
+_INSERT_POSTINGS = """
+INSERT INTO postings (operator_tx_id, leg, account_type, account_ref, currency, amount)
+SELECT *
+FROM unnest($1::uuid[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+"""
+
+_INSERT_ACCOUNTS = """
+INSERT INTO accounts (user_id, currency, status, balance)
+SELECT *
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+"""
+
+_UPDATE_ACCOUNTS = """
+UPDATE accounts a
+SET balance = a.balance + d.delta,
+    status = d.status,
+    updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+    AS d (user_id, currency, status, delta)
+WHERE a.user_id = d.user_id
+  AND a.currency = d.currency
+"""
+
+_INSERT_BETS = """
+INSERT INTO bets (
+    provider, bet_tx_id, user_id, currency, round_id, amount, mode, bonus_code, grant_id, state,
+    operator_tx_id
+)
+SELECT *
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+    $8::text[], $9::bigint[], $10::text[], $11::uuid[]
+)
+"""
+
+_UPDATE_BETS = """
+UPDATE bets b
+SET state = d.state,
+    updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[]) AS d (provider, bet_tx_id, state)
+WHERE b.provider = d.provider
+  AND b.bet_tx_id = d.bet_tx_id
+"""
+
+_INSERT_TOMBSTONES = """
+INSERT INTO rollback_tombstones (provider, bet_tx_id, rollback_tx_id, user_id, currency)
+SELECT *
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+"""
+
+_INSERT_ROUND_LOCKS = """
+INSERT INTO round_locks (provider, user_id, round_id, operator_tx_id)
+SELECT *
+FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[])
+"""
+
+_UPDATE_GRANTS = """
+UPDATE free_bet_grants g
+SET remaining = g.remaining + d.delta
+FROM unnest($1::bigint[], $2::int[]) AS d (grant_id, delta)
+WHERE g.grant_id = d.grant_id
+"""
+
+_INSERT_OUTBOX = """
+INSERT INTO outbox (event_id, topic, message_key, payload)
+SELECT *
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    topic: str
+    partition: int
+
+
+async def write(
+    conn: asyncpg.Connection,
+    state: BatchState,
+    decided: Sequence[tuple[int, Decision]],
+    source: Source,
+    events_topic: str,
+) -> None:
+    """Write the batch: every stored decision, movement, state change and outbox event."""
+    decisions: list[tuple[Any, ...]] = []
+    transactions: list[tuple[Any, ...]] = []
+    postings: list[tuple[Any, ...]] = []
+    tombstones: list[tuple[Any, ...]] = []
+    round_locks: list[tuple[Any, ...]] = []
+    outbox: list[tuple[Any, ...]] = []
+    for offset, decision in decided:
+        if not decision.stored or decision.key is None:
+            continue
+        key = decision.key
+        decisions.append(
+            (
+                key.provider,
+                key.kind,
+                key.provider_tx_id,
+                decision.user_id,
+                decision.currency,
+                decision.fingerprint,
+                decision.outcome.value,
+                decision.status,
+                decision.body,
+                decision.operator_tx_id,
+                ",".join(decision.flags),
+                offset,
+            )
+        )
+        movement = decision.movement
+        if movement is not None:
+            transactions.append(
+                (
+                    decision.operator_tx_id,
+                    movement.kind,
+                    movement.provider,
+                    movement.provider_tx_id,
+                    movement.user_id,
+                    movement.currency,
+                    movement.round_id,
+                )
+            )
+            for leg, posting in enumerate(movement.postings):
+                postings.append(
+                    (
+                        decision.operator_tx_id,
+                        leg,
+                        posting.account_type.value,
+                        posting.account_ref,
+                        posting.currency,
+                        posting.amount,
+                    )
+                )
+        if decision.tombstone is not None:
+            t = decision.tombstone
+            tombstones.append((t.provider, t.bet_tx_id, t.rollback_tx_id, t.user_id, t.currency))
+        if decision.round_lock is not None:
+            lock = decision.round_lock
+            round_locks.append((lock.provider, lock.user_id, lock.round_id, lock.operator_tx_id))
+        for event in decision.events:
+            outbox.append((event.event_id, events_topic, event.key, event.payload))
+
+    if decisions:
+        columns = _columns(decisions, 12)
+        await conn.execute(
+            _INSERT_DECISIONS, *columns[:11], source.topic, source.partition, columns[11]
+        )
+    new_accounts = [
+        (
+            user,
+            currency,
+            state.accounts[(user, currency)].status.value,
+            state.accounts[(user, currency)].balance,
+        )
+        for user, currency in sorted(state.new_accounts)
+    ]
+    if new_accounts:
+        await conn.execute(_INSERT_ACCOUNTS, *_columns(new_accounts, 4))
+    changed_accounts = [
+        (user, currency, state.accounts[(user, currency)].status.value, delta)
+        for (user, currency), delta in sorted(state.changed_accounts.items())
+    ]
+    if changed_accounts:
+        await conn.execute(_UPDATE_ACCOUNTS, *_columns(changed_accounts, 4))
+    if transactions:
+        await conn.execute(_INSERT_TRANSACTIONS, *_columns(transactions, 7))
+        await conn.execute(_INSERT_POSTINGS, *_columns(postings, 6))
+    if state.grant_deltas:
+        await conn.execute(_UPDATE_GRANTS, *_columns(sorted(state.grant_deltas.items()), 2))
+    new_bets = [_bet_row(state.bets[key]) for key in sorted(state.new_bets)]
+    if new_bets:
+        await conn.execute(_INSERT_BETS, *_columns(new_bets, 11))
+    changed_bets = [(p, b, state.bets[(p, b)].state.value) for p, b in sorted(state.changed_bets)]
+    if changed_bets:
+        await conn.execute(_UPDATE_BETS, *_columns(changed_bets, 3))
+    if tombstones:
+        await conn.execute(_INSERT_TOMBSTONES, *_columns(tombstones, 5))
+    if round_locks:
+        await conn.execute(_INSERT_ROUND_LOCKS, *_columns(round_locks, 4))
+    if outbox:
+        await conn.execute(_INSERT_OUTBOX, *_columns(outbox, 4))
+
+
+def _bet_row(bet: Bet) -> tuple[Any, ...]:
+    return (
+        bet.provider,
+        bet.bet_tx_id,
+        bet.user_id,
+        bet.currency,
+        bet.round_id,
+        bet.amount,
+        bet.mode,
+        bet.bonus_code,
+        bet.grant_id,
+        bet.state.value,
+        bet.operator_tx_id,
+    )
