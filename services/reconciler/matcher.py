@@ -8,8 +8,9 @@ ends in exactly one outcome, and every outcome in exactly one ``RowClass``:
 * a pair of the same kind: ``status_mismatch`` when one side applied it and the other did not (or a
   bet is rolled back on one side only), else ``amount_mismatch`` when the amounts differ, else
   ``matched``;
-* a lone provider row: ``missing_in_ledger`` when Hypetech applied it, else ``matched`` (neither
-  side applied it);
+* a lone provider row: ``missing_in_ledger`` when Hypetech applied it and it was requested before
+  the grace period (``pending`` while it is younger: its webhook may still be on its way), else
+  ``matched`` (neither side applied it);
 * a lone ledger row: ``missing_at_provider`` when the ledger applied it and the grace period has
   passed, ``pending`` (checked again next run) while it has not, else ``matched``.
 
@@ -39,7 +40,7 @@ class Outcome:
     """Where one pair of rows, or one lone row, ended."""
 
     row_class: RowClass | None
-    """``None`` while a lone ledger row is inside its grace period (pending)."""
+    """``None`` while a lone row is inside its grace period (pending)."""
     provider: ProviderRow | None
     ledger: LedgerRow | None
 
@@ -78,8 +79,8 @@ def match_session(
     now: datetime,
     grace: timedelta,
 ) -> SessionResult:
-    """Classify every row of one session. Ledger rows decided after ``now - grace`` are young:
-    a young lone row is pending, and a young open bet is not yet reported."""
+    """Classify every row of one session. Rows younger than ``now - grace`` (decided here or
+    requested there) are young: a young lone row is pending, a young open bet not yet reported."""
     cutoff = now - grace
     provider_rows = _listed_once(provider_rows)
     by_id_provider: dict[str, list[ProviderRow]] = defaultdict(list)
@@ -135,8 +136,12 @@ def _match_id(
     while provider_left and ledger_left:
         yield Outcome(RowClass.KIND_MISMATCH, provider_left.pop(0), ledger_left.pop(0))
     for prow in provider_left:
-        lone_provider = RowClass.MISSING_IN_LEDGER if prow.status in _APPLIED else RowClass.MATCHED
-        yield Outcome(lone_provider, prow, None)
+        if prow.status not in _APPLIED:
+            yield Outcome(RowClass.MATCHED, prow, None)
+        elif prow.requested_at is None or prow.requested_at <= cutoff:
+            yield Outcome(RowClass.MISSING_IN_LEDGER, prow, None)
+        else:
+            yield Outcome(None, prow, None)
     for lrow in ledger_left:
         if not lrow.accepted:
             yield Outcome(RowClass.MATCHED, None, lrow)

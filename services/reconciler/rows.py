@@ -48,6 +48,7 @@ class ProviderRow:
     round_finished: bool
     linked_tx_id: str | None
     """The transaction this one settles or undoes, where Hypetech names it."""
+    requested_at: datetime | None
     raw: dict[str, Any]
     """The row as Hypetech listed it (exact numbers as decimal strings): the evidence."""
 

@@ -21,6 +21,7 @@ def prow(
     round_id: str = "r1",
     finished: bool = False,
     linked: str | None = None,
+    requested_at: datetime | None = OLD,
 ) -> ProviderRow:
     return ProviderRow(
         tx_id=tx_id,
@@ -30,6 +31,7 @@ def prow(
         round_id=round_id,
         round_finished=finished,
         linked_tx_id=linked,
+        requested_at=requested_at,
         raw={"transactionId": tx_id, "transactionType": kind.value.upper(), "amount": amount},
     )
 

@@ -32,6 +32,15 @@ def test_a_success_row_the_ledger_never_applied_is_missing_in_ledger() -> None:
     assert classes([prow("1"), prow("2", TxKind.WIN)], [lrow("1")]) == ["missing_in_ledger"]
 
 
+def test_a_young_success_row_the_ledger_has_not_seen_yet_is_pending() -> None:
+    young = prow("1", requested_at=NOW - timedelta(seconds=5))
+
+    result = match_session([young], [], now=NOW, grace=GRACE)
+
+    assert result.differences == ()
+    assert result.totals == {"pending": 1}
+
+
 def test_a_row_hypetech_did_not_apply_and_the_ledger_never_saw_is_matched() -> None:
     assert classes([prow("1", status=ProviderStatus.FAILED)], []) == []
 
