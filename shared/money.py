@@ -6,6 +6,7 @@ of minor units with the currency's exponent. No ``float`` ever touches an amount
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
 
@@ -17,6 +18,11 @@ FLOAT_NOISE = Decimal("1e-9")
 
 #: Largest magnitude accepted, in major units. Keeps every minor-unit amount inside BIGINT.
 MAX_MAJOR = Decimal("1e12")
+
+
+#: A decimal numeral in ASCII: what a JSON number or a numeric string may look like. ``Decimal``
+#: alone would also take underscores (``1_000``) and any Unicode digit (``"١٢"``).
+_NUMERAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
 class InvalidAmount(ValueError):
@@ -47,20 +53,26 @@ def to_decimal(value: object) -> Decimal:
         text = value.strip()
         if not text or len(text) > 64:
             raise InvalidAmount("an amount string must hold 1 to 64 characters")
+        if _NUMERAL.fullmatch(text) is None:
+            raise InvalidAmount(f"{value!r} is not a number")
         try:
             number = Decimal(text)
         except InvalidOperation:
             raise InvalidAmount(f"{value!r} is not a number") from None
     else:
-        raise InvalidAmount(f"an amount must be a JSON number or a numeric string, not {type(value).__name__}")
+        raise InvalidAmount(
+            f"an amount must be a JSON number or a numeric string, not {type(value).__name__}"
+        )
     if not number.is_finite():
         raise InvalidAmount("an amount must be finite")
-    if abs(number) >= MAX_MAJOR:
+    if number.copy_abs() >= MAX_MAJOR:  # copy_abs, unlike abs(), cannot overflow the context
         raise InvalidAmount("the amount is out of range")
     return number
 
 
-def parse_minor(value: object, currency: str, currencies: CurrencyTable = DEFAULT_CURRENCIES) -> ParsedAmount:
+def parse_minor(
+    value: object, currency: str, currencies: CurrencyTable = DEFAULT_CURRENCIES
+) -> ParsedAmount:
     """Parse ``value`` as an exact amount of ``currency`` and return it in minor units.
 
     More decimals than the currency allows is ``InvalidAmount``, except within ``FLOAT_NOISE`` of a
@@ -69,6 +81,9 @@ def parse_minor(value: object, currency: str, currencies: CurrencyTable = DEFAUL
     """
     exponent = currencies.exponent(currency)
     number = to_decimal(value)
+    if not number.is_zero() and number.adjusted() < -30:
+        # Far below any currency's minor unit (and below what scaling can represent): noise.
+        return ParsedAmount(0, noise_rounded=True)
     with localcontext() as ctx:
         ctx.prec = 60
         scaled = number.scaleb(exponent)
@@ -81,7 +96,7 @@ def parse_minor(value: object, currency: str, currencies: CurrencyTable = DEFAUL
 
 
 def format_minor(minor: int, currency: str, currencies: CurrencyTable = DEFAULT_CURRENCIES) -> str:
-    """Format minor units as the wire string with the currency's decimals: ``205000 -> "2050.00"``."""
+    """Minor units as the wire string with the currency's decimals: ``205000 -> "2050.00"``."""
     exponent = currencies.exponent(currency)
     sign = "-" if minor < 0 else ""
     digits = str(abs(minor)).rjust(exponent + 1, "0")
@@ -90,5 +105,7 @@ def format_minor(minor: int, currency: str, currencies: CurrencyTable = DEFAULT_
     return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
 
 
-def minor_to_decimal(minor: int, currency: str, currencies: CurrencyTable = DEFAULT_CURRENCIES) -> Decimal:
+def minor_to_decimal(
+    minor: int, currency: str, currencies: CurrencyTable = DEFAULT_CURRENCIES
+) -> Decimal:
     return Decimal(minor).scaleb(-currencies.exponent(currency))

@@ -74,7 +74,11 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[version] for version in sorted(found)]
 
 
-def _pending(known: list[Migration], applied: dict[int, tuple[str, str]]) -> list[Migration]:
+def pending(known: list[Migration], applied: dict[int, tuple[str, str]]) -> list[Migration]:
+    """The migrations of ``known`` not yet in ``applied`` ({version: (name, checksum)}).
+
+    Refuses an applied migration whose file changed, and one this code does not have.
+    """
     by_version = {migration.version: migration for migration in known}
     for version, (name, checksum) in applied.items():
         migration = by_version.get(version)
@@ -111,7 +115,7 @@ async def _migrate(conn: asyncpg.Connection, known: list[Migration]) -> list[Mig
         rows = await conn.fetch(_APPLIED)
         applied = {row["version"]: (row["name"], row["checksum"]) for row in rows}
         done: list[Migration] = []
-        for migration in _pending(known, applied):
+        for migration in pending(known, applied):
             async with conn.transaction():
                 await conn.execute(migration.sql)
                 await conn.execute(_RECORD, migration.version, migration.name, migration.checksum)
