@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ledger_harness import Ledger, ledger_harness  # noqa: E402
+from ledger_harness import Ledger, ledger_harness
 
 
 @pytest.fixture(scope="module")

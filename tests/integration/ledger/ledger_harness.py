@@ -64,7 +64,9 @@ async def create_ledger_topics(settings: LedgerSettings, partitions: int = PARTI
 
 
 @contextlib.asynccontextmanager
-async def running_ledger(settings: LedgerSettings, *, relay: bool = True) -> AsyncIterator[LedgerService]:
+async def running_ledger(
+    settings: LedgerSettings, *, relay: bool = True
+) -> AsyncIterator[LedgerService]:
     service = LedgerService(settings, run_relay=relay)
     task = asyncio.create_task(service.run(), name="ledger-under-test")
     try:
@@ -118,15 +120,20 @@ class Ledger:
         return Reply(reply.status, reply.body, reply)
 
     async def player(self, balance: str | None = "100.00", currency: str = "USD") -> str:
-        """A new player with an account (and a deposit), plus a live session token ``tok-<user>``."""
+        """A new player with an account (and a deposit) and a live session ``tok-<user>``."""
         user = unique("p")
-        created = await self.send(operator(OperatorKind.CREATE_ACCOUNT, user, unique("create"), currency=currency))
+        created = await self.send(
+            operator(OperatorKind.CREATE_ACCOUNT, user, unique("create"), currency=currency)
+        )
         assert created.status == 200, created.body
         if balance is not None:
-            funded = await self.send(operator(OperatorKind.DEPOSIT, user, unique("dep"), balance, currency=currency))
+            funded = await self.send(
+                operator(OperatorKind.DEPOSIT, user, unique("dep"), balance, currency=currency)
+            )
             assert funded.status == 200, funded.body
         await self.pool.execute(
-            "INSERT INTO sessions (token, user_id, currency, game, expires_at) VALUES ($1, $2, $3, 'aviador', $4)",
+            "INSERT INTO sessions (token, user_id, currency, game, expires_at)"
+            " VALUES ($1, $2, $3, 'aviador', $4)",
             f"tok-{user}",
             user,
             currency,
@@ -146,7 +153,9 @@ class Ledger:
         )
         return value
 
-    async def decision(self, kind: str, tx: str, provider: str = "hypetech") -> asyncpg.Record | None:
+    async def decision(
+        self, kind: str, tx: str, provider: str = "hypetech"
+    ) -> asyncpg.Record | None:
         row: asyncpg.Record | None = await self.pool.fetchrow(
             "SELECT * FROM decisions WHERE provider = $1 AND kind = $2 AND provider_tx_id = $3",
             provider,
@@ -161,7 +170,9 @@ class Ledger:
 
 
 @contextlib.asynccontextmanager
-async def ledger_harness(common_env: dict[str, Any], pool: asyncpg.Pool, **overrides: Any) -> AsyncIterator[Ledger]:
+async def ledger_harness(
+    common_env: dict[str, Any], pool: asyncpg.Pool, **overrides: Any
+) -> AsyncIterator[Ledger]:
     settings = ledger_settings(common_env, **overrides)
     await create_ledger_topics(settings)
     rpc = KafkaRpcClient(settings, request_topic=COMMANDS, client_id="ledger-test")
