@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+# fmt: off
 _ISO_4217: dict[str, int] = {
     # zero-decimal currencies
     "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
@@ -26,6 +27,7 @@ _ISO_4217: dict[str, int] = {
     "RON": 2, "RSD": 2, "RUB": 2, "SAR": 2, "SEK": 2, "SGD": 2, "THB": 2, "TRY": 2, "TWD": 2,
     "TZS": 2, "UAH": 2, "USD": 2, "UYU": 2, "UZS": 2, "VES": 2, "ZAR": 2, "ZMW": 2,
 }
+# fmt: on
 
 ISO_4217_EXPONENTS: Mapping[str, int] = MappingProxyType(_ISO_4217)
 

@@ -13,7 +13,9 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "placeholder", "dev", "test", "xxx"})
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "placeholder", "dev", "test", "xxx"}
+)
 
 
 class Environment(StrEnum):
@@ -70,7 +72,9 @@ class CommonSettings(BaseSettings):
         if self.environment in (Environment.DEVELOPMENT, Environment.TEST):
             return
         if value is None or value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
-            raise ValueError(f"HYPELEDGER_{name.upper()} must be set to a real secret in {self.environment}")
+            raise ValueError(
+                f"HYPELEDGER_{name.upper()} must be set to a real secret in {self.environment}"
+            )
 
 
 class IngressSettings(CommonSettings):
