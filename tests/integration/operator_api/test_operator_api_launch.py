@@ -1,0 +1,142 @@
+"""Game launch and free bets against the simulator over real HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from tests.integration.operator_api.conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def launch_body(user_id: str, game: str = "aviador") -> dict[str, str]:
+    return {
+        "user_id": user_id,
+        "game": game,
+        "language": "pt",
+        "username": "Ana",
+        "avatar": "https://example.org/ana.png",
+    }
+
+
+def grant_body(user_id: str, game: str = "aviador") -> dict[str, object]:
+    return {
+        "user_id": user_id,
+        "currency": "BRL",
+        "game": game,
+        "quantity": 3,
+        "value": "2.50",
+        "expires_at": (datetime.now(UTC) + timedelta(days=7)).isoformat(),
+        "bonus_code": "WELCOME3",
+    }
+
+
+async def test_a_launch_returns_the_providers_game_url(stack: Stack) -> None:
+    user_id = await stack.funded(amount="20.00")
+
+    response = await stack.api.post("/sessions", json=launch_body(user_id))
+
+    assert response.status_code == 201
+    assert response.json()["game_url"].startswith(stack.simulator_url)
+    assert response.json()["balance"] == "20.00"
+
+
+async def test_a_launch_stores_the_session_under_the_urls_last_segment(
+    stack: Stack, db_pool: asyncpg.Pool
+) -> None:
+    user_id = await stack.funded(amount="20.00")
+
+    body = (await stack.api.post("/sessions", json=launch_body(user_id))).json()
+
+    row = await db_pool.fetchrow(
+        "SELECT user_id, currency, game FROM sessions WHERE token = $1",
+        body["game_url"].rstrip("/").rsplit("/", 1)[-1],
+    )
+    assert tuple(row) == (user_id, "BRL", "aviador")
+
+
+async def test_the_provider_is_told_the_balance_read_from_the_database(stack: Stack) -> None:
+    user_id = await stack.funded(amount="33.10")
+
+    await stack.api.post("/sessions", json=launch_body(user_id))
+
+    assert stack.simulator.truth.player(user_id, "BRL").provider_minor == 3310
+
+
+async def test_a_launch_for_an_unknown_player_is_account_not_found(stack: Stack) -> None:
+    user_id = stack.user()
+
+    response = await stack.api.post("/sessions", json=launch_body(user_id))
+
+    assert response.status_code == 404
+    assert response.json()["type"].endswith("/account-not-found")
+    assert all(s.user_id != user_id for s in stack.simulator.truth.sessions.values())
+
+
+async def test_a_launch_for_a_blocked_player_is_player_blocked(stack: Stack) -> None:
+    user_id = await stack.funded(amount="5.00")
+    await stack.api.post(f"/accounts/{user_id}/BRL/block")
+
+    response = await stack.api.post("/sessions", json=launch_body(user_id))
+
+    assert response.status_code == 403
+    assert response.json()["type"].endswith("/player-blocked")
+
+
+async def test_a_provider_refusal_is_a_502_carrying_the_providers_detail(stack: Stack) -> None:
+    user_id = await stack.funded()
+
+    response = await stack.api.post("/sessions", json=launch_body(user_id, game="no-such-game"))
+
+    assert response.status_code == 502
+    assert response.json()["type"].endswith("/provider-error")
+    assert "There is no game 'no-such-game'" in response.json()["detail"]
+
+
+async def test_a_free_bet_grant_reaches_the_provider_and_is_recorded(stack: Stack) -> None:
+    user_id = await stack.funded()
+
+    response = await stack.api.post("/free-bets", json=grant_body(user_id))
+
+    assert response.status_code == 201
+    assert (
+        response.json()["quantity"],
+        response.json()["remaining"],
+        response.json()["value"],
+    ) == (
+        3,
+        3,
+        "2.50",
+    )
+    assert [g.bonus_code for g in stack.simulator.truth.free_bets if g.user_id == user_id] == [
+        "WELCOME3"
+    ]
+
+
+async def test_a_players_grants_are_listed_newest_first(stack: Stack) -> None:
+    user_id = await stack.funded()
+    await stack.api.post("/free-bets", json={**grant_body(user_id), "bonus_code": "FIRST"})
+    await stack.api.post("/free-bets", json={**grant_body(user_id), "bonus_code": "SECOND"})
+
+    response = await stack.api.get(f"/accounts/{user_id}/BRL/free-bets")
+
+    assert [g["bonus_code"] for g in response.json()["items"]] == ["SECOND", "FIRST"]
+
+
+async def test_a_grant_the_provider_refuses_is_not_recorded(stack: Stack) -> None:
+    user_id = await stack.funded()
+
+    response = await stack.api.post("/free-bets", json=grant_body(user_id, game="no-such-game"))
+
+    assert response.status_code == 502
+    listed = await stack.api.get(f"/accounts/{user_id}/BRL/free-bets")
+    assert listed.json()["items"] == []
+
+
+async def test_a_grant_for_an_unknown_player_is_account_not_found(stack: Stack) -> None:
+    response = await stack.api.post("/free-bets", json=grant_body(stack.user()))
+
+    assert response.status_code == 404
