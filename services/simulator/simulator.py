@@ -8,6 +8,7 @@ import random
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -269,8 +270,8 @@ class Simulator:
             "playing": self._background is not None and not self._background.done(),
             "webhooks_sent": stats.requests,
             "webhook_statuses": dict(stats.by_status),
-            "latency_p50_ms": None if p50 is None else round(p50 * 1000, 2),
-            "latency_p99_ms": None if p99 is None else round(p99 * 1000, 2),
+            "latency_p50_ms": _millis(p50),
+            "latency_p99_ms": _millis(p99),
             "outcomes": dict(runner.outcomes.counts),
             "faults": dict(self.truth.fault_counts),
             "sessions": len(self.truth.sessions),
@@ -299,6 +300,11 @@ class Simulator:
             "generation": self.settings.generation.value,
             **self.truth.export(),
         }
+
+
+def _millis(seconds: float | None) -> Decimal | None:
+    """Seconds as milliseconds with two decimals (JSON here never carries a float)."""
+    return None if seconds is None else Decimal(f"{seconds * 1000:.2f}")
 
 
 def _iso(moment: datetime) -> str:
