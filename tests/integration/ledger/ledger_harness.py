@@ -217,3 +217,13 @@ def operator(
     }
     values.update(fields)
     return OperatorCommand(**values)
+
+
+async def eventually(check: Any, *, attempts: int = 200, pause_s: float = 0.05) -> Any:
+    """Poll ``check()`` until it returns something truthy (bounded); return that."""
+    for _ in range(attempts):
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(pause_s)
+    raise AssertionError("the condition did not hold in time")

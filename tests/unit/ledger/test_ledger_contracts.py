@@ -1,0 +1,82 @@
+"""The committed contract documents are generated from the code and kept current."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from shared.contracts.events import TransactionEvent, transaction_event
+
+ROOT = Path(__file__).resolve().parents[3]
+SCHEMA = ROOT / "shared/contracts/schemas/transaction_event.v1.json"
+ASYNCAPI = ROOT / "docs/asyncapi.yaml"
+
+
+def generated_schema() -> dict[str, object]:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://hypeledger.dev/schemas/transaction_event.v1.json",
+        **TransactionEvent.model_json_schema(),
+    }
+
+
+def test_transaction_event_schema_file_matches_the_model() -> None:
+    committed = json.loads(SCHEMA.read_text())
+
+    assert committed == generated_schema()
+
+
+def test_the_hot_path_event_builder_satisfies_the_model_and_the_schema() -> None:
+    event = transaction_event(
+        event_id="e1",
+        kind="bet",
+        provider="hypetech",
+        provider_tx_id="559",
+        operator_tx_id="o1",
+        user_id="26",
+        currency="USD",
+        amount="2.00",
+        old_balance="10.00",
+        new_balance="8.00",
+        round_id="255",
+        mode="default",
+        bet_state="open",
+        flags=[],
+        occurred_at=datetime(2026, 5, 4, tzinfo=UTC),
+    )
+
+    jsonschema.validate(event, json.loads(SCHEMA.read_text()))
+    assert TransactionEvent.model_validate(event).model_dump(mode="json")["event_id"] == "e1"
+
+
+def test_asyncapi_document_is_current(tmp_path: Path) -> None:
+    out = tmp_path / "asyncapi.yaml"
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "faststream",
+            "docs",
+            "gen",
+            "--yaml",
+            "--factory",
+            "services.ledger.asyncapi:asyncapi_app",
+            "-o",
+            str(out),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+    # FastStream orders channels differently from run to run: compare the documents, not the text.
+    generated = yaml.safe_load(out.read_text())
+    assert generated == yaml.safe_load(ASYNCAPI.read_text()), "regenerate docs/asyncapi.yaml"
