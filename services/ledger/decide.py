@@ -238,6 +238,9 @@ class _Ctx:
                 Posting(AccountType.PLAYER, self.user_id, self.currency, player_delta),
                 Posting(counterparty, counterparty_ref, self.currency, -player_delta),
             ),
+            session_token=(
+                self.command.session_token if isinstance(self.command, WebhookEnvelope) else None
+            ),
         )
 
 

@@ -165,6 +165,8 @@ class Movement:
     currency: str
     round_id: str | None
     postings: tuple[Posting, ...]
+    session_token: str | None = None
+    """The Hypetech session of a webhook's movement (history filters by it); None for operators."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,10 +272,12 @@ FROM unnest(
 
 _INSERT_TRANSACTIONS = """
 INSERT INTO transactions (
-    operator_tx_id, kind, provider, provider_tx_id, user_id, currency, round_id
+    operator_tx_id, kind, provider, provider_tx_id, user_id, currency, round_id, session_token
 )
 SELECT *
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+FROM unnest(
+    $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]
+)
 """
 
 _INSERT_POSTINGS = """
@@ -399,6 +401,7 @@ async def write(
                     movement.user_id,
                     movement.currency,
                     movement.round_id,
+                    movement.session_token,
                 )
             )
             for leg, posting in enumerate(movement.postings):
@@ -444,7 +447,7 @@ async def write(
     if changed_accounts:
         await conn.execute(_UPDATE_ACCOUNTS, *_columns(changed_accounts, 4))
     if transactions:
-        await conn.execute(_INSERT_TRANSACTIONS, *_columns(transactions, 7))
+        await conn.execute(_INSERT_TRANSACTIONS, *_columns(transactions, 8))
         await conn.execute(_INSERT_POSTINGS, *_columns(postings, 6))
     if state.grant_deltas:
         await conn.execute(_UPDATE_GRANTS, *_columns(sorted(state.grant_deltas.items()), 2))
