@@ -58,11 +58,11 @@ async def played(common_env: dict[str, Any]) -> AsyncIterator[tuple[Stack, str]]
             yield stack, user_id
 
 
-async def every_row(stack: Stack, path: str) -> list[dict[str, Any]]:
+async def every_row(stack: Stack, path: str, **filters: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     cursor: str | None = None
     for _ in range(200):
-        params: dict[str, Any] = {"limit": 10, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, Any] = {**filters, "limit": 10, **({"cursor": cursor} if cursor else {})}
         page = (await stack.api.get(path, params=params)).json()
         rows += page["items"]
         cursor = page["next_cursor"]
@@ -118,3 +118,17 @@ async def test_a_rounds_transactions_can_be_listed_alone(played: tuple[Stack, st
     items = response.json()["items"]
     assert items
     assert {row["round_id"] for row in items} == {round_id}
+
+
+async def test_the_sessions_transactions_are_the_webhooks_ones(played: tuple[Stack, str]) -> None:
+    stack, user_id = played
+    rows = await every_row(stack, f"/accounts/{user_id}/BRL/transactions")
+    session_token = next(row["session_token"] for row in rows if row["kind"] == "bet")
+
+    in_session = await every_row(
+        stack, f"/accounts/{user_id}/BRL/transactions", session_token=session_token
+    )
+
+    assert sorted(r["operator_tx_id"] for r in in_session) == sorted(
+        r["operator_tx_id"] for r in rows if r["kind"] != "deposit"
+    )
