@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import Any
 
 from pydantic import BaseModel
@@ -434,3 +436,12 @@ def document() -> dict[str, Any]:
             "schemas": _schemas(),
         },
     }
+
+
+def main() -> None:
+    """Write the document as committed in docs/: ``python -m services.operator_api.openapi``."""
+    sys.stdout.write(json.dumps(document(), indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
