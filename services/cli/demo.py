@@ -1,0 +1,42 @@
+"""``hypeledger demo``: start everything, play rounds with faults, check every cent, reconcile."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+
+
+def demo(
+    *,
+    players: Annotated[int, typer.Option(help="Players, each with an account and a session.")] = 20,
+    rounds: Annotated[int, typer.Option(help="Rounds to play.")] = 30,
+    generation: Annotated[str, typer.Option(help="Doc generation of the webhooks: v1..v4.")] = "v4",
+    seed: Annotated[int, typer.Option(help="Seed of the simulator's random choices.")] = 2026,
+    no_faults: Annotated[bool, typer.Option("--no-faults", help="Inject no faults.")] = False,
+) -> None:
+    """Run the whole system on this machine and check it against the simulator's truth."""
+    from rich.console import Console  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    from services.demo.run import DemoOptions, run_demo, summary  # noqa: PLC0415
+
+    options = DemoOptions(players=players, rounds=rounds, generation=generation.lower(), seed=seed)
+    if no_faults:
+        options = DemoOptions(
+            players=players, rounds=rounds, generation=generation.lower(), seed=seed, faults={}
+        )
+    console = Console()
+    result = asyncio.run(run_demo(options, console, dict(os.environ)))
+    console.print(summary(result, options))
+    for mismatch in result.mismatches[:50]:
+        console.print(f"[red]{mismatch.area}[/] {mismatch.subject}: {mismatch.detail}")
+    if len(result.mismatches) > 50:
+        console.print(f"... and {len(result.mismatches) - 50} more")
+    if not result.ok:
+        raise typer.Exit(1)

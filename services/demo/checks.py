@@ -1,0 +1,179 @@
+"""Pure checks of a finished run: the ledger against the simulator's truth, findings against faults.
+
+Inputs are plain JSON values (the truth export, the operator API's answers, the reconciler's
+findings); outputs are the differences, each one line a person can act on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+MONEY_KINDS = {"BET": "bet", "WIN": "win", "ROLLBACK": "rollback"}
+SETTLED_BY_ROUND = frozenset({"v1", "v2", "v3"})
+"""Generations whose wins carry no ``linked_tx_id``: a win or lose settles the player's round."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    area: str
+    subject: str
+    detail: str
+
+
+def balance_mismatches(
+    truth: Mapping[str, Any], ledger: Mapping[tuple[str, str], str | None]
+) -> list[Mismatch]:
+    """Every player's ledger balance must equal the balance the truth expects the operator to hold."""
+    found = []
+    for player in truth["players"]:
+        key = (player["user_id"], player["currency"])
+        expected = Decimal(player["expected_operator_balance"])
+        got = ledger.get(key)
+        if got is None or Decimal(got) != expected:
+            found.append(
+                Mismatch("balance", f"{key[0]} {key[1]}", f"ledger {got}, expected {expected}")
+            )
+    return found
+
+
+def expected_movements(truth: Mapping[str, Any]) -> tuple[dict[tuple[str, str], Decimal], set[str]]:
+    """``(kind, provider_tx_id) -> signed player amount`` the ledger must show, and the ids whose
+    outcome the provider never learned (no answer after every retry), which are not checked."""
+    bets = {
+        tx["transactionId"]: tx for tx in truth["transactions"] if tx["transactionType"] == "BET"
+    }
+    unknown = {
+        tx_id for tx_id, tx in bets.items() if tx["operatorStatus"] is None and tx["delivered"]
+    }
+    moves: dict[tuple[str, str], Decimal] = {}
+    for tx in truth["transactions"]:
+        kind = MONEY_KINDS.get(tx["transactionType"])
+        if kind is None or tx["operatorStatus"] != 200:
+            continue
+        if tx.get("mode") == "free" and kind != "win":
+            continue
+        amount = Decimal(tx["amount"])
+        if kind == "bet":
+            moves[(kind, tx["transactionId"])] = -amount
+        elif kind == "win":
+            moves[(kind, tx["transactionId"])] = amount
+        else:
+            bet = bets.get(tx.get("linkedTransactionId") or tx["transactionId"])
+            if bet is not None and bet["transactionId"] in unknown:
+                unknown.add(tx["transactionId"])
+            elif bet is not None and bet["operatorStatus"] == 200 and bet.get("mode") != "free":
+                moves[(kind, tx["transactionId"])] = Decimal(bet["amount"])  # the ORIGINAL stake
+    return moves, unknown
+
+
+def movement_mismatches(
+    truth: Mapping[str, Any], ledger_rows: Iterable[Mapping[str, Any]]
+) -> list[Mismatch]:
+    """Every money-moving webhook applied exactly once with its amount, and nothing else."""
+    expected, unknown = expected_movements(truth)
+    seen: dict[tuple[str, str], Decimal] = {}
+    found = []
+    for row in ledger_rows:
+        kind = str(row.get("kind"))
+        if kind not in MONEY_KINDS.values():
+            continue
+        key = (kind, str(row.get("provider_tx_id")))
+        amount = Decimal(str(row.get("amount") or 0))
+        if key in seen:
+            found.append(Mismatch("transaction", f"{kind} {key[1]}", "applied twice"))
+        seen[key] = amount
+    for key, amount in expected.items():
+        got = seen.get(key)
+        if got is None:
+            found.append(Mismatch("transaction", f"{key[0]} {key[1]}", "missing in the ledger"))
+        elif got != amount:
+            found.append(
+                Mismatch("transaction", f"{key[0]} {key[1]}", f"ledger {got}, expected {amount}")
+            )
+    for key, amount in seen.items():
+        if key not in expected and amount != 0 and key[1] not in unknown:
+            found.append(
+                Mismatch(
+                    "transaction",
+                    f"{key[0]} {key[1]}",
+                    f"moved {amount}, the provider never saw it",
+                )
+            )
+    return found
+
+
+def expected_open_bets(truth: Mapping[str, Any]) -> set[str]:
+    """Bets the ledger accepted that no delivered win or lose settled: still open there, while the
+    provider reports their round FINISHED (the reconciler's ``open_bet_on_finished_round``).
+    A bet whose win drifted is left out: that win's own finding already explains it."""
+    by_round = truth.get("generation") in SETTLED_BY_ROUND
+    settled_bets: set[str] = set()
+    settled_rounds: set[tuple[str, str]] = set()
+    for tx in truth["transactions"]:
+        if tx["transactionType"] in ("WIN", "LOSE") and tx["operatorStatus"] == 200:
+            settled_rounds.add((tx["userId"], tx["roundId"]))
+            if tx.get("linkedTransactionId"):
+                settled_bets.add(tx["linkedTransactionId"])
+    explained = {
+        tx["linkedTransactionId"]
+        for tx in truth["transactions"]
+        if "drift" in tx.get("faults", []) and tx.get("linkedTransactionId")
+    }
+    open_bets = set()
+    for tx in truth["transactions"]:
+        if (
+            tx["transactionType"] != "BET"
+            or tx["operatorStatus"] != 200
+            or tx["transactionStatus"] != "SUCCESS"
+        ):
+            continue
+        settled = (
+            (tx["userId"], tx["roundId"]) in settled_rounds
+            if by_round
+            else tx["transactionId"] in settled_bets
+        )
+        if not settled and tx["transactionId"] not in explained:
+            open_bets.add(tx["transactionId"])
+    return open_bets
+
+
+def expected_findings(truth: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Finding class -> provider transaction ids the reconciler must report, from the faults."""
+    expected: dict[str, set[str]] = defaultdict(set)
+    for record in truth["faults"]["records"]:
+        if record["kind"] == "drift":
+            expected["missing_in_ledger"].add(record["transactionId"])
+        elif record["kind"] == "wrong_rollback_amount":
+            expected["amount_mismatch"].add(record["transactionId"])
+    expected["open_bet_on_finished_round"] = expected_open_bets(truth)
+    return dict(expected)
+
+
+def finding_mismatches(
+    truth: Mapping[str, Any], findings: Sequence[Mapping[str, Any]]
+) -> list[Mismatch]:
+    """The reconciler's findings must be exactly what the faults and the unsettled bets predict."""
+    expected = expected_findings(truth)
+    got: dict[str, set[str]] = defaultdict(set)
+    for finding in findings:
+        got[str(finding["finding_class"])].add(str(finding.get("provider_tx_id")))
+    found = []
+    for finding_class in sorted(set(expected) | set(got)):
+        want, have = expected.get(finding_class, set()), got.get(finding_class, set())
+        for tx_id in sorted(want - have):
+            found.append(
+                Mismatch("finding", f"{finding_class} {tx_id}", "injected but not reported")
+            )
+        for tx_id in sorted(have - want):
+            found.append(
+                Mismatch("finding", f"{finding_class} {tx_id}", "reported but not injected")
+            )
+    return found
+
+
+def count_classes(findings: Sequence[Mapping[str, Any]]) -> Counter[str]:
+    return Counter(str(finding["finding_class"]) for finding in findings)
