@@ -1,0 +1,343 @@
+"""Real ``hypeledger ledger`` processes for the crash tests, and a load that can be checked exactly.
+
+The load: per player, create an account, deposit 100.00, then ``bets`` bets of 1.00 with distinct
+ids, some of them delivered twice. Whatever the batching and however often the ledger dies, the
+end state is known: one decision per key, balance = 100.00 - bets, every bet open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from services.ledger.faults import FAULT_ENV
+from shared.contracts.commands import (
+    LEDGER_REPLY,
+    Generation,
+    LedgerReply,
+    OperatorCommand,
+    OperatorKind,
+    WebhookEnvelope,
+    WebhookKind,
+)
+from shared.contracts.topics import (
+    COMMANDS,
+    COMMANDS_DLQ,
+    HEADER_CORRELATION_ID,
+    HEADER_REPLY_TO,
+    TRANSACTIONS,
+    reply_topic,
+)
+from shared.infra.processes import free_port
+from shared.kafka import consumer as kafka_consumer
+from shared.kafka import ensure_topics
+from shared.kafka import producer as kafka_producer
+from shared.settings import LedgerSettings
+
+PARTITIONS = 4
+HYPELEDGER = str(Path(sys.executable).with_name("hypeledger"))
+
+
+async def until(
+    check: Callable[[], Awaitable[bool]], within_s: float, pause_s: float = 0.05
+) -> None:
+    """Poll ``check`` until it holds; fail after ``within_s``."""
+    for _ in range(max(1, int(within_s / pause_s))):
+        if await check():
+            return
+        await asyncio.sleep(pause_s)
+    raise AssertionError(f"the condition did not hold within {within_s} s")
+
+
+def env_of(settings: LedgerSettings, **extra: str) -> dict[str, str]:
+    """The environment a ledger process reads its settings from."""
+    values = {
+        "database_url": settings.database_url,
+        "kafka_bootstrap_servers": settings.kafka_bootstrap_servers,
+        "kafka_flavour": settings.kafka_flavour.value,
+        "kafka_fetch_max_wait_ms": str(settings.kafka_fetch_max_wait_ms),
+        "kafka_session_timeout_ms": str(settings.kafka_session_timeout_ms),
+        "kafka_heartbeat_interval_ms": str(settings.kafka_heartbeat_interval_ms),
+        "topic_prefix": settings.topic_prefix,
+        "consumer_group": settings.consumer_group,
+        "max_batch": str(settings.max_batch),
+        "session_check": str(settings.session_check).lower(),
+        "environment": "test",
+        "log_format": "json",
+    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HYPELEDGER_")}
+    env.update({f"HYPELEDGER_{key.upper()}": value for key, value in values.items()})
+    env.update(extra)
+    return env
+
+
+@dataclass
+class LedgerProcess:
+    process: subprocess.Popen[bytes]
+    metrics_port: int
+    log: Path
+
+    async def ready(self, within_s: float = 60.0) -> None:
+        async with httpx.AsyncClient(timeout=1.0) as client, asyncio.timeout(within_s):
+            while True:
+                if self.process.poll() is not None:
+                    raise AssertionError(
+                        f"ledger exited with {self.process.returncode}: {self.log.read_text()[-3000:]}"
+                    )
+                try:
+                    answer = await client.get(f"http://127.0.0.1:{self.metrics_port}/readyz")
+                    if answer.status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+
+    async def exited(self, within_s: float = 60.0) -> int:
+        async def gone() -> bool:
+            return self.process.poll() is not None
+
+        await until(gone, within_s)
+        return self.process.returncode
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def terminate(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_ledger(
+    settings: LedgerSettings, logs: Path, *, fault: str | None = None
+) -> LedgerProcess:
+    port = free_port()
+    extra = {"HYPELEDGER_METRICS_PORT": str(port)}
+    if fault:
+        extra[FAULT_ENV] = fault
+    log = logs / f"ledger-{uuid.uuid4().hex[:6]}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [HYPELEDGER, "ledger"],
+            env=env_of(settings, **extra),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return LedgerProcess(process, port, log)
+
+
+def chaos_settings(common_env: dict[str, Any], *, max_batch: int = 20) -> LedgerSettings:
+    prefix = f"c{uuid.uuid4().hex[:8]}."
+    return LedgerSettings(
+        **common_env,
+        topic_prefix=prefix,
+        consumer_group=f"{prefix}ledger",
+        max_batch=max_batch,
+        session_check=False,  # the load has no sessions; the session rows are tested elsewhere
+    )
+
+
+async def create_topics(settings: LedgerSettings) -> None:
+    await ensure_topics(
+        settings,
+        {COMMANDS: PARTITIONS, COMMANDS_DLQ: 1, TRANSACTIONS: PARTITIONS, reply_topic("chaos"): 1},
+    )
+
+
+@dataclass
+class Load:
+    """The commands of the run, in publishing order, and what the end state must be."""
+
+    players: list[str]
+    bets: int
+    commands: list[WebhookEnvelope | OperatorCommand] = field(default_factory=list)
+
+    @property
+    def unique_keys(self) -> int:
+        return len(
+            {
+                (
+                    type(c).__name__,
+                    c.kind,
+                    getattr(c, "provider_tx_id", None) or getattr(c, "idempotency_key", None),
+                )
+                for c in self.commands
+            }
+        )
+
+    def expected_balance(self) -> int:
+        return 100_00 - self.bets * 1_00
+
+
+def build_load(players: int, bets: int, *, duplicate_every: int = 3) -> Load:
+    now = datetime.now(UTC)
+    names = [f"cp-{uuid.uuid4().hex[:10]}" for _ in range(players)]
+    load = Load(names, bets)
+    for user in names:
+        for kind, amount in (
+            (OperatorKind.CREATE_ACCOUNT, None),
+            (OperatorKind.DEPOSIT, Decimal("100.00")),
+        ):
+            load.commands.append(
+                OperatorCommand(
+                    kind=kind,
+                    idempotency_key=f"{user}-{kind.value}",
+                    user_id=user,
+                    currency="USD",
+                    amount=amount,
+                    requested_at=now,
+                )
+            )
+    for index in range(bets):
+        for user in names:
+            bet = WebhookEnvelope(
+                kind=WebhookKind.BET,
+                generation=Generation.V4,
+                provider="hypetech",
+                provider_tx_id=f"{user}-b{index}",
+                user_id=user,
+                currency="USD",
+                amount=Decimal("1.00"),
+                round_id=f"{user}-r{index}",
+                received_at=now,
+            )
+            load.commands.append(bet)
+            if index % duplicate_every == 0:
+                load.commands.append(bet)
+    return load
+
+
+class Replies:
+    """Publishes commands with ``reply_to`` and collects every reply by correlation id."""
+
+    def __init__(self, settings: LedgerSettings) -> None:
+        self._settings = settings
+        self.topic = settings.topic(reply_topic("chaos"))
+        self.sent: dict[str, WebhookEnvelope | OperatorCommand] = {}
+        self.received: dict[str, list[LedgerReply]] = {}
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Replies:
+        self._producer = kafka_producer(self._settings)
+        await self._producer.start()
+        self._consumer = kafka_consumer(self._settings, group_id=None)
+        await self._consumer.start()
+        self._consumer.assign([TopicPartition(self.topic, 0)])
+        await self._consumer.seek_to_beginning(TopicPartition(self.topic, 0))
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def _read(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    cid = dict(record.headers or ()).get(HEADER_CORRELATION_ID, b"").decode()
+                    self.received.setdefault(cid, []).append(
+                        LEDGER_REPLY.validate_json(record.value or b"")
+                    )
+
+    async def publish(self, commands: Sequence[WebhookEnvelope | OperatorCommand]) -> list[str]:
+        assert self._producer is not None
+        futures = []
+        ids = []
+        for command in commands:
+            cid = uuid.uuid4().hex
+            self.sent[cid] = command
+            ids.append(cid)
+            futures.append(
+                await self._producer.send(
+                    self._settings.topic(COMMANDS),
+                    command.model_dump_json().encode(),
+                    key=command.user_id.encode(),
+                    headers=[
+                        (HEADER_CORRELATION_ID, cid.encode()),
+                        (HEADER_REPLY_TO, self.topic.encode()),
+                    ],
+                )
+            )
+        await asyncio.gather(*futures)
+        return ids
+
+    async def wait_for(self, ids: Sequence[str], within_s: float = 60.0) -> None:
+        async def answered() -> bool:
+            return all(cid in self.received for cid in ids)
+
+        await until(answered, within_s)
+
+
+async def applied_offsets(pool: asyncpg.Pool, settings: LedgerSettings) -> int:
+    total: int | None = await pool.fetchval(
+        "SELECT sum(next_offset) FROM consumed_offsets WHERE group_id = $1 AND topic = $2",
+        settings.consumer_group,
+        settings.topic(COMMANDS),
+    )
+    return int(total or 0)
+
+
+async def wait_all_applied(
+    pool: asyncpg.Pool, settings: LedgerSettings, published: int, within_s: float = 120.0
+) -> None:
+    async def applied() -> bool:
+        return await applied_offsets(pool, settings) >= published
+
+    await until(applied, within_s)
+
+
+async def check_end_state(pool: asyncpg.Pool, load: Load) -> None:
+    """Exactly once: one decision per key, each player's balance and bets as the load says."""
+    players = load.players
+    decisions = await pool.fetchval(
+        "SELECT count(*) FROM decisions WHERE user_id = ANY($1::text[])", players
+    )
+    assert decisions == load.unique_keys
+    balances = await pool.fetch(
+        "SELECT user_id, balance FROM accounts WHERE user_id = ANY($1::text[])", players
+    )
+    statuses = await pool.fetch(
+        "SELECT kind, status, count(*) FROM decisions WHERE user_id = ANY($1::text[]) GROUP BY 1, 2",
+        players,
+    )
+    assert {row["user_id"]: row["balance"] for row in balances} == dict.fromkeys(
+        players, load.expected_balance()
+    ), [tuple(row) for row in statuses]
+    open_bets = await pool.fetchval(
+        "SELECT count(*) FROM bets WHERE user_id = ANY($1::text[]) AND state = 'open'", players
+    )
+    assert open_bets == len(players) * load.bets
+    debits = await pool.fetchval(
+        "SELECT count(*) FROM postings WHERE account_ref = ANY($1::text[]) AND account_type = 'player' AND amount < 0",
+        players,
+    )
+    assert debits == len(players) * load.bets
