@@ -7,7 +7,9 @@ cannot start fails the test run loudly, and nothing started here outlives the ru
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -15,14 +17,45 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.db.databases import create_database, drop_database
+from shared.db.databases import create_database, drop_database, list_databases
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
+from shared.infra.selection import PostgresSource
 from shared.infra.stack import Stack, local_stack
 from shared.kafka import ensure_topics
 from shared.settings import CommonSettings
 
 CreateTopics = Callable[[CommonSettings, Mapping[str, int]], Awaitable[dict[str, int]]]
+
+#: Databases made by test runs are named after the run's pid, so those left by a killed run can be
+#: found and dropped by the next run on the same machine.
+TEST_DATABASE = re.compile(r"^hypeledger_test_(\d+)_")
+
+
+def unique_database_name(kind: str = "run") -> str:
+    """A database name unique to this process and call, recognisable as a test's."""
+    return f"hypeledger_test_{os.getpid()}_{kind}_{uuid.uuid4().hex[:8]}"
+
+
+def _pid_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _drop_stale_test_databases(infra: Stack) -> None:
+    """Drop databases of earlier test runs on this machine whose process is gone."""
+    if infra.plan.postgres not in (PostgresSource.RUNNING, PostgresSource.PRIVATE):
+        return  # a server elsewhere: its pids mean nothing here
+    for name in await list_databases(infra.database_admin_url, "hypeledger_test_"):
+        match = TEST_DATABASE.match(name)
+        if match and not _pid_runs(int(match.group(1))):
+            with contextlib.suppress(asyncpg.PostgresError):
+                await drop_database(infra.database_admin_url, name)
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +69,8 @@ async def infra() -> AsyncIterator[Stack]:
 @pytest.fixture(scope="session")
 async def database_url(infra: Stack) -> AsyncIterator[str]:
     """A database created for this run with every migration applied; dropped at the end."""
-    name = f"hypeledger_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    await _drop_stale_test_databases(infra)
+    name = unique_database_name()
     dsn = await create_database(infra.database_admin_url, name)
     try:
         await migrate(dsn)

@@ -28,12 +28,17 @@ def _checked(name: str) -> str:
     return name
 
 
-async def database_exists(admin_dsn: str, name: str) -> bool:
+async def list_databases(admin_dsn: str, prefix: str) -> list[str]:
+    """Names of the server's databases that start with ``prefix``."""
     conn = await asyncpg.connect(admin_dsn)
     try:
-        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+        rows = await conn.fetch(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname",
+            prefix,
+        )
     finally:
         await conn.close()
+    return [row["datname"] for row in rows]
 
 
 async def create_database(admin_dsn: str, name: str, *, if_missing: bool = False) -> str:

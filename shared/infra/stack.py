@@ -173,6 +173,8 @@ async def stop_stack(stack: Stack, *, reaper: Reaper | None = None) -> None:
     """Stop every server and container of ``stack`` and remove its files. Idempotent."""
     for server in reversed(stack.servers):
         await asyncio.to_thread(stop_group, server.pgid, server.stop_signal)
+        if server.popen is not None:
+            server.popen.poll()  # let the Popen object see the exit stop_group reaped
         if reaper is not None:
             reaper.forget(server.pgid)
     stack.servers.clear()
