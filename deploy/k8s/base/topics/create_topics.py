@@ -17,7 +17,6 @@ Environment:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -26,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
+
+VISIBLE_WITHIN_S = 30.0
 
 
 def declared_topics(path: Path, env: dict[str, str]) -> list[dict[str, Any]]:
@@ -81,6 +82,7 @@ async def partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict
 
 async def create(topics: list[dict[str, Any]], bootstrap: str, timeout_s: float) -> int:
     admin = await start_admin(bootstrap, timeout_s)
+    errors: dict[str, str] = {}
     try:
         names = [topic["name"] for topic in topics]
         existing = await partition_counts(admin, names)
@@ -92,10 +94,12 @@ async def create(topics: list[dict[str, Any]], bootstrap: str, timeout_s: float)
                 replication_factor=topic["replication"],
                 topic_configs=topic["config"],
             )
-            # A concurrent run of this job may have created it: checked below like any other.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([new])
-        counts = await partition_counts(admin, names)
+            response = await admin.create_topics([new])
+            for name, code, *_ in response.topic_errors:
+                # Already there: a concurrent run of this job made it; checked below like any other.
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    errors[name] = for_code(code).__name__
+        counts = await visible_counts(admin, names, time.monotonic() + VISIBLE_WITHIN_S)
     finally:
         await admin.close()
     failures = 0
@@ -107,12 +111,25 @@ async def create(topics: list[dict[str, Any]], bootstrap: str, timeout_s: float)
             "partitions": have,
             "declared": topic["partitions"],
         }
+        if topic["name"] in errors:
+            line["error"] = errors[topic["name"]]
         if have < topic["partitions"]:
             failures += 1
-            line["status"] = "too_few_partitions"
-            line["fix"] = "add partitions with the Kafka tools after draining (docs/deploy.md)"
+            line["status"] = "too_few_partitions" if have else "missing"
+            line["fix"] = "see 'Partitions and replicas' in docs/deploy.md"
         print(json.dumps(line), file=sys.stderr if have < topic["partitions"] else sys.stdout)
     return 1 if failures else 0
+
+
+async def visible_counts(
+    admin: AIOKafkaAdminClient, names: list[str], deadline: float
+) -> dict[str, int]:
+    """Partition counts once every topic shows in the metadata (or at the deadline)."""
+    while True:
+        counts = await partition_counts(admin, names)
+        if len(counts) == len(names) or time.monotonic() > deadline:
+            return counts
+        await asyncio.sleep(0.2)
 
 
 def main(argv: list[str]) -> int:
