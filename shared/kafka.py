@@ -28,26 +28,27 @@ class TopicMismatch(RuntimeError):
     """A topic exists with fewer partitions than asked for (partitions cannot be added here)."""
 
 
-def producer(settings: CommonSettings, **overrides: Any) -> AIOKafkaProducer:
-    """An (unstarted) producer: ``acks=all``, idempotent on real Kafka, no lingering."""
-    options: dict[str, Any] = {
+def producer_options(settings: CommonSettings) -> dict[str, Any]:
+    """``AIOKafkaProducer`` options: ``acks=all``, idempotent on real Kafka, no lingering."""
+    return {
         "bootstrap_servers": settings.kafka_bootstrap_servers,
         "acks": "all",
         "enable_idempotence": settings.kafka_idempotence,
         "linger_ms": 0,
     }
-    options.update(overrides)
-    return AIOKafkaProducer(**options)
 
 
-def consumer(
-    settings: CommonSettings, *topics: str, group_id: str | None, **overrides: Any
-) -> AIOKafkaConsumer:
-    """An (unstarted) consumer of already-resolved ``topics``: manual commits, from the earliest.
+def producer(settings: CommonSettings, **overrides: Any) -> AIOKafkaProducer:
+    """An (unstarted) producer with ``producer_options``; ``overrides`` win."""
+    return AIOKafkaProducer(**(producer_options(settings) | overrides))
+
+
+def consumer_options(settings: CommonSettings, group_id: str | None) -> dict[str, Any]:
+    """``AIOKafkaConsumer`` options: manual commits, from the earliest, timings from settings.
 
     ``earliest`` because Tansu's latest offset is wrong (it would replay stale records).
     """
-    options: dict[str, Any] = {
+    return {
         "bootstrap_servers": settings.kafka_bootstrap_servers,
         "group_id": group_id,
         "enable_auto_commit": False,
@@ -56,8 +57,13 @@ def consumer(
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
     }
-    options.update(overrides)
-    return AIOKafkaConsumer(*topics, **options)
+
+
+def consumer(
+    settings: CommonSettings, *topics: str, group_id: str | None, **overrides: Any
+) -> AIOKafkaConsumer:
+    """An (unstarted) consumer of already-resolved ``topics`` with ``consumer_options``."""
+    return AIOKafkaConsumer(*topics, **(consumer_options(settings, group_id) | overrides))
 
 
 def admin(settings: CommonSettings, **overrides: Any) -> AIOKafkaAdminClient:

@@ -1,0 +1,53 @@
+"""Kafka client options follow the settings: idempotence by flavour, timings, manual commits."""
+
+from __future__ import annotations
+
+from shared.kafka import consumer_options, producer_options
+from shared.settings import BrokerFlavour, CommonSettings
+
+
+def test_producer_is_idempotent_on_real_kafka() -> None:
+    options = producer_options(CommonSettings(kafka_flavour=BrokerFlavour.KAFKA))
+
+    assert options["enable_idempotence"] is True
+
+
+def test_producer_is_not_idempotent_on_tansu() -> None:
+    options = producer_options(CommonSettings(kafka_flavour=BrokerFlavour.TANSU))
+
+    assert options["enable_idempotence"] is False
+
+
+def test_producer_waits_for_all_replicas() -> None:
+    assert producer_options(CommonSettings())["acks"] == "all"
+
+
+def test_consumer_takes_its_timings_from_the_settings() -> None:
+    settings = CommonSettings(
+        kafka_fetch_max_wait_ms=10, kafka_session_timeout_ms=1000, kafka_heartbeat_interval_ms=200
+    )
+
+    options = consumer_options(settings, "group")
+
+    assert (
+        options["fetch_max_wait_ms"],
+        options["session_timeout_ms"],
+        options["heartbeat_interval_ms"],
+    ) == (10, 1000, 200)
+
+
+def test_consumer_commits_only_when_told_and_starts_from_the_earliest() -> None:
+    options = consumer_options(CommonSettings(), "group")
+
+    assert (options["enable_auto_commit"], options["auto_offset_reset"]) == (False, "earliest")
+
+
+def test_clients_use_the_configured_bootstrap_servers() -> None:
+    settings = CommonSettings(kafka_bootstrap_servers="10.0.0.1:9092,10.0.0.2:9092")
+
+    servers = {
+        producer_options(settings)["bootstrap_servers"],
+        consumer_options(settings, None)["bootstrap_servers"],
+    }
+
+    assert servers == {"10.0.0.1:9092,10.0.0.2:9092"}
