@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from typing import Annotated
 
 import typer
@@ -20,6 +21,9 @@ def demo(
     generation: Annotated[str, typer.Option(help="Doc generation of the webhooks: v1..v4.")] = "v4",
     seed: Annotated[int, typer.Option(help="Seed of the simulator's random choices.")] = 2026,
     no_faults: Annotated[bool, typer.Option("--no-faults", help="Inject no faults.")] = False,
+    keep_logs: Annotated[
+        bool, typer.Option("--keep-logs", help="Keep the services' logs and the truth export.")
+    ] = False,
 ) -> None:
     """Run the whole system on this machine and check it against the simulator's truth."""
     from rich.console import Console  # noqa: PLC0415 - keep `hypeledger --help` fast
@@ -39,4 +43,9 @@ def demo(
     if len(result.mismatches) > 50:
         console.print(f"... and {len(result.mismatches) - 50} more")
     if not result.ok:
+        console.print(f"logs and the truth export are kept in {result.run_dir}")
         raise typer.Exit(1)
+    if keep_logs:
+        console.print(f"logs and the truth export: {result.run_dir}")
+    elif result.run_dir is not None:
+        shutil.rmtree(result.run_dir, ignore_errors=True)

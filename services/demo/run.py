@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import signal
 import tempfile
 import time
 import uuid
@@ -81,6 +82,7 @@ class Services:
     common_env: dict[str, str]
     urls: dict[str, str]
     keys: RunSecrets
+    exit_codes: dict[str, int | None] = field(default_factory=dict)
 
     def all(self) -> list[ServiceProcess]:
         return [self.ledger, self.ingress, self.operator_api, self.simulator]
@@ -94,11 +96,20 @@ class DemoResult:
     findings: list[dict[str, Any]] = field(default_factory=list)
     reconcile_report: dict[str, Any] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    fairness: str = ""
+    run_dir: Path | None = None
+    shutdown: dict[str, int | None] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
+    def clean_shutdown(self) -> bool:
+        """Every service stopped on SIGTERM within its grace period (uvicorn re-raises SIGTERM
+        after its graceful shutdown, so -15 is a clean exit too; -9 means it had to be killed)."""
+        return all(code in (0, -signal.SIGTERM) for code in self.shutdown.values())
+
+    @property
     def ok(self) -> bool:
-        return not self.mismatches and not self.missing
+        return not self.mismatches and not self.missing and self.clean_shutdown
 
 
 # -- step 1: infrastructure ------------------------------------------------------------------
@@ -219,7 +230,7 @@ async def running_services(services: Services, timeout_s: float) -> AsyncIterato
         yield services
     finally:
         for process in reversed(services.all()):
-            await asyncio.to_thread(process.stop)
+            services.exit_codes[process.name] = await asyncio.to_thread(process.stop)
 
 
 # -- steps 3-4: players and sessions through the operator API ---------------------------------
@@ -359,6 +370,33 @@ async def reconcile(services: Services) -> tuple[dict[str, Any], list[dict[str, 
     return report, json.loads(out.strip().splitlines()[-1])
 
 
+# -- step 8: provably fair -------------------------------------------------------------------
+
+
+async def verify_fairness(services: Services, truth_path: Path) -> tuple[bool, str]:
+    """Re-derive every round's crash point from its revealed seed; a changed seed must fail."""
+    code, out, _ = await run_once(
+        ["verify-fairness", "--export", str(truth_path)], services.common_env, 60
+    )
+    verified = out.strip().splitlines()[-1] if out.strip() else "no output"
+    data = json.loads(await asyncio.to_thread(truth_path.read_text, encoding="utf-8"))
+    rounds = data.get("rounds", [])
+    if not rounds or not rounds[0].get("seed"):
+        return False, "no revealed seed to verify"
+    seed = rounds[0]["seed"]
+    rounds[0]["seed"] = ("0" if seed[0] != "0" else "1") + seed[1:]
+    tampered = truth_path.with_name("truth-tampered.json")
+    await asyncio.to_thread(tampered.write_text, json.dumps(data), encoding="utf-8")
+    tampered_code, _, _ = await run_once(
+        ["verify-fairness", "--export", str(tampered)], services.common_env, 60
+    )
+    ok = code == 0 and tampered_code == 1
+    return (
+        ok,
+        f"{verified}; a changed seed is {'rejected' if tampered_code == 1 else 'NOT rejected'}",
+    )
+
+
 # -- the whole demo ----------------------------------------------------------------------------
 
 
@@ -368,6 +406,7 @@ async def run_demo(
     result = DemoResult()
     run_id = secrets.token_hex(3)
     run_dir = Path(tempfile.mkdtemp(prefix="hypeledger-demo-"))
+    result.run_dir = run_dir
     clock = time.monotonic()
 
     def lap(name: str) -> None:
@@ -413,6 +452,11 @@ async def run_demo(
                 result.reconcile_report, result.findings = await reconcile(services)
                 result.mismatches += finding_mismatches(result.truth, result.findings)
                 lap("reconcile")
+                fair, result.fairness = await verify_fairness(services, run_dir / "truth.json")
+                if not fair:
+                    result.mismatches.append(Mismatch("fairness", "crash points", result.fairness))
+        result.shutdown = dict(services.exit_codes)
+        lap("shutdown")
     return result
 
 
@@ -437,7 +481,9 @@ def summary(result: DemoResult, options: DemoOptions) -> Table:
         "findings expected",
         _pairs({k: len(v) for k, v in expected_findings(truth).items() if v}) if truth else "-",
     )
+    table.add_row("provably fair", result.fairness or "-")
     table.add_row("mismatches", str(len(result.mismatches)))
+    table.add_row("shutdown (exit codes)", _pairs(result.shutdown) or "-")
     table.add_row("timings (s)", _pairs(result.timings))
     table.add_row(
         "result",
