@@ -102,10 +102,18 @@ VALUES ($1, $2, $3, $4, $5, $6)
 INSERT_GRANT = """
 INSERT INTO free_bet_grants
     (user_id, currency, game, bonus_code, quantity, remaining, value_minor, expires_at,
-     max_multiplier)
-VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)
+     max_multiplier, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING grant_id, user_id, currency, game, bonus_code, quantity, remaining, value_minor,
           expires_at, max_multiplier, created_at
+"""
+
+GRANT_BY_KEY = """
+SELECT grant_id, user_id, currency, game, bonus_code, quantity, remaining, value_minor,
+       expires_at, max_multiplier, created_at
+FROM free_bet_grants
+WHERE idempotency_key = $1
 """
 
 GRANTS = """
@@ -331,8 +339,19 @@ class PostgresStore:
             grant.value_minor,
             grant.expires_at,
             grant.max_multiplier,
+            grant.idempotency_key,
         )
+        if row is None and grant.idempotency_key is not None:
+            recorded = await self.grant_by_key(grant.idempotency_key)
+            if recorded is not None:
+                return recorded
+        if row is None:
+            raise RuntimeError("the grant was neither recorded nor found under its key")
         return self._grant(row)
+
+    async def grant_by_key(self, idempotency_key: str) -> dict[str, Any] | None:
+        row = await self.pool.fetchrow(GRANT_BY_KEY, idempotency_key)
+        return None if row is None else self._grant(row)
 
     async def grants_of(
         self, user_id: str, currency: str, after: Position | None, limit: int

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from services.operator_api import cursor
 from services.operator_api.accounts import existing_account, path_account
-from services.operator_api.commands import checked_currency, positive_amount
+from services.operator_api.commands import checked_currency, claim_key, positive_amount
 from services.operator_api.context import Context
 from services.operator_api.http import ProblemError, json_response, read_model
+from services.operator_api.idempotency import HEADER
 from services.operator_api.models import GrantFreeBets
 from services.operator_api.pages import limit_of, page, position_of
 from services.operator_api.ports import FreeBetOffer, NewGrant, ProviderFailed
@@ -21,6 +24,12 @@ log = get_logger(__name__)
 
 
 def routes(ctx: Context) -> list[Route]:
+    async def keyed(request: Request, body: dict[str, Any]) -> str | None:
+        """The caller's optional key, claimed for this request (409 when used for another)."""
+        if not request.headers.get(HEADER, "").strip():
+            return None
+        return await claim_key(ctx, request, body, required=True)
+
     async def grant(request: Request) -> Response:
         body, _ = await read_model(request, GrantFreeBets)
         currency = checked_currency(ctx, body.currency)
@@ -32,6 +41,13 @@ def routes(ctx: Context) -> list[Route]:
         account = await existing_account(ctx, body.user_id, currency)
         if account.blocked:
             raise ProblemError("player-blocked", f"player {body.user_id!r} is blocked")
+        key = await keyed(request, {**body.model_dump(mode="json"), "value": value_minor})
+        if key is not None:
+            recorded = await ctx.store.grant_by_key(key)
+            if recorded is not None:
+                return json_response(
+                    recorded, status=201, headers={HEADER: key, "Idempotent-Replayed": "true"}
+                )
         try:
             await ctx.provider.redeem_free_bet(
                 FreeBetOffer(
@@ -61,12 +77,13 @@ def routes(ctx: Context) -> list[Route]:
                 expires_at=body.expires_at,
                 bonus_code=body.bonus_code,
                 max_multiplier=body.max_multiplier,
+                idempotency_key=key,
             )
         )
         log.info(
             "operator_api.free_bets.granted", user_id=body.user_id, grant_id=stored["grant_id"]
         )
-        return json_response(stored, status=201)
+        return json_response(stored, status=201, headers=None if key is None else {HEADER: key})
 
     async def grants(request: Request) -> Response:
         user_id, currency = path_account(ctx, request)

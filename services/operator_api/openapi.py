@@ -309,6 +309,7 @@ def _paths() -> dict[str, Any]:
                         "provider-error",
                     ),
                 },
+                parameters=[_KEY_OPTIONAL],
                 body=_body(GrantFreeBets),
                 tag="free bets",
             )

@@ -142,6 +142,7 @@ class NewGrant:
     expires_at: datetime
     bonus_code: str | None
     max_multiplier: Decimal | None
+    idempotency_key: str | None = None
 
 
 class Store(Protocol):
@@ -167,7 +168,11 @@ class Store(Protocol):
 
     async def add_session(self, session: NewSession) -> None: ...
 
-    async def add_grant(self, grant: NewGrant) -> dict[str, Any]: ...
+    async def add_grant(self, grant: NewGrant) -> dict[str, Any]:
+        """Record the grant; with a key already recorded, the grant recorded under it."""
+        ...
+
+    async def grant_by_key(self, idempotency_key: str) -> dict[str, Any] | None: ...
 
     async def grants_of(
         self, user_id: str, currency: str, after: Position | None, limit: int

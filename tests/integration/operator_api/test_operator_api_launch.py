@@ -140,3 +140,27 @@ async def test_a_grant_for_an_unknown_player_is_account_not_found(stack: Stack) 
     response = await stack.api.post("/free-bets", json=grant_body(stack.user()))
 
     assert response.status_code == 404
+
+
+async def test_a_grant_retried_with_its_key_is_granted_once(stack: Stack) -> None:
+    user_id = await stack.funded()
+    headers = {"Idempotency-Key": f"grant-{user_id}"}
+    body = grant_body(user_id)
+    first = await stack.api.post("/free-bets", json=body, headers=headers)
+
+    retry = await stack.api.post("/free-bets", json=body, headers=headers)
+
+    assert retry.json() == first.json()
+    assert len([g for g in stack.simulator.truth.free_bets if g.user_id == user_id]) == 1
+
+
+async def test_a_grant_key_reused_for_another_grant_is_409(stack: Stack) -> None:
+    user_id = await stack.funded()
+    headers = {"Idempotency-Key": f"grant2-{user_id}"}
+    await stack.api.post("/free-bets", json=grant_body(user_id), headers=headers)
+
+    response = await stack.api.post(
+        "/free-bets", json={**grant_body(user_id), "quantity": 9}, headers=headers
+    )
+
+    assert response.status_code == 409

@@ -79,6 +79,12 @@ class FakeStore:
         self.grants.append(grant)
         return {"grant_id": len(self.grants), "quantity": grant.quantity}
 
+    async def grant_by_key(self, idempotency_key: str) -> dict[str, Any] | None:
+        for number, grant in enumerate(self.grants, start=1):
+            if grant.idempotency_key == idempotency_key:
+                return {"grant_id": number, "quantity": grant.quantity}
+        return None
+
     async def grants_of(
         self, user_id: str, currency: str, after: Position | None, limit: int
     ) -> Sequence[Row]:
