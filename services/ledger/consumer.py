@@ -100,7 +100,6 @@ class LedgerConsumer:
         consumer = kafka_consumer(
             self._settings,
             group_id=self._group,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
             client_id="hypeledger-ledger",
         )
         consumer.subscribe([self._topic], listener=_Rebalance(self))
@@ -123,14 +122,17 @@ class LedgerConsumer:
         consumer = self._consumer
         assert consumer is not None, "start() first"  # noqa: S101 - programming error
         while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=200, max_records=self._settings.max_batch)
+            size = self._settings.max_batch
+            batches = await consumer.getmany(
+                timeout_ms=200, max_records=size * max(1, len(consumer.assignment()))
+            )
             if not batches:
                 continue
             async with self._lock:
                 owned = consumer.assignment()
                 await asyncio.gather(
                     *(
-                        self._apply_guarded(consumer, tp, records)
+                        self._apply_in_order(consumer, tp, records, size)
                         for tp, records in batches.items()
                         if tp in owned and tp not in self._stopped and records
                     )
@@ -178,6 +180,19 @@ class LedgerConsumer:
         log.info("ledger.partitions.revoked", partitions=sorted(tp.partition for tp in revoked))
 
     # -- one partition batch ----------------------------------------------------------------
+
+    async def _apply_in_order(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        size: int,
+    ) -> None:
+        """Apply a partition's fetched records in batches of at most ``size``, one after another."""
+        for start in range(0, len(records), size):
+            if tp in self._stopped:
+                return
+            await self._apply_guarded(consumer, tp, records[start : start + size])
 
     async def _apply_guarded(
         self,

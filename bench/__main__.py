@@ -1,0 +1,21 @@
+"""Benchmarks: ``python -m bench [name] [options]`` (``make bench`` runs every one of them)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHES = {"ledger": "bench.ledger"}
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if args and args[0] in BENCHES:
+        importlib.import_module(BENCHES[args[0]]).main(args[1:])
+        return
+    for module in BENCHES.values():
+        importlib.import_module(module).main(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,469 @@
+"""Ledger benchmark: time to apply N pre-loaded envelopes, against the raw Postgres floor.
+
+1. Start (or find) Postgres and a Kafka-protocol broker (``shared.infra.stack``), create two fresh
+   migrated databases, and give PLAYERS players an account with money in both.
+2. Pre-load N envelopes on the command topic (per player: bet, linked win, bet, linked win, ...).
+3. Start ``hypeledger ledger --no-relay`` as a real process; time from its readiness (consumer
+   assigned and positioned) until the offsets stored in Postgres cover all N; read its peak RSS.
+4. The floor, in the same run: the same rows (decisions, transactions, postings, bets, balance
+   updates, outbox, offsets) written by one set-based statement per table per batch, one
+   transaction per batch, on as many connections as there are partitions, each owning disjoint
+   players: no Kafka, no decoding, no decision logic.
+
+    python -m bench ledger [--n 100000] [--players 10000] [--partitions 8] [--batch 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from services.ledger import store
+from services.ledger.audit import audit
+from services.ledger.model import Key, event_id_for
+from shared.contracts.commands import Generation, WebhookEnvelope, WebhookKind
+from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
+from shared.db.databases import create_database, drop_database
+from shared.db.migrate import migrate
+from shared.infra.processes import free_port
+from shared.infra.stack import local_stack
+from shared.jsonwire import dumps_compact
+from shared.kafka import ensure_topics, producer
+from shared.settings import LedgerSettings
+
+START_BALANCE = 1_000_000_00
+STAKE = Decimal("1.00")
+PAYOUT = Decimal("1.50")
+
+
+@dataclass
+class Result:
+    n: int
+    players: int
+    partitions: int
+    batch: int
+    ledger_s: float
+    ledger_per_s: float
+    floor_s: float
+    floor_per_s: float
+    ratio: float
+    ledger_peak_rss_mb: float
+    audit_clean: bool
+    load_before: str
+    load_after: str
+    machine: str
+
+
+def envelopes(n: int, players: int) -> list[WebhookEnvelope]:
+    now = datetime.now(UTC)
+    users = [f"bench-{index:05d}" for index in range(players)]
+    out: list[WebhookEnvelope] = []
+    step = 0
+    while len(out) < n:
+        for user in users:
+            if len(out) >= n:
+                break
+            pair, is_win = divmod(step, 2)
+            bet_id = f"{user}-b{pair}"
+            out.append(
+                WebhookEnvelope(
+                    kind=WebhookKind.WIN if is_win else WebhookKind.BET,
+                    generation=Generation.V4,
+                    provider="hypetech",
+                    provider_tx_id=f"{user}-w{pair}" if is_win else bet_id,
+                    user_id=user,
+                    currency="USD",
+                    amount=PAYOUT if is_win else STAKE,
+                    round_id=f"{user}-r{pair}",
+                    linked_tx_id=bet_id if is_win else None,
+                    session_token=None,
+                    received_at=now,
+                )
+            )
+        step += 1
+    return out
+
+
+async def seed_accounts(dsn: str, players: int) -> None:
+    """Accounts with START_BALANCE, each backed by a deposit transaction (so the audit holds)."""
+    users = [f"bench-{index:05d}" for index in range(players)]
+    ids = [str(uuid.uuid4()) for _ in users]
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO accounts (user_id, currency, balance)"
+                " SELECT u, 'USD', $2 FROM unnest($1::text[]) AS u",
+                users,
+                START_BALANCE,
+            )
+            await conn.execute(
+                "INSERT INTO transactions (operator_tx_id, kind, provider, provider_tx_id, user_id, currency)"
+                " SELECT i, 'deposit', 'operator', 'seed-' || u, u, 'USD'"
+                " FROM unnest($1::uuid[], $2::text[]) AS s (i, u)",
+                ids,
+                users,
+            )
+            await conn.execute(
+                "INSERT INTO postings (operator_tx_id, leg, account_type, account_ref, currency, amount)"
+                " SELECT i, l, CASE l WHEN 0 THEN 'player' ELSE 'operator_cash' END,"
+                "        CASE l WHEN 0 THEN u ELSE 'operator' END, 'USD',"
+                "        CASE l WHEN 0 THEN $3::bigint ELSE -$3::bigint END"
+                " FROM unnest($1::uuid[], $2::text[]) AS s (i, u), (VALUES (0), (1)) AS legs (l)",
+                ids,
+                users,
+                START_BALANCE,
+            )
+    finally:
+        await conn.close()
+
+
+async def preload(settings: LedgerSettings, commands: list[WebhookEnvelope]) -> None:
+    kafka = producer(settings, linger_ms=20, max_batch_size=512 * 1024)
+    await kafka.start()
+    try:
+        topic = settings.topic(COMMANDS)
+        futures = [
+            await kafka.send(
+                topic, command.model_dump_json().encode(), key=command.user_id.encode()
+            )
+            for command in commands
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await kafka.stop()
+
+
+def ledger_env(settings: LedgerSettings, metrics_port: int) -> dict[str, str]:
+    values = {
+        "database_url": settings.database_url,
+        "kafka_bootstrap_servers": settings.kafka_bootstrap_servers,
+        "kafka_flavour": settings.kafka_flavour.value,
+        "kafka_fetch_max_wait_ms": str(settings.kafka_fetch_max_wait_ms),
+        "kafka_session_timeout_ms": str(settings.kafka_session_timeout_ms),
+        "kafka_heartbeat_interval_ms": str(settings.kafka_heartbeat_interval_ms),
+        "topic_prefix": settings.topic_prefix,
+        "consumer_group": settings.consumer_group,
+        "max_batch": str(settings.max_batch),
+        "session_check": "false",
+        "metrics_port": str(metrics_port),
+        "log_level": "WARNING",
+        "log_format": "json",
+    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HYPELEDGER_")}
+    env.update({f"HYPELEDGER_{key.upper()}": value for key, value in values.items()})
+    return env
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def applied(conn: asyncpg.Connection, settings: LedgerSettings) -> int:
+    total = await conn.fetchval(
+        "SELECT coalesce(sum(next_offset), 0) FROM consumed_offsets WHERE group_id = $1 AND topic = $2",
+        settings.consumer_group,
+        settings.topic(COMMANDS),
+    )
+    return int(total)
+
+
+async def time_ledger(settings: LedgerSettings, n: int) -> tuple[float, float]:
+    """Seconds from readiness to all applied, and the process's peak RSS in MB."""
+    port = free_port()
+    hypeledger = str(Path(sys.executable).with_name("hypeledger"))
+    process = subprocess.Popen(  # noqa: ASYNC220 - one process, started once
+        [hypeledger, "ledger", "--no-relay"], env=ledger_env(settings, port)
+    )
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            for _ in range(1200):
+                if process.poll() is not None:
+                    raise RuntimeError(f"the ledger exited with {process.returncode}")
+                try:
+                    if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.05)
+        started = time.perf_counter()
+        for _ in range(60_000):
+            if await applied(conn, settings) >= n:
+                break
+            if process.poll() is not None:
+                raise RuntimeError(f"the ledger exited with {process.returncode}")
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        rss = peak_rss_mb(process.pid)
+    finally:
+        await conn.close()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    return elapsed, rss
+
+
+def floor_rows(commands: list[WebhookEnvelope], partitions: int) -> list[list[dict[str, Any]]]:
+    """Per partition (disjoint players), the rows the ledger writes for each command."""
+    rows: list[list[dict[str, Any]]] = [[] for _ in range(partitions)]
+    owner: dict[str, int] = {}
+    for offset, command in enumerate(commands):
+        part = owner.setdefault(command.user_id, len(owner) % partitions)
+        key = Key(command.provider, command.kind.value, command.provider_tx_id or "")
+        op_tx = key.operator_tx_id()
+        amount = int((command.amount or Decimal(0)) * 100)
+        delta = amount if command.kind is WebhookKind.WIN else -amount
+        body = dumps_compact(
+            {
+                "operator_tx_id": op_tx,
+                "new_balance": "9999999.00",
+                "old_balance": "9999999.00",
+                "user_id": command.user_id,
+                "currency": "USD",
+                "provider": "hypetech",
+                "provider_tx_id": command.provider_tx_id,
+            }
+        )
+        payload = dumps_compact(
+            {"event_id": event_id_for(op_tx), "body": body, "kind": key.kind, "pad": "x" * 200}
+        )
+        rows[part].append(
+            {
+                "offset": offset,
+                "key": key,
+                "user": command.user_id,
+                "op_tx": op_tx,
+                "delta": delta,
+                "amount": amount,
+                "bet": command.linked_tx_id or command.provider_tx_id,
+                "round": command.round_id,
+                "body": body,
+                "payload": payload,
+                "event_id": event_id_for(op_tx),
+            }
+        )
+    return rows
+
+
+async def floor_worker(
+    pool: asyncpg.Pool, rows: list[dict[str, Any]], batch: int, partition: int
+) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO consumed_offsets (group_id, topic, partition, next_offset) VALUES ('floor', 'floor', $1, 0)",
+            partition,
+        )
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            bets = [r for r in chunk if r["key"].kind == "bet"]
+            wins = [r for r in chunk if r["key"].kind == "win"]
+            deltas: dict[str, int] = defaultdict(int)
+            for r in chunk:
+                deltas[r["user"]] += r["delta"]
+            async with conn.transaction():
+                await conn.execute(
+                    store._INSERT_DECISIONS,
+                    ["hypetech"] * len(chunk),
+                    [r["key"].kind for r in chunk],
+                    [r["key"].provider_tx_id for r in chunk],
+                    [r["user"] for r in chunk],
+                    ["USD"] * len(chunk),
+                    ["f" * 64] * len(chunk),
+                    ["applied"] * len(chunk),
+                    [200] * len(chunk),
+                    [r["body"] for r in chunk],
+                    [r["op_tx"] for r in chunk],
+                    [""] * len(chunk),
+                    "floor",
+                    partition,
+                    [r["offset"] for r in chunk],
+                )
+                await conn.execute(
+                    store._INSERT_TRANSACTIONS,
+                    [r["op_tx"] for r in chunk],
+                    [r["key"].kind for r in chunk],
+                    ["hypetech"] * len(chunk),
+                    [r["key"].provider_tx_id for r in chunk],
+                    [r["user"] for r in chunk],
+                    ["USD"] * len(chunk),
+                    [r["round"] for r in chunk],
+                    [None] * len(chunk),
+                )
+                legs = [(r, leg) for r in chunk for leg in (0, 1)]
+                await conn.execute(
+                    store._INSERT_POSTINGS,
+                    [r["op_tx"] for r, _ in legs],
+                    [leg for _, leg in legs],
+                    ["player" if leg == 0 else "provider_clearing" for _, leg in legs],
+                    [r["user"] if leg == 0 else "hypetech" for r, leg in legs],
+                    ["USD"] * len(legs),
+                    [r["delta"] if leg == 0 else -r["delta"] for r, leg in legs],
+                )
+                await conn.execute(
+                    store._UPDATE_ACCOUNTS,
+                    list(deltas),
+                    ["USD"] * len(deltas),
+                    ["active"] * len(deltas),
+                    list(deltas.values()),
+                )
+                if bets:
+                    await conn.execute(
+                        store._INSERT_BETS,
+                        ["hypetech"] * len(bets),
+                        [r["bet"] for r in bets],
+                        [r["user"] for r in bets],
+                        ["USD"] * len(bets),
+                        [r["round"] for r in bets],
+                        [r["amount"] for r in bets],
+                        ["default"] * len(bets),
+                        [None] * len(bets),
+                        [None] * len(bets),
+                        ["open"] * len(bets),
+                        [r["op_tx"] for r in bets],
+                    )
+                if wins:
+                    await conn.execute(
+                        store._UPDATE_BETS,
+                        ["hypetech"] * len(wins),
+                        [r["bet"] for r in wins],
+                        ["won"] * len(wins),
+                    )
+                await conn.execute(
+                    store._INSERT_OUTBOX,
+                    [r["event_id"] for r in chunk],
+                    ["floor"] * len(chunk),
+                    [r["user"] for r in chunk],
+                    [r["payload"] for r in chunk],
+                )
+                await conn.execute(
+                    "UPDATE consumed_offsets SET next_offset = $2"
+                    " WHERE group_id = 'floor' AND topic = 'floor' AND partition = $1",
+                    partition,
+                    chunk[-1]["offset"] + 1,
+                )
+
+
+async def time_floor(
+    dsn: str, commands: list[WebhookEnvelope], partitions: int, batch: int
+) -> float:
+    rows = floor_rows(commands, partitions)
+    pool = await asyncpg.create_pool(dsn, min_size=partitions, max_size=partitions)
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(floor_worker(pool, part, batch, index) for index, part in enumerate(rows))
+        )
+        return time.perf_counter() - started
+    finally:
+        await pool.close()
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return f"{os.cpu_count()} CPU ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+async def run(n: int, players: int, partitions: int, batch: int) -> Result:
+    tag = uuid.uuid4().hex[:8]
+    async with local_stack() as stack:
+        ledger_db = await create_database(stack.database_admin_url, f"bench_ledger_{tag}")
+        floor_db = await create_database(stack.database_admin_url, f"bench_floor_{tag}")
+        try:
+            for dsn in (ledger_db, floor_db):
+                await migrate(dsn)
+                await seed_accounts(dsn, players)
+            settings = LedgerSettings(
+                environment="test",
+                database_url=ledger_db,
+                kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
+                kafka_flavour=stack.kafka_flavour,
+                kafka_fetch_max_wait_ms=20,
+                kafka_session_timeout_ms=1000,
+                kafka_heartbeat_interval_ms=200,
+                topic_prefix=f"bench{tag}.",
+                consumer_group=f"bench{tag}",
+                max_batch=batch,
+                session_check=False,
+            )
+            await ensure_topics(
+                settings, {COMMANDS: partitions, COMMANDS_DLQ: 1, TRANSACTIONS: partitions}
+            )
+            commands = envelopes(n, players)
+            await preload(settings, commands)
+            load_before = loadavg()
+            ledger_s, rss = await time_ledger(settings, n)
+            floor_s = await time_floor(floor_db, commands, partitions, batch)
+            load_after = loadavg()
+            conn = await asyncpg.connect(ledger_db)
+            try:
+                clean = (await audit(conn)).clean
+            finally:
+                await conn.close()
+        finally:
+            await drop_database(stack.database_admin_url, f"bench_ledger_{tag}")
+            await drop_database(stack.database_admin_url, f"bench_floor_{tag}")
+    return Result(
+        n=n,
+        players=players,
+        partitions=partitions,
+        batch=batch,
+        ledger_s=round(ledger_s, 2),
+        ledger_per_s=round(n / ledger_s),
+        floor_s=round(floor_s, 2),
+        floor_per_s=round(n / floor_s),
+        ratio=round(floor_s / ledger_s, 3),
+        ledger_peak_rss_mb=round(rss, 1),
+        audit_clean=clean,
+        load_before=load_before,
+        load_after=load_after,
+        machine=machine(),
+    )
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench ledger", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--players", type=int, default=10_000)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args(argv)
+    result = asyncio.run(run(args.n, args.players, args.partitions, args.batch))
+    print(json.dumps(asdict(result), indent=2))
+    print(
+        f"| {result.n} | {result.players} | {result.partitions} | {result.batch} "
+        f"| {result.ledger_s} s ({result.ledger_per_s}/s) | {result.floor_s} s ({result.floor_per_s}/s) "
+        f"| {result.ratio} | {result.ledger_peak_rss_mb} MB | {result.audit_clean} |"
+    )
