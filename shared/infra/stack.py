@@ -28,6 +28,7 @@ from shared.infra.reaper import Reaper
 from shared.infra.selection import (
     BOOTSTRAP_SERVERS,
     DATABASE_URL,
+    RUNNING_POSTGRES_URL,
     BrokerSource,
     Plan,
     PostgresSource,
@@ -56,11 +57,16 @@ class Stack:
         return next((server for server in self.servers if server.name == name), None)
 
 
+def running_server_url(env: Mapping[str, str]) -> str:
+    """Where a Postgres already running on this machine is looked for (``127.0.0.1:5432``)."""
+    return env.get(RUNNING_POSTGRES_URL) or postgres.RUNNING_SERVER_URL
+
+
 async def plan_for(env: Mapping[str, str]) -> Plan:
     return await choose(
         env,
         docker_answers=containers.docker_engine_answers,
-        running_postgres_answers=lambda: postgres.server_answers(postgres.RUNNING_SERVER_URL),
+        running_postgres_answers=lambda: postgres.server_answers(running_server_url(env)),
     )
 
 
@@ -125,7 +131,7 @@ async def _start_postgres(
     if source is PostgresSource.ENV:
         dsn = env[DATABASE_URL]
     elif source is PostgresSource.RUNNING:
-        dsn = postgres.RUNNING_SERVER_URL
+        dsn = running_server_url(env)
     elif source is PostgresSource.CONTAINER:
         handle, dsn = await asyncio.to_thread(containers.start_postgres_container)
         stack.containers.append(handle)

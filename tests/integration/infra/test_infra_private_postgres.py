@@ -7,8 +7,9 @@ Forced with ``HYPELEDGER_INFRA_POSTGRES=private``, so it runs while the machine'
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
-from shared.infra.processes import descendants
+from shared.infra.processes import descendants, free_port
 from shared.infra.selection import PostgresSource
 from shared.infra.stack import local_stack
 from tests.process_checks import ps_lines, wait_all_gone
@@ -44,3 +45,21 @@ async def test_leaving_the_stack_stops_every_process_and_removes_its_files() -> 
     assert survivors == []
     assert ps_lines(str(run_dir)) == []
     assert not run_dir.exists()
+
+
+async def test_private_postgres_is_chosen_on_its_own_when_no_server_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # no engine either
+    nobody = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+    env = {"HYPELEDGER_INFRA_RUNNING_POSTGRES_URL": nobody, "HYPELEDGER_INFRA_BROKER": "tansu"}
+
+    async with local_stack(env) as stack:
+        conn = await asyncpg.connect(stack.database_admin_url)
+        try:
+            answer = await conn.fetchval("SELECT 1")
+        finally:
+            await conn.close()
+
+    assert stack.plan.postgres is PostgresSource.PRIVATE
+    assert answer == 1
