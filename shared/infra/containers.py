@@ -51,15 +51,17 @@ def start_postgres_container() -> tuple[ContainerHandle, str]:
     """Start ``postgres``; return it and its admin DSN (database ``postgres``)."""
     from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415
 
-    container = PostgresContainer(
-        POSTGRES_IMAGE,
-        username="postgres",
-        password="postgres",  # noqa: S106 - a throwaway container reachable from this host only
-        dbname="postgres",
-        driver=None,
-    )
-    container.with_command("postgres -c fsync=off -c synchronous_commit=off -c max_connections=300")
     try:
+        container = PostgresContainer(
+            POSTGRES_IMAGE,
+            username="postgres",
+            password="postgres",  # noqa: S106 - a throwaway container, reachable from this host
+            dbname="postgres",
+            driver=None,
+        )
+        container.with_command(
+            "postgres -c fsync=off -c synchronous_commit=off -c max_connections=300"
+        )
         container.start()
     except Exception as exc:
         raise InfraError(f"cannot start the {POSTGRES_IMAGE} container: {exc}") from exc
@@ -76,7 +78,6 @@ def start_kafka_container() -> tuple[ContainerHandle, str]:
     from testcontainers.core.container import DockerContainer  # noqa: PLC0415
 
     port = free_port()
-    container = DockerContainer(KAFKA_IMAGE)
     settings = {
         "KAFKA_NODE_ID": "1",
         "KAFKA_PROCESS_ROLES": "broker,controller",
@@ -91,10 +92,11 @@ def start_kafka_container() -> tuple[ContainerHandle, str]:
         "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
         "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "true",
     }
-    for key, value in settings.items():
-        container.with_env(key, value)
-    container.with_bind_ports(port, port)
     try:
+        container = DockerContainer(KAFKA_IMAGE)
+        for key, value in settings.items():
+            container.with_env(key, value)
+        container.with_bind_ports(port, port)
         container.start()
     except Exception as exc:
         raise InfraError(f"cannot start the {KAFKA_IMAGE} container: {exc}") from exc

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.infra.processes import InfraError, ServerProcess, free_port, spawn, tail
+from shared.infra.processes import InfraError, ServerProcess, free_port, spawn, stop_group, tail
 
 PG_SYSTEM_USER = "postgres"
 DEFAULT_SUPERUSER = "postgres"
@@ -141,7 +141,11 @@ async def start_private(
     if not fsync:
         initdb.append("--no-sync")
     init_proc, popen = spawn("initdb", initdb, log_path=initdb_log, user=user, cwd=run_dir)
-    code = await asyncio.to_thread(popen.wait, 60)
+    try:
+        code = await asyncio.to_thread(popen.wait, 60)
+    except subprocess.TimeoutExpired:
+        stop_group(init_proc.pgid, signal.SIGTERM, grace_s=1.0)
+        raise InfraError(f"initdb did not finish in 60 s:\n{tail(init_proc.log_path)}") from None
     if code != 0:
         raise InfraError(f"initdb failed with exit {code}:\n{tail(init_proc.log_path)}")
     port = free_port()

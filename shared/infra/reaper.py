@@ -98,6 +98,7 @@ class Reaper:
         self._popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "shared.infra.reaper", str(os.getpid())],
             stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
             start_new_session=True,
             cwd=Path(__file__).resolve().parents[2],
         )

@@ -53,9 +53,6 @@ class Stack:
     servers: list[ServerProcess] = field(default_factory=list)
     containers: list[containers.ContainerHandle] = field(default_factory=list)
 
-    def server(self, name: str) -> ServerProcess | None:
-        return next((server for server in self.servers if server.name == name), None)
-
 
 def running_server_url(env: Mapping[str, str]) -> str:
     """Where a Postgres already running on this machine is looked for (``127.0.0.1:5432``)."""
