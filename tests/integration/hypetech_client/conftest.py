@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import pytest
+from client_support import TOKEN, LiveSimulator, RecordedSleep
 
 from services.simulator.app import create_app
 from services.simulator.serve import running
 from services.simulator.settings import SimulatorSettings
-from services.simulator.simulator import Simulator
-
-TOKEN = "client-test-token"
-
-
-@dataclass
-class RecordedSleep:
-    delays: list[float] = field(default_factory=list)
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-@dataclass
-class LiveSimulator:
-    base_url: str
-    sim: Simulator
 
 
 @pytest.fixture

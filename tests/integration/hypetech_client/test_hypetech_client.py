@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from conftest import TOKEN, LiveSimulator, RecordedSleep
+from client_support import TOKEN, LiveSimulator, RecordedSleep
 
 from services.simulator.truth import Transaction, TxStatus, TxType
 from shared.hypetech import (
