@@ -122,6 +122,17 @@ def _show(
 
 
 ACCOUNT_COLUMNS = ("user_id", "currency", "balance", "blocked", "updated_at")
+#: The ledger's answer to an operator command.
+REPLY_COLUMNS = (
+    "kind",
+    "user_id",
+    "currency",
+    "old_balance",
+    "new_balance",
+    "status",
+    "operator_tx_id",
+)
+GRANT_COLUMNS = ("grant_id", "game", "bonus_code", "quantity", "remaining", "value", "expires_at")
 
 
 def register(app: typer.Typer) -> None:
@@ -169,7 +180,7 @@ def _register_accounts(app: typer.Typer) -> None:
         """Create the account (USER_ID, CURRENCY)."""
         client = Api(api, token, as_json)
         answer = client.call("POST", "/accounts", body={"user_id": user_id, "currency": currency})
-        _show(as_json, answer, "account created")
+        _show(as_json, answer, "account created", None, REPLY_COLUMNS)
 
     @accounts.command("show")
     def show(
@@ -204,7 +215,7 @@ def _register_accounts(app: typer.Typer) -> None:
             answer = client.call(
                 "POST", f"/accounts/{user_id}/{currency}/{action}", body={"reason": reason}
             )
-            _show(as_json, answer, f"{action}ed")
+            _show(as_json, answer, f"{action}ed", None, REPLY_COLUMNS)
 
         change.__doc__ = f"{action.capitalize()} the account (USER_ID, CURRENCY)."
 
@@ -242,7 +253,7 @@ def _register_money(app: typer.Typer) -> None:
             )
             if not as_json:
                 print(f"Idempotency-Key: {idempotency_key}", file=sys.stderr)
-            _show(as_json, answer, name)
+            _show(as_json, answer, name, None, REPLY_COLUMNS)
 
         move.__doc__ = (
             f"{name.capitalize()} AMOUNT (through the ledger; retry with the same --key)."
@@ -391,7 +402,7 @@ def _register_free_bets(app: typer.Typer) -> None:
         answer = client.call(
             "POST", "/free-bets", body={k: v for k, v in body.items() if v is not None}
         )
-        _show(as_json, answer, "free bets granted")
+        _show(as_json, answer, "free bets granted", None, GRANT_COLUMNS)
 
     @free_bets.command("list")
     def list_grants(
@@ -404,5 +415,4 @@ def _register_free_bets(app: typer.Typer) -> None:
         """A player's free-bet grants, newest first."""
         client = Api(api, token, as_json)
         answer = client.call("GET", f"/accounts/{user_id}/{currency}/free-bets")
-        columns = ("grant_id", "game", "bonus_code", "quantity", "remaining", "value", "expires_at")
-        _show(as_json, answer, f"free bets of {user_id}", answer["items"], columns)
+        _show(as_json, answer, f"free bets of {user_id}", answer["items"], GRANT_COLUMNS)
