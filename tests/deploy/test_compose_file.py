@@ -105,3 +105,19 @@ def test_simulator_runs_only_under_its_profile() -> None:
 
     assert profiled == {"simulator"}
     assert services["simulator"]["profiles"] == ["simulator"]
+
+
+def test_the_simulator_signs_the_url_the_ingress_verifies_and_shares_its_secrets() -> None:
+    services = compose()["services"]
+    ingress, simulator = services["ingress"]["environment"], services["simulator"]["environment"]
+
+    assert (
+        simulator["HYPELEDGER_SIMULATOR_WEBHOOK_BASE_URL"] == ingress["HYPELEDGER_PUBLIC_BASE_URL"]
+    )
+    assert (
+        simulator["HYPELEDGER_SIMULATOR_WEBHOOK_API_KEY"] == ingress["HYPELEDGER_HYPETECH_API_KEYS"]
+    )
+    assert (
+        simulator["HYPELEDGER_SIMULATOR_API_TOKEN"]
+        == services["reconciler"]["environment"]["HYPELEDGER_HYPETECH_API_TOKEN"]
+    )

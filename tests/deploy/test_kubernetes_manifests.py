@@ -159,3 +159,25 @@ def test_topic_declarations_cover_exactly_the_contract_topics() -> None:
         topics.TRANSACTIONS,
         topics.RECONCILIATION,
     }
+
+
+def test_in_dev_the_simulator_signs_the_url_the_ingress_verifies_and_is_the_hypetech_api() -> None:
+    resources = {(r["kind"], r["metadata"]["name"]): r for r in rendered(K8S / "overlays" / "dev")}
+    config = resources[("ConfigMap", "hypeledger-config")]["data"]
+    simulator = containers(resources[("Deployment", "hypeledger-simulator")])[0]
+
+    env = container_env(simulator)
+    keys = {
+        item["name"]: item["valueFrom"]["secretKeyRef"]["key"]
+        for item in simulator["env"]
+        if "valueFrom" in item
+    }
+
+    assert env["HYPELEDGER_SIMULATOR_WEBHOOK_BASE_URL"] == config["HYPELEDGER_PUBLIC_BASE_URL"]
+    assert (
+        config["HYPELEDGER_HYPETECH_BASE_URL"] == "http://hypeledger-simulator.hypeledger-dev.svc"
+    )
+    assert keys == {
+        "HYPELEDGER_SIMULATOR_WEBHOOK_API_KEY": "hypetech-api-keys",
+        "HYPELEDGER_SIMULATOR_API_TOKEN": "hypetech-api-token",
+    }
