@@ -27,6 +27,7 @@ from services.reconciler.runner import Reconciler, RunRequest, utc_now
 from services.reconciler.store import AnotherRunActive, ReconcilerStore
 from services.reconciler.tap import CommandTap
 from shared.contracts.topics import COMMANDS
+from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
 from shared.hypetech import HypetechClient
 from shared.kafka import producer
@@ -64,7 +65,7 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
             settings, max_size=max(4, settings.concurrency // 4), application_name="reconciler"
         )
         stack.push_async_callback(pool.close)
-        store = ReconcilerStore(pool, DEFAULT_PROVIDER)
+        store = ReconcilerStore(pool, DEFAULT_PROVIDER, CurrencyTable(settings.extra_currencies))
         client, _ = build_client(settings)
         stack.push_async_callback(client.aclose)
         tap = CommandTap(settings, pool)
@@ -77,7 +78,7 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
         if settings.settle_lost_on_finished_rounds:
             rpc = KafkaRpcClient(
                 settings,
-                request_topic=settings.topic(COMMANDS),
+                request_topic=COMMANDS,
                 instance_id=settings.instance_id,
                 client_id="hypeledger-reconciler",
             )

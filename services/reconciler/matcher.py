@@ -15,8 +15,8 @@ ends in exactly one outcome, and every outcome in exactly one ``RowClass``:
   passed, ``pending`` (checked again next run) while it has not, else ``matched``.
 
 Round level: a bet that matched but is still open here while Hypetech reports its round
-``FINISHED`` is also an ``open_bet_on_finished_round`` difference. A bet that already differs is
-not reported twice.
+``FINISHED`` is also an ``open_bet_on_finished_round`` difference. A bet that already differs, or
+whose settling row (a win naming it) differs, is not reported twice.
 
 No I/O, no clock: ``now`` and the grace period are inputs.
 """
@@ -263,11 +263,20 @@ def _open_bets_on_finished_rounds(
     for prow in provider_rows:
         if prow.round_id is not None and prow.round_finished:
             finished[prow.round_id].append(prow.evidence())
+    # A bet whose own settlement row already differs (its win never arrived, say) is open
+    # because of that difference: it is not reported a second time.
+    explained = {
+        o.provider.linked_tx_id
+        for o in outcomes
+        if _is_difference(o) and o.provider is not None and o.provider.linked_tx_id is not None
+    }
     differences = []
     for outcome in outcomes:
         bet = outcome.ledger
         if (
             outcome.row_class is RowClass.MATCHED
+            and bet is not None
+            and bet.tx_id not in explained
             and bet is not None
             and bet.kind is TxKind.BET
             and bet.accepted

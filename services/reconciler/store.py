@@ -16,7 +16,9 @@ import asyncpg
 from services.reconciler.matcher import Difference
 from services.reconciler.rows import BetState, LedgerRow, TxKind
 from shared.contracts.problems import slug_of
+from shared.currencies import DEFAULT_CURRENCIES, CurrencyTable
 from shared.jsonwire import MalformedJson, dumps_compact, loads_exact
+from shared.money import minor_to_decimal
 
 WATERMARK = "sessions"
 RECONCILER = "reconciler"
@@ -330,20 +332,25 @@ WHERE finding_id = $1
 SQL_LEDGER_ROWS = """
 SELECT w.session_token, w.kind, w.provider_tx_id, w.user_id, w.currency, w.amount, w.round_id,
        w.target_tx_id, d.status, d.operator_tx_id::text AS operator_tx_id, d.decided_at, d.body,
-       b.state AS bet_state
+       b.state AS bet_state, tb.amount AS target_stake
 FROM reconciler_webhooks w
 JOIN decisions d
   ON d.provider = w.provider AND d.kind = w.kind AND d.provider_tx_id = w.provider_tx_id
 LEFT JOIN bets b
   ON w.kind = 'bet' AND b.provider = w.provider AND b.bet_tx_id = w.provider_tx_id
+LEFT JOIN bets tb
+  ON w.kind = 'rollback' AND tb.provider = w.provider AND tb.bet_tx_id = w.target_tx_id
 WHERE w.session_token = ANY($1::text[])
 """
 
 
 class ReconcilerStore:
-    def __init__(self, pool: asyncpg.Pool, provider: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, provider: str, currencies: CurrencyTable = DEFAULT_CURRENCIES
+    ) -> None:
         self._pool = pool
         self._provider = provider
+        self._currencies = currencies
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -520,7 +527,7 @@ class ReconcilerStore:
             rows = await conn.fetch(SQL_LEDGER_ROWS, list(sessions))
         by_session: dict[str, list[LedgerRow]] = {s: [] for s in sessions}
         for r in rows:
-            by_session[r["session_token"]].append(_ledger_row(r))
+            by_session[r["session_token"]].append(_ledger_row(r, self._currencies))
         return by_session
 
 
@@ -554,8 +561,13 @@ def _columns(differences: Sequence[tuple[str, Difference]]) -> list[list[str | N
     ]
 
 
-def _ledger_row(r: asyncpg.Record) -> LedgerRow:
+def _ledger_row(r: asyncpg.Record, currencies: CurrencyTable) -> LedgerRow:
+    """A rollback's amount is what the ledger refunded: the stake of the bet it undid (where that
+    bet is known here; a tombstone refunds nothing yet, so its own amount stands)."""
     status = int(r["status"])
+    amount = r["amount"]
+    if r["target_stake"] is not None:
+        amount = minor_to_decimal(r["target_stake"], r["currency"], currencies)
     problem = None
     if status != 200:
         try:
@@ -568,7 +580,7 @@ def _ledger_row(r: asyncpg.Record) -> LedgerRow:
         tx_id=r["provider_tx_id"],
         accepted=status == 200,
         http_status=status,
-        amount=r["amount"],
+        amount=amount,
         currency=r["currency"],
         user_id=r["user_id"],
         round_id=r["round_id"],

@@ -154,6 +154,12 @@ def test_a_bet_that_already_differs_is_not_reported_again_at_round_level() -> No
     assert classes(provider, [lrow("1", state=BetState.OPEN)]) == ["amount_mismatch"]
 
 
+def test_a_bet_left_open_by_its_missing_win_is_not_reported_again_at_round_level() -> None:
+    provider = [prow("1", finished=True), prow("2", TxKind.WIN, finished=True, linked="1")]
+
+    assert classes(provider, [lrow("1", state=BetState.OPEN)]) == ["missing_in_ledger"]
+
+
 def test_each_difference_carries_both_sides_as_evidence() -> None:
     result = match_session(
         [prow("1", TxKind.WIN, amount="3.00")],

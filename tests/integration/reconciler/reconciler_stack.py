@@ -1,0 +1,227 @@
+"""The whole money path for the reconciler's tests, in this process, over real HTTP and a real
+broker and Postgres: the Hypetech simulator sends signed webhooks to the ingress, the ingress
+publishes them to the ledger, the ledger decides and answers. Each stack gets its own database and
+topics, so a reconciliation run sees only its own test's sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import httpx
+import uvicorn
+
+from services.ingress.app import create_app as create_ingress
+from services.ledger.app import LedgerService
+from services.simulator.app import create_app as create_simulator
+from services.simulator.settings import SimulatorSettings
+from shared.contracts.commands import (
+    LEDGER_REPLY,
+    LedgerReply,
+    OperatorCommand,
+    OperatorKind,
+    WebhookEnvelope,
+)
+from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, RECONCILIATION, TRANSACTIONS
+from shared.db.databases import create_database, drop_database
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
+from shared.infra.processes import free_port
+from shared.kafka import ensure_topics
+from shared.kafka_rpc import KafkaRpcClient
+from shared.settings import IngressSettings, LedgerSettings, ReconcilerSettings
+
+API_KEY = "k-reconciler-integration-0123456789"
+SIM_TOKEN = "simulator-token-reconciler"
+STARTS_WITHIN_S = 30.0
+DEPOSIT = Decimal("500.00")
+
+
+@dataclass
+class Stack:
+    prefix: str
+    database_url: str
+    pool: asyncpg.Pool
+    common: dict[str, Any]
+    simulator_url: str
+    sim: httpx.AsyncClient
+    rpc: KafkaRpcClient
+    sessions: list[str] = field(default_factory=list)
+
+    def reconciler_settings(self, **overrides: Any) -> ReconcilerSettings:
+        values: dict[str, Any] = {
+            **self.common,
+            "topic_prefix": self.prefix,
+            "hypetech_base_url": self.simulator_url,
+            "hypetech_api_token": SIM_TOKEN,
+            "grace_period_s": 0,
+            "requests_per_second": 2000,
+            "concurrency": 8,
+            "chunk_size": 16,
+            "metrics_port": free_port(),
+            "instance_id": f"rec-{uuid.uuid4().hex[:6]}",
+        }
+        values.update(overrides)
+        return ReconcilerSettings(**values)
+
+    def env(self, settings: ReconcilerSettings) -> dict[str, str]:
+        """The same settings as ``HYPELEDGER_*`` variables, for a reconciler in its own process."""
+        names = (
+            "environment", "database_url", "kafka_bootstrap_servers", "kafka_flavour",
+            "kafka_fetch_max_wait_ms", "kafka_session_timeout_ms", "kafka_heartbeat_interval_ms",
+            "topic_prefix", "hypetech_base_url", "grace_period_s", "requests_per_second",
+            "concurrency", "chunk_size", "metrics_port", "instance_id", "page_size",
+        )  # fmt: skip
+        env = {f"HYPELEDGER_{n.upper()}": str(getattr(settings, n)) for n in names}
+        env["HYPELEDGER_HYPETECH_API_TOKEN"] = SIM_TOKEN
+        env["HYPELEDGER_LOG_FORMAT"] = "json"
+        return env
+
+    async def send(self, command: WebhookEnvelope | OperatorCommand) -> LedgerReply:
+        answer = await self.rpc.request(
+            key=command.user_id, value=command.model_dump_json().encode(), timeout_s=15.0
+        )
+        return LEDGER_REPLY.validate_json(answer.value)
+
+    async def player(self, user: str) -> str:
+        """An account with a deposit, a Hypetech session for it, stored as the operator API would."""
+        now = datetime.now(UTC)
+        for kind, amount in ((OperatorKind.CREATE_ACCOUNT, None), (OperatorKind.DEPOSIT, DEPOSIT)):
+            reply = await self.send(
+                OperatorCommand(
+                    kind=kind,
+                    idempotency_key=f"{kind.value}-{user}",
+                    user_id=user,
+                    currency="USD",
+                    amount=amount,
+                    requested_at=now,
+                )
+            )
+            assert reply.status == 200, reply.body
+        launched = await self.sim.post(
+            "/games/request-access",
+            json={"game": "aviador", "user_id": user, "username": user, "currency": "USD",
+                  "balance": str(DEPOSIT)},
+        )  # fmt: skip
+        launched.raise_for_status()
+        token: str = launched.json()["session_id"]
+        await self.pool.execute(
+            "INSERT INTO sessions (token, user_id, currency, game, expires_at)"
+            " VALUES ($1, $2, 'USD', 'aviador', $3)",
+            token,
+            user,
+            now + timedelta(hours=1),
+        )
+        self.sessions.append(token)
+        return token
+
+    async def play(self, rounds: int) -> None:
+        response = await self.sim.post("/_sim/play", json={"rounds": rounds}, timeout=300.0)
+        response.raise_for_status()
+
+    async def truth(self) -> dict[str, Any]:
+        response = await self.sim.get("/_sim/truth", timeout=60.0)
+        response.raise_for_status()
+        truth: dict[str, Any] = response.json()
+        return truth
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, port: int) -> AsyncIterator[None]:
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(STARTS_WITHIN_S):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.02)
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(admin_url: str) -> AsyncIterator[str]:
+    name = f"hypeledger_rec_{uuid.uuid4().hex[:10]}"
+    dsn = await create_database(admin_url, name)
+    try:
+        await migrate(dsn)
+        yield dsn
+    finally:
+        await drop_database(admin_url, name)
+
+
+@contextlib.asynccontextmanager
+async def money_path(
+    infra: Any, common_env: dict[str, Any], **simulator: Any
+) -> AsyncIterator[Stack]:
+    """Simulator -> ingress -> ledger on a fresh database; ``simulator`` overrides its settings."""
+    prefix = f"r{uuid.uuid4().hex[:8]}."
+    async with fresh_database(infra.database_admin_url) as dsn:
+        common = {**common_env, "database_url": dsn}
+        ledger = LedgerSettings(
+            **common,
+            topic_prefix=prefix,
+            consumer_group=f"{prefix}ledger",
+            metrics_port=free_port(),
+            relay_metrics_port=free_port(),
+        )
+        await ensure_topics(
+            ledger, {COMMANDS: 4, COMMANDS_DLQ: 1, TRANSACTIONS: 4, RECONCILIATION: 2}
+        )
+        ingress_port, sim_port = free_port(), free_port()
+        ingress_url = f"http://127.0.0.1:{ingress_port}"
+        ingress = IngressSettings(
+            **common,
+            topic_prefix=prefix,
+            port=ingress_port,
+            public_base_url=ingress_url,
+            hypetech_api_keys=[API_KEY],
+            instance_id=f"ing-{uuid.uuid4().hex[:6]}",
+        )
+        sim_settings = SimulatorSettings(
+            port=sim_port,
+            webhook_base_url=ingress_url,
+            webhook_api_key=API_KEY,
+            api_token=SIM_TOKEN,
+            betting_window_s=0,
+            webhook_timeout_s=10,
+            **simulator,
+        )
+        service = LedgerService(ledger, run_relay=False)
+        ledger_task = asyncio.create_task(service.run(), name="ledger")
+        pool = await create_pool(dsn, max_size=4)
+        rpc = KafkaRpcClient(ledger, request_topic=COMMANDS, client_id="reconciler-test")
+        try:
+            async with asyncio.timeout(STARTS_WITHIN_S):
+                while not (service.consumer is not None and service.consumer.ready):
+                    if ledger_task.done():
+                        ledger_task.result()
+                    await asyncio.sleep(0.05)
+            await rpc.start()
+            async with (
+                serving(create_ingress(ingress), ingress_port),
+                serving(create_simulator(sim_settings), sim_port),
+                httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{sim_port}",
+                    headers={"Authorization": f"Bearer {SIM_TOKEN}"},
+                ) as sim,
+            ):
+                yield Stack(prefix, dsn, pool, common, f"http://127.0.0.1:{sim_port}", sim, rpc)
+        finally:
+            await rpc.stop()
+            await pool.close()
+            service.stop_event.set()
+            await ledger_task
