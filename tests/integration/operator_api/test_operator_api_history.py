@@ -146,3 +146,15 @@ async def test_rows_written_while_paging_do_not_shift_later_pages(stack: Stack) 
         row["operator_tx_id"] for page in rest for row in page
     ]
     assert len(seen) == len(set(seen)) == 5
+
+
+async def test_a_time_window_keeps_the_rows_inside_it(stack: Stack, busy_player: str) -> None:
+    path = f"/accounts/{busy_player}/BRL/transactions"
+    rows = [row for page in await all_pages(stack, path, limit=50) for row in page]
+    newest_first = [datetime.fromisoformat(row["created_at"]) for row in rows]
+    since, until = newest_first[15], newest_first[5]
+
+    window = await all_pages(stack, path, since=since.isoformat(), until=until.isoformat(), limit=4)
+
+    inside = [datetime.fromisoformat(row["created_at"]) for page in window for row in page]
+    assert inside == [stamp for stamp in newest_first if since <= stamp < until]

@@ -116,3 +116,17 @@ async def test_an_amount_finer_than_the_currency_is_invalid_amount(stack: Stack)
 
     assert response.status_code == 400
     assert response.json()["type"].endswith("/invalid-amount")
+
+
+async def test_a_replayed_answer_is_marked_as_a_replay(stack: Stack) -> None:
+    user_id = await stack.funded()
+    headers = key()
+    await stack.api.post(
+        f"/accounts/{user_id}/BRL/deposits", json={"amount": "3.00"}, headers=headers
+    )
+
+    retry = await stack.api.post(
+        f"/accounts/{user_id}/BRL/deposits", json={"amount": "3.00"}, headers=headers
+    )
+
+    assert retry.headers["Idempotent-Replayed"] == "true"
