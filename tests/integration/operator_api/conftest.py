@@ -26,7 +26,7 @@ from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
 from shared.infra.processes import free_port
 from shared.kafka import ensure_topics
 from shared.settings import LedgerSettings, OperatorApiSettings
-from tests.integration.operator_api.ledger_process import running_ledger
+from tests.integration.ledger.ledger_harness import running_ledger
 
 TOKEN = "operator-integration-token-0123456789"
 SIMULATOR_TOKEN = "simulator-integration-token-0123456789"
@@ -68,7 +68,9 @@ async def stack_for(
     common_env: dict[str, Any], *, ingress_url: str | None = None
 ) -> AsyncIterator[Stack]:
     env = {**common_env, "topic_prefix": f"op{uuid.uuid4().hex[:8]}."}
-    ledger_settings = LedgerSettings(**env, consumer_group=f"ledger-{uuid.uuid4().hex[:8]}")
+    ledger_settings = LedgerSettings(
+        **env, consumer_group=f"ledger-{uuid.uuid4().hex[:8]}", metrics_port=free_port()
+    )
     await ensure_topics(ledger_settings, {COMMANDS: 4, COMMANDS_DLQ: 1, TRANSACTIONS: 4})
     sim_port = free_port()
     sim_settings = SimulatorSettings(
