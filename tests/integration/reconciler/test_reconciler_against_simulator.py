@@ -4,53 +4,23 @@ transactions and must find exactly the differences the simulator injected, and n
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 import pytest
-from reconciler_stack import Stack, money_path
+from reconciler_stack import (  # type: ignore[import-not-found]
+    ALL_FAULTS,
+    PLAYERS,
+    expected_findings,
+    faults,
+    found,
+    money_path,
+    play,
+)
 
 from services.reconciler.app import build
 from services.reconciler.runner import RunRequest
 
 pytestmark = pytest.mark.integration
-
-PLAYERS = 6
-ROUNDS = 25
-
-
-def expected_findings(truth: dict[str, Any]) -> set[tuple[str, str, str]]:
-    """What each injected fault must be found as (the others leave both sides agreeing)."""
-    expected = set()
-    for fault in truth["faults"]["records"]:
-        if fault["kind"] == "drift":
-            expected.add(("missing_in_ledger", "win", fault["transactionId"]))
-        elif fault["kind"] == "wrong_rollback_amount":
-            expected.add(("amount_mismatch", "rollback", fault["transactionId"]))
-    return expected
-
-
-async def found(stack: Stack, status: str | None = None) -> list[tuple[str, str, str]]:
-    rows = await stack.pool.fetch(
-        "SELECT finding_class, kind, provider_tx_id FROM reconciliation_findings"
-        " WHERE $1::text IS NULL OR status = $1 ORDER BY finding_id",
-        status,
-    )
-    return [(r[0], r[1], r[2]) for r in rows]
-
-
-async def play(stack: Stack, players: int = PLAYERS, rounds: int = ROUNDS) -> None:
-    for i in range(players):
-        await stack.player(f"{stack.prefix}p{i}")
-    await stack.play(rounds)
-
-
-def faults(rate: str, kinds: Iterable[str]) -> dict[str, Decimal]:
-    return {f"fault_{kind}": Decimal(rate) for kind in kinds}
-
-
-ALL_FAULTS = ("duplicate", "rollback_before_bet", "lost_reply", "drift", "wrong_rollback_amount")
 
 
 @pytest.mark.parametrize("generation", ["v2", "v1"])
