@@ -9,6 +9,7 @@ every outcome and every injected fault lands in the truth.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 import time
 from collections import Counter
@@ -108,6 +109,10 @@ class GameRunner:
         self.generation = generation
         self.provider = provider
         self._rng = rng
+        self._strategy_seed = rng.getrandbits(64)
+        self._player_rng: contextvars.ContextVar[random.Random | None] = contextvars.ContextVar(
+            "player_rng", default=None
+        )
         self._faults = faults
         self._salt = salt
         self._edge = house_edge_bps
@@ -159,7 +164,7 @@ class GameRunner:
             current = newest.get(key)
             if current is None or session.created_at >= current.created_at:
                 newest[key] = session
-        return list(newest.values())
+        return sorted(newest.values(), key=lambda session: (session.user_id, session.currency))
 
     async def play_round(self) -> Round:
         self.round_number += 1
@@ -170,7 +175,10 @@ class GameRunner:
         self.truth.rounds[rnd.round_id] = rnd
         sessions = self._players()
         window_started = self._monotonic()
-        placed = await asyncio.gather(*(self._betting(rnd, session) for session in sessions))
+        round_seed = self._rng.getrandbits(64)
+        placed = await asyncio.gather(
+            *(self._betting(rnd, session, round_seed) for session in sessions)
+        )
         left = self._window - (self._monotonic() - window_started)
         if left > 0:
             await self._sleep(left)
@@ -182,7 +190,7 @@ class GameRunner:
         rnd.crash_point = Decimal(crash).scaleb(-2)
         await asyncio.gather(
             *(
-                self._settle(rnd, session, bets, crash)
+                self._settle(rnd, session, bets, crash, round_seed)
                 for session, bets in zip(sessions, placed, strict=True)
             )
         )
@@ -194,8 +202,16 @@ class GameRunner:
 
     # -- betting --------------------------------------------------------------------------
 
+    def _use_player_rng(self, round_seed: int, session: Session, phase: str) -> random.Random:
+        """This player's own generator for this round and phase, so that a seeded run makes the
+        same choices whatever order the concurrent deliveries finish in."""
+        rng = random.Random(f"{round_seed}:{phase}:{session.user_id}:{session.currency}")  # noqa: S311
+        self._player_rng.set(rng)
+        return rng
+
     def _chance(self, rate: Decimal) -> bool:
-        return rate > 0 and self._rng.randrange(1_000_000) < int(rate * 1_000_000)
+        rng = self._player_rng.get(None) or self._rng
+        return rate > 0 and rng.randrange(1_000_000) < int(rate * 1_000_000)
 
     def _event(
         self, session: Session, kind: WebhookKind, tx: Transaction | None, rnd_id: str | None
@@ -306,14 +322,20 @@ class GameRunner:
             )
         )
 
-    async def _betting(self, rnd: Round, session: Session) -> list[tuple[Transaction, PlannedBet]]:
+    async def _betting(
+        self, rnd: Round, session: Session, round_seed: int
+    ) -> list[tuple[Transaction, PlannedBet]]:
+        rng = self._use_player_rng(round_seed, session, "bets")
         session.opened = True
         await self._check_balance(session)
-        strategy = self._strategies.setdefault(session.user_id, pick_strategy(self._rng))
+        if session.user_id not in self._strategies:
+            chooser = random.Random(f"{self._strategy_seed}:{session.user_id}")  # noqa: S311
+            self._strategies[session.user_id] = pick_strategy(chooser)
+        strategy = self._strategies[session.user_id]
         player = self.truth.player(session.user_id, session.currency)
         exponent = self.truth.currencies.exponent(session.currency)
         planned = plan_bets(
-            strategy, balance_minor=player.provider_minor, exponent=exponent, rng=self._rng
+            strategy, balance_minor=player.provider_minor, exponent=exponent, rng=rng
         )
         accepted: list[tuple[Transaction, PlannedBet]] = []
         free = self._free_bet(session) if planned else None
@@ -425,8 +447,14 @@ class GameRunner:
     # -- settling -------------------------------------------------------------------------
 
     async def _settle(
-        self, rnd: Round, session: Session, bets: list[tuple[Transaction, PlannedBet]], crash: int
+        self,
+        rnd: Round,
+        session: Session,
+        bets: list[tuple[Transaction, PlannedBet]],
+        crash: int,
+        round_seed: int,
     ) -> None:
+        self._use_player_rng(round_seed, session, "settle")
         for bet, plan in bets:
             if bet.status is not TxStatus.SUCCESS:
                 continue

@@ -155,3 +155,25 @@ async def test_a_rollback_sent_before_its_bet_gets_the_bet_refused(
     assert early
     assert all(tx.operator_status == 410 for tx in early)
     assert operator_balances_match(sim, operator) == []
+
+
+async def test_the_same_seed_injects_the_same_faults_on_the_same_bets(
+    operator: ReferenceOperator, simulator_settings: Callable[..., SimulatorSettings]
+) -> None:
+    rate = Decimal("0.2")
+    settings = simulator_settings(fault_duplicate=rate, fault_lost_reply=rate, fault_drift=rate)
+    runs = []
+    for _ in range(2):
+        operator.answers.clear()
+        operator.bets.clear()
+        async with playing(settings, operator) as sim:
+            await sim.play(8)
+        runs.append(
+            [
+                (tx.type.value, tx.user_id, tx.amount_minor, tuple(tx.faults))
+                for tx in sorted(sim.truth.transactions, key=lambda t: (t.user_id, int(t.tx_id)))
+            ]
+        )
+
+    assert runs[0] == runs[1]
+    assert any(faults for *_, faults in runs[0])

@@ -1,0 +1,89 @@
+"""Finished sessions written straight into the simulator's truth, in bulk (for benchmarks).
+
+Playing 10,000 sessions of 100 transactions through the game and the operator's webhooks would
+take longer than what a benchmark of the reconciler wants to measure. This seeds the same rows
+the game would have left (every round FINISHED, every transaction SUCCESS and delivered) and
+serves ``GET /sessions/{id}/transactions`` from a per-session index, so reading one session costs
+its own rows rather than a scan of every transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.simulator.simulator import Simulator
+from services.simulator.truth import Round, RoundStatus, Session, Transaction, TxStatus, TxType
+
+
+@dataclass(frozen=True, slots=True)
+class BulkTransaction:
+    tx_id: str
+    type: TxType
+    round_id: str
+    amount_minor: int
+    linked_tx_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkSession:
+    token: str
+    user_id: str
+    currency: str
+    transactions: tuple[BulkTransaction, ...]
+
+
+def seed_finished_sessions(
+    sim: Simulator, sessions: Iterable[BulkSession], *, at: datetime, game: str = "aviador"
+) -> int:
+    """Add the sessions, their finished rounds and their transactions; returns the rows added."""
+    truth = sim.truth
+    index: dict[str, list[Transaction]] = defaultdict(list)
+    for tx in truth.transactions:
+        index[tx.session_token].append(tx)
+    added = 0
+    for bulk in sessions:
+        truth.open_session(
+            Session(
+                token=bulk.token,
+                user_id=bulk.user_id,
+                username=bulk.user_id,
+                game=game,
+                currency=bulk.currency,
+                created_at=at,
+                expires_at=at + timedelta(hours=1),
+                opened=True,
+            ),
+            None,
+        )
+        for row in bulk.transactions:
+            if row.round_id not in truth.rounds:
+                truth.rounds[row.round_id] = Round(
+                    row.round_id, len(truth.rounds) + 1, "", status=RoundStatus.FINISHED
+                )
+            tx = truth.add(
+                Transaction(
+                    tx_id=row.tx_id,
+                    type=row.type,
+                    session_token=bulk.token,
+                    user_id=bulk.user_id,
+                    currency=bulk.currency,
+                    round_id=row.round_id,
+                    amount_minor=row.amount_minor,
+                    requested_at=at,
+                    linked_tx_id=row.linked_tx_id,
+                    status=TxStatus.SUCCESS,
+                    delivered=True,
+                )
+            )
+            index[bulk.token].append(tx)
+            added += 1
+    frozen = dict(index)
+
+    def session_transactions(token: str) -> list[Transaction]:
+        return [tx for tx in frozen.get(token, ()) if tx.status is not TxStatus.PENDING]
+
+    truth.session_transactions = session_transactions  # type: ignore[method-assign]
+    return added
