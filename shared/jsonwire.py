@@ -25,7 +25,9 @@ def loads_exact(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     except UnicodeDecodeError as exc:
         raise MalformedJson("the body is not UTF-8") from exc
     depth = 0
-    for char in text:
+    # Only a text with more openers than the limit can nest deeper: skip the scan otherwise.
+    openers = text.count("[") + text.count("{")
+    for char in text if openers > max_depth else "":
         if char in "[{":
             depth += 1
             if depth > max_depth:

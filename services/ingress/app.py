@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.ingress.metrics import IngressMetrics
 from services.ingress.openapi import build_openapi
@@ -73,7 +74,7 @@ def create_app(
     *,
     ledger: ManagedLedgerLink | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> Starlette:
+) -> ASGIApp:
     """Build the ingress. ``ledger`` defaults to a ``KafkaRpcClient`` on ``wallet.commands.v1``."""
     link: ManagedLedgerLink = ledger or KafkaRpcClient(
         settings, request_topic=COMMANDS, instance_id=settings.instance_id, client_id="ingress"
@@ -123,7 +124,7 @@ def create_app(
         finally:
             await link.stop()
 
-    return Starlette(
+    probes_and_routes = Starlette(
         routes=[
             *(
                 Route(route.path, handler.endpoint(route), methods=["GET", "POST"])
@@ -137,3 +138,15 @@ def create_app(
         exception_handlers={404: not_found, 405: not_found},
         lifespan=lifespan,
     )
+    hot_paths = {route.path: handler.asgi(route) for route in routes}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        """Webhooks go straight to their handler; everything else through Starlette."""
+        if scope["type"] == "http" and scope["method"] in ("GET", "POST"):
+            webhook = hot_paths.get(scope["path"])
+            if webhook is not None:
+                await webhook(scope, receive, send)
+                return
+        await probes_and_routes(scope, receive, send)
+
+    return app

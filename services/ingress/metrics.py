@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (
@@ -25,6 +27,7 @@ LATENCY_BUCKETS = (
 
 class IngressMetrics:
     def __init__(self) -> None:
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "hypeledger_ingress_requests",
@@ -54,3 +57,13 @@ class IngressMetrics:
             "Replies that arrived for no waiting request (after a timeout), since start.",
             registry=self.registry,
         )
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency (label children cached per route/status)."""
+        children = self._children.get((route, status))
+        if children is None:
+            children = (self.requests.labels(route, str(status)), self.latency.labels(route))
+            self._children[(route, status)] = children
+        counter, histogram = children
+        counter.inc()
+        histogram.observe(seconds)

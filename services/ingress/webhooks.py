@@ -21,6 +21,7 @@ import structlog
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.ingress.metrics import IngressMetrics
 from services.ingress.normalise import Rejection, merge_fields, normalise
@@ -79,33 +80,48 @@ class WebhookHandler:
         self._log = structlog.get_logger("ingress")
 
     def endpoint(self, route: WebhookRoute) -> Callable[[Request], Awaitable[Response]]:
+        """The route's handler as a Starlette endpoint."""
+
         async def handle(request: Request) -> Response:
             return await self.handle(route, request)
 
         return handle
 
+    def asgi(self, route: WebhookRoute) -> ASGIApp:
+        """The route's handler as a bare ASGI app (the hot path, without router or middleware)."""
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            response = await self.handle(route, Request(scope, receive))
+            await response(scope, receive, send)
+
+        return app
+
     async def handle(self, route: WebhookRoute, request: Request) -> Response:
         started = time.perf_counter()
         correlation_id = uuid.uuid4().hex
         self._metrics.in_flight.inc()
-        with structlog.contextvars.bound_contextvars(
-            correlation_id=correlation_id, route=route.path, method=request.method
-        ):
-            try:
-                response, outcome = await self._answer(route, request, correlation_id)
-            finally:
-                self._metrics.in_flight.dec()
-            response.headers[CORRELATION_HEADER] = correlation_id
-            elapsed = time.perf_counter() - started
-            self._metrics.requests.labels(route.path, str(response.status_code)).inc()
-            self._metrics.latency.labels(route.path).observe(elapsed)
-            self._log.info(
-                "ingress.request",
-                status=response.status_code,
-                duration_ms=round(elapsed * 1000, 2),
-                **outcome,
-            )
-            return response
+        try:
+            response, outcome = await self._answer(route, request, correlation_id)
+        except Exception:  # noqa: BLE001 - last resort: log the traceback, answer a problem
+            self._log.exception("ingress.unexpected_error", correlation_id=correlation_id)
+            response = problem_response("internal-error", "unexpected error", route.path)
+            outcome = {"outcome": "unexpected-error"}
+        finally:
+            self._metrics.in_flight.dec()
+        response.headers[CORRELATION_HEADER] = correlation_id
+        elapsed = time.perf_counter() - started
+        status = response.status_code
+        self._metrics.observe(route.path, status, elapsed)
+        self._log.info(
+            "ingress.request",
+            correlation_id=correlation_id,
+            method=request.method,
+            route=route.path,
+            status=status,
+            duration_ms=round(elapsed * 1000, 2),
+            **outcome,
+        )
+        return response
 
     async def _answer(
         self, route: WebhookRoute, request: Request, correlation_id: str
