@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -81,8 +82,6 @@ def test_up_creates_and_migrates_the_database(tmp_path: Path) -> None:
         return [row["version"] for row in rows]
 
     try:
-        import asyncio  # noqa: PLC0415 - a sync test driving one query
-
         applied = asyncio.run(versions())
     finally:
         _run("infra", "down", "--state-file", str(state_file))
