@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,7 @@ class MalformedJson(ValueError):
 
 
 MAX_DEPTH = 32
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 def _reject_constant(name: str) -> Any:
@@ -27,7 +29,7 @@ def loads_exact(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     depth = 0
     # Only a text with more openers than the limit can nest deeper: skip the scan otherwise.
     openers = text.count("[") + text.count("{")
-    for char in text if openers > max_depth else "":
+    for char in _BRACKETS.findall(text) if openers > max_depth else ():  # the brackets only
         if char in "[{":
             depth += 1
             if depth > max_depth:
