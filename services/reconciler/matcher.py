@@ -112,7 +112,8 @@ def _listed_once(provider_rows: Sequence[ProviderRow]) -> list[ProviderRow]:
     seen: set[tuple[str, str]] = set()
     once = []
     for row in provider_rows:
-        key = (row.tx_id, str(row.raw.get("transactionType", row.kind)))
+        kind = row.kind.value if row.kind is not None else _provider_kind(row)
+        key = (row.tx_id, kind)
         if key not in seen:
             seen.add(key)
             once.append(row)
@@ -231,7 +232,7 @@ def _difference(outcome: Outcome) -> Difference:
 
 
 def _raw_text(prow: ProviderRow | None, key: str) -> str | None:
-    value = None if prow is None else prow.raw.get(key)
+    value = None if prow is None else prow.evidence().get(key)
     return None if value is None else str(value)
 
 
@@ -240,7 +241,7 @@ def _provider_kind(prow: ProviderRow | None) -> str:
         return "-"
     if prow.kind is not None:
         return prow.kind.value
-    return str(prow.raw.get("transactionType", "?")).lower()
+    return str(prow.evidence().get("transactionType", "?")).lower()
 
 
 def _detail(row_class: RowClass, prow: ProviderRow | None, lrow: LedgerRow | None) -> str:

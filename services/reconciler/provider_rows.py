@@ -35,7 +35,8 @@ def provider_row(tx: SessionTransaction) -> ProviderRow:
         round_finished=(tx.round_status or "").strip().upper() == "FINISHED",
         linked_tx_id=tx.linked_transaction_id,
         requested_at=tx.requested_at_datetime,
-        raw=_evidence(tx),
+        raw={},
+        render=lambda: _evidence(tx),
     )
 
 

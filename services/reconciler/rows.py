@@ -7,6 +7,7 @@ render themselves as evidence (JSON-ready, amounts as decimal strings).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -51,9 +52,11 @@ class ProviderRow:
     requested_at: datetime | None
     raw: dict[str, Any]
     """The row as Hypetech listed it (exact numbers as decimal strings): the evidence."""
+    render: Callable[[], dict[str, Any]] | None = None
+    """Builds ``raw`` on demand instead (most rows match and never need their evidence)."""
 
     def evidence(self) -> dict[str, Any]:
-        return dict(self.raw)
+        return self.render() if self.render is not None else dict(self.raw)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,9 +36,16 @@ class BulkSession:
 
 
 def seed_finished_sessions(
-    sim: Simulator, sessions: Iterable[BulkSession], *, at: datetime, game: str = "aviador"
+    sim: Simulator,
+    sessions: Iterable[BulkSession],
+    *,
+    at: datetime,
+    lifetime: timedelta = timedelta(hours=1),
+    game: str = "aviador",
 ) -> int:
-    """Add the sessions, their finished rounds and their transactions; returns the rows added."""
+    """Add the sessions (opened ``at``, expiring ``lifetime`` later), their finished rounds and
+    their transactions; returns the rows added. Seed before playing: from then on the sessions'
+    transactions are served from the index built here."""
     truth = sim.truth
     index: dict[str, list[Transaction]] = defaultdict(list)
     for tx in truth.transactions:
@@ -53,7 +60,7 @@ def seed_finished_sessions(
                 game=game,
                 currency=bulk.currency,
                 created_at=at,
-                expires_at=at + timedelta(hours=1),
+                expires_at=at + lifetime,
                 opened=True,
             ),
             None,
