@@ -85,7 +85,10 @@ async def start_stack(
     """
     env = os.environ if env is None else env
     plan = await plan_for(env)
-    if detached and PostgresSource.CONTAINER in (plan.postgres, plan.broker):
+    uses_containers = (
+        plan.postgres is PostgresSource.CONTAINER or plan.broker is BrokerSource.CONTAINER
+    )
+    if detached and uses_containers:
         _disable_container_reaper()
     stack = Stack("", "", plan.kafka_flavour, plan)
     if _needs_processes(plan):
@@ -116,8 +119,9 @@ async def _both(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     for task in tasks:
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:
+            raise failure
     return tasks[0].result(), tasks[1].result()
 
 
