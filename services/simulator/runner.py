@@ -177,7 +177,10 @@ class GameRunner:
         window_started = self._monotonic()
         round_seed = self._rng.getrandbits(64)
         placed = await asyncio.gather(
-            *(self._betting(rnd, session, round_seed) for session in sessions)
+            *(
+                self._betting(rnd, session, f"{round_seed}:{index}", index)
+                for index, session in enumerate(sessions)
+            )
         )
         left = self._window - (self._monotonic() - window_started)
         if left > 0:
@@ -190,8 +193,8 @@ class GameRunner:
         rnd.crash_point = Decimal(crash).scaleb(-2)
         await asyncio.gather(
             *(
-                self._settle(rnd, session, bets, crash, round_seed)
-                for session, bets in zip(sessions, placed, strict=True)
+                self._settle(rnd, session, bets, crash, f"{round_seed}:{index}")
+                for index, (session, bets) in enumerate(zip(sessions, placed, strict=True))
             )
         )
         rnd.status = RoundStatus.FINISHED
@@ -202,10 +205,10 @@ class GameRunner:
 
     # -- betting --------------------------------------------------------------------------
 
-    def _use_player_rng(self, round_seed: int, session: Session, phase: str) -> random.Random:
-        """This player's own generator for this round and phase, so that a seeded run makes the
-        same choices whatever order the concurrent deliveries finish in."""
-        rng = random.Random(f"{round_seed}:{phase}:{session.user_id}:{session.currency}")  # noqa: S311
+    def _use_player_rng(self, player_seed: str, phase: str) -> random.Random:
+        """This player's own generator for this round and phase (players are numbered in user id
+        order), so a seeded run makes the same choices whatever order deliveries finish in."""
+        rng = random.Random(f"{player_seed}:{phase}")  # noqa: S311
         self._player_rng.set(rng)
         return rng
 
@@ -323,13 +326,13 @@ class GameRunner:
         )
 
     async def _betting(
-        self, rnd: Round, session: Session, round_seed: int
+        self, rnd: Round, session: Session, player_seed: str, index: int
     ) -> list[tuple[Transaction, PlannedBet]]:
-        rng = self._use_player_rng(round_seed, session, "bets")
+        rng = self._use_player_rng(player_seed, "bets")
         session.opened = True
         await self._check_balance(session)
         if session.user_id not in self._strategies:
-            chooser = random.Random(f"{self._strategy_seed}:{session.user_id}")  # noqa: S311
+            chooser = random.Random(f"{self._strategy_seed}:{index}")  # noqa: S311
             self._strategies[session.user_id] = pick_strategy(chooser)
         strategy = self._strategies[session.user_id]
         player = self.truth.player(session.user_id, session.currency)
@@ -452,9 +455,9 @@ class GameRunner:
         session: Session,
         bets: list[tuple[Transaction, PlannedBet]],
         crash: int,
-        round_seed: int,
+        player_seed: str,
     ) -> None:
-        self._use_player_rng(round_seed, session, "settle")
+        self._use_player_rng(player_seed, "settle")
         for bet, plan in bets:
             if bet.status is not TxStatus.SUCCESS:
                 continue
