@@ -12,6 +12,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 
 def js_number(value: Decimal | int) -> str:
     """The text JavaScript writes for this number: ``200.00 -> "200"``, ``10.50 -> "10.5"``."""
@@ -26,7 +28,41 @@ def js_number(value: Decimal | int) -> str:
 
 
 def dumps_js(value: Any) -> str:
-    """Serialise ``value`` as ``JSON.stringify`` would; ``Decimal`` and ``int`` become numbers."""
+    """Serialise ``value`` as ``JSON.stringify`` would; ``Decimal`` and ``int`` become numbers.
+
+    Values made only of what orjson writes exactly the same way (str-keyed dicts, lists, tuples,
+    strings, booleans, ``None``, 64-bit ints, finite ``Decimal`` as a raw fragment) take orjson;
+    anything else (and anything orjson refuses) takes the reference serialiser below.
+    """
+    if _plain(value):
+        try:
+            return orjson.dumps(value, default=_fragment).decode()
+        except orjson.JSONEncodeError:
+            pass
+    return _dumps_reference(value)
+
+
+def _fragment(value: Any) -> orjson.Fragment:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(js_number(value))
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable without losing exactness")
+
+
+def _plain(value: Any) -> bool:
+    if value is None or isinstance(value, bool | str):
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**64
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _plain(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return all(_plain(item) for item in value)
+    return False
+
+
+def _dumps_reference(value: Any) -> str:
     if value is None or isinstance(value, bool | str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, Decimal | int):
