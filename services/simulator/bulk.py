@@ -2,14 +2,12 @@
 
 Playing 10,000 sessions of 100 transactions through the game and the operator's webhooks would
 take longer than what a benchmark of the reconciler wants to measure. This seeds the same rows
-the game would have left (every round FINISHED, every transaction SUCCESS and delivered) and
-serves ``GET /sessions/{id}/transactions`` from a per-session index, so reading one session costs
-its own rows rather than a scan of every transaction.
+the game would have left (every round FINISHED, every transaction SUCCESS and delivered); the
+truth indexes transactions by session, so reading one session costs only its own rows.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,12 +42,8 @@ def seed_finished_sessions(
     game: str = "aviador",
 ) -> int:
     """Add the sessions (opened ``at``, expiring ``lifetime`` later), their finished rounds and
-    their transactions; returns the rows added. Seed before playing: from then on the sessions'
-    transactions are served from the index built here."""
+    their transactions; returns the rows added."""
     truth = sim.truth
-    index: dict[str, list[Transaction]] = defaultdict(list)
-    for tx in truth.transactions:
-        index[tx.session_token].append(tx)
     added = 0
     for bulk in sessions:
         truth.open_session(
@@ -70,7 +64,7 @@ def seed_finished_sessions(
                 truth.rounds[row.round_id] = Round(
                     row.round_id, len(truth.rounds) + 1, "", status=RoundStatus.FINISHED
                 )
-            tx = truth.add(
+            truth.add(
                 Transaction(
                     tx_id=row.tx_id,
                     type=row.type,
@@ -85,12 +79,5 @@ def seed_finished_sessions(
                     delivered=True,
                 )
             )
-            index[bulk.token].append(tx)
             added += 1
-    frozen = dict(index)
-
-    def session_transactions(token: str) -> list[Transaction]:
-        return [tx for tx in frozen.get(token, ()) if tx.status is not TxStatus.PENDING]
-
-    truth.session_transactions = session_transactions  # type: ignore[method-assign]
     return added

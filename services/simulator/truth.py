@@ -138,6 +138,7 @@ class Truth:
         self.sessions: dict[str, Session] = {}
         self.transactions: list[Transaction] = []
         self._by_key: dict[tuple[TxType, str], Transaction] = {}
+        self._by_session: dict[str, list[Transaction]] = {}
         self.rounds: dict[str, Round] = {}
         self.free_bets: list[FreeBetGrant] = []
         self.faults: list[FaultRecord] = []
@@ -168,6 +169,7 @@ class Truth:
             raise ValueError(f"{tx.type} {tx.tx_id} is already recorded")
         self._by_key[key] = tx
         self.transactions.append(tx)
+        self._by_session.setdefault(tx.session_token, []).append(tx)
         return tx
 
     def find(self, tx_type: TxType, tx_id: str) -> Transaction | None:
