@@ -37,6 +37,10 @@ from shared.logs import get_logger
 from shared.settings import CommonSettings
 
 REPLY_FETCH_MAX_BYTES: Final = 8 * 1024 * 1024
+#: Requests answered on one reply topic before the client moves to a fresh one. Tansu's fetch cost
+#: grows with the number of record batches in a partition (``infra-notes.md``); a reply topic that
+#: grew without bound would starve its consumer after some tens of thousands of replies.
+ROLL_OVER_AFTER: Final = 20_000
 
 
 class RpcError(Exception):
@@ -78,12 +82,20 @@ class KafkaRpcClient:
         request_topic: str,
         instance_id: str = "",
         client_id: str = "hypeledger-rpc",
+        roll_over_after: int = ROLL_OVER_AFTER,
     ) -> None:
         self._settings = settings
         self.request_topic = settings.topic(request_topic)
         self.instance_id = instance_id or uuid.uuid4().hex[:12]
-        self.reply_topic = settings.topic(reply_topic(self.instance_id))
+        self._reply_name = reply_topic(self.instance_id)
+        self.reply_topic = settings.topic(self._reply_name)
         self._client_id = client_id
+        self._roll_over_after = roll_over_after
+        self._generation = 0
+        self._sent_on_topic = 0
+        self._longest_timeout_s = 0.0
+        self._rolling: asyncio.Task[None] | None = None
+        self._positions: dict[TopicPartition, int] = {}
         self._pending: dict[str, asyncio.Future[RpcReply]] = {}
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -123,6 +135,7 @@ class KafkaRpcClient:
             consumer.assign([partition])
             end = await consumer.end_offsets([partition])
             consumer.seek(partition, end[partition])
+            self._positions[partition] = end[partition]
         except BaseException:
             await consumer.stop()
             await producer.stop()
@@ -132,11 +145,12 @@ class KafkaRpcClient:
         self._log.info("rpc.started", request_topic=self.request_topic)
 
     async def stop(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        for task in (self._rolling, self._reader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._rolling = self._reader = None
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(RpcUnavailable("the client stopped"))
@@ -177,6 +191,7 @@ class KafkaRpcClient:
         if producer is None or not self.reply_consumer_assigned:
             raise RpcUnavailable("the request-reply client is not running")
         cid = correlation_id or uuid.uuid4().hex
+        self._longest_timeout_s = max(self._longest_timeout_s, timeout_s)
         future: asyncio.Future[RpcReply] = asyncio.get_running_loop().create_future()
         self._pending[cid] = future
         all_headers = [
@@ -194,12 +209,51 @@ class KafkaRpcClient:
                 except KafkaError as exc:
                     raise RpcUnavailable(f"could not publish: {exc}") from exc
                 self.stats.sent += 1
+                self._count_on_topic()
                 return await future
         except TimeoutError:
             self.stats.timeouts += 1
             raise RpcTimeout(f"no reply within {timeout_s} s") from None
         finally:
             self._pending.pop(cid, None)
+
+    def _count_on_topic(self) -> None:
+        self._sent_on_topic += 1
+        if self._sent_on_topic >= self._roll_over_after and self._rolling is None:
+            self._rolling = asyncio.create_task(self._roll_over(), name="rpc-roll-over")
+
+    async def _roll_over(self) -> None:
+        """Move to a fresh reply topic; read the old one too until its requests have timed out."""
+        consumer = self._consumer
+        if consumer is None:  # pragma: no cover - stop() cancels this task first
+            return
+        try:
+            await self._move_to_fresh_reply_topic(consumer)
+        except KafkaError as exc:
+            self._log.warning("rpc.roll_over_failed", error=str(exc))
+        finally:
+            self._rolling = None
+
+    async def _move_to_fresh_reply_topic(self, consumer: AIOKafkaConsumer) -> None:
+        name = f"{self._reply_name}.g{self._generation + 1}"
+        await ensure_topics(self._settings, {name: 1})
+        fresh = TopicPartition(self._settings.topic(name), 0)
+        start = (await consumer.end_offsets([fresh]))[fresh]
+        old = dict(self._positions)
+        # assign() resets every position: put each one back before anything can be fetched.
+        consumer.assign([*old, fresh])
+        for partition, position in old.items():
+            consumer.seek(partition, position)
+        consumer.seek(fresh, start)
+        self._positions[fresh] = start
+        self.reply_topic = fresh.topic
+        self._generation += 1
+        self._sent_on_topic = 0
+        self._log.info("rpc.reply_topic_rolled_over", new_reply_topic=fresh.topic)
+        await asyncio.sleep(self._longest_timeout_s + 1.0)
+        consumer.assign([fresh])
+        consumer.seek(fresh, self._positions[fresh])
+        self._positions = {fresh: self._positions[fresh]}
 
     async def _read_replies(self, consumer: AIOKafkaConsumer) -> None:
         while True:
@@ -209,9 +263,11 @@ class KafkaRpcClient:
                 self._log.warning("rpc.fetch_failed", error=str(exc))
                 await asyncio.sleep(0.1)
                 continue
-            for records in batches.values():
+            for partition, records in batches.items():
                 for record in records:
                     self._deliver(record.value or b"", record.headers or ())
+                if records and partition in self._positions:
+                    self._positions[partition] = records[-1].offset + 1
 
     def _deliver(self, value: bytes, headers: Sequence[tuple[str, bytes]]) -> None:
         header_map = dict(headers)

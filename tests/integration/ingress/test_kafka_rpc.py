@@ -137,3 +137,26 @@ async def test_ignores_a_stale_reply_left_on_a_reused_reply_topic(settings: Comm
             await client.request(key="u", value=b"x", timeout_s=0.5, correlation_id="old")
     finally:
         await client.stop()
+
+
+async def test_moves_to_a_fresh_reply_topic_and_keeps_answering(
+    settings: CommonSettings, responder: Responder
+) -> None:
+    client = KafkaRpcClient(settings, request_topic=COMMANDS, roll_over_after=3)
+    await client.start()
+    first_topic, replies = client.reply_topic, []
+
+    try:
+        for n in range(500):  # the fresh topic is created in the background: ask until it is used
+            replies.append(await client.request(key="u", value=f"r{n}".encode(), timeout_s=10))
+            if client.reply_topic != first_topic and len(replies) > 3:
+                replies.append(await client.request(key="u", value=b"last", timeout_s=10))
+                break
+    finally:
+        await client.stop()
+
+    assert [reply.value for reply in replies[:-1]] == [
+        f"R{n}".encode() for n in range(len(replies) - 1)
+    ]
+    assert replies[-1].value == b"LAST"
+    assert len({headers[HEADER_REPLY_TO] for _, headers in responder.seen}) == 2
