@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 from typing import Annotated
@@ -20,6 +21,7 @@ def demo(
     rounds: Annotated[int, typer.Option(help="Rounds to play.")] = 30,
     generation: Annotated[str, typer.Option(help="Doc generation of the webhooks: v1..v4.")] = "v4",
     seed: Annotated[int, typer.Option(help="Seed of the simulator's random choices.")] = 2026,
+    free_bets: Annotated[int, typer.Option(help="Free bets granted to each player.")] = 2,
     no_faults: Annotated[bool, typer.Option("--no-faults", help="Inject no faults.")] = False,
     keep_logs: Annotated[
         bool, typer.Option("--keep-logs", help="Keep the services' logs and the truth export.")
@@ -30,11 +32,15 @@ def demo(
 
     from services.demo.run import DemoOptions, run_demo, summary  # noqa: PLC0415
 
-    options = DemoOptions(players=players, rounds=rounds, generation=generation.lower(), seed=seed)
+    options = DemoOptions(
+        players=players,
+        rounds=rounds,
+        generation=generation.lower(),
+        seed=seed,
+        free_bets=free_bets,
+    )
     if no_faults:
-        options = DemoOptions(
-            players=players, rounds=rounds, generation=generation.lower(), seed=seed, faults={}
-        )
+        options = dataclasses.replace(options, faults={})
     console = Console()
     result = asyncio.run(run_demo(options, console, dict(os.environ)))
     console.print(summary(result, options))

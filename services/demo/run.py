@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,9 @@ class DemoOptions:
     currency: str = "USD"
     game: str = "aviador"
     partitions: int = 4
+    free_bets: int = 0
+    """Free bets granted to every player through the operator API (0: none)."""
+    free_bet_value: Decimal = Decimal("2.00")
     betting_window_s: Decimal = Decimal("0.2")
     faults: Mapping[str, Decimal] = field(
         default_factory=lambda: {
@@ -283,6 +287,32 @@ async def launch_sessions(
     return dict(await asyncio.gather(*(one(user) for user in users)))
 
 
+async def grant_free_bets(
+    api: httpx.AsyncClient, options: DemoOptions, users: list[str], run_id: str
+) -> None:
+    """Free bets through the operator API (which calls the simulator's Redeem Free Bet)."""
+    expires = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+
+    async def one(user: str) -> None:
+        granted = await api.post(
+            "/free-bets",
+            json={
+                "user_id": user,
+                "currency": options.currency,
+                "game": options.game,
+                "quantity": options.free_bets,
+                "value": str(options.free_bet_value),
+                "expires_at": expires,
+                "bonus_code": f"DEMO-{run_id}",
+                "max_multiplier": "5.00",
+            },
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        _expect(granted, (200, 201), f"free bets for {user}")
+
+    await asyncio.gather(*(one(user) for user in users))
+
+
 # -- step 5: play ----------------------------------------------------------------------------
 
 
@@ -434,6 +464,8 @@ async def run_demo(
                 ) as sim,
             ):
                 users = await create_players(api, options, run_id)
+                if options.free_bets:
+                    await grant_free_bets(api, options, users, run_id)
                 sessions = await launch_sessions(api, options, users)
                 lap("players")
                 console.print(
@@ -475,6 +507,9 @@ def summary(result: DemoResult, options: DemoOptions) -> Table:
         "provider transactions",
         _pairs(_count(tx["transactionType"] + " " + tx["transactionStatus"] for tx in txs)),
     )
+    free = [tx for tx in txs if tx.get("mode") == "free"]
+    if free:
+        table.add_row("free-bet transactions", _pairs(_count(tx["transactionType"] for tx in free)))
     table.add_row("faults injected", _pairs(truth.get("faults", {}).get("counts", {})) or "none")
     table.add_row("findings (reconciler)", _pairs(count_classes(result.findings)) or "none")
     table.add_row(

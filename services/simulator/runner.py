@@ -30,6 +30,7 @@ from services.simulator.players import (
 from services.simulator.sender import Delivery, WebhookSender
 from services.simulator.truth import (
     FaultKind,
+    FreeBetGrant,
     Round,
     RoundStatus,
     Session,
@@ -287,15 +288,18 @@ class GameRunner:
                     parsed["balance"]
                 )
 
-    def _free_bet(self, session: Session) -> tuple[int, str | None] | None:
+    def _free_bet(self, session: Session) -> FreeBetGrant | None:
+        """A unit of the player's first usable free-bet grant for this game, if any."""
+        now = self._clock()
         for grant in self.truth.free_bets:
             if (
                 grant.user_id == session.user_id
                 and grant.currency == session.currency
-                and grant.used < grant.quantity
+                and grant.game_slug == session.game
+                and grant.usable_at(now)
             ):
                 grant.used += 1
-                return grant.value_minor, grant.bonus_code
+                return grant
         return None
 
     def _record(
@@ -342,10 +346,13 @@ class GameRunner:
         )
         accepted: list[tuple[Transaction, PlannedBet]] = []
         free = self._free_bet(session) if planned else None
-        for bet in planned:
+        for plan in planned:
+            bet = plan
             tx = self._record(TxType.BET, rnd, session, bet.stake_minor)
             if free is not None and bet.slot == 1:
-                tx.amount_minor, tx.bonus_code, tx.mode = free[0], free[1], "free"
+                tx.amount_minor, tx.bonus_code, tx.mode = free.value_minor, free.bonus_code, "free"
+                if free.max_multiplier_x100 is not None:
+                    bet = replace(bet, target_x100=min(bet.target_x100, free.max_multiplier_x100))
             if bet.cancel and self._chance(self._faults.rollback_before_bet):
                 await self._rollback_first(rnd, session, tx)
                 continue

@@ -8,7 +8,7 @@ import random
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import httpx
@@ -22,7 +22,7 @@ from services.simulator.truth import FreeBetGrant, Session, Truth
 from services.simulator.webhooks import RenderedWebhook, WebhookEvent, render
 from shared.contracts.commands import WebhookKind
 from shared.currencies import UnknownCurrency
-from shared.money import InvalidAmount, parse_minor
+from shared.money import InvalidAmount, parse_minor, to_decimal
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -236,6 +236,16 @@ class Simulator:
         if body["game_slug"] not in self.settings.games:
             raise ApiError(404, "Not found", f"There is no game {body['game_slug']!r}.")
         bonus = body.get("bonus_code")
+        cap: int | None = None
+        if body.get("max_multiplier") is not None:
+            try:
+                cap = int(
+                    to_decimal(body["max_multiplier"]).scaleb(2).to_integral_value(ROUND_DOWN)
+                )
+            except InvalidAmount as exc:
+                raise ApiError(400, "Bad Request", f"max_multiplier: {exc}") from None
+            if cap <= 100:
+                raise ApiError(400, "Bad Request", "max_multiplier must be above 1")
         self.truth.free_bets.append(
             FreeBetGrant(
                 user_id=body["user_id"],
@@ -245,6 +255,7 @@ class Simulator:
                 value_minor=value,
                 expires_at=body["expires_at"],
                 bonus_code=bonus if isinstance(bonus, str) else None,
+                max_multiplier_x100=cap,
             )
         )
         return {"free_bet": "New free bet created successfully."}

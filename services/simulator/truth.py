@@ -85,7 +85,17 @@ class FreeBetGrant:
     value_minor: int
     expires_at: str
     bonus_code: str | None
+    max_multiplier_x100: int | None = None
     used: int = 0
+
+    def usable_at(self, moment: datetime) -> bool:
+        if self.used >= self.quantity:
+            return False
+        try:
+            expires = datetime.fromisoformat(self.expires_at.replace("Z", "+00:00"))
+        except ValueError:
+            return True
+        return expires.tzinfo is None or expires > moment
 
 
 @dataclass
@@ -273,6 +283,9 @@ class Truth:
                     "value": self.money(g.value_minor, g.currency),
                     "bonus_code": g.bonus_code,
                     "expires_at": g.expires_at,
+                    "max_multiplier": None
+                    if g.max_multiplier_x100 is None
+                    else str(Decimal(g.max_multiplier_x100).scaleb(-2)),
                 }
                 for g in self.free_bets
             ],
