@@ -10,6 +10,9 @@ def register(app: typer.Typer) -> None:
     def ingress(
         host: str | None = typer.Option(None, help="Listen address (default HYPELEDGER_HOST)."),
         port: int | None = typer.Option(None, help="Listen port (default HYPELEDGER_PORT)."),
+        workers: int = typer.Option(
+            1, min=1, help="Worker processes, each with its own reply topic (uses more cores)."
+        ),
         print_openapi: bool = typer.Option(
             False, "--print-openapi", help="Print the webhook API's OpenAPI document and exit."
         ),
@@ -17,8 +20,6 @@ def register(app: typer.Typer) -> None:
         """Serve the signed webhooks: verify, normalise, ask the ledger, answer its decision."""
         import uvicorn  # noqa: PLC0415 - keep `hypeledger --help` fast
 
-        from services.ingress.app import create_app  # noqa: PLC0415
-        from shared.logs import configure_logging  # noqa: PLC0415
         from shared.settings import IngressSettings  # noqa: PLC0415
 
         settings = IngressSettings()
@@ -31,9 +32,10 @@ def register(app: typer.Typer) -> None:
             document = build_openapi(webhook_routes(settings), settings.public_base_url)
             print(json.dumps(document, indent=2))
             return
-        configure_logging(settings.log_level, settings.log_format)
         uvicorn.run(
-            create_app(settings),
+            "services.ingress.app:app_from_environment",
+            factory=True,
+            workers=workers,
             host=host or settings.host,
             port=port or settings.port,
             loop="uvloop",

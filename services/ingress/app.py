@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from shared.contracts.commands import WebhookKind
 from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
 from shared.kafka_rpc import KafkaRpcClient, RpcStats
+from shared.logs import configure_logging
 from shared.settings import IngressSettings
 
 LEGACY_PREFIX = "/webhooks/hypetech/"
@@ -67,6 +69,18 @@ def webhook_routes(settings: IngressSettings) -> list[WebhookRoute]:
     if len(current) < 4:
         raise ValueError("the configured webhook paths must differ from each other")
     return routes_from(LEGACY_ROUTES, current)
+
+
+def app_from_environment() -> ASGIApp:
+    """Factory for ``uvicorn --factory`` and worker processes: settings and logging from the
+    environment; each worker gets its own reply topic (the instance id gets the pid appended)."""
+    settings = IngressSettings()
+    if settings.instance_id:
+        settings = settings.model_copy(
+            update={"instance_id": f"{settings.instance_id}-{os.getpid()}"}
+        )
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
 
 
 def create_app(
