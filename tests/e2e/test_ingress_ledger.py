@@ -323,6 +323,19 @@ async def test_refuses_a_win_of_a_rolled_back_bet(ledger: Ledger, hypetech: Hype
     assert await ledger.balance(user) == 100_00
 
 
+async def test_refuses_a_second_win_of_a_bet_already_won(
+    ledger: Ledger, hypetech: Hypetech
+) -> None:
+    user, bet_id = await ledger.player("100.00"), tx()
+    await hypetech.post(BET, bet(user, bet_id, 10))
+    await hypetech.post(WIN, {**bet(user, tx(), 20), "linked_tx_id": bet_id})
+
+    response = await hypetech.post(WIN, {**bet(user, tx(), 20), "linked_tx_id": bet_id})
+
+    assert (response.status_code, slug(response)) == (409, "bet-already-settled")
+    assert await ledger.balance(user) == 110_00
+
+
 # --- lose -------------------------------------------------------------------------------
 
 
@@ -391,6 +404,41 @@ async def test_refuses_to_roll_back_a_won_bet(ledger: Ledger, hypetech: Hypetech
 
     assert (response.status_code, slug(response)) == (409, "bet-already-settled")
     assert await ledger.balance(user) == 110_00
+
+
+async def test_rolls_back_a_v2_bet_named_by_its_own_provider_tx_id(
+    ledger: Ledger, hypetech: Hypetech
+) -> None:
+    user, bet_id = await ledger.player("100.00"), tx()
+    await hypetech.post(REGISTER, bet(user, bet_id, 10))
+
+    response = await hypetech.post(ROLLBACK, bet(user, bet_id, 10, action="rollback"))
+
+    assert (response.status_code, response.json()["new_balance"]) == (200, "100.00")
+    assert await ledger.bet_state(bet_id) == "rolled_back"
+
+
+async def test_refunds_a_lost_bet_on_rollback(ledger: Ledger, hypetech: Hypetech) -> None:
+    user, bet_id = await ledger.player("100.00"), tx()
+    await hypetech.post(REGISTER, bet(user, bet_id, 10))
+    await hypetech.post(LOSES, bet(user, tx(), 10, action="lose"))
+
+    response = await hypetech.post(ROLLBACK, {**bet(user, tx(), 10), "linked_tx_id": bet_id})
+
+    assert (response.status_code, response.json()["new_balance"]) == (200, "100.00")
+
+
+async def test_refuses_to_roll_back_a_bet_of_a_round_already_paid(
+    ledger: Ledger, hypetech: Hypetech
+) -> None:
+    user, bet_id, round_id = await ledger.player("100.00"), tx(), tx()
+    await hypetech.post(REGISTER, bet(user, bet_id, 10, round_id=round_id))
+    await hypetech.post(REWARDS, bet(user, tx(), 30, round_id=round_id, action="win"))
+
+    response = await hypetech.post(ROLLBACK, {**bet(user, tx(), 10), "linked_tx_id": bet_id})
+
+    assert (response.status_code, slug(response)) == (409, "bet-already-settled")
+    assert await ledger.balance(user) == 120_00
 
 
 async def test_answers_a_rollback_of_an_unknown_bet_with_the_balance(
