@@ -21,6 +21,7 @@ Reading rules (``hypetech-api.md`` §8 decides the contradictions between doc ge
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -36,6 +37,12 @@ MAX_TEXT_CHARS: Final = 256
 MAX_EXTRA_DATA_CHARS: Final = 4096
 #: Longest decimal text accepted for a numeric id (a JSON number with a huge exponent is refused).
 MAX_ID_DIGITS: Final = 40
+
+#: Control characters (NUL cannot even be stored in Postgres text) and unpaired surrogates (not
+#: encodable as UTF-8): never part of an id or a name.
+FORBIDDEN_CHARS: Final = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+#: ``extra_data`` is free text (maybe JSON): tabs and newlines are fine there.
+FORBIDDEN_IN_FREE_TEXT: Final = re.compile("[\x00\ud800-\udfff]")
 
 V1_MARKERS: Final = frozenset({"action_id", "platform", "rollback_provider_tx_id"})
 V4_MARKERS: Final = frozenset(
@@ -190,7 +197,14 @@ class _Reader:
             raise InvalidField(name, "is required")
         return value
 
-    def text(self, name: str, *, required: bool = False, limit: int = MAX_TEXT_CHARS) -> str | None:
+    def text(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        limit: int = MAX_TEXT_CHARS,
+        forbidden: re.Pattern[str] = FORBIDDEN_CHARS,
+    ) -> str | None:
         value = self._get(name, required=required)
         if value is None:
             return None
@@ -198,6 +212,8 @@ class _Reader:
             raise InvalidField(name, f"must be a string, not {_json_type(value)}")
         if len(value) > limit:
             raise InvalidField(name, f"must be at most {limit} characters")
+        if forbidden.search(value):
+            raise InvalidField(name, "must not hold control characters or unpaired surrogates")
         return value
 
     def required_text(self, name: str, *, limit: int = MAX_TEXT_CHARS) -> str:
@@ -220,6 +236,8 @@ class _Reader:
         if isinstance(value, str):
             if len(value) > MAX_ID_CHARS:
                 raise InvalidField(name, f"must be at most {MAX_ID_CHARS} characters")
+            if FORBIDDEN_CHARS.search(value):
+                raise InvalidField(name, "must not hold control characters or unpaired surrogates")
             return value
         return _number_text(name, value)
 
@@ -283,7 +301,7 @@ class _Reader:
 
     def extra_data(self) -> str | None:
         """Pass-through text (Create Session's ``extra_data`` echoed back), kept verbatim."""
-        return self.text("extra_data", limit=MAX_EXTRA_DATA_CHARS)
+        return self.text("extra_data", limit=MAX_EXTRA_DATA_CHARS, forbidden=FORBIDDEN_IN_FREE_TEXT)
 
 
 def _number_text(name: str, value: int | Decimal) -> str:

@@ -371,3 +371,24 @@ def test_rejects_a_body_that_is_not_a_json_object(body: bytes) -> None:
 
 def test_accepts_an_empty_body_with_everything_in_the_query() -> None:
     assert merge_fields((("user_id", "26"),), b"  ") == {"user_id": "26"}
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [("user_id", b'"a\\u0000b"'), ("user_id", b'"\\ud800"'), ("game", b'"x\\u001fy"'),
+     ("provider_tx_id", b'"\\udfff1"'), ("extra_data", b'"\\ud83d"')],
+)  # fmt: skip
+def test_rejects_control_characters_and_unpaired_surrogates(name: str, raw: bytes) -> None:
+    fields = merge_fields((), ex.V4_BET)
+    fields[name] = merge_fields((), b'{"v":' + raw + b"}")["v"]
+
+    with pytest.raises(InvalidField) as caught:
+        normalise(WebhookKind.BET, fields, received_at=NOW)
+
+    assert caught.value.field == name
+
+
+def test_keeps_newlines_in_extra_data() -> None:
+    env = envelope(WebhookKind.BET, ex.V4_BET.replace(b'"Extra Data"', b'"{\\n \\"a\\": 1}"'))
+
+    assert env.extra_data == '{\n "a": 1}'
