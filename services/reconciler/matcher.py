@@ -260,10 +260,10 @@ def _detail(row_class: RowClass, prow: ProviderRow | None, lrow: LedgerRow | Non
 def _open_bets_on_finished_rounds(
     outcomes: Sequence[Outcome], provider_rows: Sequence[ProviderRow], cutoff: datetime
 ) -> list[Difference]:
-    finished: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    finished: dict[str, list[ProviderRow]] = defaultdict(list)
     for prow in provider_rows:
         if prow.round_id is not None and prow.round_finished:
-            finished[prow.round_id].append(prow.evidence())
+            finished[prow.round_id].append(prow)
     # A bet whose own settlement row already differs (its win never arrived, say) is open
     # because of that difference: it is not reported a second time.
     explained = {
@@ -298,7 +298,7 @@ def _open_bets_on_finished_rounds(
                     provider_row={
                         "round_id": bet.round_id,
                         "round_status": "FINISHED",
-                        "rows": finished[bet.round_id],
+                        "rows": [row.evidence() for row in finished[bet.round_id]],
                     },
                     ledger_row=bet.evidence(),
                 )

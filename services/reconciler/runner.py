@@ -144,16 +144,32 @@ class Reconciler:
             return []
 
     async def _check_sessions(self, run: Run) -> None:
-        while chunk := await self._store.pending_sessions(run.run_id, self._settings.chunk_size):
-            fetched = await asyncio.gather(*(self._fetch(s) for s in chunk))
-            ledger = await self._store.ledger_rows(chunk)
-            outcomes = [
-                self._outcome(run, session, rows, ledger.get(session, []))
-                for session, rows in zip(chunk, fetched, strict=True)
-            ]
-            await self._store.commit_sessions(run, outcomes)
-            self._count(outcomes)
-            await self._publish()
+        """Chunk after chunk; Hypetech's rows of the next chunk are read while this one is
+        matched and committed."""
+        pending = await self._store.pending_sessions(run.run_id, None)
+        size = self._settings.chunk_size
+        chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
+        if not chunks:
+            return
+        reading = asyncio.create_task(self._fetch_chunk(chunks[0]))
+        try:
+            for number, chunk in enumerate(chunks):
+                fetched = await reading
+                if number + 1 < len(chunks):
+                    reading = asyncio.create_task(self._fetch_chunk(chunks[number + 1]))
+                ledger = await self._store.ledger_rows(chunk)
+                outcomes = [
+                    self._outcome(run, session, rows, ledger.get(session, []))
+                    for session, rows in zip(chunk, fetched, strict=True)
+                ]
+                await self._store.commit_sessions(run, outcomes)
+                self._count(outcomes)
+                await self._publish()
+        finally:
+            reading.cancel()
+
+    async def _fetch_chunk(self, chunk: list[str]) -> list[list[ProviderRow] | HypetechError]:
+        return await asyncio.gather(*(self._fetch(s) for s in chunk))
 
     async def _fetch(self, session_id: str) -> list[ProviderRow] | HypetechError:
         async with self._fetching:

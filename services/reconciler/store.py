@@ -395,7 +395,7 @@ class ReconcilerStore:
             await conn.execute(SQL_SET_SESSIONS_TOTAL, run.run_id)
         return run
 
-    async def pending_sessions(self, run_id: int, limit: int) -> list[str]:
+    async def pending_sessions(self, run_id: int, limit: int | None) -> list[str]:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(SQL_PENDING_SESSIONS, run_id, limit)
         return [r[0] for r in rows]
@@ -561,6 +561,10 @@ def _columns(differences: Sequence[tuple[str, Difference]]) -> list[list[str | N
     ]
 
 
+_KINDS = {kind.value: kind for kind in TxKind}
+_BET_STATES = {state.value: state for state in BetState}
+
+
 def _ledger_row(r: asyncpg.Record, currencies: CurrencyTable) -> LedgerRow:
     """A rollback's amount is what the ledger refunded: the stake of the bet it undid (where that
     bet is known here; a tombstone refunds nothing yet, so its own amount stands)."""
@@ -576,7 +580,7 @@ def _ledger_row(r: asyncpg.Record, currencies: CurrencyTable) -> LedgerRow:
             body = {}
         problem = slug_of(body) if isinstance(body, dict) else None
     return LedgerRow(
-        kind=TxKind(r["kind"]),
+        kind=_KINDS[r["kind"]],
         tx_id=r["provider_tx_id"],
         accepted=status == 200,
         http_status=status,
@@ -586,7 +590,7 @@ def _ledger_row(r: asyncpg.Record, currencies: CurrencyTable) -> LedgerRow:
         round_id=r["round_id"],
         decided_at=r["decided_at"],
         operator_tx_id=r["operator_tx_id"],
-        bet_state=None if r["bet_state"] is None else BetState(r["bet_state"]),
+        bet_state=None if r["bet_state"] is None else _BET_STATES[r["bet_state"]],
         rollback_target=r["target_tx_id"],
         problem=problem,
     )
