@@ -142,6 +142,7 @@ class KafkaRpcClient:
             raise
         self._producer, self._consumer = producer, consumer
         self._reader = asyncio.create_task(self._read_replies(consumer), name="rpc-replies")
+        self._reader.add_done_callback(self._reader_ended)
         self._log.info("rpc.started", request_topic=self.request_topic)
 
     async def stop(self) -> None:
@@ -216,6 +217,11 @@ class KafkaRpcClient:
             raise RpcTimeout(f"no reply within {timeout_s} s") from None
         finally:
             self._pending.pop(cid, None)
+
+    def _reader_ended(self, reader: asyncio.Task[None]) -> None:
+        """A reply reader that dies leaves the client unready (every request then fails fast)."""
+        if not reader.cancelled() and reader.exception() is not None:
+            self._log.error("rpc.reply_reader_died", exc_info=reader.exception())
 
     def _count_on_topic(self) -> None:
         self._sent_on_topic += 1
