@@ -292,6 +292,41 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The report as the tables ``docs/benchmarks.md`` shows."""
+    lines = [
+        f"Run {report['started_at']}, {report['cpus']} CPUs, 1-minute load "
+        f"{report['load_avg_1m_before']} before / {report['load_avg_1m_after']} after. "
+        f"Ingress: {report['server']}.",
+        "",
+        "| what | offered | answered/s | p50 ms | p99 ms | statuses | CPU ms per request |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    sections = (
+        ("broker floor (ping-pong)", "floor"),
+        ("ingress + echo ledger", "ingress_with_echo_ledger"),
+        ("end to end (ingress + ledger)", "webhooks"),
+    )
+    for title, key in sections:
+        for run in report.get(key, []):
+            statuses = ", ".join(f"{k}: {v}" for k, v in sorted(run.get("statuses", {}).items()))
+            cpu = ", ".join(f"{k} {v}" for k, v in run.get("cpu_ms_per_request", {}).items())
+            lines.append(
+                f"| {title} | {run['mode']} | {run['throughput_per_s']} | {run['p50_ms']} "
+                f"| {run['p99_ms']} | {statuses or '-'} | {cpu} |"
+            )
+    rss = ", ".join(f"{k} {v} MB" for k, v in report.get("peak_rss_mb", {}).items())
+    once = report.get("exactly_once", {})
+    lines += [
+        "",
+        f"Peak RSS: {rss}; ingress with the echo ledger "
+        f"{report.get('peak_rss_mb_ingress_with_echo')} MB.",
+        f"Exactly once: {once.get('answered_200')} bets answered 200, "
+        f"{once.get('bets_in_ledger')} bets in the ledger.",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="500,1000,2000")
@@ -306,6 +341,7 @@ def main() -> None:
     report = asyncio.run(bench(args))
     text = json.dumps(report, indent=2)
     print(text)
+    print(markdown(report))
     if args.out:
         Path(args.out).write_text(text + "\n")
 
