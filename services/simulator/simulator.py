@@ -272,6 +272,13 @@ class Simulator:
         self._background = asyncio.create_task(self.runner.play(rounds))
         return True
 
+    def background_error(self) -> str | None:
+        """Why the last background play stopped early, if it failed."""
+        task = self._background
+        if task is None or not task.done() or task.cancelled() or task.exception() is None:
+            return None
+        return repr(task.exception())
+
     def status(self) -> dict[str, Any]:
         runner = self.runner
         stats = runner.sender.stats
@@ -287,6 +294,7 @@ class Simulator:
             "faults": dict(self.truth.fault_counts),
             "sessions": len(self.truth.sessions),
             "generation": self.settings.generation.value,
+            "error": self.background_error(),
         }
 
     def fairness(self) -> dict[str, Any]:
