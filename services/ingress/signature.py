@@ -6,7 +6,9 @@ path), never from what a proxy handed on. The raw body bytes are hashed as recei
 sender's ``JSON.stringify`` output, and re-serialising would change numbers and spacing. A match
 on the URL followed by ``?`` and the received raw query string is accepted too, and every
 configured key is tried (rotation). The comparison is constant-time over all candidates and
-case-insensitive.
+case-insensitive. Only when the raw body does not match is the body parsed and re-serialised as
+Node.js's ``JSON.stringify`` would (``jsstringify``) and checked once more, for a body that was
+re-formatted on its way.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from typing import Final
+
+from services.ingress.jsstringify import js_stringify
+from shared.jsonwire import loads_exact
 
 HEADER: Final = "hype-hash"
 _HEX_DIGITS: Final = frozenset("0123456789abcdef")
@@ -42,6 +47,12 @@ class SignatureVerifier:
         if len(presented) != 64 or not set(presented) <= _HEX_DIGITS:
             return False
         wanted = presented.encode("ascii")
+        if self._matches(wanted, path, raw_query, body):
+            return True
+        stringified = _stringified(body)
+        return stringified is not None and self._matches(wanted, path, raw_query, stringified)
+
+    def _matches(self, wanted: bytes, path: str, raw_query: bytes, body: bytes) -> bool:
         url = self.url(path).encode("utf-8")
         messages = [url + body]
         if raw_query:
@@ -52,3 +63,14 @@ class SignatureVerifier:
                 digest = hmac.new(key, message, hashlib.sha256).hexdigest().encode("ascii")
                 matched |= hmac.compare_digest(digest, wanted)
         return matched
+
+
+def _stringified(body: bytes) -> bytes | None:
+    """``JSON.stringify`` of the parsed body when that differs from the body, else None."""
+    if not body.strip():
+        return None
+    try:
+        text = js_stringify(loads_exact(body)).encode("utf-8", "surrogatepass")
+    except ValueError:
+        return None
+    return None if text == body else text
