@@ -66,11 +66,20 @@ class SignatureVerifier:
 
 
 def _stringified(body: bytes) -> bytes | None:
-    """``JSON.stringify`` of the parsed body when that differs from the body, else None."""
+    """``JSON.stringify`` of the parsed body when that differs from the body only in form.
+
+    None when it is the body itself, or when it changes a value: JavaScript reads numbers as
+    doubles, so ``12345678901234567890`` and ``12345678901234567000`` stringify alike; accepting
+    that would let a signed body be replayed with another (exactly read) transaction id.
+    """
     if not body.strip():
         return None
     try:
-        text = js_stringify(loads_exact(body)).encode("utf-8", "surrogatepass")
+        parsed = loads_exact(body)
+        text = js_stringify(parsed)
+        if loads_exact(text) != parsed:
+            return None
+        encoded = text.encode("utf-8", "surrogatepass")
     except ValueError:
         return None
-    return None if text == body else text
+    return None if encoded == body else encoded

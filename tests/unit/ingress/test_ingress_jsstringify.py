@@ -88,3 +88,17 @@ def test_matches_nodejs_on_a_thousand_random_numbers() -> None:
     expected = node_stringify_all(raws)
 
     assert [js_stringify(loads_exact(raw)) for raw in raws] == expected
+
+
+def test_rejects_a_body_whose_number_javascript_would_round_to_the_signed_one() -> None:
+    url = "https://wallet.example.com/webhooks/hypetech/win"
+    header = sign(b"k-0123456789", url, b'{"provider_tx_id":12345678901234567000}')
+
+    verifier = SignatureVerifier([b"k-0123456789"], "https://wallet.example.com")
+
+    assert not verifier.verify(
+        header,
+        path="/webhooks/hypetech/win",
+        raw_query=b"",
+        body=b'{"provider_tx_id":12345678901234567890}',
+    )
