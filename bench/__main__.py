@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = {"ledger": "bench.ledger"}
+BENCHES = {"ledger": "bench.ledger", "reconcile": "bench.reconcile"}
 
 
 def main() -> None:
