@@ -5,7 +5,11 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = {"ledger": "bench.ledger", "reconcile": "bench.reconcile"}
+BENCHES = {
+    "ledger": "bench.ledger",
+    "reconcile": "bench.reconcile",
+    "ingress": "bench.ingress_bench",
+}
 
 
 def main() -> None:

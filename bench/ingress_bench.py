@@ -7,7 +7,7 @@ ledger (``hypeledger ledger``), the ingress (``hypeledger ingress``), the load g
 broker's request-reply floor measured in the same run, each process's peak RSS, the machine's load,
 and checks that every answered bet was applied exactly once.
 
-    .venv/bin/python -m bench.ingress_bench --rates 500,1000,2000 --duration 15
+    .venv/bin/python -m bench ingress --rates 500,1000,2000 --duration 15
 """
 
 from __future__ import annotations
@@ -327,7 +327,7 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="500,1000,2000")
     parser.add_argument("--duration", type=float, default=15.0)
@@ -337,7 +337,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--fetch-max-wait-ms", type=int, default=10)
     parser.add_argument("--out", default="", help="also write the JSON report to this file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     report = asyncio.run(bench(args))
     text = json.dumps(report, indent=2)
     print(text)
