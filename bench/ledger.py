@@ -281,79 +281,100 @@ async def floor_worker(
             for r in chunk:
                 deltas[r["user"]] += r["delta"]
             async with conn.transaction():
-                await conn.execute(
-                    store._INSERT_DECISIONS,
-                    ["hypetech"] * len(chunk),
-                    [r["key"].kind for r in chunk],
-                    [r["key"].provider_tx_id for r in chunk],
-                    [r["user"] for r in chunk],
-                    ["USD"] * len(chunk),
-                    ["f" * 64] * len(chunk),
-                    ["applied"] * len(chunk),
-                    [200] * len(chunk),
-                    [r["body"] for r in chunk],
-                    [r["op_tx"] for r in chunk],
-                    [""] * len(chunk),
-                    "floor",
-                    partition,
-                    [r["offset"] for r in chunk],
+                await store.insert_rows(
+                    conn,
+                    "decisions",
+                    [
+                        (
+                            "hypetech",
+                            r["key"].kind,
+                            r["key"].provider_tx_id,
+                            r["user"],
+                            "USD",
+                            "f" * 64,
+                            "applied",
+                            200,
+                            r["body"],
+                            r["op_tx"],
+                            [],
+                            "floor",
+                            partition,
+                            r["offset"],
+                        )
+                        for r in chunk
+                    ],
                 )
                 await conn.execute(
-                    store._INSERT_TRANSACTIONS,
-                    [r["op_tx"] for r in chunk],
-                    [r["key"].kind for r in chunk],
-                    ["hypetech"] * len(chunk),
-                    [r["key"].provider_tx_id for r in chunk],
-                    [r["user"] for r in chunk],
-                    ["USD"] * len(chunk),
-                    [r["round"] for r in chunk],
-                    [None] * len(chunk),
-                )
-                legs = [(r, leg) for r in chunk for leg in (0, 1)]
-                await conn.execute(
-                    store._INSERT_POSTINGS,
-                    [r["op_tx"] for r, _ in legs],
-                    [leg for _, leg in legs],
-                    ["player" if leg == 0 else "provider_clearing" for _, leg in legs],
-                    [r["user"] if leg == 0 else "hypetech" for r, leg in legs],
-                    ["USD"] * len(legs),
-                    [r["delta"] if leg == 0 else -r["delta"] for r, leg in legs],
-                )
-                await conn.execute(
-                    store._UPDATE_ACCOUNTS,
+                    store.UPDATE_ACCOUNTS,
                     list(deltas),
                     ["USD"] * len(deltas),
                     ["active"] * len(deltas),
                     list(deltas.values()),
                 )
-                if bets:
-                    await conn.execute(
-                        store._INSERT_BETS,
-                        ["hypetech"] * len(bets),
-                        [r["bet"] for r in bets],
-                        [r["user"] for r in bets],
-                        ["USD"] * len(bets),
-                        [r["round"] for r in bets],
-                        [r["amount"] for r in bets],
-                        ["default"] * len(bets),
-                        [None] * len(bets),
-                        [None] * len(bets),
-                        ["open"] * len(bets),
-                        [r["op_tx"] for r in bets],
-                    )
+                await store.insert_rows(
+                    conn,
+                    "transactions",
+                    [
+                        (
+                            r["op_tx"],
+                            r["key"].kind,
+                            "hypetech",
+                            r["key"].provider_tx_id,
+                            r["user"],
+                            "USD",
+                            r["round"],
+                            None,
+                        )
+                        for r in chunk
+                    ],
+                )
+                await store.insert_rows(
+                    conn,
+                    "postings",
+                    [
+                        (
+                            r["op_tx"],
+                            leg,
+                            "player" if leg == 0 else "provider_clearing",
+                            r["user"] if leg == 0 else "hypetech",
+                            "USD",
+                            r["delta"] if leg == 0 else -r["delta"],
+                        )
+                        for r in chunk
+                        for leg in (0, 1)
+                    ],
+                )
+                await store.insert_rows(
+                    conn,
+                    "bets",
+                    [
+                        (
+                            "hypetech",
+                            r["bet"],
+                            r["user"],
+                            "USD",
+                            r["round"],
+                            r["amount"],
+                            "default",
+                            None,
+                            None,
+                            "open",
+                            r["op_tx"],
+                        )
+                        for r in bets
+                    ],
+                )
                 if wins:
                     await conn.execute(
-                        store._UPDATE_BETS,
+                        store.UPDATE_BETS,
                         ["hypetech"] * len(wins),
                         [r["bet"] for r in wins],
                         ["won"] * len(wins),
                     )
-                await conn.execute(
-                    store._INSERT_OUTBOX,
-                    [r["event_id"] for r in chunk],
-                    ["floor"] * len(chunk),
-                    [r["user"] for r in chunk],
-                    [r["payload"] for r in chunk],
+                await store.insert_rows(
+                    conn,
+                    "outbox",
+                    [(r["event_id"], "floor", r["user"], r["payload"]) for r in chunk],
                 )
                 await conn.execute(
                     "UPDATE consumed_offsets SET next_offset = $2"

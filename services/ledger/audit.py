@@ -120,12 +120,12 @@ CHECKS: dict[str, str] = {
         JOIN rollback_tombstones t ON t.provider = b.provider AND t.bet_tx_id = b.bet_tx_id
         LIMIT $1
     """,
-    "grant_units_consistent": """
+    "grant_units_not_over_returned": """
         SELECT g.grant_id, g.quantity, g.remaining, count(b.*) AS open_free_bets
         FROM free_bet_grants g
         LEFT JOIN bets b ON b.grant_id = g.grant_id AND b.state <> 'rolled_back'
         GROUP BY g.grant_id, g.quantity, g.remaining
-        HAVING g.remaining <> g.quantity - count(b.*)
+        HAVING g.remaining + count(b.*) > g.quantity
         LIMIT $1
     """,
 }

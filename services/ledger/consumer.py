@@ -335,12 +335,13 @@ class LedgerConsumer:
         if decision is None:
             self._metrics.decisions.labels("unknown", "dead_lettered").inc()
             return
-        self._metrics.decisions.labels(decision.kind, decision.outcome.value).inc()
+        self._metrics.decisions.labels(decision.kind, decision.outcome).inc()
         for flag in decision.flags:
             self._metrics.findings.labels(flag).inc()
         if decision.outcome is Outcome.APPLIED:
             log.debug(
-                f"ledger.{decision.kind}.applied",
+                "ledger.decision.applied",
+                kind=decision.kind,
                 user_id=decision.user_id,
                 operator_tx_id=decision.operator_tx_id,
             )

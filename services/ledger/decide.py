@@ -15,7 +15,10 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
+
+import orjson
 
 from services.ledger.model import (
     OPERATOR_PROVIDER,
@@ -47,10 +50,35 @@ from shared.contracts.commands import (
 from shared.contracts.events import transaction_event
 from shared.contracts.problems import problem
 from shared.currencies import CurrencyTable
-from shared.jsonwire import dumps_compact
-from shared.money import InvalidAmount, format_minor, parse_minor
+from shared.money import MAX_MAJOR, InvalidAmount, format_minor, parse_minor
 
 Command = WebhookEnvelope | OperatorCommand
+
+
+def format_exponent(minor: int, exponent: int) -> str:
+    """``shared.money.format_minor`` with the exponent already looked up (hot path)."""
+    if exponent == 0:
+        return str(minor)
+    whole, fraction = divmod(abs(minor), 10**exponent)
+    return f"{'-' if minor < 0 else ''}{whole}.{fraction:0{exponent}d}"
+
+
+def minor_units(value: object, exponent: int) -> tuple[int, bool] | None:
+    """The exact minor units of a ``Decimal`` that needs no rounding; ``None`` otherwise.
+
+    A fast path in front of ``shared.money.parse_minor``, which handles every other case.
+    """
+    if type(value) is Decimal and value.is_finite() and abs(value) < MAX_MAJOR:
+        exp = value.as_tuple().exponent
+        if isinstance(exp, int) and exp >= -exponent:
+            return int(value.scaleb(exponent)), False
+    return None
+
+
+def dumps_compact(value: Any) -> str:
+    """Compact JSON, keys in insertion order, UTF-8 (the same text as ``shared.jsonwire``'s)."""
+    return orjson.dumps(value).decode()
+
 
 # Flags stored on a decision (and carried by its event) for the reconciler to raise as findings.
 FLAG_WIN_ON_ROLLED_BACK_BET = "win_on_rolled_back_bet"
@@ -63,10 +91,10 @@ FLAG_AMOUNT_NOISE_ROUNDED = "amount_noise_rounded"
 def key_of(command: Command) -> Key | None:
     """The idempotency key, or ``None`` for balance reads and webhooks without a transaction id."""
     if isinstance(command, OperatorCommand):
-        return Key(OPERATOR_PROVIDER, command.kind.value, command.idempotency_key)
+        return Key(OPERATOR_PROVIDER, command.kind, command.idempotency_key)
     if command.kind is WebhookKind.BALANCE or command.provider_tx_id is None:
         return None
-    return Key(command.provider, command.kind.value, command.provider_tx_id)
+    return Key(command.provider, command.kind, command.provider_tx_id)
 
 
 def fingerprint(command: Command) -> str:
@@ -128,7 +156,7 @@ class _Ctx:
         return self.command.currency
 
     def fmt(self, minor: int) -> str:
-        return format_minor(minor, self.currency, self.currencies)
+        return format_exponent(minor, self.currencies.exponent(self.currency))
 
     def reject(
         self,
@@ -203,7 +231,7 @@ class _Ctx:
             new_balance=self.fmt(new),
             round_id=round_id,
             mode=mode,
-            bet_state=None if bet_state is None else bet_state.value,
+            bet_state=bet_state,
             flags=list(flags),
             occurred_at=occurred_at,
         )
@@ -272,7 +300,7 @@ def _invalid_field(command: Command, field_name: str) -> Decision:
         outcome=Outcome.INVALID,
         status=int(body["status"]),
         body=dumps_compact(body),
-        kind=command.kind.value,
+        kind=command.kind,
         user_id=command.user_id,
         currency=command.currency,
     )
@@ -286,7 +314,7 @@ def _balance(state: BatchState, env: WebhookEnvelope, policy: Policy) -> Decisio
             outcome=Outcome.READ,
             status=int(body["status"]),
             body=dumps_compact(body),
-            kind=env.kind.value,
+            kind=env.kind,
             user_id=env.user_id,
             currency=env.currency,
         )
@@ -303,7 +331,7 @@ def _balance(state: BatchState, env: WebhookEnvelope, policy: Policy) -> Decisio
         outcome=Outcome.READ,
         status=200,
         body=dumps_compact(body_ok),
-        kind=env.kind.value,
+        kind=env.kind,
         user_id=env.user_id,
         currency=env.currency,
     )
@@ -335,14 +363,19 @@ def _amount_or_refuse(ctx: _Ctx, value: object, *, allow_zero: bool) -> tuple[in
     """The amount in minor units and whether float noise was rounded away."""
     if value is None:
         raise _Refused(ctx.reject("invalid-amount", "amount is required"))
-    try:
-        parsed = parse_minor(value, ctx.currency, ctx.currencies)
-    except InvalidAmount as exc:
-        raise _Refused(ctx.reject("invalid-amount", str(exc))) from None
-    if parsed.minor < 0 or (parsed.minor == 0 and not allow_zero):
+    fast = minor_units(value, ctx.currencies.exponent(ctx.currency))
+    if fast is not None:
+        minor, noise = fast
+    else:
+        try:
+            parsed = parse_minor(value, ctx.currency, ctx.currencies)
+        except InvalidAmount as exc:
+            raise _Refused(ctx.reject("invalid-amount", str(exc))) from None
+        minor, noise = parsed.minor, parsed.noise_rounded
+    if minor < 0 or (minor == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise _Refused(ctx.reject("invalid-amount", f"amount must be {bound}"))
-    return parsed.minor, parsed.noise_rounded
+    return minor, noise
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -405,7 +438,7 @@ def _bet(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
         currency=ctx.currency,
         round_id=env.round_id,
         amount=amount,
-        mode=env.mode.value,
+        mode=env.mode,
         bonus_code=env.bonus_code,
         grant_id=grant_id,
         state=BetState.OPEN,
@@ -428,7 +461,7 @@ def _bet(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
                 new=new_balance,
                 amount=amount,
                 round_id=env.round_id,
-                mode=env.mode.value,
+                mode=env.mode,
                 bet_state=BetState.OPEN,
                 flags=flags,
             ),
@@ -489,7 +522,7 @@ def _win(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
                 "bet-already-settled", f"bet {bet.bet_tx_id} is already {bet.state.value}"
             )
         settled = [bet]
-        free = bet.mode == Mode.FREE.value
+        free = bet.mode == Mode.FREE
     else:
         bets = (
             []
@@ -513,7 +546,7 @@ def _win(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
                     flags=(FLAG_WIN_ON_ROLLED_BACK_BET,),
                 )
             settled = [bet for bet in live if bet.state is BetState.OPEN]
-            free = all(bet.mode == Mode.FREE.value for bet in live)
+            free = all(bet.mode == Mode.FREE for bet in live)
             assert env.round_id is not None  # noqa: S101 - bets were found by it
             if not ctx.state.round_locked(provider, ctx.user_id, env.round_id):
                 round_lock = RoundLock(provider, ctx.user_id, env.round_id, ctx.operator_tx_id)
@@ -534,7 +567,7 @@ def _win(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
                 new=balance + amount,
                 amount=amount,
                 round_id=env.round_id,
-                mode=env.mode.value,
+                mode=env.mode,
                 bet_state=BetState.WON if settled else None,
                 flags=flags,
             ),
@@ -564,7 +597,7 @@ def _lose(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
                 new=balance,
                 amount=None,
                 round_id=env.round_id,
-                mode=env.mode.value,
+                mode=env.mode,
                 bet_state=BetState.LOST if settled else None,
             ),
         ),
@@ -603,7 +636,7 @@ def _rollback(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
                     new=balance,
                     amount=None,
                     round_id=env.round_id,
-                    mode=env.mode.value,
+                    mode=env.mode,
                 ),
             ),
         )
@@ -633,7 +666,7 @@ def _rollback(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
     flags: tuple[str, ...] = ()
     if env.amount is not None and _differs(ctx, env.amount, bet.amount):
         flags = (FLAG_ROLLBACK_AMOUNT_DIFFERS,)
-    free = bet.mode == Mode.FREE.value
+    free = bet.mode == Mode.FREE
     refund = 0 if free else bet.amount
     movement = (
         None if refund == 0 else ctx.movement(AccountType.PROVIDER_CLEARING, provider, refund)
@@ -688,11 +721,11 @@ def _operator_body(
     return dumps_compact(
         {
             "operator_tx_id": ctx.operator_tx_id,
-            "kind": cmd.kind.value,
+            "kind": cmd.kind,
             "idempotency_key": cmd.idempotency_key,
             "user_id": cmd.user_id,
             "currency": cmd.currency,
-            "status": status.value,
+            "status": status,
             "new_balance": ctx.fmt(new),
             "old_balance": ctx.fmt(old),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,15 +70,23 @@ class Key:
     provider_tx_id: str
 
     def operator_tx_id(self) -> str:
-        return str(
-            uuid.uuid5(
-                OPERATOR_TX_NAMESPACE, f"{self.provider}\x1f{self.kind}\x1f{self.provider_tx_id}"
-            )
-        )
+        name = f"{self.provider}\x1f{self.kind}\x1f{self.provider_tx_id}"
+        return uuid5_text(OPERATOR_TX_NAMESPACE, name)
 
 
 def event_id_for(operator_tx_id: str) -> str:
-    return str(uuid.uuid5(EVENT_NAMESPACE, operator_tx_id))
+    return uuid5_text(EVENT_NAMESPACE, operator_tx_id)
+
+
+def uuid5_text(namespace: uuid.UUID, name: str) -> str:
+    """``str(uuid.uuid5(namespace, name))`` without building ``UUID`` objects (hot path)."""
+    digest = bytearray(
+        hashlib.sha1(namespace.bytes + name.encode(), usedforsecurity=False).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,10 +95,11 @@ class BatchState:
             self.new_accounts.add(account_key)
         if decision.account_status is not None or decision.balance_delta:
             account = self.accounts[account_key]
-            self.accounts[account_key] = replace(
-                account,
-                status=decision.account_status or account.status,
-                balance=account.balance + decision.balance_delta,
+            self.accounts[account_key] = Account(
+                account.user_id,
+                account.currency,
+                decision.account_status or account.status,
+                account.balance + decision.balance_delta,
             )
             if account_key not in self.new_accounts:
                 delta = self.changed_accounts.get(account_key, 0) + decision.balance_delta

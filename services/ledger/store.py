@@ -190,11 +190,9 @@ def _wanted(commands: Iterable[Command]) -> _Wanted:
 
 
 def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    columns: list[list[Any]] = [[] for _ in range(width)]
-    for row in rows:
-        for index, value in enumerate(row):
-            columns[index].append(value)
-    return columns
+    """Rows to the per-column arrays ``unnest`` takes."""
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    return columns or [[] for _ in range(width)]
 
 
 def _bet(row: asyncpg.Record) -> Bet:
@@ -254,45 +252,64 @@ async def load_state(conn: asyncpg.Connection, commands: Sequence[Command]) -> B
 
 # -- writing ----------------------------------------------------------------------------------
 
-_INSERT_DECISIONS = """
-INSERT INTO decisions (
-    provider, kind, provider_tx_id, user_id, currency, fingerprint, outcome, status, body,
-    operator_tx_id, flags, source_topic, source_partition, source_offset
-)
-SELECT d.provider, d.kind, d.provider_tx_id, d.user_id, d.currency, d.fingerprint, d.outcome,
-       d.status, d.body, d.operator_tx_id, string_to_array(d.flags, ','), $12, $13, d.source_offset
-FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-    $8::smallint[], $9::text[], $10::uuid[], $11::text[], $14::bigint[]
-) AS d (
-    provider, kind, provider_tx_id, user_id, currency, fingerprint, outcome,
-    status, body, operator_tx_id, flags, source_offset
-)
-"""
+#: Insert-only tables and the columns the ledger writes, in record order. Rows go in with one
+#: binary ``COPY`` per table per batch (statement-level triggers, such as the zero-sum check on
+#: postings, fire for it as for an ``INSERT``).
+COPY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "decisions": (
+        "provider",
+        "kind",
+        "provider_tx_id",
+        "user_id",
+        "currency",
+        "fingerprint",
+        "outcome",
+        "status",
+        "body",
+        "operator_tx_id",
+        "flags",
+        "source_topic",
+        "source_partition",
+        "source_offset",
+    ),
+    "accounts": ("user_id", "currency", "status", "balance"),
+    "transactions": (
+        "operator_tx_id",
+        "kind",
+        "provider",
+        "provider_tx_id",
+        "user_id",
+        "currency",
+        "round_id",
+        "session_token",
+    ),
+    "postings": ("operator_tx_id", "leg", "account_type", "account_ref", "currency", "amount"),
+    "bets": (
+        "provider",
+        "bet_tx_id",
+        "user_id",
+        "currency",
+        "round_id",
+        "amount",
+        "mode",
+        "bonus_code",
+        "grant_id",
+        "state",
+        "operator_tx_id",
+    ),
+    "rollback_tombstones": ("provider", "bet_tx_id", "rollback_tx_id", "user_id", "currency"),
+    "round_locks": ("provider", "user_id", "round_id", "operator_tx_id"),
+    "outbox": ("event_id", "topic", "message_key", "payload"),
+}
 
-_INSERT_TRANSACTIONS = """
-INSERT INTO transactions (
-    operator_tx_id, kind, provider, provider_tx_id, user_id, currency, round_id, session_token
-)
-SELECT *
-FROM unnest(
-    $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]
-)
-"""
 
-_INSERT_POSTINGS = """
-INSERT INTO postings (operator_tx_id, leg, account_type, account_ref, currency, amount)
-SELECT *
-FROM unnest($1::uuid[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::bigint[])
-"""
+async def insert_rows(conn: asyncpg.Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (tuples in ``COPY_COLUMNS[table]`` order) with one binary COPY."""
+    if rows:
+        await conn.copy_records_to_table(table, records=rows, columns=COPY_COLUMNS[table])
 
-_INSERT_ACCOUNTS = """
-INSERT INTO accounts (user_id, currency, status, balance)
-SELECT *
-FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
-"""
 
-_UPDATE_ACCOUNTS = """
+UPDATE_ACCOUNTS = """
 UPDATE accounts a
 SET balance = a.balance + d.delta,
     status = d.status,
@@ -303,19 +320,7 @@ WHERE a.user_id = d.user_id
   AND a.currency = d.currency
 """
 
-_INSERT_BETS = """
-INSERT INTO bets (
-    provider, bet_tx_id, user_id, currency, round_id, amount, mode, bonus_code, grant_id, state,
-    operator_tx_id
-)
-SELECT *
-FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
-    $8::text[], $9::bigint[], $10::text[], $11::uuid[]
-)
-"""
-
-_UPDATE_BETS = """
+UPDATE_BETS = """
 UPDATE bets b
 SET state = d.state,
     updated_at = now()
@@ -324,29 +329,11 @@ WHERE b.provider = d.provider
   AND b.bet_tx_id = d.bet_tx_id
 """
 
-_INSERT_TOMBSTONES = """
-INSERT INTO rollback_tombstones (provider, bet_tx_id, rollback_tx_id, user_id, currency)
-SELECT *
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-"""
-
-_INSERT_ROUND_LOCKS = """
-INSERT INTO round_locks (provider, user_id, round_id, operator_tx_id)
-SELECT *
-FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[])
-"""
-
-_UPDATE_GRANTS = """
+UPDATE_GRANTS = """
 UPDATE free_bet_grants g
 SET remaining = g.remaining + d.delta
 FROM unnest($1::bigint[], $2::int[]) AS d (grant_id, delta)
 WHERE g.grant_id = d.grant_id
-"""
-
-_INSERT_OUTBOX = """
-INSERT INTO outbox (event_id, topic, message_key, payload)
-SELECT *
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
 """
 
 
@@ -382,11 +369,13 @@ async def write(
                 decision.user_id,
                 decision.currency,
                 decision.fingerprint,
-                decision.outcome.value,
+                decision.outcome,
                 decision.status,
                 decision.body,
                 decision.operator_tx_id,
-                ",".join(decision.flags),
+                list(decision.flags),
+                source.topic,
+                source.partition,
                 offset,
             )
         )
@@ -409,7 +398,7 @@ async def write(
                     (
                         decision.operator_tx_id,
                         leg,
-                        posting.account_type.value,
+                        posting.account_type,
                         posting.account_ref,
                         posting.currency,
                         posting.amount,
@@ -424,45 +413,34 @@ async def write(
         for event in decision.events:
             outbox.append((event.event_id, events_topic, event.key, event.payload))
 
-    if decisions:
-        columns = _columns(decisions, 12)
-        await conn.execute(
-            _INSERT_DECISIONS, *columns[:11], source.topic, source.partition, columns[11]
-        )
+    await insert_rows(conn, "decisions", decisions)
     new_accounts = [
         (
             user,
             currency,
-            state.accounts[(user, currency)].status.value,
+            state.accounts[(user, currency)].status,
             state.accounts[(user, currency)].balance,
         )
         for user, currency in sorted(state.new_accounts)
     ]
-    if new_accounts:
-        await conn.execute(_INSERT_ACCOUNTS, *_columns(new_accounts, 4))
+    await insert_rows(conn, "accounts", new_accounts)
     changed_accounts = [
-        (user, currency, state.accounts[(user, currency)].status.value, delta)
+        (user, currency, state.accounts[(user, currency)].status, delta)
         for (user, currency), delta in sorted(state.changed_accounts.items())
     ]
     if changed_accounts:
-        await conn.execute(_UPDATE_ACCOUNTS, *_columns(changed_accounts, 4))
-    if transactions:
-        await conn.execute(_INSERT_TRANSACTIONS, *_columns(transactions, 8))
-        await conn.execute(_INSERT_POSTINGS, *_columns(postings, 6))
+        await conn.execute(UPDATE_ACCOUNTS, *_columns(changed_accounts, 4))
+    await insert_rows(conn, "transactions", transactions)
+    await insert_rows(conn, "postings", postings)
     if state.grant_deltas:
-        await conn.execute(_UPDATE_GRANTS, *_columns(sorted(state.grant_deltas.items()), 2))
-    new_bets = [_bet_row(state.bets[key]) for key in sorted(state.new_bets)]
-    if new_bets:
-        await conn.execute(_INSERT_BETS, *_columns(new_bets, 11))
-    changed_bets = [(p, b, state.bets[(p, b)].state.value) for p, b in sorted(state.changed_bets)]
+        await conn.execute(UPDATE_GRANTS, *_columns(sorted(state.grant_deltas.items()), 2))
+    await insert_rows(conn, "bets", [_bet_row(state.bets[key]) for key in sorted(state.new_bets)])
+    changed_bets = [(p, b, state.bets[(p, b)].state) for p, b in sorted(state.changed_bets)]
     if changed_bets:
-        await conn.execute(_UPDATE_BETS, *_columns(changed_bets, 3))
-    if tombstones:
-        await conn.execute(_INSERT_TOMBSTONES, *_columns(tombstones, 5))
-    if round_locks:
-        await conn.execute(_INSERT_ROUND_LOCKS, *_columns(round_locks, 4))
-    if outbox:
-        await conn.execute(_INSERT_OUTBOX, *_columns(outbox, 4))
+        await conn.execute(UPDATE_BETS, *_columns(changed_bets, 3))
+    await insert_rows(conn, "rollback_tombstones", tombstones)
+    await insert_rows(conn, "round_locks", round_locks)
+    await insert_rows(conn, "outbox", outbox)
 
 
 def _bet_row(bet: Bet) -> tuple[Any, ...]:
@@ -476,6 +454,6 @@ def _bet_row(bet: Bet) -> tuple[Any, ...]:
         bet.mode,
         bet.bonus_code,
         bet.grant_id,
-        bet.state.value,
+        bet.state,
         bet.operator_tx_id,
     )
