@@ -47,15 +47,24 @@ HYPELEDGER = str(Path(PY).with_name("hypeledger"))
 READY_WITHIN_S = 60.0
 
 
+def family(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's worker processes, when there are several)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            pids += family(int(child))
+    return pids
+
+
 def peak_rss_mb(pid: int) -> float | None:
-    """The process's peak resident set (VmHWM), in MB."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
+    """The largest peak resident set (VmHWM) of ``pid`` and its descendants, in MB."""
+    peaks = []
+    for member in family(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(round(int(line.split()[1]) / 1024, 1))
+    return max(peaks, default=None)
 
 
 @contextlib.contextmanager
@@ -83,9 +92,13 @@ async def wait_ready(url: str, child: subprocess.Popen[bytes], log: Path) -> Non
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds ``pid`` and its live descendants have used so far."""
+    total = 0
+    for member in family(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run_json(
@@ -193,7 +206,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "load_avg_1m_before": round(os.getloadavg()[0], 2),
-        "server": "uvicorn (uvloop, httptools), one process",
+        "server": f"uvicorn (uvloop, httptools), {args.ingress_workers} worker process(es)",
     }
     async with local_stack() as stack, bench_database(stack) as dsn:
         prefix = f"bench{uuid.uuid4().hex[:6]}."
@@ -250,7 +263,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                           "--rate", "0", "--count", str(args.full_count)], env, pids),
             ]  # fmt: skip
             with process(
-                [HYPELEDGER, "ingress"], echo_ingress_env, logs / "ingress-echo.log"
+                [HYPELEDGER, "ingress", "--workers", str(args.ingress_workers)],
+                echo_ingress_env,
+                logs / "ingress-echo.log",
             ) as ingress:
                 await wait_ready(f"{url}/readyz", ingress, logs / "ingress-echo.log")
                 echo_users = logs / "echo-users.txt"
@@ -265,7 +280,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             process(
                 [HYPELEDGER, "ledger", "--no-relay"], ledger_env, logs / "ledger.log"
             ) as ledger,
-            process([HYPELEDGER, "ingress"], ingress_env, logs / "ingress.log") as ingress,
+            process(
+                [HYPELEDGER, "ingress", "--workers", str(args.ingress_workers)],
+                ingress_env,
+                logs / "ingress.log",
+            ) as ingress,
         ):
             await wait_ready(f"http://127.0.0.1:{ledger_port}/readyz", ledger, logs / "ledger.log")
             await wait_ready(f"{url}/readyz", ingress, logs / "ingress.log")
@@ -335,6 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--ingress-workers", type=int, default=1)
     parser.add_argument("--fetch-max-wait-ms", type=int, default=10)
     parser.add_argument("--out", default="", help="also write the JSON report to this file")
     args = parser.parse_args(argv)
