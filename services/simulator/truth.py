@@ -196,11 +196,7 @@ class Truth:
         return format_minor(minor, currency, self.currencies)
 
     def session_transactions(self, token: str) -> list[Transaction]:
-        return [
-            tx
-            for tx in self.transactions
-            if tx.session_token == token and tx.status is not TxStatus.PENDING
-        ]
+        return [tx for tx in self._by_session.get(token, ()) if tx.status is not TxStatus.PENDING]
 
     def round_status(self, round_id: str) -> str:
         found = self.rounds.get(round_id)
