@@ -9,6 +9,7 @@ so a restart neither loses nor repeats a webhook, and no group join delays a one
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -101,8 +102,17 @@ class CommandTap:
     async def start(self) -> None:
         self._consumer = consumer(self._settings, group_id=None, max_partition_fetch_bytes=8 << 20)
         await self._consumer.start()
+        await self._assign()
+
+    async def _assign(self) -> None:
+        """Own every partition of the command topic, from the stored offsets (the topic may
+        not exist yet when the reconciler starts: then this is tried again before each read)."""
+        if self._consumer is None:
+            raise RuntimeError("the tap is not started")
         await self._consumer.topics()  # metadata, so the partitions are known
         numbers = sorted(self._consumer.partitions_for_topic(self._topic) or ())
+        if not numbers:
+            return
         self._partitions = [TopicPartition(self._topic, n) for n in numbers]
         self._consumer.assign(self._partitions)
         async with self._pool.acquire() as conn:
@@ -124,6 +134,11 @@ class CommandTap:
         """Fetch one batch and store it with the next offsets; returns the messages read."""
         if self._consumer is None:
             raise RuntimeError("the tap is not started")
+        if not self._partitions:
+            await self._assign()
+            if not self._partitions:
+                await asyncio.sleep(timeout_ms / 1000)
+                return 0
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=5000)
         envelopes: list[WebhookEnvelope] = []
         next_offsets: dict[int, int] = {}
