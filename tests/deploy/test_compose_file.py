@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 
 import jsonschema
+import yaml
 from check_jsonschema.builtin_schemas import get_builtin_schema
 
 from tests.deploy.manifests import COMPOSE_FILE, TOPICS_FILE, compose
+
+PROMETHEUS_FILE = COMPOSE_FILE.parent / "deploy" / "monitoring" / "prometheus.yml"
 
 HYPELEDGER_SERVICES = {"ingress", "ledger", "relay", "reconciler", "operator-api", "simulator"}
 ONE_SHOTS = {"migrate", "kafka-topics"}
@@ -98,13 +101,38 @@ def test_topic_init_mounts_the_same_declarations_as_kubernetes() -> None:
     assert topics["entrypoint"][-1].endswith(TOPICS_FILE.name)
 
 
-def test_simulator_runs_only_under_its_profile() -> None:
+def test_simulator_and_monitoring_run_only_under_their_profiles() -> None:
     services = compose()["services"]
 
-    profiled = {name for name, service in services.items() if service.get("profiles")}
+    profiles = {
+        name: service["profiles"] for name, service in services.items() if "profiles" in service
+    }
 
-    assert profiled == {"simulator"}
-    assert services["simulator"]["profiles"] == ["simulator"]
+    assert profiles == {
+        "simulator": ["simulator"],
+        "prometheus": ["monitoring"],
+        "grafana": ["monitoring"],
+    }
+
+
+def test_prometheus_scrapes_every_hypeledger_service_on_its_port_and_loads_the_alerts() -> None:
+    services = compose()["services"]
+    config = yaml.safe_load(PROMETHEUS_FILE.read_text())
+
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    mounts = dict(volume.split(":")[:2] for volume in services["prometheus"]["volumes"])
+
+    assert targets == {
+        f"{name}:{services[name]['environment']['HEALTHCHECK_PORT']}"
+        for name in HYPELEDGER_SERVICES
+    }
+    assert mounts["./deploy/monitoring/alerts.yaml"] in config["rule_files"]
+    assert all((COMPOSE_FILE.parent / source).exists() for source in mounts)
 
 
 def test_the_simulator_signs_the_url_the_ingress_verifies_and_shares_its_secrets() -> None:
@@ -121,3 +149,17 @@ def test_the_simulator_signs_the_url_the_ingress_verifies_and_shares_its_secrets
         simulator["HYPELEDGER_SIMULATOR_API_TOKEN"]
         == services["reconciler"]["environment"]["HYPELEDGER_HYPETECH_API_TOKEN"]
     )
+
+
+def test_every_file_the_compose_file_mounts_exists_in_the_repository() -> None:
+    sources = [
+        volume.split(":")[0]
+        for service in compose()["services"].values()
+        for volume in service.get("volumes", [])
+        if volume.startswith("./")
+    ]
+
+    missing = [source for source in sources if not (COMPOSE_FILE.parent / source).exists()]
+
+    assert len(sources) >= 6
+    assert missing == []
