@@ -276,37 +276,40 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 report["ingress_with_echo_ledger"] = await load_runs(load, rates, args, env, pids)
                 report["peak_rss_mb_ingress_with_echo"] = peak_rss_mb(ingress.pid)
 
-        with (
-            process(
-                [HYPELEDGER, "ledger", "--no-relay"], ledger_env, logs / "ledger.log"
-            ) as ledger,
-            process(
-                [HYPELEDGER, "ingress", "--workers", str(args.ingress_workers)],
-                ingress_env,
-                logs / "ingress.log",
-            ) as ingress,
-        ):
-            await wait_ready(f"http://127.0.0.1:{ledger_port}/readyz", ledger, logs / "ledger.log")
-            await wait_ready(f"{url}/readyz", ingress, logs / "ingress.log")
-            users = await create_players(settings, dsn, args.users)
-            users_file = logs / "users.txt"
-            users_file.write_text("\n".join(users))
-            load = [PY, "-m", "bench.ingress_load", "--url", url, "--key", key,
-                    "--users", str(users_file)]  # fmt: skip
-            pids = {"ingress": ingress.pid, "ledger": ledger.pid, **broker}
-            runs = await load_runs(load, rates, args, env, pids)
-            report["webhooks"] = runs
-            report["peak_rss_mb"] = {
-                "ingress": peak_rss_mb(ingress.pid),
-                "ledger": peak_rss_mb(ledger.pid),
-                **{name: peak_rss_mb(pid) for name, pid in broker.items()},
-                "load_generator": max(r["peak_rss_mb"] for r in runs),
-            }
-            answered_200 = sum(r["statuses"].get("200", 0) for r in runs)
-            report["exactly_once"] = {
-                "answered_200": answered_200,
-                "bets_in_ledger": await applied_bets(dsn, users),
-            }
+        if not args.no_ledger:
+            with (
+                process(
+                    [HYPELEDGER, "ledger", "--no-relay"], ledger_env, logs / "ledger.log"
+                ) as ledger,
+                process(
+                    [HYPELEDGER, "ingress", "--workers", str(args.ingress_workers)],
+                    ingress_env,
+                    logs / "ingress.log",
+                ) as ingress,
+            ):
+                await wait_ready(
+                    f"http://127.0.0.1:{ledger_port}/readyz", ledger, logs / "ledger.log"
+                )
+                await wait_ready(f"{url}/readyz", ingress, logs / "ingress.log")
+                users = await create_players(settings, dsn, args.users)
+                users_file = logs / "users.txt"
+                users_file.write_text("\n".join(users))
+                load = [PY, "-m", "bench.ingress_load", "--url", url, "--key", key,
+                        "--users", str(users_file)]  # fmt: skip
+                pids = {"ingress": ingress.pid, "ledger": ledger.pid, **broker}
+                runs = await load_runs(load, rates, args, env, pids)
+                report["webhooks"] = runs
+                report["peak_rss_mb"] = {
+                    "ingress": peak_rss_mb(ingress.pid),
+                    "ledger": peak_rss_mb(ledger.pid),
+                    **{name: peak_rss_mb(pid) for name, pid in broker.items()},
+                    "load_generator": max(r["peak_rss_mb"] for r in runs),
+                }
+                answered_200 = sum(r["statuses"].get("200", 0) for r in runs)
+                report["exactly_once"] = {
+                    "answered_200": answered_200,
+                    "bets_in_ledger": await applied_bets(dsn, users),
+                }
     report["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     return report
 
@@ -355,6 +358,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--ingress-workers", type=int, default=1)
+    parser.add_argument(
+        "--no-ledger", action="store_true", help="only the floor and the ingress with an echo"
+    )
     parser.add_argument("--fetch-max-wait-ms", type=int, default=10)
     parser.add_argument("--out", default="", help="also write the JSON report to this file")
     args = parser.parse_args(argv)
