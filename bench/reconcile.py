@@ -9,7 +9,7 @@ simulator over HTTP and the ledger's tables in Postgres.
 3. Time ``Reconciler.run_once``: choose the sessions (ledger activity plus Hypetech's active
    list), page through every session's transactions, match, store progress, finish the run.
 
-    python -m bench reconcile [--sessions 10000] [--per-session 100] [--concurrency 16]
+    python -m bench reconcile [--sessions 10000] [--per-session 100] [--concurrency 4]
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def main(argv: list[str]) -> None:
     )
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--per-session", type=int, default=100)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--page-size", type=int, default=100)
     args = parser.parse_args(argv)
     result = asyncio.run(run(args.sessions, args.per_session, args.concurrency, args.page_size))

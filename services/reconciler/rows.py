@@ -1,5 +1,8 @@
 """The two sides of a session, as plain values the matcher compares.
 
+Rows are plain slotted dataclasses compared by identity (a run builds a million of them; frozen
+dataclasses cost several times more to build), and nothing mutates them after construction.
+
 ``ProviderRow`` is one row of Hypetech's ``GET /sessions/{id}/transactions``; ``LedgerRow`` is one
 stored decision of the ledger for the same session. Both carry what the matcher needs and can
 render themselves as evidence (JSON-ready, amounts as decimal strings).
@@ -38,7 +41,7 @@ class BetState(StrEnum):
     ROLLED_BACK = "rolled_back"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class ProviderRow:
     tx_id: str
     kind: TxKind | None
@@ -59,7 +62,7 @@ class ProviderRow:
         return self.render() if self.render is not None else dict(self.raw)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class LedgerRow:
     kind: TxKind
     tx_id: str

@@ -331,7 +331,8 @@ WHERE finding_id = $1
 
 SQL_LEDGER_ROWS = """
 SELECT w.session_token, w.kind, w.provider_tx_id, w.user_id, w.currency, w.amount, w.round_id,
-       w.target_tx_id, d.status, d.operator_tx_id::text AS operator_tx_id, d.decided_at, d.body,
+       w.target_tx_id, d.status, d.operator_tx_id::text AS operator_tx_id, d.decided_at,
+       CASE WHEN d.status <> 200 THEN d.body END AS body,
        b.state AS bet_state, tb.amount AS target_stake
 FROM reconciler_webhooks w
 JOIN decisions d
