@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -181,23 +182,128 @@ async def applied_bets(dsn: str, users: list[str]) -> int:
     return count
 
 
-async def load_runs(
-    load: list[str],
-    rates: list[float],
-    args: argparse.Namespace,
-    env: dict[str, str],
-    pids: dict[str, int],
-) -> list[dict[str, Any]]:
-    """A short warm-up, then each fixed rate, then full speed (the warm-up is listed first)."""
-    runs = [run_json([*load, "--rate", "200", "--duration", "3"], env, pids)]
-    runs[0]["mode"] = "warm-up 200/s"
-    for rate in rates:
-        runs.append(
-            run_json([*load, "--rate", str(rate), "--duration", str(args.duration)], env, pids)
+@dataclass
+class Bench:
+    """What every run shares: the stack, the database, the key, the players, the log folder."""
+
+    args: argparse.Namespace
+    stack: Stack
+    dsn: str
+    key: str
+    logs: Path
+    users_file: Path
+    broker: dict[str, int]
+
+    def env(self, prefix: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "HYPELEDGER_ENVIRONMENT": "production",
+            "HYPELEDGER_DATABASE_URL": self.dsn,
+            "HYPELEDGER_KAFKA_BOOTSTRAP_SERVERS": self.stack.kafka_bootstrap_servers,
+            "HYPELEDGER_KAFKA_FLAVOUR": self.stack.kafka_flavour.value,
+            "HYPELEDGER_KAFKA_FETCH_MAX_WAIT_MS": str(self.args.fetch_max_wait_ms),
+            "HYPELEDGER_KAFKA_SESSION_TIMEOUT_MS": "3000",
+            "HYPELEDGER_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            "HYPELEDGER_TOPIC_PREFIX": prefix,
+            "HYPELEDGER_CONSUMER_GROUP": f"{prefix}ledger",
+            "HYPELEDGER_LOG_FORMAT": "json",
+        }
+
+    def settings(self, prefix: str) -> CommonSettings:
+        return CommonSettings(
+            environment="development",
+            kafka_bootstrap_servers=self.stack.kafka_bootstrap_servers,
+            kafka_flavour=self.stack.kafka_flavour,
+            kafka_fetch_max_wait_ms=self.args.fetch_max_wait_ms,
+            topic_prefix=prefix,
         )
-    runs.append(run_json([*load, "--rate", "0", "--count", str(args.full_count),
-                          "--connections", str(args.connections)], env, pids))  # fmt: skip
-    return runs
+
+    async def fresh_topics(self) -> str:
+        """A new topic prefix with its topics created: Tansu's fetch cost grows with the number
+        of batches in a partition, so every run starts on empty topics."""
+        prefix = f"b{uuid.uuid4().hex[:8]}."
+        partitions = self.args.partitions
+        await ensure_topics(
+            self.settings(prefix), {COMMANDS: partitions, COMMANDS_DLQ: 1, TRANSACTIONS: partitions}
+        )
+        return prefix
+
+    def load_argv(self, url: str, rate: float, duration: float) -> list[str]:
+        argv = [PY, "-m", "bench.ingress_load", "--url", url, "--key", self.key,
+                "--users", str(self.users_file), "--rate", str(rate)]  # fmt: skip
+        if rate:
+            return [*argv, "--duration", str(duration)]
+        return [*argv, "--count", str(self.args.full_count),
+                "--connections", str(self.args.connections)]  # fmt: skip
+
+    async def floor_run(self, rate: float, duration: float) -> dict[str, Any]:
+        prefix = await self.fresh_topics()
+        floor = ["--bootstrap", self.stack.kafka_bootstrap_servers, "--prefix", prefix,
+                 "--flavour", self.stack.kafka_flavour.value,
+                 "--fetch-max-wait-ms", str(self.args.fetch_max_wait_ms)]  # fmt: skip
+        env = self.env(prefix)
+        with process([PY, "-m", "bench.ingress_floor", "respond", *floor], env,
+                     self.logs / f"{prefix}responder.log") as responder:  # fmt: skip
+            await asyncio.sleep(1.0)
+            argv = [PY, "-m", "bench.ingress_floor", "request", *floor, "--rate", str(rate)]
+            argv += (
+                ["--duration", str(duration)] if rate else ["--count", str(self.args.full_count)]
+            )
+            return run_json(argv, env, {"responder": responder.pid, **self.broker})
+
+    async def ingress_run(self, rate: float, duration: float, *, ledger: bool) -> dict[str, Any]:
+        """One load run against a fresh ingress and a fresh ledger (or echo) on fresh topics."""
+        prefix = await self.fresh_topics()
+        port, metrics_port = free_port(), free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = self.env(prefix)
+        ingress_env = {**env, "HYPELEDGER_PORT": str(port), "HYPELEDGER_PUBLIC_BASE_URL": url,
+                       "HYPELEDGER_HYPETECH_API_KEYS": self.key}  # fmt: skip
+        if ledger:
+            backend_argv = [HYPELEDGER, "ledger", "--no-relay"]
+            env = {**env, "HYPELEDGER_METRICS_PORT": str(metrics_port),
+                   "HYPELEDGER_RELAY_METRICS_PORT": str(free_port())}  # fmt: skip
+        else:
+            backend_argv = [PY, "-m", "bench.ingress_floor", "respond", "--bootstrap",
+                            self.stack.kafka_bootstrap_servers, "--prefix", prefix,
+                            "--flavour", self.stack.kafka_flavour.value,
+                            "--fetch-max-wait-ms", str(self.args.fetch_max_wait_ms)]  # fmt: skip
+        name = "ledger" if ledger else "responder"
+        ingress_argv = [HYPELEDGER, "ingress", "--workers", str(self.args.ingress_workers)]
+        with (
+            process(backend_argv, env, self.logs / f"{prefix}{name}.log") as backend,
+            process(ingress_argv, ingress_env, self.logs / f"{prefix}ingress.log") as ingress,
+        ):
+            if ledger:
+                await wait_ready(
+                    f"http://127.0.0.1:{metrics_port}/readyz",
+                    backend,
+                    self.logs / f"{prefix}ledger.log",
+                )
+            await wait_ready(f"{url}/readyz", ingress, self.logs / f"{prefix}ingress.log")
+            result = run_json(
+                self.load_argv(url, rate, duration),
+                env,
+                {"ingress": ingress.pid, name: backend.pid, **self.broker},
+            )
+            result["peak_rss_mb_by_process"] = {
+                "ingress": peak_rss_mb(ingress.pid),
+                name: peak_rss_mb(backend.pid),
+                **{broker: peak_rss_mb(pid) for broker, pid in self.broker.items()},
+            }
+        return result
+
+    async def runs(self, rates: list[float], kind: str) -> list[dict[str, Any]]:
+        """Each fixed rate, then full speed (rate 0), each on fresh topics and processes."""
+        results = []
+        for rate in [*rates, 0.0]:
+            if kind == "floor":
+                result = await self.floor_run(rate, self.args.duration)
+            else:
+                result = await self.ingress_run(rate, self.args.duration, ledger=kind == "ledger")
+            result["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
+            results.append(result)
+        return results
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -209,107 +315,35 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "server": f"uvicorn (uvloop, httptools), {args.ingress_workers} worker process(es)",
     }
     async with local_stack() as stack, bench_database(stack) as dsn:
-        prefix = f"bench{uuid.uuid4().hex[:6]}."
-        common = {
-            "HYPELEDGER_ENVIRONMENT": "production",
-            "HYPELEDGER_DATABASE_URL": dsn,
-            "HYPELEDGER_KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap_servers,
-            "HYPELEDGER_KAFKA_FLAVOUR": stack.kafka_flavour.value,
-            "HYPELEDGER_KAFKA_FETCH_MAX_WAIT_MS": str(args.fetch_max_wait_ms),
-            "HYPELEDGER_TOPIC_PREFIX": prefix,
-            "HYPELEDGER_LOG_FORMAT": "json",
-        }
-        env = {**os.environ, **common}
-        settings = CommonSettings(
-            environment="development",
-            kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
-            kafka_flavour=stack.kafka_flavour,
-            kafka_fetch_max_wait_ms=args.fetch_max_wait_ms,
-            topic_prefix=prefix,
-        )
-        partitions = args.partitions
-        await ensure_topics(
-            settings, {COMMANDS: partitions, COMMANDS_DLQ: 1, TRANSACTIONS: partitions}
-        )
-        key = secrets.token_hex(24)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        ledger_port = free_port()
-        ledger_env = {**env, "HYPELEDGER_METRICS_PORT": str(ledger_port),
-                      "HYPELEDGER_RELAY_METRICS_PORT": str(free_port())}  # fmt: skip
-        ingress_env = {**env, "HYPELEDGER_PORT": str(port), "HYPELEDGER_PUBLIC_BASE_URL": url,
-                       "HYPELEDGER_HYPETECH_API_KEYS": key}  # fmt: skip
         logs = Path(tempfile.mkdtemp(prefix="hypeledger-bench-"))
         report["logs"] = str(logs)
-
-        floor_prefix = f"floor{uuid.uuid4().hex[:6]}."
-        floor_settings = settings.model_copy(update={"topic_prefix": floor_prefix})
-        await ensure_topics(floor_settings, {COMMANDS: partitions})
-        floor_args = ["--bootstrap", stack.kafka_bootstrap_servers, "--prefix", floor_prefix,
-                      "--flavour", stack.kafka_flavour.value,
-                      "--fetch-max-wait-ms", str(args.fetch_max_wait_ms)]  # fmt: skip
-        echo_ingress_env = {**ingress_env, "HYPELEDGER_TOPIC_PREFIX": floor_prefix}
-        broker = {s.name: s.pid for s in stack.servers if s.name == "tansu"}
-        with process([PY, "-m", "bench.ingress_floor", "respond", *floor_args], env,
-                     logs / "floor-responder.log") as responder:  # fmt: skip
-            await asyncio.sleep(1.0)
-            pids = {"responder": responder.pid, **broker}
-            report["floor"] = [
-                run_json([PY, "-m", "bench.ingress_floor", "request", *floor_args,
-                          "--rate", str(rate), "--duration", str(args.duration)], env, pids)
-                for rate in rates
-            ] + [
-                run_json([PY, "-m", "bench.ingress_floor", "request", *floor_args,
-                          "--rate", "0", "--count", str(args.full_count)], env, pids),
-            ]  # fmt: skip
-            with process(
-                [HYPELEDGER, "ingress", "--workers", str(args.ingress_workers)],
-                echo_ingress_env,
-                logs / "ingress-echo.log",
-            ) as ingress:
-                await wait_ready(f"{url}/readyz", ingress, logs / "ingress-echo.log")
-                echo_users = logs / "echo-users.txt"
-                echo_users.write_text("\n".join(f"echo-{n}" for n in range(args.users)))
-                load = [PY, "-m", "bench.ingress_load", "--url", url, "--key", key,
-                        "--users", str(echo_users)]  # fmt: skip
-                pids = {"ingress": ingress.pid, "responder": responder.pid, **broker}
-                report["ingress_with_echo_ledger"] = await load_runs(load, rates, args, env, pids)
-                report["peak_rss_mb_ingress_with_echo"] = peak_rss_mb(ingress.pid)
-
+        run = Bench(
+            args, stack, dsn, secrets.token_hex(24), logs, logs / "users.txt",
+            {s.name: s.pid for s in stack.servers if s.name == "tansu"},
+        )  # fmt: skip
+        report["floor"] = await run.runs(rates, "floor")
+        run.users_file.write_text("\n".join(f"echo-{n}" for n in range(args.users)))
+        report["ingress_with_echo_ledger"] = await run.runs(rates, "echo")
         if not args.no_ledger:
-            with (
-                process(
-                    [HYPELEDGER, "ledger", "--no-relay"], ledger_env, logs / "ledger.log"
-                ) as ledger,
-                process(
-                    [HYPELEDGER, "ingress", "--workers", str(args.ingress_workers)],
-                    ingress_env,
-                    logs / "ingress.log",
-                ) as ingress,
-            ):
+            prefix = await run.fresh_topics()
+            metrics_port = free_port()
+            env = {**run.env(prefix), "HYPELEDGER_METRICS_PORT": str(metrics_port),
+                   "HYPELEDGER_RELAY_METRICS_PORT": str(free_port())}  # fmt: skip
+            with process(
+                [HYPELEDGER, "ledger", "--no-relay"], env, logs / "setup-ledger.log"
+            ) as ledger:
                 await wait_ready(
-                    f"http://127.0.0.1:{ledger_port}/readyz", ledger, logs / "ledger.log"
+                    f"http://127.0.0.1:{metrics_port}/readyz", ledger, logs / "setup-ledger.log"
                 )
-                await wait_ready(f"{url}/readyz", ingress, logs / "ingress.log")
-                users = await create_players(settings, dsn, args.users)
-                users_file = logs / "users.txt"
-                users_file.write_text("\n".join(users))
-                load = [PY, "-m", "bench.ingress_load", "--url", url, "--key", key,
-                        "--users", str(users_file)]  # fmt: skip
-                pids = {"ingress": ingress.pid, "ledger": ledger.pid, **broker}
-                runs = await load_runs(load, rates, args, env, pids)
-                report["webhooks"] = runs
-                report["peak_rss_mb"] = {
-                    "ingress": peak_rss_mb(ingress.pid),
-                    "ledger": peak_rss_mb(ledger.pid),
-                    **{name: peak_rss_mb(pid) for name, pid in broker.items()},
-                    "load_generator": max(r["peak_rss_mb"] for r in runs),
-                }
-                answered_200 = sum(r["statuses"].get("200", 0) for r in runs)
-                report["exactly_once"] = {
-                    "answered_200": answered_200,
-                    "bets_in_ledger": await applied_bets(dsn, users),
-                }
+                users = await create_players(run.settings(prefix), dsn, args.users)
+            run.users_file.write_text("\n".join(users))
+            runs = await run.runs(rates, "ledger")
+            report["webhooks"] = runs
+            answered_200 = sum(r["statuses"].get("200", 0) for r in runs)
+            report["exactly_once"] = {
+                "answered_200": answered_200,
+                "bets_in_ledger": await applied_bets(dsn, users),
+            }
     report["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     return report
 
@@ -337,12 +371,24 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {title} | {run['mode']} | {run['throughput_per_s']} | {run['p50_ms']} "
                 f"| {run['p99_ms']} | {statuses or '-'} | {cpu} |"
             )
-    rss = ", ".join(f"{k} {v} MB" for k, v in report.get("peak_rss_mb", {}).items())
+    peaks: dict[str, float] = {}
+    for key in ("ingress_with_echo_ledger", "webhooks"):
+        for run in report.get(key, []):
+            for name, value in run.get("peak_rss_mb_by_process", {}).items():
+                peaks[name] = max(peaks.get(name, 0.0), value or 0.0)
+    loadgen = max(
+        (
+            r["peak_rss_mb"]
+            for k in ("ingress_with_echo_ledger", "webhooks")
+            for r in report.get(k, [])
+        ),
+        default=0,
+    )
+    rss = ", ".join(f"{k} {v} MB" for k, v in peaks.items())
     once = report.get("exactly_once", {})
     lines += [
         "",
-        f"Peak RSS: {rss}; ingress with the echo ledger "
-        f"{report.get('peak_rss_mb_ingress_with_echo')} MB.",
+        f"Peak RSS over all runs: {rss}; load generator {loadgen} MB.",
         f"Exactly once: {once.get('answered_200')} bets answered 200, "
         f"{once.get('bets_in_ledger')} bets in the ledger.",
     ]
