@@ -181,3 +181,19 @@ def test_in_dev_the_simulator_signs_the_url_the_ingress_verifies_and_is_the_hype
         "HYPELEDGER_SIMULATOR_WEBHOOK_API_KEY": "hypetech-api-keys",
         "HYPELEDGER_SIMULATOR_API_TOKEN": "hypetech-api-token",
     }
+
+
+@pytest.mark.parametrize(
+    ("overlay", "replication", "partitions"), [("production", "3", "24"), ("dev", "1", "4")]
+)
+def test_each_overlay_declares_its_replication_factor_and_command_partitions(
+    overlay: str, replication: str, partitions: str
+) -> None:
+    resources = {
+        (r["kind"], r["metadata"]["name"]): r for r in rendered(K8S / "overlays" / overlay)
+    }
+
+    env = container_env(containers(resources[("Job", "hypeledger-topics")])[0])
+
+    assert env["REPLICATION_FACTOR"] == replication
+    assert env["PARTITIONS_COMMANDS"] == partitions
