@@ -66,7 +66,7 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
         )
         stack.push_async_callback(pool.close)
         store = ReconcilerStore(pool, DEFAULT_PROVIDER, CurrencyTable(settings.extra_currencies))
-        client, _ = build_client(settings)
+        client = build_client(settings)
         stack.push_async_callback(client.aclose)
         tap = CommandTap(settings, pool)
         await tap.start()

@@ -47,25 +47,23 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport, limiter: RateLimiter) -> None:
         self._inner = inner
         self._limiter = limiter
-        self.requests = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await self._limiter.acquire()
-        self.requests += 1
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
 
 
-def build_client(settings: ReconcilerSettings) -> tuple[HypetechClient, RateLimitedTransport]:
+def build_client(settings: ReconcilerSettings) -> HypetechClient:
     limits = httpx.Limits(
         max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
     )
     transport = RateLimitedTransport(
         httpx.AsyncHTTPTransport(limits=limits), RateLimiter(settings.requests_per_second)
     )
-    return HypetechClient.from_settings(settings, transport=transport), transport
+    return HypetechClient.from_settings(settings, transport=transport)
 
 
 async def session_rows(

@@ -31,10 +31,6 @@ class RowClass(StrEnum):
     """Round level: a bet still open here while Hypetech reports its round FINISHED."""
 
 
-#: The classes that are differences (everything but ``matched``), in report order.
-FINDING_CLASSES: tuple[RowClass, ...] = tuple(c for c in RowClass if c is not RowClass.MATCHED)
-
-
 class FindingStatus(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
