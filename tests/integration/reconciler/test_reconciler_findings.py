@@ -200,3 +200,26 @@ async def test_open_bets_of_finished_rounds_are_settled_as_lost_only_when_the_po
             )
             == open_before
         )
+
+
+async def test_a_run_for_one_session_checks_only_it_and_leaves_the_watermark(
+    infra: Any, common_env: dict[str, Any]
+) -> None:
+    async with money_path(
+        infra, common_env, generation="v2", seed=13, **faults("0.3", ("drift",))
+    ) as stack:
+        await play(stack, players=3, rounds=15)
+        truth = await stack.truth()
+        session = stack.sessions[0]
+        user = f"{stack.prefix}p0"
+        expected = {f for f in expected_findings(truth) if f[2] in {
+            t["transactionId"] for t in truth["transactions"] if t["userId"] == user
+        }}  # fmt: skip
+
+        async with build(stack.reconciler_settings()) as app:
+            report = await app.reconciler.run_once(RunRequest(session=session))
+
+        assert expected, "the seed injected no difference in this session"
+        assert report.sessions_total == 1
+        assert set(await found(stack)) == expected
+        assert await stack.pool.fetchval("SELECT count(*) FROM reconciliation_watermarks") == 0
