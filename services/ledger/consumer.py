@@ -45,6 +45,10 @@ from shared.settings import LedgerSettings
 log = get_logger("hypeledger.ledger")
 
 
+#: Consecutive seeks back to the stored offset before a partition is stopped as having a gap.
+MAX_RESYNCS = 20
+
+
 class OffsetGap(RuntimeError):
     """Records after the stored offset arrived while the ones before them never did."""
 
@@ -92,6 +96,9 @@ class LedgerConsumer:
         self._positions: dict[TopicPartition, int] = {}
         self._stopped: set[TopicPartition] = set()
         self._lock = asyncio.Lock()
+        self._generation = 0
+        self._gaps: dict[TopicPartition, int] = {}
+        """Bumped on every assignment and revocation."""
         self.assigned_once = asyncio.Event()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -103,13 +110,14 @@ class LedgerConsumer:
             client_id="hypeledger-ledger",
         )
         consumer.subscribe([self._topic], listener=_Rebalance(self))
+        self._consumer = consumer  # before start(): the first assignment can happen inside it
         await consumer.start()
-        self._consumer = consumer
 
     async def stop(self) -> None:
-        if self._consumer is not None:
-            async with self._lock:
-                consumer, self._consumer = self._consumer, None
+        consumer = self._consumer
+        if consumer is not None:
+            async with self._lock:  # lets the batch in flight commit
+                self._consumer = None
             await consumer.stop()
 
     @property
@@ -118,17 +126,24 @@ class LedgerConsumer:
         return consumer is not None and bool(consumer.assignment()) and not self._stopped
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Fetch and apply until ``stop`` is set."""
+        """Fetch and apply until ``stop`` is set.
+
+        Each fetch is split per partition into batches of at most ``max_batch``; the partitions
+        are applied concurrently (one connection each), each partition's batches in order.
+        """
         consumer = self._consumer
         assert consumer is not None, "start() first"  # noqa: S101 - programming error
+        size = self._settings.max_batch
         while not stop.is_set():
-            size = self._settings.max_batch
+            generation = self._generation
             batches = await consumer.getmany(
                 timeout_ms=200, max_records=size * max(1, len(consumer.assignment()))
             )
             if not batches:
                 continue
             async with self._lock:
+                if generation != self._generation:
+                    continue  # fetched around a rebalance: may predate the seek; fetch again
                 owned = consumer.assignment()
                 await asyncio.gather(
                     *(
@@ -141,6 +156,7 @@ class LedgerConsumer:
     # -- rebalance ----------------------------------------------------------------------------
 
     async def assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self._generation += 1
         consumer = self._consumer
         if consumer is None or not assigned:
             self._metrics.partitions_assigned.set(
@@ -155,6 +171,7 @@ class LedgerConsumer:
             if tp in self._stopped:
                 self._stopped.discard(tp)
                 consumer.resume(tp)
+            self._gaps.pop(tp, None)
             offset = stored.get(tp.partition)
             if offset is None:
                 await consumer.seek_to_beginning(tp)
@@ -173,6 +190,7 @@ class LedgerConsumer:
 
     async def revoked(self, revoked: Sequence[TopicPartition]) -> None:
         async with self._lock:  # waits for the batch in flight to commit
+            self._generation += 1
             for tp in revoked:
                 self._positions.pop(tp, None)
                 self._stopped.discard(tp)
@@ -189,9 +207,10 @@ class LedgerConsumer:
         size: int,
     ) -> None:
         """Apply a partition's fetched records in batches of at most ``size``, one after another."""
+        generation = self._generation
         for start in range(0, len(records), size):
-            if tp in self._stopped:
-                return
+            if tp in self._stopped or generation != self._generation:
+                return  # stopped, or sought back: the rest is fetched again
             await self._apply_guarded(consumer, tp, records[start : start + size])
 
     async def _apply_guarded(
@@ -222,8 +241,12 @@ class LedgerConsumer:
         expected = self._positions.get(tp)
         if expected is not None:
             records = [record for record in records if record.offset >= expected]
+            if records and records[0].offset > expected:
+                self._resync(consumer, tp, expected, records[0].offset)
+                return
         if not records:
             return
+        self._gaps[tp] = 0
         items = [self._decode(record) for record in records]
         poison = [item for item in items if item.command is None]
         if poison:
@@ -247,6 +270,7 @@ class LedgerConsumer:
                 items = [item for item in items if item.record.offset >= stored]
                 if not items:
                     self._positions[tp] = stored
+                    self._generation += 1
                     consumer.seek(tp, stored)
                     return
             commands = [item.command for item in items if item.command is not None]
@@ -274,6 +298,24 @@ class LedgerConsumer:
         self._metrics.batch_size.observe(len(items))
         await self._reply(decided)
         await self._commit(consumer, tp, next_offset)
+
+    def _resync(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, expected: int, first: int
+    ) -> None:
+        """Records after the next offset to apply arrived: seek back to it and fetch again.
+
+        Records fetched around a rebalance can start past the offset stored in Postgres; they
+        are dropped, never applied. A gap that persists (the records are gone from the topic)
+        stops the partition loudly.
+        """
+        self._gaps[tp] = self._gaps.get(tp, 0) + 1
+        if self._gaps[tp] > MAX_RESYNCS:
+            raise OffsetGap(f"partition {tp.partition}: expected offset {expected}, got {first}")
+        log.warning(
+            "ledger.partition.resync", partition=tp.partition, expected=expected, first=first
+        )
+        self._generation += 1
+        consumer.seek(tp, expected)
 
     def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Item:
         if record.value is None:

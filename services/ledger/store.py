@@ -7,7 +7,7 @@ caller owns the transaction (``async with conn.transaction():``); nothing here c
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -30,17 +30,12 @@ from shared.contracts.commands import Mode, OperatorCommand, OperatorKind, Webho
 
 # -- offsets ----------------------------------------------------------------------------------
 
-_ENSURE_OFFSET = """
+_LOCK_OFFSET = """
 INSERT INTO consumed_offsets (group_id, topic, partition, next_offset)
 VALUES ($1, $2, $3, $4)
-ON CONFLICT (group_id, topic, partition) DO NOTHING
-"""
-
-_LOCK_OFFSET = """
-SELECT next_offset
-FROM consumed_offsets
-WHERE group_id = $1 AND topic = $2 AND partition = $3
-FOR UPDATE
+ON CONFLICT (group_id, topic, partition)
+DO UPDATE SET next_offset = consumed_offsets.next_offset
+RETURNING next_offset
 """
 
 _SET_OFFSET = """
@@ -71,8 +66,7 @@ async def lock_offset(
     Two consumers that both think they own the partition serialise here, and the second sees
     the offset the first one moved.
     """
-    await conn.execute(_ENSURE_OFFSET, group, topic, partition, first)
-    next_offset: int = await conn.fetchval(_LOCK_OFFSET, group, topic, partition)
+    next_offset: int = await conn.fetchval(_LOCK_OFFSET, group, topic, partition, first)
     return next_offset
 
 
@@ -148,16 +142,27 @@ JOIN unnest($1::text[], $2::text[]) AS k (user_id, currency)
 
 @dataclass(slots=True)
 class _Wanted:
-    keys: set[Key]
-    accounts: set[tuple[str, str]]
-    bet_ids: set[tuple[str, str]]
-    rounds: set[tuple[str, str]]
-    tokens: set[str]
-    grant_owners: set[tuple[str, str]]
+    """What the batch's commands can read, so only that is loaded."""
+
+    keys: set[Key] = field(default_factory=set)
+    accounts: set[tuple[str, str]] = field(default_factory=set)
+    bet_ids: set[tuple[str, str]] = field(default_factory=set)
+    """Bets named by a win, lose or rollback."""
+    tombstone_ids: set[tuple[str, str]] = field(default_factory=set)
+    """Bet ids that a bet places or a rollback targets (either may meet a tombstone)."""
+    rounds: set[tuple[str, str]] = field(default_factory=set)
+    """(user_id, round_id) whose bets an unlinked win or lose, or a settle_lost, reads."""
+    lock_rounds: set[tuple[str, str]] = field(default_factory=set)
+    """(user_id, round_id) whose round lock a decision may read."""
+    bet_rounds: set[tuple[str, str]] = field(default_factory=set)
+    """Rounds of the bets placed in this batch (a rollback in the batch may target them)."""
+    rollbacks: bool = False
+    tokens: set[str] = field(default_factory=set)
+    grant_owners: set[tuple[str, str]] = field(default_factory=set)
 
 
 def _wanted(commands: Iterable[Command]) -> _Wanted:
-    wanted = _Wanted(set(), set(), set(), set(), set(), set())
+    wanted = _Wanted()
     for command in commands:
         key = key_of(command)
         if key is not None:
@@ -169,22 +174,29 @@ def _wanted(commands: Iterable[Command]) -> _Wanted:
                 wanted.rounds.add((command.user_id, command.round_id))
             continue
         provider = command.provider
-        if command.round_id is not None and command.kind is not WebhookKind.BALANCE:
-            wanted.rounds.add((command.user_id, command.round_id))
-        if command.kind is WebhookKind.BET and command.provider_tx_id is not None:
-            wanted.bet_ids.add((provider, command.provider_tx_id))
+        round_key = None if command.round_id is None else (command.user_id, command.round_id)
+        kind = command.kind
+        if kind is WebhookKind.BET and command.provider_tx_id is not None:
+            wanted.tombstone_ids.add((provider, command.provider_tx_id))
+            if round_key is not None:
+                wanted.bet_rounds.add(round_key)
             if command.session_token is not None:
                 wanted.tokens.add(command.session_token)
             if command.mode is Mode.FREE:
                 wanted.grant_owners.add(owner)
-        elif (
-            command.kind in (WebhookKind.WIN, WebhookKind.LOSE) and command.linked_tx_id is not None
-        ):
-            wanted.bet_ids.add((provider, command.linked_tx_id))
-        elif command.kind is WebhookKind.ROLLBACK:
+        elif kind is WebhookKind.WIN or kind is WebhookKind.LOSE:
+            if command.linked_tx_id is not None:
+                wanted.bet_ids.add((provider, command.linked_tx_id))
+            elif round_key is not None:
+                wanted.rounds.add(round_key)
+                if kind is WebhookKind.WIN:
+                    wanted.lock_rounds.add(round_key)
+        elif kind is WebhookKind.ROLLBACK:
+            wanted.rollbacks = True
             target = command.rollback_target
             if target is not None:
                 wanted.bet_ids.add((provider, target))
+                wanted.tombstone_ids.add((provider, target))
             wanted.grant_owners.add(owner)
     return wanted
 
@@ -231,15 +243,17 @@ async def load_state(conn: asyncpg.Connection, commands: Sequence[Command]) -> B
     if missing:
         for row in await conn.fetch(_BETS_BY_ID, *_columns(missing, 2)):
             state.add_bet(_bet(row))
-    lock_rounds = set(wanted.rounds)
-    lock_rounds.update(
-        (bet.user_id, bet.round_id) for bet in state.bets.values() if bet.round_id is not None
-    )
+    lock_rounds = set(wanted.lock_rounds)
+    if wanted.rollbacks:  # a rollback reads the lock of its bet's round, loaded or placed now
+        lock_rounds |= wanted.bet_rounds
+        lock_rounds.update(
+            (bet.user_id, bet.round_id) for bet in state.bets.values() if bet.round_id is not None
+        )
     if lock_rounds:
         for row in await conn.fetch(_ROUND_LOCKS, *_columns(lock_rounds, 2)):
             state.round_locks.add((row[0], row[1], row[2]))
-    if wanted.bet_ids:
-        for row in await conn.fetch(_TOMBSTONES, *_columns(wanted.bet_ids, 2)):
+    if wanted.tombstone_ids:
+        for row in await conn.fetch(_TOMBSTONES, *_columns(wanted.tombstone_ids, 2)):
             state.tombstones[(row[0], row[1])] = Tombstone(row[0], row[1], row[2], row[3], row[4])
     if wanted.tokens:
         for row in await conn.fetch(_SESSIONS, list(wanted.tokens)):
