@@ -61,6 +61,7 @@ class Result:
     batch: int
     ledger_s: float
     ledger_per_s: float
+    ledger_cpu_s: float
     floor_s: float
     floor_per_s: float
     ratio: float
@@ -172,6 +173,12 @@ def ledger_env(settings: LedgerSettings, metrics_port: int) -> dict[str, str]:
     return env
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -188,8 +195,8 @@ async def applied(conn: asyncpg.Connection, settings: LedgerSettings) -> int:
     return int(total)
 
 
-async def time_ledger(settings: LedgerSettings, n: int) -> tuple[float, float]:
-    """Seconds from readiness to all applied, and the process's peak RSS in MB."""
+async def time_ledger(settings: LedgerSettings, n: int) -> tuple[float, float, float]:
+    """Seconds from readiness to all applied, the CPU seconds used meanwhile, peak RSS in MB."""
     port = free_port()
     hypeledger = str(Path(sys.executable).with_name("hypeledger"))
     process = subprocess.Popen(  # noqa: ASYNC220 - one process, started once
@@ -208,6 +215,7 @@ async def time_ledger(settings: LedgerSettings, n: int) -> tuple[float, float]:
                     pass
                 await asyncio.sleep(0.05)
         started = time.perf_counter()
+        cpu_before = cpu_seconds(process.pid)
         for _ in range(60_000):
             if await applied(conn, settings) >= n:
                 break
@@ -215,12 +223,13 @@ async def time_ledger(settings: LedgerSettings, n: int) -> tuple[float, float]:
                 raise RuntimeError(f"the ledger exited with {process.returncode}")
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(process.pid) - cpu_before
         rss = peak_rss_mb(process.pid)
     finally:
         await conn.close()
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
-    return elapsed, rss
+    return elapsed, cpu, rss
 
 
 def floor_rows(commands: list[WebhookEnvelope], partitions: int) -> list[list[dict[str, Any]]]:
@@ -443,8 +452,12 @@ async def run(n: int, players: int, partitions: int, batch: int) -> Result:
             commands = envelopes(n, players)
             await preload(settings, commands)
             load_before = loadavg()
-            ledger_s, rss = await time_ledger(settings, n)
+            ledger_s, ledger_cpu, rss = await time_ledger(settings, n)
+            print(
+                f"ledger: {n} applied in {ledger_s:.2f} s, {ledger_cpu:.2f} CPU s, peak RSS {rss:.1f} MB"
+            )
             floor_s = await time_floor(floor_db, commands, partitions, batch)
+            print(f"floor: {n} rows-sets in {floor_s:.2f} s")
             load_after = loadavg()
             conn = await asyncpg.connect(ledger_db)
             try:
@@ -461,6 +474,7 @@ async def run(n: int, players: int, partitions: int, batch: int) -> Result:
         batch=batch,
         ledger_s=round(ledger_s, 2),
         ledger_per_s=round(n / ledger_s),
+        ledger_cpu_s=round(ledger_cpu, 2),
         floor_s=round(floor_s, 2),
         floor_per_s=round(n / floor_s),
         ratio=round(floor_s / ledger_s, 3),
