@@ -80,7 +80,6 @@ class Reconciler:
         self._grace = timedelta(seconds=settings.grace_period_s)
         self._fetching = asyncio.Semaphore(settings.concurrency)
         self._log = get_logger("reconciler")
-        self.last_report: RunReport | None = None
 
     async def run_once(self, request: RunRequest) -> RunReport:
         """Finish the run a killed reconciler left, or else start and finish a new one."""
@@ -108,7 +107,6 @@ class Reconciler:
         self._metrics.run_seconds.observe(time.perf_counter() - started)
         self._metrics.last_run_finished.set(time.time())
         self._log.info("reconciler.run.finished", **report.as_json())
-        self.last_report = report
         return report
 
     async def _start(self, request: RunRequest) -> Run:
@@ -122,7 +120,7 @@ class Reconciler:
         if request.session is not None:
             sessions: list[str] = [request.session]
         else:
-            sessions = await self._store.active_sessions(window_from, window_to)
+            sessions = await self._store.sessions_to_check(window_from, window_to)
             sessions += await self._active_at_provider()
         run = await self._store.start_run(
             trigger=request.trigger,

@@ -371,7 +371,8 @@ class ReconcilerStore:
             value: datetime | None = await conn.fetchval(SQL_WATERMARK, WATERMARK)
         return value
 
-    async def active_sessions(self, window_from: datetime, window_to: datetime) -> list[str]:
+    async def sessions_to_check(self, window_from: datetime, window_to: datetime) -> list[str]:
+        """Sessions with ledger activity in the window, and those that failed in the last run."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(SQL_ACTIVE_SESSIONS, window_from, window_to)
             failed = await conn.fetch(SQL_FAILED_LAST_RUN)
