@@ -248,3 +248,34 @@ async def test_serves_the_openapi_document_kept_in_the_repo(http: httpx.AsyncCli
     served["servers"] = [{"url": "http://127.0.0.1:8080"}]
 
     assert served == json.loads((REPO / "docs" / "ingress-openapi.json").read_text())
+
+
+def test_refuses_a_current_path_that_is_a_legacy_path_of_another_kind() -> None:
+    settings = IngressSettings(environment="test", path_bet="/webhooks/hypetech/rewards")
+
+    with pytest.raises(ValueError, match="legacy win route"):
+        create_app(settings, ledger=FakeLedger())
+
+
+def test_refuses_two_current_routes_on_one_path() -> None:
+    settings = IngressSettings(environment="test", path_bet="/hooks/one", path_win="/hooks/one")
+
+    with pytest.raises(ValueError, match="must differ"):
+        create_app(settings, ledger=FakeLedger())
+
+
+async def test_serves_a_configured_current_path(ledger: FakeLedger) -> None:
+    settings = IngressSettings(
+        environment="test", public_base_url=BASE, hypetech_api_keys=[KEY.decode()],
+        path_bet="/yourRegisterBetPath",
+    )  # fmt: skip
+    app = create_app(settings, ledger=ledger, clock=lambda: datetime(2026, 5, 4, tzinfo=UTC))
+    path = "/yourRegisterBetPath"
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://ingress"
+    ) as http:
+        response = await http.post(path, content=ex.V2_BET, headers=signed(path, ex.V2_BET))
+
+    assert response.status_code == 200
+    assert ledger.envelopes()[0].generation.value == "v4"
