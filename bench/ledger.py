@@ -36,6 +36,7 @@ import asyncpg
 import httpx
 
 from services.ledger import store
+from services.ledger.app import process_env
 from services.ledger.audit import audit
 from services.ledger.model import Key, event_id_for
 from shared.contracts.commands import Generation, WebhookEnvelope, WebhookKind
@@ -152,27 +153,6 @@ async def preload(settings: LedgerSettings, commands: list[WebhookEnvelope]) -> 
         await kafka.stop()
 
 
-def ledger_env(settings: LedgerSettings, metrics_port: int) -> dict[str, str]:
-    values = {
-        "database_url": settings.database_url,
-        "kafka_bootstrap_servers": settings.kafka_bootstrap_servers,
-        "kafka_flavour": settings.kafka_flavour.value,
-        "kafka_fetch_max_wait_ms": str(settings.kafka_fetch_max_wait_ms),
-        "kafka_session_timeout_ms": str(settings.kafka_session_timeout_ms),
-        "kafka_heartbeat_interval_ms": str(settings.kafka_heartbeat_interval_ms),
-        "topic_prefix": settings.topic_prefix,
-        "consumer_group": settings.consumer_group,
-        "max_batch": str(settings.max_batch),
-        "session_check": "false",
-        "metrics_port": str(metrics_port),
-        "log_level": "WARNING",
-        "log_format": "json",
-    }
-    env = {key: value for key, value in os.environ.items() if not key.startswith("HYPELEDGER_")}
-    env.update({f"HYPELEDGER_{key.upper()}": value for key, value in values.items()})
-    return env
-
-
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -200,7 +180,8 @@ async def time_ledger(settings: LedgerSettings, n: int) -> tuple[float, float, f
     port = free_port()
     hypeledger = str(Path(sys.executable).with_name("hypeledger"))
     process = subprocess.Popen(  # noqa: ASYNC220 - one process, started once
-        [hypeledger, "ledger", "--no-relay"], env=ledger_env(settings, port)
+        [hypeledger, "ledger", "--no-relay"],
+        env=process_env(settings.model_copy(update={"metrics_port": port, "log_level": "WARNING"})),
     )
     conn = await asyncpg.connect(settings.database_url)
     try:
@@ -461,6 +442,7 @@ async def run(n: int, players: int, partitions: int, batch: int) -> Result:
             load_after = loadavg()
             conn = await asyncpg.connect(ledger_db)
             try:
+                await conn.execute("ANALYZE")  # fresh statistics after the bulk load
                 clean = (await audit(conn)).clean
             finally:
                 await conn.close()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -150,6 +152,22 @@ def build(
         create_partitions=create_partitions,
         faults=Faults.from_env(),
     )
+
+
+def process_env(settings: LedgerSettings, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment under which a ``hypeledger ledger`` child process reads ``settings``.
+
+    ``base`` (default: this process's environment) is kept, except its ``HYPELEDGER_`` keys.
+    """
+    env = {
+        key: value
+        for key, value in (os.environ if base is None else base).items()
+        if not key.startswith("HYPELEDGER_")
+    }
+    for name, value in settings.model_dump(mode="json").items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        env[f"HYPELEDGER_{name.upper()}"] = text
+    return env
 
 
 def serve(service: LedgerService) -> None:

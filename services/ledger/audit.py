@@ -100,10 +100,12 @@ CHECKS: dict[str, str] = {
     "bet_without_decision": """
         SELECT b.provider, b.bet_tx_id
         FROM bets b
-        LEFT JOIN decisions d
-          ON d.provider = b.provider AND d.kind = 'bet' AND d.provider_tx_id = b.bet_tx_id
-        WHERE d.provider IS NULL
-          AND b.created_at > now() - interval '180 days'
+        WHERE b.created_at > now() - interval '180 days'
+          AND NOT EXISTS (
+            SELECT 1
+            FROM decisions d
+            WHERE d.provider = b.provider AND d.kind = 'bet' AND d.provider_tx_id = b.bet_tx_id
+          )
         LIMIT $1
     """,
     "bet_decision_applied": """

@@ -94,6 +94,8 @@ class LedgerConsumer:
         self._group = settings.consumer_group
         self._consumer: AIOKafkaConsumer | None = None
         self._positions: dict[TopicPartition, int] = {}
+        self._owned: set[TopicPartition] = set()
+        """Partitions assigned to this member and already sought to their stored offsets."""
         self._stopped: set[TopicPartition] = set()
         self._lock = asyncio.Lock()
         self._generation = 0
@@ -123,7 +125,7 @@ class LedgerConsumer:
     @property
     def ready(self) -> bool:
         consumer = self._consumer
-        return consumer is not None and bool(consumer.assignment()) and not self._stopped
+        return consumer is not None and bool(self._owned) and not self._stopped
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and apply until ``stop`` is set.
@@ -144,7 +146,7 @@ class LedgerConsumer:
             async with self._lock:
                 if generation != self._generation:
                     continue  # fetched around a rebalance: may predate the seek; fetch again
-                owned = consumer.assignment()
+                owned = self._owned  # assigned AND positioned: never between revoke and assign
                 await asyncio.gather(
                     *(
                         self._apply_in_order(consumer, tp, records, size)
@@ -179,6 +181,7 @@ class LedgerConsumer:
             else:
                 consumer.seek(tp, offset)
                 self._positions[tp] = offset
+            self._owned.add(tp)
         self._metrics.partitions_stopped.set(len(self._stopped))
         self._metrics.partitions_assigned.set(len(consumer.assignment()))
         log.info(
@@ -192,6 +195,7 @@ class LedgerConsumer:
         async with self._lock:  # waits for the batch in flight to commit
             self._generation += 1
             for tp in revoked:
+                self._owned.discard(tp)
                 self._positions.pop(tp, None)
                 self._stopped.discard(tp)
         self._metrics.partitions_stopped.set(len(self._stopped))

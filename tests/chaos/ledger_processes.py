@@ -8,7 +8,6 @@ end state is known: one decision per key, balance = 100.00 - bets, every bet ope
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from services.ledger.app import process_env
 from services.ledger.faults import FAULT_ENV
 from shared.contracts.commands import (
     LEDGER_REPLY,
@@ -64,23 +64,8 @@ async def until(
 
 
 def env_of(settings: LedgerSettings, **extra: str) -> dict[str, str]:
-    """The environment a ledger process reads its settings from."""
-    values = {
-        "database_url": settings.database_url,
-        "kafka_bootstrap_servers": settings.kafka_bootstrap_servers,
-        "kafka_flavour": settings.kafka_flavour.value,
-        "kafka_fetch_max_wait_ms": str(settings.kafka_fetch_max_wait_ms),
-        "kafka_session_timeout_ms": str(settings.kafka_session_timeout_ms),
-        "kafka_heartbeat_interval_ms": str(settings.kafka_heartbeat_interval_ms),
-        "topic_prefix": settings.topic_prefix,
-        "consumer_group": settings.consumer_group,
-        "max_batch": str(settings.max_batch),
-        "session_check": str(settings.session_check).lower(),
-        "environment": "test",
-        "log_format": "json",
-    }
-    env = {key: value for key, value in os.environ.items() if not key.startswith("HYPELEDGER_")}
-    env.update({f"HYPELEDGER_{key.upper()}": value for key, value in values.items()})
+    """The environment a ledger process reads its settings from (JSON logs to its log file)."""
+    env = process_env(settings.model_copy(update={"log_format": "json"}))
     env.update(extra)
     return env
 

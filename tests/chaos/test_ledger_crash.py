@@ -51,51 +51,50 @@ async def assert_audit_clean(pool: asyncpg.Pool) -> None:
     assert report.clean, report.violations
 
 
-async def test_applies_nothing_twice_after_a_kill_between_the_db_commit_and_the_offset_commit(
-    common_env: dict[str, Any], db_pool: asyncpg.Pool, tmp_path: Path
-) -> None:
+async def crash_and_recover(
+    common_env: dict[str, Any], pool: asyncpg.Pool, logs: Path, fault: str
+) -> tuple[int, int]:
+    """Pre-load a load, let a ledger die at ``fault``, recover with a fresh one, check it all.
+
+    Returns the victim's exit code and the offsets it had committed to Postgres.
+    """
     settings = chaos_settings(common_env)
     await create_topics(settings)
     load = build_load(players=12, bets=8)
     async with Replies(settings) as replies:
         ids = await replies.publish(load.commands)
-        victim = start_ledger(settings, tmp_path, fault="after_db_commit:1")
+        victim = start_ledger(settings, logs, fault=fault)
         exit_code = await victim.exited()
-        committed_before_restart = await applied_offsets(db_pool, settings)
-        survivor = start_ledger(settings, tmp_path)
+        committed_before_restart = await applied_offsets(pool, settings)
+        survivor = start_ledger(settings, logs)
         try:
-            await wait_all_applied(db_pool, settings, len(load.commands))
-
-            await check_end_state(db_pool, load)
+            await wait_all_applied(pool, settings, len(load.commands))
+            await replies.wait_for(ids[-1:])
+            await check_end_state(pool, load)
             await assert_redelivery_is_answered_byte_for_byte(replies, ids)
         finally:
             survivor.terminate()
+    await assert_audit_clean(pool)
+    return exit_code, committed_before_restart
+
+
+async def test_applies_nothing_twice_after_a_kill_between_the_db_commit_and_the_offset_commit(
+    common_env: dict[str, Any], db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    exit_code, committed = await crash_and_recover(
+        common_env, db_pool, tmp_path, "after_db_commit:1"
+    )
+
     assert exit_code == -signal.SIGKILL
-    assert committed_before_restart > 0
-    await assert_audit_clean(db_pool)
+    assert committed > 0
 
 
 async def test_reapplies_a_batch_killed_in_the_middle_of_its_transaction(
     common_env: dict[str, Any], db_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    settings = chaos_settings(common_env)
-    await create_topics(settings)
-    load = build_load(players=12, bets=8)
-    async with Replies(settings) as replies:
-        ids = await replies.publish(load.commands)
-        victim = start_ledger(settings, tmp_path, fault="mid_batch:3")
-        exit_code = await victim.exited()
-        survivor = start_ledger(settings, tmp_path)
-        try:
-            await wait_all_applied(db_pool, settings, len(load.commands))
-            await replies.wait_for(ids[-1:])
+    exit_code, _ = await crash_and_recover(common_env, db_pool, tmp_path, "mid_batch:3")
 
-            await check_end_state(db_pool, load)
-            await assert_redelivery_is_answered_byte_for_byte(replies, ids)
-        finally:
-            survivor.terminate()
     assert exit_code == -signal.SIGKILL
-    await assert_audit_clean(db_pool)
 
 
 async def test_survives_random_kills_under_load(
