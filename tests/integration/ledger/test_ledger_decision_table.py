@@ -6,11 +6,15 @@ the stored state. Players and transaction ids are unique per test.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ledger_harness import Ledger, operator, unique, webhook
 
 from shared.contracts.commands import Mode, OperatorKind, WebhookKind
+from shared.contracts.topics import COMMANDS_DLQ, HEADER_DLQ_REASON
+from shared.kafka import consumer as kafka_consumer
 
 BET, WIN, LOSE, ROLLBACK, BALANCE = (
     WebhookKind.BET,
@@ -19,6 +23,21 @@ BET, WIN, LOSE, ROLLBACK, BALANCE = (
     WebhookKind.ROLLBACK,
     WebhookKind.BALANCE,
 )
+
+
+async def dead_letters(ledger: Ledger, key: str) -> Any:
+    """The dead-lettered record published with ``key`` (read from the start of the DLQ)."""
+    reader = kafka_consumer(ledger.settings, ledger.settings.topic(COMMANDS_DLQ), group_id=None)
+    await reader.start()
+    try:
+        async with asyncio.timeout(20):
+            while True:
+                for records in (await reader.getmany(timeout_ms=200)).values():
+                    for record in records:
+                        if record.key == key.encode():
+                            return record
+    finally:
+        await reader.stop()
 
 
 # -- idempotency ------------------------------------------------------------------------------
@@ -502,10 +521,20 @@ async def test_refuses_a_balance_read_of_a_missing_account(ledger: Ledger) -> No
 # -- poison -----------------------------------------------------------------------------------
 
 
-async def test_dead_letters_an_undecodable_command_and_answers_500(ledger: Ledger) -> None:
+async def test_answers_500_to_an_undecodable_command(ledger: Ledger) -> None:
     reply = await ledger.send_raw(unique("p"), b'{"type": "webhook", "kind": "bet"')
 
     assert (reply.status, reply.slug) == (500, "unprocessable-command")
+
+
+async def test_dead_letters_an_undecodable_command_with_its_reason(ledger: Ledger) -> None:
+    key = unique("p")
+    await ledger.send_raw(key, b"not json at all")
+
+    dead = await dead_letters(ledger, key)
+
+    assert dead.value == b"not json at all"
+    assert b"not a wallet command" in dict(dead.headers)[HEADER_DLQ_REASON]
 
 
 # -- operator commands ------------------------------------------------------------------------
