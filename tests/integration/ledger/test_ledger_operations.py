@@ -1,0 +1,62 @@
+"""Operating the ledger: probes and metrics, and the retention job."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from ledger_harness import Ledger, unique, webhook
+
+from services.ledger.retention import expire
+from shared.contracts.commands import WebhookKind
+
+
+async def test_serves_health_readiness_and_decision_metrics(ledger: Ledger) -> None:
+    user = await ledger.player("10.00")
+    await ledger.send(webhook(WebhookKind.BET, user, unique("b"), "1.00"))
+    base = f"http://127.0.0.1:{ledger.settings.metrics_port}"
+
+    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+        health = await client.get("/healthz")
+        ready = await client.get("/readyz")
+        metrics = await client.get("/metrics")
+
+    assert (health.status_code, ready.status_code) == (200, 200)
+    assert ready.json()["checks"] == {"database": True, "consumer": True}
+    assert 'ledger_decisions_total{kind="bet",outcome="applied"}' in metrics.text
+    assert "ledger_consumer_lag" in metrics.text
+
+
+async def test_expires_keys_and_tombstones_past_the_window_and_records_the_run(
+    ledger: Ledger,
+) -> None:
+    user = await ledger.player("10.00")
+    old_tx, new_tx = unique("b"), unique("b")
+    await ledger.send(webhook(WebhookKind.BET, user, old_tx, "1.00"))
+    await ledger.send(webhook(WebhookKind.BET, user, new_tx, "1.00"))
+    long_ago = datetime.now(UTC) - timedelta(days=200)
+    await ledger.pool.execute(
+        "UPDATE decisions SET decided_at = $2 WHERE provider_tx_id = $1", old_tx, long_ago
+    )
+
+    async with ledger.pool.acquire() as conn:
+        result = await expire(conn, now=datetime.now(UTC), days=180)
+
+    assert result.decisions >= 1
+    assert await ledger.decision("bet", old_tx) is None
+    assert await ledger.decision("bet", new_tx) is not None
+    assert (
+        await ledger.count("SELECT count(*) FROM transactions WHERE provider_tx_id = $1", old_tx)
+        == 1
+    )
+    assert (
+        await ledger.count("SELECT count(*) FROM retention_runs WHERE cutoff = $1", result.cutoff)
+        == 1
+    )
+
+
+async def test_refuses_a_retention_window_under_180_days(ledger: Ledger) -> None:
+    async with ledger.pool.acquire() as conn:
+        with pytest.raises(ValueError, match="at least 180 days"):
+            await expire(conn, now=datetime.now(UTC), days=30)
