@@ -15,6 +15,11 @@ from shared.currencies import DEFAULT_CURRENCIES, CurrencyTable
 OPERATOR_TX_NAMESPACE = uuid.UUID("6b1f3c52-3b8e-4f1e-9a57-0d6f1c2a9e10")
 EVENT_NAMESPACE = uuid.UUID("b2d4e0a1-8c67-4d0c-8f3e-51a7c9d2e6f4")
 
+_NAMESPACE_BYTES = {
+    OPERATOR_TX_NAMESPACE: OPERATOR_TX_NAMESPACE.bytes,
+    EVENT_NAMESPACE: EVENT_NAMESPACE.bytes,
+}
+
 OPERATOR_PROVIDER = "operator"
 """The provider column of operator commands' keys: ("operator", kind, idempotency_key)."""
 
@@ -80,9 +85,8 @@ def event_id_for(operator_tx_id: str) -> str:
 
 def uuid5_text(namespace: uuid.UUID, name: str) -> str:
     """``str(uuid.uuid5(namespace, name))`` without building ``UUID`` objects (hot path)."""
-    digest = bytearray(
-        hashlib.sha1(namespace.bytes + name.encode(), usedforsecurity=False).digest()[:16]
-    )
+    prefix = _NAMESPACE_BYTES.get(namespace) or namespace.bytes
+    digest = bytearray(hashlib.sha1(prefix + name.encode(), usedforsecurity=False).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50
     digest[8] = (digest[8] & 0x3F) | 0x80
     text = digest.hex()
