@@ -1,8 +1,10 @@
 """The ledger consumer: one group on ``wallet.commands.v1``, one Postgres transaction per batch.
 
 Per assigned partition, each fetched batch is decided and written in ONE transaction together with
-the partition's next offset (``consumed_offsets``). Only after that commit are the replies sent
-and the Kafka offsets committed. On assignment the consumer seeks to the offset stored in
+the partition's next offset (``consumed_offsets``). Only after that commit are the replies sent.
+Kafka offsets are a courtesy for tools (Postgres holds the truth): they are committed in the
+background, all partitions in one request, one request in flight, the latest offsets winning,
+and flushed on revocation and stop. On assignment the consumer seeks to the offset stored in
 Postgres; records fetched before that seek are dropped by position, and the offset row (locked
 at the start of every batch transaction) fences out a second consumer that still believes it owns
 the partition. Undecodable records go to the dead-letter topic with their reason and get a 500
@@ -53,6 +55,10 @@ class OffsetGap(RuntimeError):
     """Records after the stored offset arrived while the ones before them never did."""
 
 
+class _Diverged(Exception):
+    """A stored offset is not where the fetched records start: apply partition by partition."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Item:
     record: ConsumerRecord[bytes, bytes]
@@ -101,6 +107,11 @@ class LedgerConsumer:
         self._generation = 0
         self._gaps: dict[TopicPartition, int] = {}
         """Bumped on every assignment and revocation."""
+        self._uncommitted: dict[TopicPartition, int] = {}
+        """Offsets stored in Postgres and not yet committed to Kafka."""
+        self._committer: asyncio.Task[None] | None = None
+        self._deliveries: set[asyncio.Task[None]] = set()
+        """Replies handed to the producer whose acknowledgement is still awaited."""
         self.assigned_once = asyncio.Event()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -120,7 +131,10 @@ class LedgerConsumer:
         if consumer is not None:
             async with self._lock:  # lets the batch in flight commit
                 self._consumer = None
+            await self._flush_commits(consumer)
             await consumer.stop()
+        if self._deliveries:
+            await asyncio.gather(*self._deliveries, return_exceptions=True)
 
     @property
     def ready(self) -> bool:
@@ -130,8 +144,10 @@ class LedgerConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and apply until ``stop`` is set.
 
-        Each fetch is split per partition into batches of at most ``max_batch``; the partitions
-        are applied concurrently (one connection each), each partition's batches in order.
+        A small fetch (at most ``max_batch`` records over several partitions) is applied in one
+        transaction. Otherwise, or if that fails, each fetch is split per partition into batches
+        of at most ``max_batch``; the partitions are applied concurrently (one connection each),
+        each partition's batches in order.
         """
         consumer = self._consumer
         assert consumer is not None, "start() first"  # noqa: S101 - programming error
@@ -147,12 +163,19 @@ class LedgerConsumer:
                 if generation != self._generation:
                     continue  # fetched around a rebalance: may predate the seek; fetch again
                 owned = self._owned  # assigned AND positioned: never between revoke and assign
+                parts = [
+                    (tp, records)
+                    for tp, records in batches.items()
+                    if tp in owned and tp not in self._stopped and records
+                ]
+                if (
+                    len(parts) > 1
+                    and sum(len(records) for _, records in parts) <= size
+                    and await self._apply_together(consumer, parts)
+                ):
+                    continue
                 await asyncio.gather(
-                    *(
-                        self._apply_in_order(consumer, tp, records, size)
-                        for tp, records in batches.items()
-                        if tp in owned and tp not in self._stopped and records
-                    )
+                    *(self._apply_in_order(consumer, tp, records, size) for tp, records in parts)
                 )
 
     # -- rebalance ----------------------------------------------------------------------------
@@ -193,6 +216,9 @@ class LedgerConsumer:
 
     async def revoked(self, revoked: Sequence[TopicPartition]) -> None:
         async with self._lock:  # waits for the batch in flight to commit
+            consumer = self._consumer
+            if consumer is not None:
+                await self._flush_commits(consumer)
             self._generation += 1
             for tp in revoked:
                 self._owned.discard(tp)
@@ -301,7 +327,75 @@ class LedgerConsumer:
         self._metrics.apply_seconds.observe(time.perf_counter() - started)
         self._metrics.batch_size.observe(len(items))
         await self._reply(decided)
-        await self._commit(consumer, tp, next_offset)
+        self._uncommitted[tp] = next_offset
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_pending(consumer))
+
+    async def _apply_together(
+        self,
+        consumer: AIOKafkaConsumer,
+        parts: list[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]],
+    ) -> bool:
+        """Apply small batches of several partitions in ONE transaction; False if not applied.
+
+        Taken only when every partition continues exactly at its expected offset and holds no
+        undecodable record. Anything unusual (a resync, a stored offset that differs, an error)
+        rolls the whole transaction back and returns False: the caller then applies each
+        partition on its own, which handles it and stops only the partition at fault.
+        """
+        items: list[tuple[TopicPartition, _Item]] = []
+        firsts: dict[int, int] = {}
+        for tp, fetched in parts:
+            expected = self._positions.get(tp)
+            records = fetched
+            if expected is not None:
+                records = [record for record in fetched if record.offset >= expected]
+                if not records or records[0].offset != expected:
+                    return False
+            for record in records:
+                item = self._decode(record)
+                if item.command is None:
+                    return False
+                items.append((tp, item))
+            firsts[tp.partition] = records[0].offset
+        started = time.perf_counter()
+        decided: list[tuple[_Item, Decision | None]] = []
+        next_offsets: dict[int, int] = {}
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                stored = await store.lock_offsets(conn, self._group, self._topic, firsts)
+                if stored != firsts:
+                    raise _Diverged  # noqa: TRY301 - rolls the transaction back
+                state = await store.load_state(
+                    conn, [item.command for _, item in items if item.command is not None]
+                )
+                sourced: list[tuple[store.Source, int, Decision]] = []
+                for tp, item in items:
+                    assert item.command is not None  # noqa: S101 - filtered above
+                    decision = decide(state, item.command, self._policy)
+                    state.apply(decision)
+                    decided.append((item, decision))
+                    sourced.append(
+                        (store.Source(tp.topic, tp.partition), item.record.offset, decision)
+                    )
+                    next_offsets[tp.partition] = item.record.offset + 1
+                await store.write_sourced(conn, state, sourced, self._events_topic)
+                self._faults.reach("mid_batch")
+                await store.set_offsets(conn, self._group, self._topic, next_offsets)
+        except Exception as exc:  # noqa: BLE001 - applied again partition by partition
+            if not isinstance(exc, _Diverged):
+                log.warning("ledger.batch.together_failed", error=repr(exc))
+            return False
+        self._faults.reach("after_db_commit")
+        for tp, _ in parts:
+            self._positions[tp] = self._uncommitted[tp] = next_offsets[tp.partition]
+            self._gaps[tp] = 0
+        self._metrics.apply_seconds.observe(time.perf_counter() - started)
+        self._metrics.batch_size.observe(len(items))
+        await self._reply(decided)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_pending(consumer))
+        return True
 
     def _resync(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, expected: int, first: int
@@ -374,8 +468,10 @@ class LedgerConsumer:
                     headers=reply_headers,
                 )
             )
-        if futures:
-            await asyncio.gather(*futures)
+        if futures:  # queued in order; their acknowledgements are awaited off the fetch loop
+            task = asyncio.create_task(_delivered(futures))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
 
     def _observe(self, decision: Decision | None) -> None:
         if decision is None:
@@ -400,18 +496,40 @@ class LedgerConsumer:
                 flags=decision.flags or None,
             )
 
-    async def _commit(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, next_offset: int
-    ) -> None:
-        try:
-            await consumer.commit({tp: next_offset})
-        except Exception as exc:  # noqa: BLE001 - Postgres holds the truth; the next commit catches up
-            log.warning("ledger.kafka_commit.failed", partition=tp.partition, error=repr(exc))
-        highwater = consumer.highwater(tp)
-        if highwater is not None:
-            self._metrics.consumer_lag.labels(str(tp.partition)).set(
-                max(highwater - next_offset, 0)
-            )
+    async def _commit_pending(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit the offsets stored since the last commit, in one request, until none are left."""
+        while self._uncommitted:
+            offsets, self._uncommitted = self._uncommitted, {}
+            offsets = {tp: offset for tp, offset in offsets.items() if tp in self._owned}
+            if not offsets:
+                continue
+            try:
+                await consumer.commit(offsets)
+            except Exception as exc:  # noqa: BLE001 - Postgres holds the truth; the next commit catches up
+                log.warning(
+                    "ledger.kafka_commit.failed",
+                    partitions=sorted(tp.partition for tp in offsets),
+                    error=repr(exc),
+                )
+            for tp, next_offset in offsets.items():
+                highwater = consumer.highwater(tp)
+                if highwater is not None:
+                    self._metrics.consumer_lag.labels(str(tp.partition)).set(
+                        max(highwater - next_offset, 0)
+                    )
+
+    async def _flush_commits(self, consumer: AIOKafkaConsumer) -> None:
+        """Wait for the commit in flight, then commit what is still pending."""
+        committer = self._committer
+        if committer is not None:
+            await asyncio.gather(committer, return_exceptions=True)
+        await self._commit_pending(consumer)
+
+
+async def _delivered(futures: list[asyncio.Future[object]]) -> None:
+    for result in await asyncio.gather(*futures, return_exceptions=True):
+        if isinstance(result, BaseException):
+            log.error("ledger.reply.failed", error=repr(result))
 
 
 def _reply_of(decision: Decision | None) -> LedgerReply:

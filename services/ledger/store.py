@@ -44,6 +44,23 @@ SET next_offset = $4, updated_at = now()
 WHERE group_id = $1 AND topic = $2 AND partition = $3
 """
 
+_LOCK_OFFSETS = """
+INSERT INTO consumed_offsets (group_id, topic, partition, next_offset)
+SELECT $1, $2, k.partition, k.next_offset
+FROM unnest($3::int[], $4::bigint[]) AS k (partition, next_offset)
+ORDER BY k.partition
+ON CONFLICT (group_id, topic, partition)
+DO UPDATE SET next_offset = consumed_offsets.next_offset
+RETURNING partition, next_offset
+"""
+
+_SET_OFFSETS = """
+UPDATE consumed_offsets c
+SET next_offset = k.next_offset, updated_at = now()
+FROM unnest($3::int[], $4::bigint[]) AS k (partition, next_offset)
+WHERE c.group_id = $1 AND c.topic = $2 AND c.partition = k.partition
+"""
+
 _STORED_OFFSETS = """
 SELECT partition, next_offset
 FROM consumed_offsets
@@ -74,6 +91,26 @@ async def set_offset(
     conn: asyncpg.Connection, group: str, topic: str, partition: int, next_offset: int
 ) -> None:
     await conn.execute(_SET_OFFSET, group, topic, partition, next_offset)
+
+
+async def lock_offsets(
+    conn: asyncpg.Connection, group: str, topic: str, firsts: dict[int, int]
+) -> dict[int, int]:
+    """``lock_offset`` for several partitions in one statement, locking them in partition order."""
+    partitions = sorted(firsts)
+    rows = await conn.fetch(
+        _LOCK_OFFSETS, group, topic, partitions, [firsts[p] for p in partitions]
+    )
+    return {row["partition"]: row["next_offset"] for row in rows}
+
+
+async def set_offsets(
+    conn: asyncpg.Connection, group: str, topic: str, next_offsets: dict[int, int]
+) -> None:
+    partitions = sorted(next_offsets)
+    await conn.execute(
+        _SET_OFFSETS, group, topic, partitions, [next_offsets[p] for p in partitions]
+    )
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -365,13 +402,25 @@ async def write(
     events_topic: str,
 ) -> None:
     """Write the batch: every stored decision, movement, state change and outbox event."""
+    await write_sourced(
+        conn, state, [(source, offset, decision) for offset, decision in decided], events_topic
+    )
+
+
+async def write_sourced(
+    conn: asyncpg.Connection,
+    state: BatchState,
+    decided: Sequence[tuple[Source, int, Decision]],
+    events_topic: str,
+) -> None:
+    """``write`` for a batch whose decisions come from several partitions."""
     decisions: list[tuple[Any, ...]] = []
     transactions: list[tuple[Any, ...]] = []
     postings: list[tuple[Any, ...]] = []
     tombstones: list[tuple[Any, ...]] = []
     round_locks: list[tuple[Any, ...]] = []
     outbox: list[tuple[Any, ...]] = []
-    for offset, decision in decided:
+    for source, offset, decision in decided:
         if not decision.stored or decision.key is None:
             continue
         key = decision.key
