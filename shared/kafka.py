@@ -17,6 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.helpers import create_ssl_context
 
 from shared.settings import CommonSettings
 
@@ -28,10 +29,28 @@ class TopicMismatch(RuntimeError):
     """A topic exists with fewer partitions than asked for (partitions cannot be added here)."""
 
 
+def connection_options(settings: CommonSettings) -> dict[str, Any]:
+    """Where the brokers are and how to reach them: TLS and SASL as the settings say.
+
+    Managed Kafka services commonly require ``SASL_SSL``; local brokers use ``PLAINTEXT``.
+    """
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        password = settings.kafka_sasl_password
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = None if password is None else password.get_secret_value()
+    return options
+
+
 def producer_options(settings: CommonSettings) -> dict[str, Any]:
     """``AIOKafkaProducer`` options: ``acks=all``, idempotent on real Kafka, no lingering."""
-    return {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
+    return connection_options(settings) | {
         "acks": "all",
         "enable_idempotence": settings.kafka_idempotence,
         "linger_ms": 0,
@@ -48,8 +67,7 @@ def consumer_options(settings: CommonSettings, group_id: str | None) -> dict[str
 
     ``earliest`` because Tansu's latest offset is wrong (it would replay stale records).
     """
-    return {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
+    return connection_options(settings) | {
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
@@ -67,7 +85,7 @@ def consumer(
 
 
 def admin(settings: CommonSettings, **overrides: Any) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, **overrides)
+    return AIOKafkaAdminClient(**(connection_options(settings) | overrides))
 
 
 async def ensure_topics(

@@ -8,7 +8,7 @@ outside development.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -53,6 +53,12 @@ class CommonSettings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=5000)
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    """CA bundle for the brokers' certificates (SSL, SASL_SSL); the system store when unset."""
     log_level: str = "INFO"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     extra_currencies: dict[str, int] = Field(default_factory=dict)
@@ -62,6 +68,17 @@ class CommonSettings(BaseSettings):
     def topic(self, name: str) -> str:
         """The topic name this deployment uses for the contract topic ``name``."""
         return f"{self.topic_prefix}{name}"
+
+    @model_validator(mode="after")
+    def _kafka_credentials(self) -> CommonSettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                "HYPELEDGER_KAFKA_SASL_USERNAME and HYPELEDGER_KAFKA_SASL_PASSWORD must be set "
+                f"with HYPELEDGER_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
+            )
+        return self
 
     @property
     def kafka_idempotence(self) -> bool:
