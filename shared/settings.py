@@ -149,6 +149,8 @@ class OperatorApiSettings(HypetechClientSettings):
     host: str = "127.0.0.1"
     port: int = 8081
     operator_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    instance_id: str = ""
+    """Names this instance's reply topic (the pod name on Kubernetes); random when empty."""
     ledger_timeout_s: float = Field(default=5.0, gt=0)
 
     _split_tokens = field_validator("operator_tokens", mode="before")(split_csv)

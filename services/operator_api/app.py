@@ -137,7 +137,10 @@ def create_app(
                 ctx.store = PostgresStore(pool, currencies)
             if deps.ledger is None:
                 rpc = KafkaRpcClient(
-                    settings, request_topic=COMMANDS, client_id="hypeledger-operator-api"
+                    settings,
+                    request_topic=COMMANDS,
+                    instance_id=settings.instance_id,
+                    client_id="hypeledger-operator-api",
                 )
                 await rpc.start()
                 stack.push_async_callback(rpc.stop)
