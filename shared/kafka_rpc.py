@@ -37,10 +37,10 @@ from shared.logs import get_logger
 from shared.settings import CommonSettings
 
 REPLY_FETCH_MAX_BYTES: Final = 8 * 1024 * 1024
-#: Requests answered on one reply topic before the client moves to a fresh one. Tansu's fetch cost
-#: grows with the number of record batches in a partition (``infra-notes.md``); a reply topic that
-#: grew without bound would starve its consumer after some tens of thousands of replies.
-ROLL_OVER_AFTER: Final = 20_000
+# Requests answered on one reply topic before the client moves to a fresh one come from
+# ``settings.reply_rollover_after``: Tansu's fetch cost grows with the number of record batches in
+# a partition (``infra-notes.md``), so there a reply topic that grew without bound would starve
+# its consumer after some tens of thousands of replies; Apache Kafka needs no roll-over.
 
 
 class RpcError(Exception):
@@ -82,7 +82,7 @@ class KafkaRpcClient:
         request_topic: str,
         instance_id: str = "",
         client_id: str = "hypeledger-rpc",
-        roll_over_after: int = ROLL_OVER_AFTER,
+        roll_over_after: int | None = None,
     ) -> None:
         self._settings = settings
         self.request_topic = settings.topic(request_topic)
@@ -90,7 +90,9 @@ class KafkaRpcClient:
         self._reply_name = reply_topic(self.instance_id)
         self.reply_topic = settings.topic(self._reply_name)
         self._client_id = client_id
-        self._roll_over_after = roll_over_after
+        self._roll_over_after = (
+            settings.reply_rollover_after if roll_over_after is None else roll_over_after
+        )
         self._generation = 0
         self._sent_on_topic = 0
         self._longest_timeout_s = 0.0
@@ -225,7 +227,7 @@ class KafkaRpcClient:
 
     def _count_on_topic(self) -> None:
         self._sent_on_topic += 1
-        if self._sent_on_topic >= self._roll_over_after and self._rolling is None:
+        if 0 < self._roll_over_after <= self._sent_on_topic and self._rolling is None:
             self._rolling = asyncio.create_task(self._roll_over(), name="rpc-roll-over")
 
     async def _roll_over(self) -> None:

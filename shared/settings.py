@@ -59,6 +59,13 @@ class CommonSettings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None
     """CA bundle for the brokers' certificates (SSL, SASL_SSL); the system store when unset."""
+    kafka_reply_rollover_after: int | None = Field(default=None, ge=0)
+    """Requests after which a request-reply client moves to a fresh reply topic; 0 never.
+
+    Unset: 20,000 on Tansu (its fetch cost grows with the batches in a partition) and never on
+    Apache Kafka, where retention trims the reply topic and a roll-over would only leave topics
+    behind.
+    """
     log_level: str = "INFO"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     extra_currencies: dict[str, int] = Field(default_factory=dict)
@@ -79,6 +86,12 @@ class CommonSettings(BaseSettings):
                 f"with HYPELEDGER_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
             )
         return self
+
+    @property
+    def reply_rollover_after(self) -> int:
+        if self.kafka_reply_rollover_after is not None:
+            return self.kafka_reply_rollover_after
+        return 20_000 if self.kafka_flavour is BrokerFlavour.TANSU else 0
 
     @property
     def kafka_idempotence(self) -> bool:

@@ -51,3 +51,16 @@ def test_clients_use_the_configured_bootstrap_servers() -> None:
     }
 
     assert servers == {"10.0.0.1:9092,10.0.0.2:9092"}
+
+
+def test_reply_topics_roll_over_on_tansu_only_by_default() -> None:
+    tansu = CommonSettings(kafka_flavour=BrokerFlavour.TANSU)
+    kafka = CommonSettings(kafka_flavour=BrokerFlavour.KAFKA)
+
+    assert (tansu.reply_rollover_after, kafka.reply_rollover_after) == (20_000, 0)
+
+
+def test_reply_topic_roll_over_is_configurable() -> None:
+    settings = CommonSettings(kafka_flavour=BrokerFlavour.KAFKA, kafka_reply_rollover_after=500)
+
+    assert settings.reply_rollover_after == 500
