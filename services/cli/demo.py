@@ -43,6 +43,7 @@ def demo(
         options = dataclasses.replace(options, faults={})
     console = Console()
     result = asyncio.run(run_demo(options, console, dict(os.environ)))
+    console.print()
     console.print(summary(result, options))
     for mismatch in result.mismatches[:50]:
         console.print(f"[red]{mismatch.area}[/] {mismatch.subject}: {mismatch.detail}")

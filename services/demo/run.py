@@ -518,7 +518,10 @@ def summary(result: DemoResult, options: DemoOptions) -> Table:
     )
     table.add_row("provably fair", result.fairness or "-")
     table.add_row("mismatches", str(len(result.mismatches)))
-    table.add_row("shutdown (exit codes)", _pairs(result.shutdown) or "-")
+    table.add_row(
+        "shutdown",
+        ", ".join(f"{name} {_exit(code)}" for name, code in sorted(result.shutdown.items())) or "-",
+    )
     table.add_row("timings (s)", _pairs(result.timings))
     table.add_row(
         "result",
@@ -527,6 +530,18 @@ def summary(result: DemoResult, options: DemoOptions) -> Table:
         else "[red]MISMATCH[/]",
     )
     return table
+
+
+def _exit(code: int | None) -> str:
+    """How a service ended: uvicorn re-raises SIGTERM after its graceful shutdown, so a
+    SIGTERM ending is as clean as exit 0; SIGKILL means it had to be killed."""
+    if code == 0:
+        return "exit 0"
+    if code == -signal.SIGTERM:
+        return "SIGTERM (clean)"
+    if code == -signal.SIGKILL:
+        return "KILLED (did not stop in time)"
+    return "still running" if code is None else f"exit {code}"
 
 
 def _count(values: Any) -> dict[str, int]:
