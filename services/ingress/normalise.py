@@ -88,13 +88,23 @@ class UnknownCurrencyField(Rejection):
         super().__init__(f"currency {code!r} is not a known ISO 4217 code", field="currency")
 
 
-def merge_fields(query: Iterable[tuple[str, str]], body: bytes) -> dict[str, Any]:
+class UnsignedQuery(Rejection):
+    slug = "invalid-signature"
+
+
+def merge_fields(
+    query: Iterable[tuple[str, str]], body: bytes, *, query_signed: bool = True
+) -> dict[str, Any]:
     """The request's fields: the query string's, then the JSON body's on top (the body wins).
 
     An empty body is allowed (V3 GET webhooks may carry everything in the query string); a body
-    that is not UTF-8 JSON, or not a JSON object, is ``MalformedRequest``.
+    that is not UTF-8 JSON, or not a JSON object, is ``MalformedRequest``. When the signature did
+    not cover the query string (``query_signed`` false), the query may only repeat fields the body
+    has (the body's values are used); a query field the body lacks is ``UnsignedQuery``, because
+    nothing authenticates it.
     """
-    fields: dict[str, Any] = dict(query)
+    query_fields: dict[str, Any] = dict(query)
+    body_fields: dict[str, Any] = {}
     if body.strip():
         try:
             parsed = loads_exact(body)
@@ -102,8 +112,17 @@ def merge_fields(query: Iterable[tuple[str, str]], body: bytes) -> dict[str, Any
             raise MalformedRequest(str(exc)) from None
         if not isinstance(parsed, dict):
             raise MalformedRequest("the body must be a JSON object")
-        fields.update(parsed)
-    return fields
+        body_fields = parsed
+    if not query_signed:
+        unsigned = sorted(name for name in query_fields if name not in body_fields)
+        if unsigned:
+            raise UnsignedQuery(
+                "the Hype-Hash does not cover the query string, which carries fields the body "
+                f"does not: {', '.join(unsigned[:5])}",
+                field=unsigned[0],
+            )
+        return body_fields
+    return query_fields | body_fields
 
 
 def detect_generation(

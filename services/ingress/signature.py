@@ -5,7 +5,8 @@ the one registered with Hypetech, so it is built from configuration (``public_ba
 path), never from what a proxy handed on. The raw body bytes are hashed as received: they ARE the
 sender's ``JSON.stringify`` output, and re-serialising would change numbers and spacing. A match
 on the URL followed by ``?`` and the received raw query string is accepted too, and every
-configured key is tried (rotation). The comparison is constant-time over all candidates and
+configured key is tried (rotation). ``verify`` says which form matched: only a signature over the
+query string authenticates the query's fields (the caller must not read them otherwise). The comparison is constant-time over all candidates and
 case-insensitive. Only when the raw body does not match is the body parsed and re-serialised as
 Node.js's ``JSON.stringify`` would (``jsstringify``) and checked once more, for a body that was
 re-formatted on its way.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
+from enum import Enum
 from typing import Final
 
 from services.ingress.jsstringify import js_stringify
@@ -30,6 +32,15 @@ def sign(key: bytes, url: str, body: bytes) -> str:
     return hmac.new(key, url.encode("utf-8") + body, hashlib.sha256).hexdigest()
 
 
+class Coverage(Enum):
+    """What a valid signature covered."""
+
+    BODY = "body"
+    """``url + body``: the query string, if any, is not authenticated."""
+    QUERY_AND_BODY = "query_and_body"
+    """``url + "?" + query + body``: the query's fields are authenticated too."""
+
+
 class SignatureVerifier:
     """Checks ``Hype-Hash`` against every configured key and both URL forms."""
 
@@ -40,29 +51,37 @@ class SignatureVerifier:
     def url(self, path: str) -> str:
         return self._base + path
 
-    def verify(self, header: str | None, *, path: str, raw_query: bytes, body: bytes) -> bool:
+    def verify(
+        self, header: str | None, *, path: str, raw_query: bytes, body: bytes
+    ) -> Coverage | None:
+        """What the presented ``Hype-Hash`` covers, or None when it matches no form under no key."""
         if header is None or not self._keys:
-            return False
+            return None
         presented = header.strip().lower()
         if len(presented) != 64 or not set(presented) <= _HEX_DIGITS:
-            return False
+            return None
         wanted = presented.encode("ascii")
-        if self._matches(wanted, path, raw_query, body):
-            return True
+        coverage = self._matches(wanted, path, raw_query, body)
+        if coverage is not None:
+            return coverage
         stringified = _stringified(body)
-        return stringified is not None and self._matches(wanted, path, raw_query, stringified)
+        if stringified is None:
+            return None
+        return self._matches(wanted, path, raw_query, stringified)
 
-    def _matches(self, wanted: bytes, path: str, raw_query: bytes, body: bytes) -> bool:
+    def _matches(self, wanted: bytes, path: str, raw_query: bytes, body: bytes) -> Coverage | None:
         url = self.url(path).encode("utf-8")
-        messages = [url + body]
-        if raw_query:
-            messages.append(url + b"?" + raw_query + body)
-        matched = False
+        with_query = url + b"?" + raw_query + body if raw_query else None
+        body_only = with_query_matched = False
         for key in self._keys:
-            for message in messages:
-                digest = hmac.new(key, message, hashlib.sha256).hexdigest().encode("ascii")
-                matched |= hmac.compare_digest(digest, wanted)
-        return matched
+            digest = hmac.new(key, url + body, hashlib.sha256).hexdigest().encode("ascii")
+            body_only |= hmac.compare_digest(digest, wanted)
+            if with_query is not None:
+                digest = hmac.new(key, with_query, hashlib.sha256).hexdigest().encode("ascii")
+                with_query_matched |= hmac.compare_digest(digest, wanted)
+        if with_query_matched:
+            return Coverage.QUERY_AND_BODY
+        return Coverage.BODY if body_only else None
 
 
 def _stringified(body: bytes) -> bytes | None:

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.ingress.metrics import IngressMetrics
 from services.ingress.normalise import Rejection, merge_fields, normalise
-from services.ingress.signature import HEADER, SignatureVerifier
+from services.ingress.signature import HEADER, Coverage, SignatureVerifier
 from shared.contracts.commands import LEDGER_REPLY, WebhookKind
 from shared.contracts.problems import PROBLEM_CONTENT_TYPE, problem
 from shared.currencies import CurrencyTable
@@ -134,13 +134,18 @@ class WebhookHandler:
             detail = f"the body is over the limit of {limit} bytes"
             return problem_response("payload-too-large", detail, instance), {"outcome": "too-large"}
         raw_query: bytes = request.scope.get("query_string", b"")
-        if not self._verifier.verify(
+        coverage = self._verifier.verify(
             request.headers.get(HEADER), path=route.path, raw_query=raw_query, body=body
-        ):
+        )
+        if coverage is None:
             detail = "the Hype-Hash header is missing or does not match"
             return problem_response("invalid-signature", detail, instance), {"outcome": "signature"}
         try:
-            fields = merge_fields(request.query_params.multi_items(), body)
+            fields = merge_fields(
+                request.query_params.multi_items(),
+                body,
+                query_signed=coverage is Coverage.QUERY_AND_BODY,
+            )
             envelope = normalise(
                 route.kind,
                 fields,

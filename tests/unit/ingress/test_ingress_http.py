@@ -132,6 +132,46 @@ async def test_accepts_a_legacy_get_signed_over_the_url_with_its_query(
     assert ledger.envelopes()[0].provider_tx_id == "9"
 
 
+async def test_rejects_query_fields_a_body_only_signature_does_not_cover(
+    http: httpx.AsyncClient, ledger: FakeLedger
+) -> None:
+    rollback = "/webhooks/hypetech/rollback"
+    body = b'{"user_id":"26","currency":"USD","amount":50,"provider":"hypetech",'
+    body += b'"provider_tx_id":"rb7","game":"aviador","round_id":"255","session_token":"t"}'
+
+    response = await http.post(
+        f"{rollback}?linked_tx_id=someone-elses-bet", content=body, headers=signed(rollback, body)
+    )
+
+    assert (response.status_code, response.json()["type"].rsplit("/", 1)[-1]) == (
+        401,
+        "invalid-signature",
+    )
+    assert ledger.published == []
+
+
+async def test_rejects_a_bare_url_signature_carrying_fields_in_the_query(
+    http: httpx.AsyncClient, ledger: FakeLedger
+) -> None:
+    query = "user_id=26&currency=USD&amount=200&provider=hypetech&provider_tx_id=9&round_id=1"
+
+    response = await http.get(f"{REGISTER}?{query}", headers=signed(REGISTER, b""))
+
+    assert response.status_code == 401
+    assert ledger.published == []
+
+
+async def test_accepts_a_body_only_signature_when_the_query_repeats_the_body(
+    http: httpx.AsyncClient, ledger: FakeLedger
+) -> None:
+    query = "user_id=26&currency=USD&amount=200&provider_tx_id=559&mode=free"
+
+    response = await http.post(f"{BET}?{query}", content=ex.V4_BET, headers=signed(BET, ex.V4_BET))
+
+    assert response.status_code == 200
+    assert ledger.envelopes()[0].mode.value == "default"  # the signed body's value, not the query's
+
+
 @pytest.mark.parametrize("headers", [{}, {"Hype-Hash": "0" * 64}, {"Hype-Hash": "nothex"}])
 async def test_rejects_a_missing_or_wrong_signature_and_publishes_nothing(
     http: httpx.AsyncClient, ledger: FakeLedger, headers: dict[str, str]

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from services.ingress.signature import SignatureVerifier, sign
+from services.ingress.signature import Coverage, SignatureVerifier, sign
 
 BASE = "https://wallet.example.com"
 PATH = "/webhooks/hypetech/register"
@@ -96,3 +96,24 @@ def test_rejects_everything_when_no_key_is_configured() -> None:
     verifier = SignatureVerifier([], BASE)
 
     assert not verifier.verify(sign(b"", BASE + PATH, BODY), path=PATH, raw_query=b"", body=BODY)
+
+
+def test_says_a_signature_over_the_url_and_body_leaves_the_query_uncovered() -> None:
+    verifier = SignatureVerifier([KEY], BASE)
+
+    coverage = verifier.verify(
+        sign(KEY, BASE + PATH, BODY), path=PATH, raw_query=b"linked_tx_id=1", body=BODY
+    )
+
+    assert coverage is Coverage.BODY
+
+
+def test_says_a_signature_over_the_url_with_its_query_covers_the_query() -> None:
+    verifier = SignatureVerifier([KEY], BASE)
+    query = b"linked_tx_id=1"
+
+    coverage = verifier.verify(
+        sign(KEY, BASE + PATH + "?linked_tx_id=1", BODY), path=PATH, raw_query=query, body=BODY
+    )
+
+    assert coverage is Coverage.QUERY_AND_BODY
