@@ -158,6 +158,7 @@ def process_env(settings: LedgerSettings, base: Mapping[str, str] | None = None)
     """The environment under which a ``hypeledger ledger`` child process reads ``settings``.
 
     ``base`` (default: this process's environment) is kept, except its ``HYPELEDGER_`` keys.
+    Unset settings (None) stay out of the environment, so the child uses their defaults.
     """
     env = {
         key: value
@@ -165,6 +166,8 @@ def process_env(settings: LedgerSettings, base: Mapping[str, str] | None = None)
         if not key.startswith("HYPELEDGER_")
     }
     for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
         text = value if isinstance(value, str) else json.dumps(value)
         env[f"HYPELEDGER_{name.upper()}"] = text
     return env

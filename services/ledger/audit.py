@@ -100,7 +100,9 @@ CHECKS: dict[str, str] = {
     "bet_without_decision": """
         SELECT b.provider, b.bet_tx_id
         FROM bets b
-        WHERE b.created_at > now() - interval '180 days'
+        WHERE b.created_at >= COALESCE(
+            (SELECT max(r.cutoff) FROM retention_runs r), '-infinity'::timestamptz
+          )
           AND NOT EXISTS (
             SELECT 1
             FROM decisions d

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from ledger_harness import Ledger, unique, webhook
 
+from services.ledger.audit import audit
 from services.ledger.retention import expire
 from shared.contracts.commands import WebhookKind
 
@@ -28,6 +29,14 @@ async def test_serves_health_readiness_and_decision_metrics(ledger: Ledger) -> N
     assert "ledger_consumer_lag" in metrics.text
 
 
+async def backdate_bet(ledger: Ledger, bet_tx_id: str, when: datetime) -> None:
+    """Fabricate history: bets are immutable but for their state (a trigger refuses any other
+    update), so the arrange step bypasses triggers for this one statement."""
+    async with ledger.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute("UPDATE bets SET created_at = $2 WHERE bet_tx_id = $1", bet_tx_id, when)
+
+
 async def test_expires_keys_and_tombstones_past_the_window_and_records_the_run(
     ledger: Ledger,
 ) -> None:
@@ -39,6 +48,7 @@ async def test_expires_keys_and_tombstones_past_the_window_and_records_the_run(
     await ledger.pool.execute(
         "UPDATE decisions SET decided_at = $2 WHERE provider_tx_id = $1", old_tx, long_ago
     )
+    await backdate_bet(ledger, old_tx, long_ago)
 
     async with ledger.pool.acquire() as conn:
         result = await expire(conn, now=datetime.now(UTC), days=180)
@@ -54,6 +64,23 @@ async def test_expires_keys_and_tombstones_past_the_window_and_records_the_run(
         await ledger.count("SELECT count(*) FROM retention_runs WHERE cutoff = $1", result.cutoff)
         == 1
     )
+
+
+async def test_audit_accepts_bets_whose_keys_retention_expired(ledger: Ledger) -> None:
+    user = await ledger.player("10.00")
+    old_tx = unique("b")
+    await ledger.send(webhook(WebhookKind.BET, user, old_tx, "1.00"))
+    long_ago = datetime.now(UTC) - timedelta(days=200)
+    await ledger.pool.execute(
+        "UPDATE decisions SET decided_at = $2 WHERE provider_tx_id = $1", old_tx, long_ago
+    )
+    await backdate_bet(ledger, old_tx, long_ago)
+    async with ledger.pool.acquire() as conn:
+        await expire(conn, now=datetime.now(UTC), days=180)
+
+        report = await audit(conn, limit=1000)
+
+    assert old_tx not in {row["bet_tx_id"] for row in report.violations["bet_without_decision"]}
 
 
 async def test_refuses_a_retention_window_under_180_days(ledger: Ledger) -> None:
