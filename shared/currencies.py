@@ -32,6 +32,11 @@ _ISO_4217: dict[str, int] = {
 ISO_4217_EXPONENTS: Mapping[str, int] = MappingProxyType(_ISO_4217)
 
 
+#: Largest exponent an extra currency may have: amounts up to 1e12 major units (``MAX_MAJOR`` in
+#: ``shared/money.py``) must fit a BIGINT of minor units (9.2e18).
+MAX_EXPONENT = 6
+
+
 class UnknownCurrency(ValueError):
     """The currency code is not in the ISO 4217 table nor configured as an extra currency."""
 
@@ -46,8 +51,8 @@ class CurrencyTable:
     def __init__(self, extra: Mapping[str, int] | None = None) -> None:
         merged = dict(_ISO_4217)
         for code, exponent in (extra or {}).items():
-            if not (0 <= exponent <= 18):
-                raise ValueError(f"exponent of {code} must be 0..18, got {exponent}")
+            if not (0 <= exponent <= MAX_EXPONENT):
+                raise ValueError(f"exponent of {code} must be 0..{MAX_EXPONENT}, got {exponent}")
             merged[code.upper()] = exponent
         self._exponents = merged
 

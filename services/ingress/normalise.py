@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Final
 
 from shared.contracts.commands import Generation, Mode, WebhookEnvelope, WebhookKind
@@ -183,14 +183,17 @@ def normalise(
         )
     linked = reader.link("linked_tx_id")
     rollback_target = reader.link("rollback_provider_tx_id")
+    mode = reader.mode()
+    # A free bet may carry its value or 0 (the docs do not say which): only a paid bet must be > 0.
+    paid_bet = kind is WebhookKind.BET and mode is Mode.DEFAULT
     return WebhookEnvelope(
         **common,
         provider=reader.required_text("provider"),
         provider_tx_id=reader.required_identifier("provider_tx_id"),
-        amount=reader.amount(currency, currencies, positive=kind is WebhookKind.BET),
+        amount=reader.amount(currency, currencies, positive=paid_bet),
         round_id=reader.round_id(required=kind in ROUND_REQUIRED),
         game=reader.text("game"),
-        mode=reader.mode(),
+        mode=mode,
         bonus_code=reader.text("bonus_code"),
         linked_tx_id=linked,
         rollback_provider_tx_id=rollback_target,
@@ -331,7 +334,9 @@ def _number_text(name: str, value: int | Decimal) -> str:
         if value == value.to_integral_value():
             value = int(value)
         else:
-            text = format(value.normalize(), "f")
+            with localcontext() as exact:  # normalize() rounds to the context's precision
+                exact.prec = 2 * MAX_ID_DIGITS
+                text = format(value.normalize(), "f")
             if len(text) > MAX_ID_DIGITS:
                 raise InvalidField(name, f"must have at most {MAX_ID_DIGITS} digits")
             return text

@@ -178,3 +178,8 @@ def test_parse_and_format_round_trip() -> None:
 
 def test_minor_units_convert_to_an_exact_decimal() -> None:
     assert minor_to_decimal(1030, "EUR") == Decimal("10.30")
+
+
+def test_refuses_an_extra_currency_finer_than_a_bigint_can_hold() -> None:
+    with pytest.raises(ValueError, match="exponent of SATS"):
+        CurrencyTable({"SATS": 8})

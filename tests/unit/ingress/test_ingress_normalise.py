@@ -289,6 +289,24 @@ def test_accepts_a_win_of_zero() -> None:
     assert env.amount == Decimal("0.00")
 
 
+def test_accepts_a_free_bet_of_zero() -> None:
+    body = ex.V4_BET.replace(b'"default"', b'"free"').replace(b'"amount":200', b'"amount":0')
+
+    env = envelope(WebhookKind.BET, body)
+
+    assert (env.mode, env.amount) == (Mode.FREE, Decimal("0.00"))
+
+
+def test_keeps_every_digit_of_a_long_fractional_numeric_id() -> None:
+    body = ex.V4_BET.replace(
+        b'"provider_tx_id":"559"', b'"provider_tx_id":1234567890123456789012345678.91'
+    )
+
+    env = envelope(WebhookKind.BET, body)
+
+    assert env.provider_tx_id == "1234567890123456789012345678.91"
+
+
 def test_rejects_a_boolean_amount_as_an_invalid_field() -> None:
     with pytest.raises(InvalidField) as caught:
         envelope(WebhookKind.BET, ex.V2_BET.replace(b'"amount":200', b'"amount":true'))
