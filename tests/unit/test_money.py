@@ -131,7 +131,7 @@ def test_configured_extra_currency_uses_its_exponent() -> None:
 
 
 def test_extra_currency_exponent_out_of_range_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"0\.\.18"):
+    with pytest.raises(ValueError, match=r"0\.\.6"):
         CurrencyTable({"BIG": 19})
 
 
@@ -182,4 +182,4 @@ def test_minor_units_convert_to_an_exact_decimal() -> None:
 
 def test_refuses_an_extra_currency_finer_than_a_bigint_can_hold() -> None:
     with pytest.raises(ValueError, match="exponent of SATS"):
-        CurrencyTable({"SATS": 8})
+        CurrencyTable({"SATS": 7})
