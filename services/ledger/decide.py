@@ -481,14 +481,20 @@ def _check_session(ctx: _Ctx, env: WebhookEnvelope) -> None:
 
 
 def _free_bet_grant(ctx: _Ctx, env: WebhookEnvelope) -> Grant | None:
-    """The grant a free bet consumes a unit of; ``None`` when the player has no matching grant."""
+    """The grant a free bet consumes a unit of; ``None`` when the player has no grant at all
+    (free bets granted at Hypetech without a recorded grant are accepted as they come).
+
+    A player with grants in the currency must have a usable one matching the bet's bonus code:
+    otherwise any code would spend free bets without ever consuming a unit.
+    """
+    grants = ctx.state.grants_of(ctx.user_id, ctx.currency)
+    if not grants:
+        return None
     matching = [
         grant
-        for grant in ctx.state.grants_of(ctx.user_id, ctx.currency)
+        for grant in grants
         if env.bonus_code is None or grant.bonus_code is None or grant.bonus_code == env.bonus_code
     ]
-    if not matching:
-        return None
     now = _as_utc(env.received_at)
     usable = [
         grant

@@ -224,6 +224,16 @@ def test_refuses_a_free_bet_when_no_unit_is_left() -> None:
     assert (decision.status, slug(decision)) == (403, "no-free-bets-left")
 
 
+def test_refuses_a_free_bet_whose_bonus_code_matches_none_of_the_players_grants() -> None:
+    state = state_with()
+    grant(state, remaining=1, bonus_code="WELCOME")
+
+    decision = run(state, bet(mode=Mode.FREE, bonus_code="SOMETHING-ELSE"))
+
+    assert (decision.status, slug(decision)) == (403, "no-free-bets-left")
+    assert state.grants[1].remaining == 1
+
+
 def test_refuses_a_bet_above_the_balance_with_the_balance_in_the_body() -> None:
     decision = run(state_with(balance=5_00), bet(amount="10.00"))
 
