@@ -20,6 +20,7 @@ import pytest
 from shared.db.databases import create_database, drop_database, list_databases
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
+from shared.infra.processes import pid_alive
 from shared.infra.selection import PostgresSource
 from shared.infra.stack import Stack, local_stack
 from shared.kafka import ensure_topics
@@ -37,23 +38,13 @@ def unique_database_name(kind: str = "run") -> str:
     return f"hypeledger_test_{os.getpid()}_{kind}_{uuid.uuid4().hex[:8]}"
 
 
-def _pid_runs(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 async def _drop_stale_test_databases(infra: Stack) -> None:
     """Drop databases of earlier test runs on this machine whose process is gone."""
     if infra.plan.postgres not in (PostgresSource.RUNNING, PostgresSource.PRIVATE):
         return  # a server elsewhere: its pids mean nothing here
     for name in await list_databases(infra.database_admin_url, "hypeledger_test_"):
         match = TEST_DATABASE.match(name)
-        if match and not _pid_runs(int(match.group(1))):
+        if match and not pid_alive(int(match.group(1))):
             with contextlib.suppress(asyncpg.PostgresError):
                 await drop_database(infra.database_admin_url, name)
 

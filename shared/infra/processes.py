@@ -129,7 +129,8 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (possibly another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -141,7 +142,7 @@ def _pid_alive(pid: int) -> bool:
 
 def _all_gone(pgid: int, family: set[int]) -> bool:
     reap_child(pgid)
-    return not group_alive(pgid) and not any(_pid_alive(pid) for pid in family)
+    return not group_alive(pgid) and not any(pid_alive(pid) for pid in family)
 
 
 def stop_group(pgid: int, stop_signal: int = signal.SIGTERM, grace_s: float = 5.0) -> bool:
