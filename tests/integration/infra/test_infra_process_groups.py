@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 from shared.infra.processes import descendants, spawn, stop_group
 from tests.process_checks import alive
 
-STUBBORN = "trap '' TERM; sleep 60 & wait"
+STUBBORN = "trap '' TERM; echo trapped; sleep 60 & wait"
+
+
+def wait_for_line(path: Path, line: str, within_s: float = 10.0) -> None:
+    """Until the process has written ``line`` (its signal handling is in place by then)."""
+    for _ in range(int(within_s / 0.01)):
+        if line in path.read_text(encoding="utf-8", errors="replace"):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{line!r} never appeared in {path}")
 
 
 def test_group_that_ignores_its_signal_is_killed(tmp_path: Path) -> None:
     server, _ = spawn("stubborn", ["sh", "-c", STUBBORN], log_path=tmp_path / "log")
+    wait_for_line(tmp_path / "log", "trapped")
 
     killed = stop_group(server.pgid, signal.SIGTERM, grace_s=0.3)
 
@@ -36,7 +47,7 @@ def test_descendants_in_sessions_of_their_own_are_stopped_too(tmp_path: Path) ->
         family = descendants(server.pid)
         if family:
             break
-        __import__("time").sleep(0.02)
+        time.sleep(0.02)
 
     stop_group(server.pgid, signal.SIGTERM, grace_s=0.3)
 
