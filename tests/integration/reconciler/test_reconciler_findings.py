@@ -202,6 +202,20 @@ async def test_open_bets_of_finished_rounds_are_settled_as_lost_only_when_the_po
         )
 
 
+def first_session_with_differences(
+    stack: Any, truth: dict[str, Any], players: int
+) -> tuple[str, set[Any]]:
+    """The first session whose player has injected differences, with those expected findings."""
+    expected = expected_findings(truth)
+    for i, session in enumerate(stack.sessions[:players]):
+        user = f"{stack.prefix}p{i}"
+        ids = {t["transactionId"] for t in truth["transactions"] if t["userId"] == user}
+        mine = {finding for finding in expected if finding[2] in ids}
+        if mine:
+            return session, mine
+    return stack.sessions[0], set()
+
+
 async def test_a_run_for_one_session_checks_only_it_and_leaves_the_watermark(
     infra: Any, common_env: dict[str, Any]
 ) -> None:
@@ -210,16 +224,14 @@ async def test_a_run_for_one_session_checks_only_it_and_leaves_the_watermark(
     ) as stack:
         await play(stack, players=3, rounds=15)
         truth = await stack.truth()
-        session = stack.sessions[0]
-        user = f"{stack.prefix}p0"
-        expected = {f for f in expected_findings(truth) if f[2] in {
-            t["transactionId"] for t in truth["transactions"] if t["userId"] == user
-        }}  # fmt: skip
+        # Crash points (so which bets win, and so where drift lands) vary between runs: check the
+        # first session that has an injected difference.
+        session, expected = first_session_with_differences(stack, truth, players=3)
 
         async with build(stack.reconciler_settings()) as app:
             report = await app.reconciler.run_once(RunRequest(session=session))
 
-        assert expected, "the seed injected no difference in this session"
+        assert expected, "the seed injected no difference in any session"
         assert report.sessions_total == 1
         assert set(await found(stack)) == expected
         assert await stack.pool.fetchval("SELECT count(*) FROM reconciliation_watermarks") == 0
