@@ -80,7 +80,11 @@ class LedgerService:
                 },
             )
         pool = await create_pool(
-            settings, min_size=2, max_size=12, application_name="hypeledger-ledger"
+            settings,
+            min_size=2,
+            max_size=12,
+            application_name="hypeledger-ledger",
+            session_reset=False,
         )
         self.pool = pool
         kafka_producer: AIOKafkaProducer = producer(settings, client_id="hypeledger-ledger")

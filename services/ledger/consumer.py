@@ -144,19 +144,19 @@ class LedgerConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and apply until ``stop`` is set.
 
-        A small fetch (at most ``max_batch`` records over several partitions) is applied in one
-        transaction. Otherwise, or if that fails, each fetch is split per partition into batches
-        of at most ``max_batch``; the partitions are applied concurrently (one connection each),
-        each partition's batches in order.
+        Each fetch takes at most ``max_batch`` records per partition, from every assigned
+        partition that has records buffered. A small fetch (at most ``max_batch`` records over
+        several partitions) is applied in one transaction. Otherwise, or if that fails, the
+        partitions are applied concurrently (one connection and transaction each).
         """
         consumer = self._consumer
         assert consumer is not None, "start() first"  # noqa: S101 - programming error
         size = self._settings.max_batch
         while not stop.is_set():
             generation = self._generation
-            batches = await consumer.getmany(
-                timeout_ms=200, max_records=size * max(1, len(consumer.assignment()))
-            )
+            batches = await consumer.getmany(timeout_ms=200, max_records=size)
+            if batches:
+                batches.update(await self._top_up(consumer, batches, size))
             if not batches:
                 continue
             async with self._lock:
@@ -177,6 +177,24 @@ class LedgerConsumer:
                 await asyncio.gather(
                     *(self._apply_in_order(consumer, tp, records, size) for tp, records in parts)
                 )
+
+    @staticmethod
+    async def _top_up(
+        consumer: AIOKafkaConsumer,
+        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        size: int,
+    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        """What the other assigned partitions have buffered, at most ``size`` records each.
+
+        One ``getmany`` fills its ``max_records`` from the first partitions it finds, so a
+        backlog came back as one or two partitions' worth and left the others idle; asking each
+        partition for its share keeps every partition's transaction going at once.
+        """
+        more: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+        for tp in consumer.assignment():
+            if tp not in batches:
+                more.update(await consumer.getmany(tp, timeout_ms=0, max_records=size))
+        return more
 
     # -- rebalance ----------------------------------------------------------------------------
 

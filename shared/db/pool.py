@@ -29,6 +29,10 @@ async def _set_json_codecs(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A release hook that sends nothing (asyncpg has already rolled back an open transaction)."""
+
+
 async def create_pool(
     settings_or_dsn: CommonSettings | str,
     *,
@@ -37,9 +41,18 @@ async def create_pool(
     application_name: str = "hypeledger",
     json_codecs: bool = False,
     command_timeout_s: float | None = 30.0,
+    session_reset: bool = True,
     **kwargs: Any,
 ) -> asyncpg.Pool:
-    """A pool on the settings' ``database_url`` (or a DSN); close it with ``await pool.close()``."""
+    """A pool on the settings' ``database_url`` (or a DSN); close it with ``await pool.close()``.
+
+    ``session_reset=False`` skips asyncpg's reset query on every release (advisory unlock,
+    ``CLOSE ALL``, ``UNLISTEN *``, ``RESET ALL``: one more round trip per transaction). Only for
+    services that keep no session state on a pooled connection: transaction-scoped locks and
+    settings only. An open transaction is still rolled back on release either way.
+    """
+    if not session_reset:
+        kwargs["reset"] = _keep_session
     pool: asyncpg.Pool = await asyncpg.create_pool(
         dsn_of(settings_or_dsn),
         min_size=min_size,
