@@ -11,6 +11,7 @@
    players: no Kafka, no decoding, no decision logic.
 
     python -m bench ledger [--n 100000] [--players 10000] [--partitions 8] [--batch 500]
+                           [--processes 1]
 """
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ class Result:
     floor_s: float
     floor_per_s: float
     ratio: float
+    processes: int
     ledger_peak_rss_mb: float
+    """The largest peak RSS of one ledger process."""
+    ledger_total_peak_rss_mb: float
     audit_clean: bool
     load_before: str
     load_after: str
@@ -175,42 +179,64 @@ async def applied(conn: asyncpg.Connection, settings: LedgerSettings) -> int:
     return int(total)
 
 
-async def time_ledger(settings: LedgerSettings, n: int) -> tuple[float, float, float]:
-    """Seconds from readiness to all applied, the CPU seconds used meanwhile, peak RSS in MB."""
-    port = free_port()
+async def time_ledger(
+    settings: LedgerSettings, n: int, processes: int = 1
+) -> tuple[float, float, list[float]]:
+    """Seconds from readiness to all applied, the CPU seconds used meanwhile, each process's
+    peak RSS in MB.
+
+    With several processes (members of one consumer group, as replicas would run), the clock
+    starts when the first is ready, so the rebalance that lets the others in is timed too.
+    """
     hypeledger = str(Path(sys.executable).with_name("hypeledger"))
-    process = subprocess.Popen(  # noqa: ASYNC220 - one process, started once
-        [hypeledger, "ledger", "--no-relay"],
-        env=process_env(settings.model_copy(update={"metrics_port": port, "log_level": "WARNING"})),
-    )
+    ports = [free_port() for _ in range(processes)]
+    members = [
+        subprocess.Popen(  # noqa: ASYNC220 - started once
+            [hypeledger, "ledger", "--no-relay"],
+            env=process_env(
+                settings.model_copy(update={"metrics_port": port, "log_level": "WARNING"})
+            ),
+        )
+        for port in ports
+    ]
     conn = await asyncpg.connect(settings.database_url)
     try:
         async with httpx.AsyncClient(timeout=1.0) as client:
             for _ in range(1200):
-                if process.poll() is not None:
-                    raise RuntimeError(f"the ledger exited with {process.returncode}")
-                try:
-                    if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
+                _check_alive(members)
+                if any(await asyncio.gather(*(_ready(client, port) for port in ports))):
+                    break
                 await asyncio.sleep(0.05)
         started = time.perf_counter()
-        cpu_before = cpu_seconds(process.pid)
+        cpu_before = sum(cpu_seconds(member.pid) for member in members)
         for _ in range(60_000):
             if await applied(conn, settings) >= n:
                 break
-            if process.poll() is not None:
-                raise RuntimeError(f"the ledger exited with {process.returncode}")
+            _check_alive(members)
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
-        cpu = cpu_seconds(process.pid) - cpu_before
-        rss = peak_rss_mb(process.pid)
+        cpu = sum(cpu_seconds(member.pid) for member in members) - cpu_before
+        rss = [peak_rss_mb(member.pid) for member in members]
     finally:
         await conn.close()
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        for member in members:
+            member.send_signal(signal.SIGTERM)
+        for member in members:
+            member.wait(timeout=30)
     return elapsed, cpu, rss
+
+
+async def _ready(client: httpx.AsyncClient, port: int) -> bool:
+    try:
+        return (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _check_alive(members: list[subprocess.Popen[bytes]]) -> None:
+    for member in members:
+        if member.poll() is not None:
+            raise RuntimeError(f"a ledger process exited with {member.returncode}")
 
 
 def floor_rows(commands: list[WebhookEnvelope], partitions: int) -> list[list[dict[str, Any]]]:
@@ -405,7 +431,7 @@ def machine() -> str:
     return f"{os.cpu_count()} CPU ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
-async def run(n: int, players: int, partitions: int, batch: int) -> Result:
+async def run(n: int, players: int, partitions: int, batch: int, processes: int = 1) -> Result:
     tag = uuid.uuid4().hex[:8]
     async with local_stack() as stack:
         ledger_db = await create_database(stack.database_admin_url, f"bench_ledger_{tag}")
@@ -433,9 +459,10 @@ async def run(n: int, players: int, partitions: int, batch: int) -> Result:
             commands = envelopes(n, players)
             await preload(settings, commands)
             load_before = loadavg()
-            ledger_s, ledger_cpu, rss = await time_ledger(settings, n)
+            ledger_s, ledger_cpu, rss = await time_ledger(settings, n, processes)
             print(
-                f"ledger: {n} applied in {ledger_s:.2f} s, {ledger_cpu:.2f} CPU s, peak RSS {rss:.1f} MB"
+                f"ledger: {n} applied in {ledger_s:.2f} s, {ledger_cpu:.2f} CPU s,"
+                f" peak RSS {' + '.join(f'{one:.1f}' for one in rss)} MB"
             )
             floor_s = await time_floor(floor_db, commands, partitions, batch)
             print(f"floor: {n} rows-sets in {floor_s:.2f} s")
@@ -460,7 +487,9 @@ async def run(n: int, players: int, partitions: int, batch: int) -> Result:
         floor_s=round(floor_s, 2),
         floor_per_s=round(n / floor_s),
         ratio=round(floor_s / ledger_s, 3),
-        ledger_peak_rss_mb=round(rss, 1),
+        processes=processes,
+        ledger_peak_rss_mb=round(max(rss), 1),
+        ledger_total_peak_rss_mb=round(sum(rss), 1),
         audit_clean=clean,
         load_before=load_before,
         load_after=load_after,
@@ -476,11 +505,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--players", type=int, default=10_000)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="ledger processes in the consumer group"
+    )
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.n, args.players, args.partitions, args.batch))
+    result = asyncio.run(run(args.n, args.players, args.partitions, args.batch, args.processes))
     print(json.dumps(asdict(result), indent=2))
     print(
-        f"| {result.n} | {result.players} | {result.partitions} | {result.batch} "
+        f"| {result.n} | {result.players} | {result.partitions} | {result.batch} | {result.processes} "
         f"| {result.ledger_s} s ({result.ledger_per_s}/s) | {result.floor_s} s ({result.floor_per_s}/s) "
-        f"| {result.ratio} | {result.ledger_peak_rss_mb} MB | {result.audit_clean} |"
+        f"| {result.ratio} | {result.ledger_total_peak_rss_mb} MB | {result.audit_clean} |"
     )
