@@ -14,6 +14,7 @@ problem; any other error stops that partition (paused, logged, counted) and neve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -242,6 +243,8 @@ class LedgerConsumer:
                 self._owned.discard(tp)
                 self._positions.pop(tp, None)
                 self._stopped.discard(tp)
+                with contextlib.suppress(KeyError):  # another member reports its lag now
+                    self._metrics.consumer_lag.remove(str(tp.partition))
         self._metrics.partitions_stopped.set(len(self._stopped))
         log.info("ledger.partitions.revoked", partitions=sorted(tp.partition for tp in revoked))
 

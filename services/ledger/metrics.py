@@ -13,54 +13,64 @@ class LedgerMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.decisions = Counter(
-            "ledger_decisions",
+            "hypeledger_ledger_decisions",
             "Decisions by command kind and outcome.",
             ["kind", "outcome"],
             registry=r,
         )
         self.batch_size = Histogram(
-            "ledger_batch_size",
+            "hypeledger_ledger_batch_size",
             "Records applied per partition batch.",
             buckets=BATCH_BUCKETS,
             registry=r,
         )
         self.apply_seconds = Histogram(
-            "ledger_apply_seconds",
+            "hypeledger_ledger_apply_seconds",
             "Time to decide and commit one partition batch.",
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.consumer_lag = Gauge(
-            "ledger_consumer_lag",
+            "hypeledger_ledger_consumer_lag",
             "Highwater minus the committed offset.",
             ["partition"],
             registry=r,
         )
         self.dlq = Counter(
-            "ledger_dlq", "Commands sent to the dead-letter topic.", ["reason"], registry=r
+            "hypeledger_ledger_dlq",
+            "Commands sent to the dead-letter topic.",
+            ["reason"],
+            registry=r,
         )
         self.findings = Counter(
-            "ledger_findings", "Decisions flagged for reconciliation.", ["flag"], registry=r
+            "hypeledger_ledger_findings",
+            "Decisions flagged for reconciliation.",
+            ["flag"],
+            registry=r,
         )
         self.partition_errors = Counter(
-            "ledger_partition_errors",
+            "hypeledger_ledger_partition_errors",
             "Partitions stopped by an unexpected error.",
             ["partition"],
             registry=r,
         )
         self.partitions_stopped = Gauge(
-            "ledger_partitions_stopped", "Partitions currently stopped after an error.", registry=r
+            "hypeledger_ledger_partitions_stopped",
+            "Partitions currently stopped after an error.",
+            registry=r,
         )
         self.partitions_assigned = Gauge(
-            "ledger_partitions_assigned", "Partitions assigned to this consumer.", registry=r
+            "hypeledger_ledger_partitions_assigned",
+            "Partitions assigned to this consumer.",
+            registry=r,
         )
         self.outbox_published = Counter(
-            "ledger_outbox_published",
+            "hypeledger_ledger_outbox_published",
             "Outbox events published to the transactions topic.",
             registry=r,
         )
         self.outbox_pending = Gauge(
-            "ledger_outbox_pending",
+            "hypeledger_ledger_outbox_pending",
             "Outbox events not yet published (last relay pass).",
             registry=r,
         )

@@ -111,8 +111,8 @@ def test_alerts_cover_lag_dead_letters_5xx_reply_timeouts_and_reconciliation_fin
     used = set().union(*(metric_names(str(rule["expr"])) for rule in alert_rules()))
 
     wanted = {
-        "consumer lag": {"ledger_consumer_lag"},
-        "dead letters": {"ledger_dlq_total"},
+        "consumer lag": {"hypeledger_ledger_consumer_lag"},
+        "dead letters": {"hypeledger_ledger_dlq_total"},
         "5xx rate": {"hypeledger_ingress_requests_total"},
         "reply timeouts": {"hypeledger_ingress_ledger_timeouts_total"},
         "reconciliation findings": {"hypeledger_reconciler_findings_total"},

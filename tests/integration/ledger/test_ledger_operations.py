@@ -25,8 +25,8 @@ async def test_serves_health_readiness_and_decision_metrics(ledger: Ledger) -> N
 
     assert (health.status_code, ready.status_code) == (200, 200)
     assert ready.json()["checks"] == {"database": True, "consumer": True}
-    assert 'ledger_decisions_total{kind="bet",outcome="applied"}' in metrics.text
-    assert "ledger_consumer_lag" in metrics.text
+    assert 'hypeledger_ledger_decisions_total{kind="bet",outcome="applied"}' in metrics.text
+    assert "hypeledger_ledger_consumer_lag" in metrics.text
 
 
 async def backdate_bet(ledger: Ledger, bet_tx_id: str, when: datetime) -> None:
