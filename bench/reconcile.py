@@ -9,7 +9,11 @@ simulator over HTTP and the ledger's tables in Postgres.
 3. Time ``Reconciler.run_once``: choose the sessions (ledger activity plus Hypetech's active
    list), page through every session's transactions, match, store progress, finish the run.
 
-    python -m bench reconcile [--sessions 10000] [--per-session 100] [--concurrency 4]
+    python -m bench reconcile [--sessions 10000] [--per-session 100] [--concurrency 4] [--repeat 1]
+
+With ``--repeat N`` the same seed is reconciled N times (the reconciler's own runs, findings and
+watermark are deleted between runs, so each one checks every session again); the run time
+reported is the median, every run's time is listed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -26,6 +31,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -53,6 +59,11 @@ class Result:
     concurrency: int
     page_size: int
     run_s: float
+    runs_s: list[float]
+    reconciler_cpu_s: float
+    """CPU time of the reconciler's process during the run (median over the repeats)."""
+    simulator_cpu_s: float
+    """CPU time of the simulator's process during the run (median over the repeats)."""
     provider_rows: int
     ledger_rows: int
     rows_per_s: int
@@ -60,6 +71,8 @@ class Result:
     findings: int
     totals: dict[str, int]
     seed_s: float
+    load: str
+    """Load average (1, 5, 15 min) before the first run and after the last."""
     machine: str
 
 
@@ -112,6 +125,22 @@ async def seed_ledger(dsn: str, sessions: int, per_session: int) -> int:
     return len(decisions)
 
 
+SQL_FORGET_RUNS = """
+TRUNCATE reconciliation_finding_changes, reconciliation_findings, reconciliation_watermarks,
+         reconciliation_run_sessions, reconciliation_runs
+"""
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def process_cpu_s(pid: int) -> float:
+    """User plus system CPU seconds a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def wait_healthy(url: str, process: subprocess.Popen[bytes], within_s: float) -> None:
     deadline = time.monotonic() + within_s
     async with httpx.AsyncClient() as http:
@@ -127,7 +156,9 @@ async def wait_healthy(url: str, process: subprocess.Popen[bytes], within_s: flo
     raise RuntimeError("the simulator did not become healthy")
 
 
-async def run(sessions: int, per_session: int, concurrency: int, page_size: int) -> Result:
+async def run(
+    sessions: int, per_session: int, concurrency: int, page_size: int, repeat: int = 1
+) -> Result:
     async with local_stack() as stack:
         name = f"hypeledger_bench_rec_{uuid.uuid4().hex[:8]}"
         dsn = await create_database(stack.database_admin_url, name)
@@ -159,22 +190,38 @@ async def run(sessions: int, per_session: int, concurrency: int, page_size: int)
                 log_level="WARNING",
             )
             await ensure_topics(settings, {COMMANDS: 1, RECONCILIATION: 1})
-            async with build(settings) as app:
-                started = time.perf_counter()
-                report = await app.reconciler.run_once(RunRequest(trigger="manual"))
-                run_s = time.perf_counter() - started
-                findings = await app.pool.fetchval("SELECT count(*) FROM reconciliation_findings")
+            load_before = load_average()
+            runs_s: list[float] = []
+            own_cpu: list[float] = []
+            simulator_cpu: list[float] = []
+            for _ in range(repeat):
+                async with build(settings) as app:
+                    await app.pool.execute(SQL_FORGET_RUNS)
+                    cpu = (time.process_time(), process_cpu_s(simulator.pid))
+                    started = time.perf_counter()
+                    report = await app.reconciler.run_once(RunRequest(trigger="manual"))
+                    runs_s.append(time.perf_counter() - started)
+                    own_cpu.append(time.process_time() - cpu[0])
+                    simulator_cpu.append(process_cpu_s(simulator.pid) - cpu[1])
+                    findings = await app.pool.fetchval(
+                        "SELECT count(*) FROM reconciliation_findings"
+                    )
+            load_after = load_average()
         finally:
             simulator.terminate()
             simulator.wait(timeout=30)
             await drop_database(stack.database_admin_url, name)
     rows = report.provider_rows + report.ledger_rows
+    run_s = statistics.median(runs_s)
     return Result(
         sessions=sessions,
         per_session=per_session,
         concurrency=concurrency,
         page_size=page_size,
         run_s=round(run_s, 2),
+        runs_s=[round(r, 2) for r in runs_s],
+        reconciler_cpu_s=round(statistics.median(own_cpu), 2),
+        simulator_cpu_s=round(statistics.median(simulator_cpu), 2),
         provider_rows=report.provider_rows,
         ledger_rows=report.ledger_rows,
         rows_per_s=int(rows / run_s),
@@ -182,6 +229,7 @@ async def run(sessions: int, per_session: int, concurrency: int, page_size: int)
         findings=int(findings),
         totals=report.totals,
         seed_s=round(seed_s, 1),
+        load=f"{load_before} -> {load_after}",
         machine=f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
     )
 
@@ -194,8 +242,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--per-session", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.sessions, args.per_session, args.concurrency, args.page_size))
+    result = asyncio.run(
+        run(args.sessions, args.per_session, args.concurrency, args.page_size, args.repeat)
+    )
     print(json.dumps(asdict(result), indent=2))
     print(
         f"| {result.sessions} x {result.per_session} | {result.concurrency} | {result.page_size} "

@@ -126,12 +126,22 @@ class HypetechClient:
         self, session_id: str, *, page_number: int = 1, page_size: int = 100
     ) -> TransactionsPage:
         """One page of ``GET /sessions/{sessionId}/transactions`` (pages start at 1)."""
-        body = await self._call(
+        body = await self.transactions_page_body(
+            session_id, page_number=page_number, page_size=page_size
+        )
+        return parse_transactions_page(body)
+
+    async def transactions_page_body(
+        self, session_id: str, *, page_number: int = 1, page_size: int = 100
+    ) -> Any:
+        """The same page as parsed JSON (exact numbers), not yet validated: for a caller that
+        reads many pages and validates the rows its own way (``parse_transactions_page`` is the
+        reference)."""
+        return await self._call(
             "GET",
             f"/sessions/{_segment(session_id)}/transactions",
             params={"pageSize": page_size, "pageNumber": page_number},
         )
-        return _model(TransactionsPage, body)
 
     async def session_transactions(
         self, session_id: str, *, page_size: int = 100
@@ -223,6 +233,11 @@ def _parse_ok(response: httpx.Response) -> Any:
         return loads_exact(response.content)
     except MalformedJson as exc:
         raise HypetechResponseInvalid(f"the answer is not JSON: {exc}") from exc
+
+
+def parse_transactions_page(body: Any) -> TransactionsPage:
+    """A page of session transactions validated, or ``HypetechResponseInvalid``."""
+    return _model(TransactionsPage, body)
 
 
 def _model(model: type[M], body: Any) -> M:

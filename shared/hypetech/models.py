@@ -18,7 +18,8 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 _RESPONSE = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
 
 
-def _exact_text(value: Any) -> Any:
+def exact_text(value: Any) -> Any:
+    """An id Hypetech sent as a number becomes its exact decimal text; anything else is kept."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -28,7 +29,7 @@ def _exact_text(value: Any) -> Any:
     return value
 
 
-IdText = Annotated[str, BeforeValidator(_exact_text)]
+IdText = Annotated[str, BeforeValidator(exact_text)]
 
 
 class CreateSessionRequest(BaseModel):
@@ -100,13 +101,18 @@ class SessionTransaction(BaseModel):
     @property
     def requested_at_datetime(self) -> datetime | None:
         """``requestedAt`` parsed (the docs' example has stray spaces); ``None`` if unreadable."""
-        if not self.requested_at:
-            return None
-        text = self.requested_at.replace(" ", "").replace("Z", "+00:00")
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            return None
+        return parse_requested_at(self.requested_at)
+
+
+def parse_requested_at(value: str | None) -> datetime | None:
+    """A ``requestedAt`` text as a datetime (stray spaces dropped); ``None`` if unreadable."""
+    if not value:
+        return None
+    text = value.replace(" ", "").replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 class TransactionsPage(BaseModel):
