@@ -6,7 +6,8 @@ sessions, free-bet grants, finding statuses) move no money.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -108,6 +109,8 @@ ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING grant_id, user_id, currency, game, bonus_code, quantity, remaining, value_minor,
           expires_at, max_multiplier, created_at
 """
+
+KEY_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('operator-key:' || $1, 0))"
 
 GRANT_BY_KEY = """
 SELECT grant_id, user_id, currency, game, bonus_code, quantity, remaining, value_minor,
@@ -348,6 +351,17 @@ class PostgresStore:
         if row is None:
             raise RuntimeError("the grant was neither recorded nor found under its key")
         return self._grant(row)
+
+    @contextlib.asynccontextmanager
+    async def key_lock(self, idempotency_key: str) -> AsyncIterator[None]:
+        """Hold a lock on ``idempotency_key``, across every API instance, for the block.
+
+        A transaction-scoped advisory lock on a connection of its own: released when the block
+        ends (or the connection drops), whatever the block does on other connections.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(KEY_LOCK, idempotency_key)
+            yield
 
     async def grant_by_key(self, idempotency_key: str) -> dict[str, Any] | None:
         row = await self.pool.fetchrow(GRANT_BY_KEY, idempotency_key)

@@ -42,12 +42,25 @@ def routes(ctx: Context) -> list[Route]:
         if account.blocked:
             raise ProblemError("player-blocked", f"player {body.user_id!r} is blocked")
         key = await keyed(request, {**body.model_dump(mode="json"), "value": value_minor})
-        if key is not None:
+        if key is None:
+            stored = await redeem_and_record(body, currency, value_minor, None)
+            return json_response(stored, status=201)
+        # One request per key at a time, across instances: a concurrent retry waits here and
+        # then finds the grant recorded, so the provider is asked once.
+        async with ctx.store.key_lock(key):
             recorded = await ctx.store.grant_by_key(key)
             if recorded is not None:
+                # The first answer: a grant is recorded with every unit remaining.
+                first = {**recorded, "remaining": recorded["quantity"]}
                 return json_response(
-                    recorded, status=201, headers={HEADER: key, "Idempotent-Replayed": "true"}
+                    first, status=201, headers={HEADER: key, "Idempotent-Replayed": "true"}
                 )
+            stored = await redeem_and_record(body, currency, value_minor, key)
+        return json_response(stored, status=201, headers={HEADER: key})
+
+    async def redeem_and_record(
+        body: GrantFreeBets, currency: str, value_minor: int, key: str | None
+    ) -> dict[str, Any]:
         try:
             await ctx.provider.redeem_free_bet(
                 FreeBetOffer(
@@ -83,7 +96,7 @@ def routes(ctx: Context) -> list[Route]:
         log.info(
             "operator_api.free_bets.granted", user_id=body.user_id, grant_id=stored["grant_id"]
         )
-        return json_response(stored, status=201, headers=None if key is None else {HEADER: key})
+        return stored
 
     async def grants(request: Request) -> Response:
         user_id, currency = path_account(ctx, request)

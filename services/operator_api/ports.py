@@ -7,6 +7,7 @@ Postgres store; unit tests plug in small fakes of these same protocols.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -170,6 +171,10 @@ class Store(Protocol):
 
     async def add_grant(self, grant: NewGrant) -> dict[str, Any]:
         """Record the grant; with a key already recorded, the grant recorded under it."""
+        ...
+
+    def key_lock(self, idempotency_key: str) -> AbstractAsyncContextManager[None]:
+        """Serialise the requests that carry ``idempotency_key`` (every instance) in the block."""
         ...
 
     async def grant_by_key(self, idempotency_key: str) -> dict[str, Any] | None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -152,6 +153,45 @@ async def test_a_grant_retried_with_its_key_is_granted_once(stack: Stack) -> Non
 
     assert retry.json() == first.json()
     assert len([g for g in stack.simulator.truth.free_bets if g.user_id == user_id]) == 1
+
+
+async def test_concurrent_grants_with_one_key_reach_the_provider_once(stack: Stack) -> None:
+    user_id = await stack.funded()
+    headers = {"Idempotency-Key": f"grant-race-{user_id}"}
+    body = grant_body(user_id)
+
+    answers = await asyncio.gather(
+        *(stack.api.post("/free-bets", json=body, headers=headers) for _ in range(4))
+    )
+
+    assert [answer.status_code for answer in answers] == [201] * 4
+    assert len({answer.content for answer in answers}) == 1
+    assert sorted(answer.headers.get("Idempotent-Replayed", "") for answer in answers) == [
+        "",
+        "true",
+        "true",
+        "true",
+    ]
+    assert len([g for g in stack.simulator.truth.free_bets if g.user_id == user_id]) == 1
+
+
+async def test_a_grant_replayed_after_a_unit_was_spent_is_the_first_answer(
+    stack: Stack, db_pool: asyncpg.Pool
+) -> None:
+    user_id = await stack.funded()
+    headers = {"Idempotency-Key": f"grant-spent-{user_id}"}
+    body = grant_body(user_id)
+    first = await stack.api.post("/free-bets", json=body, headers=headers)
+    await db_pool.execute(  # what the ledger does when a free bet consumes a unit
+        "UPDATE free_bet_grants SET remaining = remaining - 1 WHERE grant_id = $1",
+        first.json()["grant_id"],
+    )
+
+    retry = await stack.api.post("/free-bets", json=body, headers=headers)
+    listed = await stack.api.get(f"/accounts/{user_id}/BRL/free-bets")
+
+    assert retry.content == first.content
+    assert listed.json()["items"][0]["remaining"] == 2
 
 
 async def test_a_grant_key_reused_for_another_grant_is_409(stack: Stack) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +34,7 @@ class FakeStore:
     sessions: list[NewSession] = field(default_factory=list)
     grants: list[NewGrant] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
+    key_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def add_account(
         self, user_id: str, currency: str, balance: int = 0, blocked: bool = False
@@ -78,6 +81,12 @@ class FakeStore:
     async def add_grant(self, grant: NewGrant) -> dict[str, Any]:
         self.grants.append(grant)
         return {"grant_id": len(self.grants), "quantity": grant.quantity}
+
+    @contextlib.asynccontextmanager
+    async def key_lock(self, idempotency_key: str) -> AsyncIterator[None]:
+        lock = self.key_locks.setdefault(idempotency_key, asyncio.Lock())
+        async with lock:
+            yield
 
     async def grant_by_key(self, idempotency_key: str) -> dict[str, Any] | None:
         for number, grant in enumerate(self.grants, start=1):
