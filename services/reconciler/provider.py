@@ -14,6 +14,7 @@ import httpx
 
 from services.reconciler.provider_rows import page_rows
 from services.reconciler.rows import ProviderRow
+from services.reconciler.transport import KeepAliveTransport
 from shared.hypetech import HypetechClient
 from shared.settings import ReconcilerSettings
 
@@ -57,11 +58,9 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
 
 
 def build_client(settings: ReconcilerSettings) -> HypetechClient:
-    limits = httpx.Limits(
-        max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
-    )
     transport = RateLimitedTransport(
-        httpx.AsyncHTTPTransport(limits=limits), RateLimiter(settings.requests_per_second)
+        KeepAliveTransport(max_connections=settings.concurrency),
+        RateLimiter(settings.requests_per_second),
     )
     return HypetechClient.from_settings(settings, transport=transport)
 
