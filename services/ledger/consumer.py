@@ -333,16 +333,16 @@ class LedgerConsumer:
                 decision = decide(state, item.command, self._policy)
                 state.apply(decision)
                 decided.append((item, decision))
+            next_offset = items[-1].record.offset + 1
             await store.write(
                 conn,
                 state,
                 [(item.record.offset, d) for item, d in decided if d is not None],
                 store.Source(tp.topic, tp.partition),
                 self._events_topic,
+                offsets=store.Offsets(self._group, tp.topic, {tp.partition: next_offset}),
             )
             self._faults.reach("mid_batch")
-            next_offset = items[-1].record.offset + 1
-            await store.set_offset(conn, self._group, tp.topic, tp.partition, next_offset)
         self._faults.reach("after_db_commit")
         self._positions[tp] = next_offset
         self._metrics.apply_seconds.observe(time.perf_counter() - started)
@@ -400,9 +400,14 @@ class LedgerConsumer:
                         (store.Source(tp.topic, tp.partition), item.record.offset, decision)
                     )
                     next_offsets[tp.partition] = item.record.offset + 1
-                await store.write_sourced(conn, state, sourced, self._events_topic)
+                await store.write_sourced(
+                    conn,
+                    state,
+                    sourced,
+                    self._events_topic,
+                    offsets=store.Offsets(self._group, self._topic, next_offsets),
+                )
                 self._faults.reach("mid_batch")
-                await store.set_offsets(conn, self._group, self._topic, next_offsets)
         except Exception as exc:  # noqa: BLE001 - applied again partition by partition
             if not isinstance(exc, _Diverged):
                 log.warning("ledger.batch.together_failed", error=repr(exc))

@@ -38,12 +38,6 @@ DO UPDATE SET next_offset = consumed_offsets.next_offset
 RETURNING next_offset
 """
 
-_SET_OFFSET = """
-UPDATE consumed_offsets
-SET next_offset = $4, updated_at = now()
-WHERE group_id = $1 AND topic = $2 AND partition = $3
-"""
-
 _LOCK_OFFSETS = """
 INSERT INTO consumed_offsets (group_id, topic, partition, next_offset)
 SELECT $1, $2, k.partition, k.next_offset
@@ -85,12 +79,6 @@ async def lock_offset(
     """
     next_offset: int = await conn.fetchval(_LOCK_OFFSET, group, topic, partition, first)
     return next_offset
-
-
-async def set_offset(
-    conn: asyncpg.Connection, group: str, topic: str, partition: int, next_offset: int
-) -> None:
-    await conn.execute(_SET_OFFSET, group, topic, partition, next_offset)
 
 
 async def lock_offsets(
@@ -394,17 +382,50 @@ class Source:
     partition: int
 
 
+@dataclass(frozen=True, slots=True)
+class Offsets:
+    """The consumer offsets a batch moves: partition -> next offset to apply, for one group."""
+
+    group: str
+    topic: str
+    next: dict[int, int]
+
+
+#: A batch of at most this many decisions is written by ONE statement (data-modifying CTEs over
+#: ``unnest``): one round trip instead of one or two per table, which is what small batches
+#: (a webhook or a few at a time) wait on. Larger batches go through binary COPY per table,
+#: which Postgres ingests faster per row.
+ONE_STATEMENT_MAX = 64
+
+
 async def write(
     conn: asyncpg.Connection,
     state: BatchState,
     decided: Sequence[tuple[int, Decision]],
     source: Source,
     events_topic: str,
+    *,
+    offsets: Offsets,
 ) -> None:
-    """Write the batch: every stored decision, movement, state change and outbox event."""
+    """Write the batch: every stored decision, movement, state change and outbox event, and the
+    consumer offsets it moves."""
     await write_sourced(
-        conn, state, [(source, offset, decision) for offset, decision in decided], events_topic
+        conn,
+        state,
+        [(source, offset, decision) for offset, decision in decided],
+        events_topic,
+        offsets=offsets,
     )
+
+
+@dataclass(slots=True)
+class _Rows:
+    """A batch's rows per table, in ``COPY_COLUMNS`` order, and its updates."""
+
+    inserts: dict[str, list[tuple[Any, ...]]]
+    changed_accounts: list[tuple[Any, ...]]
+    grant_deltas: list[tuple[Any, ...]]
+    changed_bets: list[tuple[Any, ...]]
 
 
 async def write_sourced(
@@ -412,8 +433,33 @@ async def write_sourced(
     state: BatchState,
     decided: Sequence[tuple[Source, int, Decision]],
     events_topic: str,
+    *,
+    offsets: Offsets,
 ) -> None:
     """``write`` for a batch whose decisions come from several partitions."""
+    rows = _rows(state, decided, events_topic)
+    if len(decided) <= ONE_STATEMENT_MAX:
+        await conn.execute(_WRITE_ONE, *_one_statement_args(rows, offsets))
+        return
+    for table in ("decisions", "accounts"):
+        await insert_rows(conn, table, rows.inserts[table])
+    if rows.changed_accounts:
+        await conn.execute(UPDATE_ACCOUNTS, *_columns(rows.changed_accounts, 4))
+    for table in ("transactions", "postings"):
+        await insert_rows(conn, table, rows.inserts[table])
+    if rows.grant_deltas:
+        await conn.execute(UPDATE_GRANTS, *_columns(rows.grant_deltas, 2))
+    await insert_rows(conn, "bets", rows.inserts["bets"])
+    if rows.changed_bets:
+        await conn.execute(UPDATE_BETS, *_columns(rows.changed_bets, 3))
+    for table in ("rollback_tombstones", "round_locks", "outbox"):
+        await insert_rows(conn, table, rows.inserts[table])
+    await set_offsets(conn, offsets.group, offsets.topic, offsets.next)
+
+
+def _rows(
+    state: BatchState, decided: Sequence[tuple[Source, int, Decision]], events_topic: str
+) -> _Rows:
     decisions: list[tuple[Any, ...]] = []
     transactions: list[tuple[Any, ...]] = []
     postings: list[tuple[Any, ...]] = []
@@ -475,35 +521,131 @@ async def write_sourced(
             round_locks.append((lock.provider, lock.user_id, lock.round_id, lock.operator_tx_id))
         for event in decision.events:
             outbox.append((event.event_id, events_topic, event.key, event.payload))
+    accounts = state.accounts
+    return _Rows(
+        inserts={
+            "decisions": decisions,
+            "accounts": [
+                (
+                    user,
+                    currency,
+                    accounts[(user, currency)].status,
+                    accounts[(user, currency)].balance,
+                )
+                for user, currency in sorted(state.new_accounts)
+            ],
+            "transactions": transactions,
+            "postings": postings,
+            "bets": [_bet_row(state.bets[key]) for key in sorted(state.new_bets)],
+            "rollback_tombstones": tombstones,
+            "round_locks": round_locks,
+            "outbox": outbox,
+        },
+        changed_accounts=[
+            (user, currency, accounts[(user, currency)].status, delta)
+            for (user, currency), delta in sorted(state.changed_accounts.items())
+        ],
+        grant_deltas=sorted(state.grant_deltas.items()),
+        changed_bets=[(p, b, state.bets[(p, b)].state) for p, b in sorted(state.changed_bets)],
+    )
 
-    await insert_rows(conn, "decisions", decisions)
-    new_accounts = [
-        (
-            user,
-            currency,
-            state.accounts[(user, currency)].status,
-            state.accounts[(user, currency)].balance,
+
+#: Postgres types of ``COPY_COLUMNS``, for the one-statement write's ``unnest`` arrays.
+_COLUMN_TYPES: dict[str, tuple[str, ...]] = {
+    "decisions": (
+        "text", "text", "text", "text", "text", "text", "text", "smallint", "text", "uuid",
+        "text",  # flags: comma-joined (unnest cannot take an array of arrays of any length)
+        "text", "integer", "bigint",
+    ),
+    "accounts": ("text", "text", "text", "bigint"),
+    "transactions": ("uuid", "text", "text", "text", "text", "text", "text", "text"),
+    "postings": ("uuid", "smallint", "text", "text", "text", "bigint"),
+    "bets": (
+        "text", "text", "text", "text", "text", "bigint", "text", "text", "bigint", "text", "uuid",
+    ),
+    "rollback_tombstones": ("text", "text", "text", "text", "text"),
+    "round_locks": ("text", "text", "text", "uuid"),
+    "outbox": ("uuid", "text", "text", "text"),
+}  # fmt: skip
+
+_FLAGS = COPY_COLUMNS["decisions"].index("flags")
+
+
+def _one_statement_sql() -> str:
+    """INSERT per table, the three UPDATEs and the offsets, as data-modifying CTEs.
+
+    Every CTE runs to completion within the statement; foreign keys and the statement-level
+    zero-sum trigger on postings are checked at its end, as for separate statements.
+    """
+    ctes: list[str] = []
+    number = 0
+
+    def arrays(types: Sequence[str]) -> str:
+        nonlocal number
+        params = []
+        for pg_type in types:
+            number += 1
+            params.append(f"${number}::{pg_type}[]")
+        return ", ".join(params)
+
+    for table, columns in COPY_COLUMNS.items():
+        names = ", ".join(columns)
+        selected = ", ".join(
+            "coalesce(string_to_array(nullif(r.flags, ''), ','), '{}')"
+            if table == "decisions" and column == "flags"
+            else f"r.{column}"
+            for column in columns
         )
-        for user, currency in sorted(state.new_accounts)
-    ]
-    await insert_rows(conn, "accounts", new_accounts)
-    changed_accounts = [
-        (user, currency, state.accounts[(user, currency)].status, delta)
-        for (user, currency), delta in sorted(state.changed_accounts.items())
-    ]
-    if changed_accounts:
-        await conn.execute(UPDATE_ACCOUNTS, *_columns(changed_accounts, 4))
-    await insert_rows(conn, "transactions", transactions)
-    await insert_rows(conn, "postings", postings)
-    if state.grant_deltas:
-        await conn.execute(UPDATE_GRANTS, *_columns(sorted(state.grant_deltas.items()), 2))
-    await insert_rows(conn, "bets", [_bet_row(state.bets[key]) for key in sorted(state.new_bets)])
-    changed_bets = [(p, b, state.bets[(p, b)].state) for p, b in sorted(state.changed_bets)]
-    if changed_bets:
-        await conn.execute(UPDATE_BETS, *_columns(changed_bets, 3))
-    await insert_rows(conn, "rollback_tombstones", tombstones)
-    await insert_rows(conn, "round_locks", round_locks)
-    await insert_rows(conn, "outbox", outbox)
+        ctes.append(
+            f"insert_{table} AS (INSERT INTO {table} ({names}) SELECT {selected}"
+            f" FROM unnest({arrays(_COLUMN_TYPES[table])}) AS r ({names}))"
+        )
+    ctes.append(
+        "update_accounts AS (UPDATE accounts a SET balance = a.balance + d.delta,"
+        " status = d.status, updated_at = now()"
+        f" FROM unnest({arrays(('text', 'text', 'text', 'bigint'))})"
+        " AS d (user_id, currency, status, delta)"
+        " WHERE a.user_id = d.user_id AND a.currency = d.currency)"
+    )
+    ctes.append(
+        "update_grants AS (UPDATE free_bet_grants g SET remaining = g.remaining + d.delta"
+        f" FROM unnest({arrays(('bigint', 'integer'))}) AS d (grant_id, delta)"
+        " WHERE g.grant_id = d.grant_id)"
+    )
+    ctes.append(
+        "update_bets AS (UPDATE bets b SET state = d.state, updated_at = now()"
+        f" FROM unnest({arrays(('text', 'text', 'text'))}) AS d (provider, bet_tx_id, state)"
+        " WHERE b.provider = d.provider AND b.bet_tx_id = d.bet_tx_id)"
+    )
+    group, topic = f"${number + 1}", f"${number + 2}"
+    number += 2
+    ctes.append(
+        "update_offsets AS (UPDATE consumed_offsets c SET next_offset = k.next_offset,"
+        " updated_at = now()"
+        f" FROM unnest({arrays(('integer', 'bigint'))}) AS k (partition, next_offset)"
+        f" WHERE c.group_id = {group} AND c.topic = {topic} AND c.partition = k.partition)"
+    )
+    return "WITH " + ",\n".join(ctes) + "\nSELECT 1"
+
+
+_WRITE_ONE = _one_statement_sql()
+
+
+def _one_statement_args(rows: _Rows, offsets: Offsets) -> list[Any]:
+    args: list[Any] = []
+    for table, columns in COPY_COLUMNS.items():
+        table_rows = rows.inserts[table]
+        if table == "decisions":
+            table_rows = [
+                (*row[:_FLAGS], ",".join(row[_FLAGS]), *row[_FLAGS + 1 :]) for row in table_rows
+            ]
+        args.extend(_columns(table_rows, len(columns)))
+    args.extend(_columns(rows.changed_accounts, 4))
+    args.extend(_columns(rows.grant_deltas, 2))
+    args.extend(_columns(rows.changed_bets, 3))
+    partitions = sorted(offsets.next)
+    args.extend((offsets.group, offsets.topic, partitions, [offsets.next[p] for p in partitions]))
+    return args
 
 
 def _bet_row(bet: Bet) -> tuple[Any, ...]:

@@ -1,0 +1,198 @@
+"""The ledger's two ways to write a batch store exactly the same rows.
+
+A small batch is written by one statement (``store.ONE_STATEMENT_MAX``), a larger one by a binary
+COPY per table. The same commands, decided on the same stored state, go through each path in a
+transaction of their own (rolled back); what each left in every table must be equal, row by row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+from ledger_harness import operator, webhook
+
+from services.ledger import store
+from services.ledger.app import policy_of
+from services.ledger.decide import Command, decide
+from services.ledger.model import Decision
+from shared.contracts.commands import Mode, OperatorKind, WebhookKind
+from shared.settings import LedgerSettings
+
+GROUP = "paths"
+TOPIC = "paths.wallet.commands.v1"
+PARTITION = 3
+FIRST_OFFSET = 40
+
+#: (table, key columns, compared columns) of every table a batch writes.
+TABLES: list[tuple[str, str]] = [
+    ("accounts", "user_id, currency, status, balance"),
+    (
+        "decisions",
+        "provider, kind, provider_tx_id, user_id, currency, fingerprint, outcome, status, body,"
+        " operator_tx_id, flags, source_topic, source_partition, source_offset",
+    ),
+    (
+        "transactions",
+        "operator_tx_id, kind, provider, provider_tx_id, user_id, currency, round_id,"
+        " session_token",
+    ),
+    ("postings", "operator_tx_id, leg, account_type, account_ref, currency, amount"),
+    (
+        "bets",
+        "provider, bet_tx_id, user_id, currency, round_id, amount, mode, bonus_code, grant_id,"
+        " state, operator_tx_id",
+    ),
+    ("rollback_tombstones", "provider, bet_tx_id, rollback_tx_id, user_id, currency"),
+    ("round_locks", "provider, user_id, round_id, operator_tx_id"),
+    ("outbox", "event_id, topic, message_key, payload"),
+    ("free_bet_grants", "grant_id, user_id, currency, quantity, remaining"),
+    ("consumed_offsets", "group_id, topic, partition, next_offset"),
+]
+
+
+def commands(user: str, newcomer: str, grant_user: str) -> list[Command]:
+    r2 = {"round_id": "r2"}
+    return [
+        webhook(WebhookKind.BET, user, "b1", "10.00"),
+        webhook(WebhookKind.WIN, user, "w1", "25.00", linked_tx_id="b1"),
+        webhook(WebhookKind.BET, user, "b2", "5.00", **r2),
+        webhook(WebhookKind.LOSE, user, "l2", "0", linked_tx_id="b2", **r2),
+        webhook(WebhookKind.BET, user, "b3", "4.00", round_id="r3"),
+        webhook(  # flagged: the amount differs from the bet's
+            WebhookKind.ROLLBACK, user, "rb3", "3.00", linked_tx_id="b3", round_id="r3"
+        ),
+        webhook(WebhookKind.ROLLBACK, user, "rb9", None, linked_tx_id="b9", round_id="r9"),
+        webhook(WebhookKind.BET, user, "b9", "1.00", round_id="r9"),  # after its rollback
+        webhook(WebhookKind.WIN, user, "w4", "3.00", round_id="r4"),  # no bet in that round
+        webhook(WebhookKind.BET, user, "b7", "2.00", round_id="r7"),
+        webhook(WebhookKind.WIN, user, "w7", "6.00", round_id="r7"),  # by round: locks it
+        webhook(WebhookKind.BET, user, "b5", "1000.00", round_id="r5"),  # insufficient funds
+        webhook(
+            WebhookKind.BET, grant_user, "fb1", "0", round_id="f1", mode=Mode.FREE
+        ),  # consumes a free-bet unit
+        operator(OperatorKind.DEPOSIT, user, f"dep-{user}", "7.50"),
+        operator(OperatorKind.CREATE_ACCOUNT, newcomer, f"new-{newcomer}"),
+        operator(OperatorKind.BLOCK, user, f"block-{user}"),
+        webhook(WebhookKind.BET, user, "b6", "1.00", round_id="r6"),  # refused: blocked
+    ]
+
+
+async def seed(pool: asyncpg.Pool, user: str, grant_user: str) -> None:
+    """Two funded players (each balance backed by a deposit's postings, so the audit of the
+    shared database holds) and a free-bet grant."""
+    async with pool.acquire() as conn, conn.transaction():
+        for owner in (user, grant_user):
+            op_tx = str(uuid.uuid4())
+            await conn.execute(
+                "INSERT INTO accounts (user_id, currency, balance) VALUES ($1, 'USD', 10000)",
+                owner,
+            )
+            await conn.execute(
+                "INSERT INTO transactions (operator_tx_id, kind, provider, provider_tx_id,"
+                " user_id, currency) VALUES ($1, 'deposit', 'operator', $2, $3, 'USD')",
+                op_tx,
+                f"seed-{owner}",
+                owner,
+            )
+            await conn.execute(
+                "INSERT INTO postings (operator_tx_id, leg, account_type, account_ref, currency,"
+                " amount) VALUES ($1, 0, 'player', $2, 'USD', 10000),"
+                " ($1, 1, 'operator_cash', 'operator', 'USD', -10000)",
+                op_tx,
+                owner,
+            )
+        await conn.execute(
+            "INSERT INTO free_bet_grants (user_id, currency, quantity, remaining, value_minor)"
+            " VALUES ($1, 'USD', 2, 2, 100)",
+            grant_user,
+        )
+
+
+async def written(
+    pool: asyncpg.Pool, batch: list[Command], users: list[str], *, one_statement: bool
+) -> dict[str, list[tuple[Any, ...]]]:
+    """What the path leaves in every table for these users, read inside its transaction."""
+    settings = LedgerSettings(
+        environment="test",
+        database_url="postgresql://unused@127.0.0.1:1/unused",
+        kafka_bootstrap_servers="127.0.0.1:1",
+        session_check=False,
+    )
+    policy = policy_of(settings)
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    async with pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            await store.lock_offset(conn, GROUP, TOPIC, PARTITION, FIRST_OFFSET)
+            state = await store.load_state(conn, batch)
+            decided: list[tuple[int, Decision]] = []
+            for offset, command in enumerate(batch, start=FIRST_OFFSET):
+                decision = decide(state, command, policy)
+                state.apply(decision)
+                decided.append((offset, decision))
+            limit = store.ONE_STATEMENT_MAX
+            store.ONE_STATEMENT_MAX = len(batch) if one_statement else 0
+            try:
+                await store.write(
+                    conn,
+                    state,
+                    decided,
+                    store.Source(TOPIC, PARTITION),
+                    "paths.wallet.transactions.v1",
+                    offsets=store.Offsets(GROUP, TOPIC, {PARTITION: FIRST_OFFSET + len(batch)}),
+                )
+            finally:
+                store.ONE_STATEMENT_MAX = limit
+            for table, columns in TABLES:
+                found = await conn.fetch(_select(table, columns), users)
+                rows[table] = [tuple(row) for row in found]
+        finally:
+            await transaction.rollback()  # each path starts from the same stored state
+    return rows
+
+
+def _select(table: str, columns: str) -> str:
+    if table == "postings":
+        where = (
+            "operator_tx_id IN (SELECT operator_tx_id FROM transactions WHERE user_id = ANY($1))"
+        )
+    elif table == "outbox":
+        where = "message_key = ANY($1)"
+    elif table == "consumed_offsets":
+        where = f"group_id = '{GROUP}' AND cardinality($1::text[]) > 0"
+    else:
+        where = "user_id = ANY($1)"
+    order = ", ".join(f"{column.strip()}::text" for column in columns.split(","))
+    return f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {order}"
+
+
+@pytest.mark.integration
+async def test_one_statement_and_copy_write_the_same_rows(db_pool: asyncpg.Pool) -> None:
+    tag = uuid.uuid4().hex[:8]
+    user, newcomer, grant_user = f"paths-{tag}", f"paths-new-{tag}", f"paths-free-{tag}"
+    await seed(db_pool, user, grant_user)
+    batch = commands(user, newcomer, grant_user)
+    users = [user, newcomer, grant_user]
+
+    one = await written(db_pool, batch, users, one_statement=True)
+    copied = await written(db_pool, batch, users, one_statement=False)
+
+    assert one == copied
+    flags_at = TABLES[1][1].split(", ").index("flags")
+    assert any(row[flags_at] for row in one["decisions"])  # flags survive both ways
+    assert {table: len(rows) for table, rows in one.items()} == {
+        "accounts": 3,  # the newcomer's included
+        "decisions": 17,
+        "transactions": 10,  # the two seeds, b1 w1 b2 b3 rb3 b7 w7 and the deposit
+        "postings": 20,
+        "bets": 5,  # b1 b2 b3 b7 and the free bet
+        "rollback_tombstones": 1,
+        "round_locks": 1,
+        "outbox": 13,
+        "free_bet_grants": 1,
+        "consumed_offsets": 1,
+    }
