@@ -33,6 +33,9 @@ from services.reconciler.rows import BetState, LedgerRow, ProviderRow, ProviderS
 from shared.contracts.reconciliation import RowClass
 
 _APPLIED = frozenset({ProviderStatus.SUCCESS, ProviderStatus.ROLLED_BACK})
+#: Enum values looked up once (an enum's ``.value`` is a descriptor call, a million per run).
+_KIND_TEXT = {kind: kind.value for kind in TxKind}
+_CLASS_TEXT = {row_class: row_class.value for row_class in RowClass}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +102,10 @@ def match_session(
 
     differences = [_difference(o) for o in outcomes if _is_difference(o)]
     round_differences = _open_bets_on_finished_rounds(outcomes, provider_rows, cutoff)
-    totals: Counter[str] = Counter()
-    for outcome in outcomes:
-        totals["pending" if outcome.row_class is None else outcome.row_class.value] += 1
+    totals: Counter[str] = Counter(
+        "pending" if outcome.row_class is None else _CLASS_TEXT[outcome.row_class]
+        for outcome in outcomes
+    )
     for diff in round_differences:
         totals[diff.row_class.value] += 1
     return SessionResult(tuple(outcomes), tuple(differences + round_differences), totals)
@@ -112,7 +116,7 @@ def _listed_once(provider_rows: Sequence[ProviderRow]) -> list[ProviderRow]:
     seen: set[tuple[str, str]] = set()
     once = []
     for row in provider_rows:
-        kind = row.kind.value if row.kind is not None else _provider_kind(row)
+        kind = _KIND_TEXT[row.kind] if row.kind is not None else _provider_kind(row)
         key = (row.tx_id, kind)
         if key not in seen:
             seen.add(key)
@@ -121,6 +125,19 @@ def _listed_once(provider_rows: Sequence[ProviderRow]) -> list[ProviderRow]:
 
 
 def _match_id(
+    provider: list[ProviderRow],
+    ledger: list[LedgerRow],
+    rolled_back_there: frozenset[str],
+    cutoff: datetime,
+) -> Iterable[Outcome]:
+    if len(provider) == 1 and len(ledger) == 1 and provider[0].kind is ledger[0].kind:
+        # the usual id: one row on each side, the same kind (what the loop below does with it)
+        prow, lrow = provider[0], ledger[0]
+        return (Outcome(_pair_class(prow, lrow, rolled_back_there), prow, lrow),)
+    return _match_rows(provider, ledger, rolled_back_there, cutoff)
+
+
+def _match_rows(
     provider: list[ProviderRow],
     ledger: list[LedgerRow],
     rolled_back_there: frozenset[str],

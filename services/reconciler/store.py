@@ -570,31 +570,32 @@ _BET_STATES = {state.value: state for state in BetState}
 def _ledger_row(r: asyncpg.Record, currencies: CurrencyTable) -> LedgerRow:
     """A rollback's amount is what the ledger refunded: the stake of the bet it undid (where that
     bet is known here; a tombstone refunds nothing yet, so its own amount stands)."""
-    status = int(r["status"])
-    amount = r["amount"]
-    if r["target_stake"] is not None:
-        amount = minor_to_decimal(r["target_stake"], r["currency"], currencies)
+    # by position, in SQL_LEDGER_ROWS's order: a run reads a million of them
+    (_, kind, tx_id, user_id, currency, amount, round_id, target_tx_id, status,
+     operator_tx_id, decided_at, body, bet_state, target_stake) = r  # fmt: skip
+    if target_stake is not None:
+        amount = minor_to_decimal(target_stake, currency, currencies)
     problem = None
     if status != 200:
         try:
-            body = loads_exact(r["body"])
+            parsed = loads_exact(body)
         except MalformedJson:
-            body = {}
-        problem = slug_of(body) if isinstance(body, dict) else None
+            parsed = {}
+        problem = slug_of(parsed) if isinstance(parsed, dict) else None
     return LedgerRow(
-        kind=_KINDS[r["kind"]],
-        tx_id=r["provider_tx_id"],
-        accepted=status == 200,
-        http_status=status,
-        amount=amount,
-        currency=r["currency"],
-        user_id=r["user_id"],
-        round_id=r["round_id"],
-        decided_at=r["decided_at"],
-        operator_tx_id=r["operator_tx_id"],
-        bet_state=None if r["bet_state"] is None else _BET_STATES[r["bet_state"]],
-        rollback_target=r["target_tx_id"],
-        problem=problem,
+        _KINDS[kind],
+        tx_id,
+        status == 200,
+        status,
+        amount,
+        currency,
+        user_id,
+        round_id,
+        decided_at,
+        operator_tx_id,
+        None if bet_state is None else _BET_STATES[bet_state],
+        target_tx_id,
+        problem,
     )
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.reconciler.matcher import match_session
+from services.reconciler.matcher import _match_id, _match_rows, match_session
 from services.reconciler.rows import BetState, LedgerRow, ProviderRow, ProviderStatus, TxKind
 from shared.contracts.reconciliation import RowClass
 from tests.unit.reconciler.rows import GRACE, NOW, lrow, prow
@@ -233,3 +233,18 @@ def test_no_two_differences_of_a_session_share_a_dedupe_key(provider, ledger) ->
     result = match_session(provider, ledger, now=NOW, grace=GRACE)
 
     assert len({d.dedupe_key("s") for d in result.differences}) == len(result.differences)
+
+
+@given(_provider_rows, _ledger_rows)
+def test_the_one_pair_shortcut_classifies_as_the_general_pairing_does(provider, ledger) -> None:  # type: ignore[no-untyped-def]
+    rolled_back = frozenset({"1", "3"})
+
+    for p in provider[:1]:
+        for lr in ledger[:1]:
+            lr.tx_id = p.tx_id
+            lr.kind = p.kind
+
+            shortcut = list(_match_id([p], [lr], rolled_back, NOW - GRACE))
+            general = list(_match_rows([p], [lr], rolled_back, NOW - GRACE))
+
+            assert shortcut == general
