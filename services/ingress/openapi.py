@@ -110,14 +110,16 @@ _LEDGER_PROBLEMS = {
     WebhookKind.BET: (
         "account-not-found", "player-blocked", "invalid-session", "transaction-rolled-back",
         "no-free-bets-left", "insufficient-funds", "duplicate-transaction-mismatch",
+        "decision-expired",
     ),
     WebhookKind.WIN: (
         "account-not-found", "bet-not-found", "round-not-found", "bet-rolled-back",
-        "bet-already-settled", "duplicate-transaction-mismatch",
+        "bet-already-settled", "duplicate-transaction-mismatch", "decision-expired",
     ),
     WebhookKind.LOSE: ("account-not-found", "duplicate-transaction-mismatch"),
     WebhookKind.ROLLBACK: (
         "account-not-found", "bet-already-settled", "duplicate-transaction-mismatch",
+        "decision-expired",
     ),
     WebhookKind.BALANCE: ("account-not-found",),
 }  # fmt: skip

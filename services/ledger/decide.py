@@ -125,6 +125,8 @@ def decide(state: BatchState, command: Command, policy: Policy) -> Decision:
                 operator_tx_id=stored.operator_tx_id,
             )
         return _mismatch(command, key, digest)
+    if key in state.expired:
+        return _expired(command, key, digest)
     ctx = _Ctx(state, command, key, digest, policy)
     if isinstance(command, OperatorCommand):
         return _OPERATOR[command.kind](ctx, command)
@@ -284,6 +286,26 @@ def _mismatch(command: Command, key: Key, digest: str) -> Decision:
     )
     return Decision(
         outcome=Outcome.MISMATCH,
+        status=int(body["status"]),
+        body=dumps_compact(body),
+        kind=key.kind,
+        user_id=command.user_id,
+        currency=command.currency,
+        key=key,
+        fingerprint=digest,
+    )
+
+
+def _expired(command: Command, key: Key, digest: str) -> Decision:
+    body = problem(
+        "decision-expired",
+        f"{key.kind} {key.provider_tx_id} was applied longer ago than the retention period; its"
+        " stored answer has expired and it is not applied again",
+        instance=f"urn:hypeledger:decision:{key.operator_tx_id()}",
+        provider_tx_id=key.provider_tx_id,
+    )
+    return Decision(
+        outcome=Outcome.EXPIRED,
         status=int(body["status"]),
         body=dumps_compact(body),
         kind=key.kind,

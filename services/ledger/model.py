@@ -59,6 +59,9 @@ class Outcome(StrEnum):
     """A balance read: answered, never stored."""
     INVALID = "invalid"
     """A command the ledger cannot key (no provider_tx_id): answered, never stored."""
+    EXPIRED = "expired"
+    """A key whose decision retention deleted while its transaction remains: 409, never stored,
+    the money not moved again."""
 
 
 class AccountType(StrEnum):

@@ -34,6 +34,8 @@ class BatchState:
     tombstones: dict[tuple[str, str], Tombstone] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
     grants: dict[int, Grant] = field(default_factory=dict)
+    expired: set[Key] = field(default_factory=set)
+    """Keys whose transaction exists but whose decision retention has deleted."""
 
     # What changed, for the writer.
     new_accounts: set[tuple[str, str]] = field(default_factory=set)

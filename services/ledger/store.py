@@ -103,11 +103,18 @@ async def set_offsets(
 
 # -- loading ----------------------------------------------------------------------------------
 
+#: The stored decision of each key; a key without one whose transaction exists comes back with
+#: NULLs (its decision was deleted by retention: it must not move money again).
 _DECISIONS = """
-SELECT d.provider, d.kind, d.provider_tx_id, d.fingerprint, d.status, d.body, d.operator_tx_id::text
-FROM decisions d
-JOIN unnest($1::text[], $2::text[], $3::text[]) AS k (provider, kind, provider_tx_id)
+SELECT k.provider, k.kind, k.provider_tx_id, d.fingerprint, d.status, d.body, d.operator_tx_id::text
+FROM unnest($1::text[], $2::text[], $3::text[]) AS k (provider, kind, provider_tx_id)
+LEFT JOIN decisions d
   ON d.provider = k.provider AND d.kind = k.kind AND d.provider_tx_id = k.provider_tx_id
+WHERE d.provider IS NOT NULL
+   OR EXISTS (
+       SELECT 1 FROM transactions t
+       WHERE t.provider = k.provider AND t.kind = k.kind AND t.provider_tx_id = k.provider_tx_id
+   )
 """
 
 _ACCOUNTS = """
@@ -256,9 +263,11 @@ async def load_state(conn: asyncpg.Connection, commands: Sequence[Command]) -> B
         for row in await conn.fetch(
             _DECISIONS, *_columns(((k.provider, k.kind, k.provider_tx_id) for k in wanted.keys), 3)
         ):
-            state.decisions[Key(row[0], row[1], row[2])] = StoredDecision(
-                row[3], row[4], row[5], row[6]
-            )
+            key = Key(row[0], row[1], row[2])
+            if row[3] is None:
+                state.expired.add(key)
+            else:
+                state.decisions[key] = StoredDecision(row[3], row[4], row[5], row[6])
     for row in await conn.fetch(_ACCOUNTS, *_columns(wanted.accounts, 2)):
         state.accounts[(row[0], row[1])] = Account(row[0], row[1], AccountStatus(row[2]), row[3])
     if wanted.rounds:

@@ -28,6 +28,7 @@ _STATUS: dict[str, tuple[int, str]] = {
     "bet-rolled-back": (409, "Bet rolled back"),
     "bet-already-settled": (409, "Bet already settled"),
     "duplicate-transaction-mismatch": (409, "Duplicate transaction mismatch"),
+    "decision-expired": (409, "Decision expired"),
     "invalid-signature": (401, "Invalid signature"),
     "malformed-request": (400, "Malformed request"),
     "payload-too-large": (413, "Payload too large"),

@@ -83,6 +83,30 @@ async def test_audit_accepts_bets_whose_keys_retention_expired(ledger: Ledger) -
     assert old_tx not in {row["bet_tx_id"] for row in report.violations["bet_without_decision"]}
 
 
+async def test_a_redelivery_after_retention_is_refused_and_the_partition_goes_on(
+    ledger: Ledger,
+) -> None:
+    user = await ledger.player("10.00")
+    old_tx = unique("b")
+    bet = webhook(WebhookKind.BET, user, old_tx, "1.00")
+    await ledger.send(bet)
+    long_ago = datetime.now(UTC) - timedelta(days=200)
+    await ledger.pool.execute(
+        "UPDATE decisions SET decided_at = $2 WHERE provider_tx_id = $1", old_tx, long_ago
+    )
+    await backdate_bet(ledger, old_tx, long_ago)
+    async with ledger.pool.acquire() as conn:
+        await expire(conn, now=datetime.now(UTC), days=180)
+
+    again = await ledger.send(bet)
+    later = await ledger.send(webhook(WebhookKind.BET, user, unique("b"), "2.00"))
+
+    assert (again.status, again.json["type"].rsplit("/", 1)[-1]) == (409, "decision-expired")
+    assert await ledger.decision("bet", old_tx) is None  # nothing stored for it
+    assert later.status == 200  # the player's partition was not stopped
+    assert await ledger.balance(user) == 7_00  # 10.00 - 1.00 once - 2.00
+
+
 async def test_refuses_a_retention_window_under_180_days(ledger: Ledger) -> None:
     async with ledger.pool.acquire() as conn:
         with pytest.raises(ValueError, match="at least 180 days"):

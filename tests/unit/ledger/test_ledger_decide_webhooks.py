@@ -32,6 +32,7 @@ from services.ledger.model import (
     AccountStatus,
     AccountType,
     BetState,
+    Key,
     Outcome,
     Policy,
     Session,
@@ -86,6 +87,19 @@ def test_refuses_the_same_key_with_a_different_amount_as_a_mismatch() -> None:
     assert mismatch.outcome is Outcome.MISMATCH
     assert (mismatch.status, slug(mismatch)) == (409, "duplicate-transaction-mismatch")
     assert state.accounts[(USER, "USD")].balance == 90_00
+
+
+def test_refuses_a_key_whose_decision_retention_expired_without_moving_money() -> None:
+    state = state_with()
+    state.expired.add(Key("hypetech", "bet", "b1"))
+
+    expired = run(state, bet("b1", "10.00"))
+
+    assert expired.outcome is Outcome.EXPIRED
+    assert (expired.status, slug(expired)) == (409, "decision-expired")
+    assert (expired.stored, expired.movement, expired.new_bet) == (False, None, None)
+    assert state.accounts[(USER, "USD")].balance == 100_00
+    assert run(state, bet("b1", "10.00")).body == expired.body  # the same answer every time
 
 
 def test_keeps_the_original_decision_after_a_mismatch() -> None:
