@@ -37,6 +37,15 @@ async def backdate_bet(ledger: Ledger, bet_tx_id: str, when: datetime) -> None:
         await conn.execute("UPDATE bets SET created_at = $2 WHERE bet_tx_id = $1", bet_tx_id, when)
 
 
+async def age_bet(ledger: Ledger, bet_tx_id: str) -> None:
+    """Make a bet and its decision 200 days old: past the 180-day retention window."""
+    long_ago = datetime.now(UTC) - timedelta(days=200)
+    await ledger.pool.execute(
+        "UPDATE decisions SET decided_at = $2 WHERE provider_tx_id = $1", bet_tx_id, long_ago
+    )
+    await backdate_bet(ledger, bet_tx_id, long_ago)
+
+
 async def test_expires_keys_and_tombstones_past_the_window_and_records_the_run(
     ledger: Ledger,
 ) -> None:
@@ -44,11 +53,7 @@ async def test_expires_keys_and_tombstones_past_the_window_and_records_the_run(
     old_tx, new_tx = unique("b"), unique("b")
     await ledger.send(webhook(WebhookKind.BET, user, old_tx, "1.00"))
     await ledger.send(webhook(WebhookKind.BET, user, new_tx, "1.00"))
-    long_ago = datetime.now(UTC) - timedelta(days=200)
-    await ledger.pool.execute(
-        "UPDATE decisions SET decided_at = $2 WHERE provider_tx_id = $1", old_tx, long_ago
-    )
-    await backdate_bet(ledger, old_tx, long_ago)
+    await age_bet(ledger, old_tx)
 
     async with ledger.pool.acquire() as conn:
         result = await expire(conn, now=datetime.now(UTC), days=180)
@@ -70,14 +75,9 @@ async def test_audit_accepts_bets_whose_keys_retention_expired(ledger: Ledger) -
     user = await ledger.player("10.00")
     old_tx = unique("b")
     await ledger.send(webhook(WebhookKind.BET, user, old_tx, "1.00"))
-    long_ago = datetime.now(UTC) - timedelta(days=200)
-    await ledger.pool.execute(
-        "UPDATE decisions SET decided_at = $2 WHERE provider_tx_id = $1", old_tx, long_ago
-    )
-    await backdate_bet(ledger, old_tx, long_ago)
+    await age_bet(ledger, old_tx)
     async with ledger.pool.acquire() as conn:
         await expire(conn, now=datetime.now(UTC), days=180)
-
         report = await audit(conn, limit=1000)
 
     assert old_tx not in {row["bet_tx_id"] for row in report.violations["bet_without_decision"]}
@@ -90,11 +90,7 @@ async def test_a_redelivery_after_retention_is_refused_and_the_partition_goes_on
     old_tx = unique("b")
     bet = webhook(WebhookKind.BET, user, old_tx, "1.00")
     await ledger.send(bet)
-    long_ago = datetime.now(UTC) - timedelta(days=200)
-    await ledger.pool.execute(
-        "UPDATE decisions SET decided_at = $2 WHERE provider_tx_id = $1", old_tx, long_ago
-    )
-    await backdate_bet(ledger, old_tx, long_ago)
+    await age_bet(ledger, old_tx)
     async with ledger.pool.acquire() as conn:
         await expire(conn, now=datetime.now(UTC), days=180)
 
