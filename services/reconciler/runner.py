@@ -118,7 +118,10 @@ class Reconciler:
                     run = await self._start(request)
                 else:
                     self._log.info("reconciler.run.resumed", run_id=run.run_id, times=run.resumed)
-                with fewer_collections(YOUNG_COLLECTION_EVERY):
+                tap_paused = (
+                    self._tap.paused() if self._tap is not None else contextlib.nullcontext()
+                )
+                with fewer_collections(YOUNG_COLLECTION_EVERY), tap_paused:
                     await self._check_sessions(run)
                 await self._publish()
                 if self._settle_lost is not None:

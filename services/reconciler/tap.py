@@ -10,8 +10,9 @@ so a restart neither loses nor repeats a webhook, and no group join delays a one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -129,6 +130,23 @@ class CommandTap:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No fetching inside the block: while a run checks sessions nobody reads the tap, and
+        aiokafka would otherwise keep fetching ahead in the background. Reading goes on from
+        the same position afterwards."""
+        consumer, partitions = self._consumer, list(self._partitions)
+        if consumer is None or not partitions:
+            yield
+            return
+        consumer.pause(*partitions)
+        try:
+            yield
+        finally:
+            stopped = self._consumer is not consumer
+            if not stopped:
+                consumer.resume(*partitions)
 
     async def poll_once(self, timeout_ms: int = 100) -> int:
         """Fetch one batch and store it with the next offsets; returns the messages read."""
