@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.hypetech.wire import _dumps_reference, dumps_js
+from shared.hypetech.wire import _dumps_reference, _plain, _plain_any, dumps_js
 
 _scalars = st.one_of(
     st.none(),
@@ -41,3 +41,35 @@ def test_a_float_is_still_refused() -> None:
 def test_an_infinite_decimal_is_still_refused() -> None:
     with pytest.raises(ValueError, match="NaN or infinity"):
         dumps_js([Decimal("Infinity")])
+
+
+class _Text(str):
+    __slots__ = ()
+
+
+class _Mapping(dict[str, Any]):
+    pass
+
+
+@given(_values)
+def test_plain_values_are_recognised_by_the_same_rules_walked_or_recursive(value: Any) -> None:
+    assert _plain(value) is _plain_any(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "plain"),
+    [
+        ({"a": [1, (2, Decimal("3.5"))], "b": _Text("x")}, True),
+        (_Mapping(a=[_Text("x"), None]), True),
+        ({"a": [1, 2**64]}, False),
+        ({"a": {"b": [Decimal("NaN")]}}, False),
+        ({"a": {1: "b"}}, False),
+        ([{"a": 1.5}], False),
+        ([object()], False),
+    ],
+)
+def test_plain_values_in_subclasses_and_deep_inside_are_judged_as_before(
+    value: Any, plain: bool
+) -> None:
+    assert _plain(value) is plain
+    assert _plain_any(value) is plain
