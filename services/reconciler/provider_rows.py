@@ -121,8 +121,8 @@ def _lean_row(raw: Any, times: dict[str, datetime | None]) -> ProviderRow:
     amount = get("amount")
     if type(amount) is int:
         amount = Decimal(amount)
-    elif type(amount) is not Decimal:
-        raise _NotLean
+    elif type(amount) is not Decimal or not amount.is_finite():
+        raise _NotLean  # the model refuses NaN and infinity
     round_id = get("roundId")
     if round_id is not None and type(round_id) is not str:
         round_id = _id(round_id)
@@ -167,7 +167,10 @@ def _id(value: Any) -> str:
     if type(value) is str:
         return value
     if type(value) is int or type(value) is Decimal:
-        text: str = exact_text(value)
+        try:
+            text: str = exact_text(value)
+        except ValueError:  # an int too long to write: the model refuses it
+            raise _NotLean from None
         return text
     raise _NotLean
 
