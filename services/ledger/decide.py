@@ -278,34 +278,40 @@ class _Ctx:
 
 
 def _mismatch(command: Command, key: Key, digest: str) -> Decision:
-    body = problem(
-        "duplicate-transaction-mismatch",
-        f"{key.kind} {key.provider_tx_id} was already decided with a different payload",
-        instance=f"urn:hypeledger:decision:{key.operator_tx_id()}",
-        provider_tx_id=key.provider_tx_id,
-    )
-    return Decision(
-        outcome=Outcome.MISMATCH,
-        status=int(body["status"]),
-        body=dumps_compact(body),
-        kind=key.kind,
-        user_id=command.user_id,
-        currency=command.currency,
-        key=key,
-        fingerprint=digest,
+    return _unstored(
+        command,
+        key,
+        digest,
+        Outcome.MISMATCH,
+        slug="duplicate-transaction-mismatch",
+        detail=f"{key.kind} {key.provider_tx_id} was already decided with a different payload",
     )
 
 
 def _expired(command: Command, key: Key, digest: str) -> Decision:
+    return _unstored(
+        command,
+        key,
+        digest,
+        Outcome.EXPIRED,
+        slug="decision-expired",
+        detail=f"{key.kind} {key.provider_tx_id} was applied longer ago than the retention period;"
+        " its stored answer has expired and it is not applied again",
+    )
+
+
+def _unstored(
+    command: Command, key: Key, digest: str, outcome: Outcome, *, slug: str, detail: str
+) -> Decision:
+    """A keyed refusal that is answered and never stored (the key keeps what it has)."""
     body = problem(
-        "decision-expired",
-        f"{key.kind} {key.provider_tx_id} was applied longer ago than the retention period; its"
-        " stored answer has expired and it is not applied again",
+        slug,
+        detail,
         instance=f"urn:hypeledger:decision:{key.operator_tx_id()}",
         provider_tx_id=key.provider_tx_id,
     )
     return Decision(
-        outcome=Outcome.EXPIRED,
+        outcome=outcome,
         status=int(body["status"]),
         body=dumps_compact(body),
         kind=key.kind,
