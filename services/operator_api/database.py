@@ -332,7 +332,12 @@ class PostgresStore:
         }
 
     async def add_grant(self, grant: NewGrant) -> dict[str, Any]:
-        row = await self.pool.fetchrow(
+        return await self._add_grant(self.pool, grant)
+
+    async def _add_grant(
+        self, db: asyncpg.Pool | asyncpg.Connection, grant: NewGrant
+    ) -> dict[str, Any]:
+        row = await db.fetchrow(
             INSERT_GRANT,
             grant.user_id,
             grant.currency,
@@ -345,7 +350,7 @@ class PostgresStore:
             grant.idempotency_key,
         )
         if row is None and grant.idempotency_key is not None:
-            recorded = await self.grant_by_key(grant.idempotency_key)
+            recorded = await self._grant_by_key(db, grant.idempotency_key)
             if recorded is not None:
                 return recorded
         if row is None:
@@ -353,18 +358,25 @@ class PostgresStore:
         return self._grant(row)
 
     @contextlib.asynccontextmanager
-    async def key_lock(self, idempotency_key: str) -> AsyncIterator[None]:
+    async def key_lock(self, idempotency_key: str) -> AsyncIterator[_KeyedGrants]:
         """Hold a lock on ``idempotency_key``, across every API instance, for the block.
 
-        A transaction-scoped advisory lock on a connection of its own: released when the block
-        ends (or the connection drops), whatever the block does on other connections.
+        A transaction-scoped advisory lock; the block reads and records grants through what it
+        is given, on the lock's own connection (a second connection per waiting request could
+        exhaust the pool: every connection held by a lock, every holder waiting for another).
+        The recorded grant commits, and the lock is released, when the block ends.
         """
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(KEY_LOCK, idempotency_key)
-            yield
+            yield _KeyedGrants(self, conn)
 
     async def grant_by_key(self, idempotency_key: str) -> dict[str, Any] | None:
-        row = await self.pool.fetchrow(GRANT_BY_KEY, idempotency_key)
+        return await self._grant_by_key(self.pool, idempotency_key)
+
+    async def _grant_by_key(
+        self, db: asyncpg.Pool | asyncpg.Connection, idempotency_key: str
+    ) -> dict[str, Any] | None:
+        row = await db.fetchrow(GRANT_BY_KEY, idempotency_key)
         return None if row is None else self._grant(row)
 
     async def grants_of(
@@ -454,3 +466,17 @@ def _finding(row: asyncpg.Record) -> dict[str, Any]:
         "status_changed_at": _iso(row["status_changed_at"]),
         "status_reason": row["status_reason"],
     }
+
+
+class _KeyedGrants:
+    """The grant reads and writes of a request holding a key's lock, on the lock's connection."""
+
+    def __init__(self, store: PostgresStore, conn: asyncpg.Connection) -> None:
+        self._store = store
+        self._conn = conn
+
+    async def grant_by_key(self, idempotency_key: str) -> dict[str, Any] | None:
+        return await self._store._grant_by_key(self._conn, idempotency_key)
+
+    async def add_grant(self, grant: NewGrant) -> dict[str, Any]:
+        return await self._store._add_grant(self._conn, grant)

@@ -16,7 +16,7 @@ from services.operator_api.http import ProblemError, json_response, read_model
 from services.operator_api.idempotency import HEADER
 from services.operator_api.models import GrantFreeBets
 from services.operator_api.pages import limit_of, page, position_of
-from services.operator_api.ports import FreeBetOffer, NewGrant, ProviderFailed
+from services.operator_api.ports import FreeBetOffer, KeyedGrants, NewGrant, ProviderFailed
 from shared.logs import get_logger
 from shared.money import minor_to_decimal
 
@@ -43,23 +43,27 @@ def routes(ctx: Context) -> list[Route]:
             raise ProblemError("player-blocked", f"player {body.user_id!r} is blocked")
         key = await keyed(request, {**body.model_dump(mode="json"), "value": value_minor})
         if key is None:
-            stored = await redeem_and_record(body, currency, value_minor, None)
+            stored = await redeem_and_record(body, currency, value_minor, None, ctx.store)
             return json_response(stored, status=201)
         # One request per key at a time, across instances: a concurrent retry waits here and
         # then finds the grant recorded, so the provider is asked once.
-        async with ctx.store.key_lock(key):
-            recorded = await ctx.store.grant_by_key(key)
+        async with ctx.store.key_lock(key) as grants:
+            recorded = await grants.grant_by_key(key)
             if recorded is not None:
                 # The first answer: a grant is recorded with every unit remaining.
                 first = {**recorded, "remaining": recorded["quantity"]}
                 return json_response(
                     first, status=201, headers={HEADER: key, "Idempotent-Replayed": "true"}
                 )
-            stored = await redeem_and_record(body, currency, value_minor, key)
+            stored = await redeem_and_record(body, currency, value_minor, key, grants)
         return json_response(stored, status=201, headers={HEADER: key})
 
     async def redeem_and_record(
-        body: GrantFreeBets, currency: str, value_minor: int, key: str | None
+        body: GrantFreeBets,
+        currency: str,
+        value_minor: int,
+        key: str | None,
+        grants: KeyedGrants,
     ) -> dict[str, Any]:
         try:
             await ctx.provider.redeem_free_bet(
@@ -80,7 +84,7 @@ def routes(ctx: Context) -> list[Route]:
                 "provider-error", exc.detail, provider_status=exc.provider_status
             ) from exc
         ctx.metrics.provider_calls.labels("redeem_free_bet", "ok").inc()
-        stored = await ctx.store.add_grant(
+        stored = await grants.add_grant(
             NewGrant(
                 user_id=body.user_id,
                 currency=currency,

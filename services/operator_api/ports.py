@@ -146,6 +146,14 @@ class NewGrant:
     idempotency_key: str | None = None
 
 
+class KeyedGrants(Protocol):
+    """Grant reads and writes made while holding a key's lock (``Store.key_lock``)."""
+
+    async def grant_by_key(self, idempotency_key: str) -> dict[str, Any] | None: ...
+
+    async def add_grant(self, grant: NewGrant) -> dict[str, Any]: ...
+
+
 class Store(Protocol):
     """Reads of the ledger's tables, plus the few non-money rows the API itself writes."""
 
@@ -173,8 +181,9 @@ class Store(Protocol):
         """Record the grant; with a key already recorded, the grant recorded under it."""
         ...
 
-    def key_lock(self, idempotency_key: str) -> AbstractAsyncContextManager[None]:
-        """Serialise the requests that carry ``idempotency_key`` (every instance) in the block."""
+    def key_lock(self, idempotency_key: str) -> AbstractAsyncContextManager[KeyedGrants]:
+        """Serialise the requests that carry ``idempotency_key`` (every instance) in the block;
+        inside it, grants are read and recorded through what it yields."""
         ...
 
     async def grant_by_key(self, idempotency_key: str) -> dict[str, Any] | None: ...

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from shared.db.pool import DEFAULT_MAX_SIZE
 from tests.integration.operator_api.conftest import Stack
 
 pytestmark = pytest.mark.integration
@@ -173,6 +174,28 @@ async def test_concurrent_grants_with_one_key_reach_the_provider_once(stack: Sta
         "true",
     ]
     assert len([g for g in stack.simulator.truth.free_bets if g.user_id == user_id]) == 1
+
+
+async def test_more_concurrent_keyed_grants_than_pooled_connections_all_complete(
+    stack: Stack,
+) -> None:
+    # Each keyed grant holds a connection for its key's lock: anything else it needed from the
+    # pool meanwhile would deadlock once every connection was held by a lock.
+    users = [await stack.funded() for _ in range(DEFAULT_MAX_SIZE + 6)]
+
+    async with asyncio.timeout(60):  # a deadlock fails here instead of hanging the suite
+        answers = await asyncio.gather(
+            *(
+                stack.api.post(
+                    "/free-bets",
+                    json=grant_body(user),
+                    headers={"Idempotency-Key": f"many-{user}"},
+                )
+                for user in users
+            )
+        )
+
+    assert [answer.status_code for answer in answers] == [201] * len(users)
 
 
 async def test_a_grant_replayed_after_a_unit_was_spent_is_the_first_answer(

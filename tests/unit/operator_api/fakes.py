@@ -83,10 +83,10 @@ class FakeStore:
         return {"grant_id": len(self.grants), "quantity": grant.quantity}
 
     @contextlib.asynccontextmanager
-    async def key_lock(self, idempotency_key: str) -> AsyncIterator[None]:
+    async def key_lock(self, idempotency_key: str) -> AsyncIterator[FakeStore]:
         lock = self.key_locks.setdefault(idempotency_key, asyncio.Lock())
         async with lock:
-            yield
+            yield self
 
     async def grant_by_key(self, idempotency_key: str) -> dict[str, Any] | None:
         for number, grant in enumerate(self.grants, start=1):
