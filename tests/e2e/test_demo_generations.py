@@ -26,3 +26,17 @@ async def test_a_faulty_run_matches_the_truth_in_every_generation(generation: st
     assert result.clean_shutdown, result.shutdown
     assert sum(result.truth["faults"]["counts"].values()) > 0
     assert result.status["rounds_played"] == 8
+
+
+async def test_the_demo_at_its_defaults_matches_the_truth() -> None:
+    """What ``make demo`` runs: its default scale (more players at once than the services'
+    connection pools hold) must pass too, not only the small runs above."""
+    options = DemoOptions()
+
+    result = await run_demo(options, Console(quiet=True), dict(os.environ))
+    if result.run_dir is not None:
+        shutil.rmtree(result.run_dir, ignore_errors=True)
+
+    assert result.mismatches == []
+    assert result.clean_shutdown, result.shutdown
+    assert result.status["rounds_played"] == options.rounds
