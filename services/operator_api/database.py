@@ -370,9 +370,6 @@ class PostgresStore:
             await conn.execute(KEY_LOCK, idempotency_key)
             yield _KeyedGrants(self, conn)
 
-    async def grant_by_key(self, idempotency_key: str) -> dict[str, Any] | None:
-        return await self._grant_by_key(self.pool, idempotency_key)
-
     async def _grant_by_key(
         self, db: asyncpg.Pool | asyncpg.Connection, idempotency_key: str
     ) -> dict[str, Any] | None:

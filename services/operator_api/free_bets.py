@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -16,7 +17,7 @@ from services.operator_api.http import ProblemError, json_response, read_model
 from services.operator_api.idempotency import HEADER
 from services.operator_api.models import GrantFreeBets
 from services.operator_api.pages import limit_of, page, position_of
-from services.operator_api.ports import FreeBetOffer, KeyedGrants, NewGrant, ProviderFailed
+from services.operator_api.ports import FreeBetOffer, NewGrant, ProviderFailed
 from shared.logs import get_logger
 from shared.money import minor_to_decimal
 
@@ -43,7 +44,7 @@ def routes(ctx: Context) -> list[Route]:
             raise ProblemError("player-blocked", f"player {body.user_id!r} is blocked")
         key = await keyed(request, {**body.model_dump(mode="json"), "value": value_minor})
         if key is None:
-            stored = await redeem_and_record(body, currency, value_minor, None, ctx.store)
+            stored = await redeem_and_record(body, currency, value_minor, None, ctx.store.add_grant)
             return json_response(stored, status=201)
         # One request per key at a time, across instances: a concurrent retry waits here and
         # then finds the grant recorded, so the provider is asked once.
@@ -55,7 +56,7 @@ def routes(ctx: Context) -> list[Route]:
                 return json_response(
                     first, status=201, headers={HEADER: key, "Idempotent-Replayed": "true"}
                 )
-            stored = await redeem_and_record(body, currency, value_minor, key, grants)
+            stored = await redeem_and_record(body, currency, value_minor, key, grants.add_grant)
         return json_response(stored, status=201, headers={HEADER: key})
 
     async def redeem_and_record(
@@ -63,7 +64,7 @@ def routes(ctx: Context) -> list[Route]:
         currency: str,
         value_minor: int,
         key: str | None,
-        grants: KeyedGrants,
+        record: Callable[[NewGrant], Awaitable[dict[str, Any]]],
     ) -> dict[str, Any]:
         try:
             await ctx.provider.redeem_free_bet(
@@ -84,7 +85,7 @@ def routes(ctx: Context) -> list[Route]:
                 "provider-error", exc.detail, provider_status=exc.provider_status
             ) from exc
         ctx.metrics.provider_calls.labels("redeem_free_bet", "ok").inc()
-        stored = await grants.add_grant(
+        stored = await record(
             NewGrant(
                 user_id=body.user_id,
                 currency=currency,
