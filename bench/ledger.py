@@ -64,7 +64,11 @@ class Result:
     ledger_s: float
     ledger_per_s: float
     ledger_cpu_s: float
+    ledger_postgres_cpu_s: float
+    """Postgres's CPU seconds while the ledger ran (every live backend on the machine)."""
+    ledger_broker_cpu_s: float
     floor_s: float
+    floor_postgres_cpu_s: float
     floor_per_s: float
     ratio: float
     processes: int
@@ -163,6 +167,29 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def server_cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of every live Postgres and broker process on the machine, by name.
+
+    Live processes only: a backend that exits takes its time with it, so measure over windows in
+    which the connections of interest stay open (the ledger's pool, the floor's pool).
+    """
+    totals = {"postgres": 0.0, "broker": 0.0}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        name = head.split("(", 1)[1]
+        which = "postgres" if name == "postgres" else "broker" if name.startswith("tansu") else None
+        if which:
+            fields = tail.split()
+            totals[which] += (int(fields[11]) + int(fields[12])) / tick
+    return totals
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -181,9 +208,9 @@ async def applied(conn: asyncpg.Connection, settings: LedgerSettings) -> int:
 
 async def time_ledger(
     settings: LedgerSettings, n: int, processes: int = 1
-) -> tuple[float, float, list[float]]:
+) -> tuple[float, float, list[float], dict[str, float]]:
     """Seconds from readiness to all applied, the CPU seconds used meanwhile, each process's
-    peak RSS in MB.
+    peak RSS in MB, and the CPU seconds Postgres and the broker used meanwhile.
 
     With several processes (members of one consumer group, as replicas would run), the clock
     starts when the first is ready, so the rebalance that lets the others in is timed too.
@@ -209,6 +236,7 @@ async def time_ledger(
                 await asyncio.sleep(0.05)
         started = time.perf_counter()
         cpu_before = sum(cpu_seconds(member.pid) for member in members)
+        servers_before = server_cpu_seconds()
         for _ in range(60_000):
             if await applied(conn, settings) >= n:
                 break
@@ -216,6 +244,7 @@ async def time_ledger(
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
         cpu = sum(cpu_seconds(member.pid) for member in members) - cpu_before
+        servers = {name: used - servers_before[name] for name, used in server_cpu_seconds().items()}
         rss = [peak_rss_mb(member.pid) for member in members]
     finally:
         await conn.close()
@@ -223,7 +252,7 @@ async def time_ledger(
             member.send_signal(signal.SIGTERM)
         for member in members:
             member.wait(timeout=30)
-    return elapsed, cpu, rss
+    return elapsed, cpu, rss, servers
 
 
 async def _ready(client: httpx.AsyncClient, port: int) -> bool:
@@ -402,15 +431,18 @@ async def floor_worker(
 
 async def time_floor(
     dsn: str, commands: list[WebhookEnvelope], partitions: int, batch: int
-) -> float:
+) -> tuple[float, float]:
+    """Seconds to write every row set, and Postgres's CPU seconds meanwhile."""
     rows = floor_rows(commands, partitions)
     pool = await asyncpg.create_pool(dsn, min_size=partitions, max_size=partitions)
     try:
         started = time.perf_counter()
+        before = server_cpu_seconds()["postgres"]
         await asyncio.gather(
             *(floor_worker(pool, part, batch, index) for index, part in enumerate(rows))
         )
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        return elapsed, server_cpu_seconds()["postgres"] - before
     finally:
         await pool.close()
 
@@ -459,13 +491,15 @@ async def run(n: int, players: int, partitions: int, batch: int, processes: int 
             commands = envelopes(n, players)
             await preload(settings, commands)
             load_before = loadavg()
-            ledger_s, ledger_cpu, rss = await time_ledger(settings, n, processes)
+            ledger_s, ledger_cpu, rss, servers = await time_ledger(settings, n, processes)
             print(
                 f"ledger: {n} applied in {ledger_s:.2f} s, {ledger_cpu:.2f} CPU s,"
-                f" peak RSS {' + '.join(f'{one:.1f}' for one in rss)} MB"
+                f" peak RSS {' + '.join(f'{one:.1f}' for one in rss)} MB;"
+                f" meanwhile Postgres {servers['postgres']:.2f} CPU s,"
+                f" broker {servers['broker']:.2f} CPU s"
             )
-            floor_s = await time_floor(floor_db, commands, partitions, batch)
-            print(f"floor: {n} rows-sets in {floor_s:.2f} s")
+            floor_s, floor_pg_cpu = await time_floor(floor_db, commands, partitions, batch)
+            print(f"floor: {n} rows-sets in {floor_s:.2f} s; Postgres {floor_pg_cpu:.2f} CPU s")
             load_after = loadavg()
             conn = await asyncpg.connect(ledger_db)
             try:
@@ -484,6 +518,9 @@ async def run(n: int, players: int, partitions: int, batch: int, processes: int 
         ledger_s=round(ledger_s, 2),
         ledger_per_s=round(n / ledger_s),
         ledger_cpu_s=round(ledger_cpu, 2),
+        ledger_postgres_cpu_s=round(servers["postgres"], 2),
+        ledger_broker_cpu_s=round(servers["broker"], 2),
+        floor_postgres_cpu_s=round(floor_pg_cpu, 2),
         floor_s=round(floor_s, 2),
         floor_per_s=round(n / floor_s),
         ratio=round(floor_s / ledger_s, 3),
