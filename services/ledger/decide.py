@@ -136,7 +136,18 @@ def decide(state: BatchState, command: Command, policy: Policy) -> Decision:
 class _Ctx:
     """What every row needs: the key, its derived ids, and builders for the two kinds of answer."""
 
-    __slots__ = ("command", "currencies", "fingerprint", "key", "operator_tx_id", "policy", "state")
+    __slots__ = (
+        "_texts",
+        "command",
+        "currencies",
+        "currency",
+        "fingerprint",
+        "key",
+        "operator_tx_id",
+        "policy",
+        "state",
+        "user_id",
+    )
 
     def __init__(
         self, state: BatchState, command: Command, key: Key, digest: str, policy: Policy
@@ -148,17 +159,18 @@ class _Ctx:
         self.policy = policy
         self.currencies: CurrencyTable = policy.currencies
         self.operator_tx_id = key.operator_tx_id()
-
-    @property
-    def user_id(self) -> str:
-        return self.command.user_id
-
-    @property
-    def currency(self) -> str:
-        return self.command.currency
+        self.user_id: str = command.user_id
+        self.currency: str = command.currency
+        self._texts: dict[int, str] = {}
 
     def fmt(self, minor: int) -> str:
-        return format_exponent(minor, self.currencies.exponent(self.currency))
+        """``minor`` in the command's currency as a decimal string (each value formatted once:
+        the answer and the event carry the same balances)."""
+        text = self._texts.get(minor)
+        if text is None:
+            text = format_exponent(minor, self.currencies.exponent(self.currency))
+            self._texts[minor] = text
+        return text
 
     def reject(
         self,
