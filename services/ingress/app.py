@@ -32,6 +32,7 @@ from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
 from shared.kafka_rpc import KafkaRpcClient, RpcStats
 from shared.logs import configure_logging
+from shared.runtime import collect_garbage_less_often
 from shared.settings import IngressSettings
 
 LEGACY_PREFIX = "/webhooks/hypetech/"
@@ -80,7 +81,9 @@ def app_from_environment() -> ASGIApp:
             update={"instance_id": f"{settings.instance_id}-{os.getpid()}"}
         )
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    application = create_app(settings)
+    collect_garbage_less_often()
+    return application
 
 
 def create_app(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import signal
@@ -29,6 +28,7 @@ from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
 from shared.kafka import ensure_topics, producer
 from shared.logs import configure_logging, get_logger
+from shared.runtime import collect_garbage_less_often
 from shared.settings import LedgerSettings
 
 log = get_logger("hypeledger.ledger")
@@ -176,23 +176,6 @@ def process_env(settings: LedgerSettings, base: Mapping[str, str] | None = None)
         text = value if isinstance(value, str) else json.dumps(value)
         env[f"HYPELEDGER_{name.upper()}"] = text
     return env
-
-
-#: Thresholds of Python's garbage collector while the ledger serves (the defaults are 700, 10, 10).
-GC_THRESHOLDS = (50_000, 20, 100)
-
-
-def collect_garbage_less_often() -> None:
-    """Freeze what start-up allocated and run the cycle collector far less often.
-
-    A batch allocates tens of thousands of short-lived objects (records, commands, decisions,
-    rows), and with the default thresholds the collector ran every 700 of them, again and again
-    over the same live objects: 18 % of the ledger's CPU in the ledger benchmark (9.64 -> 7.93
-    CPU seconds for 100,000 envelopes, peak RSS unchanged). The hot path makes few cycles;
-    the collector still runs, every 50,000 net allocations.
-    """
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def serve(service: LedgerService) -> None:
