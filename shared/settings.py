@@ -141,6 +141,9 @@ class LedgerSettings(CommonSettings):
     rollback_unknown_status: int = Field(default=200)
     win_without_round: str = Field(default="reject", pattern="^(reject|accept_and_flag)$")
     relay_interval_ms: int = Field(default=50, ge=1)
+    kafka_fetch_max_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
+    """The most record bytes one fetch of the command topic brings (and the ledger holds before
+    deciding); a batch larger than this still comes whole, so nothing is ever stuck."""
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9101
     relay_metrics_port: int = 9103
