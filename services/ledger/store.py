@@ -103,72 +103,11 @@ async def set_offsets(
 
 # -- loading ----------------------------------------------------------------------------------
 
-#: The stored decision of each key; a key without one whose transaction exists comes back with
-#: NULLs (its decision was deleted by retention: it must not move money again).
-_DECISIONS = """
-SELECT k.provider, k.kind, k.provider_tx_id, d.fingerprint, d.status, d.body, d.operator_tx_id::text
-FROM unnest($1::text[], $2::text[], $3::text[]) AS k (provider, kind, provider_tx_id)
-LEFT JOIN decisions d
-  ON d.provider = k.provider AND d.kind = k.kind AND d.provider_tx_id = k.provider_tx_id
-WHERE d.provider IS NOT NULL
-   OR EXISTS (
-       SELECT 1 FROM transactions t
-       WHERE t.provider = k.provider AND t.kind = k.kind AND t.provider_tx_id = k.provider_tx_id
-   )
-"""
-
-_ACCOUNTS = """
-SELECT a.user_id, a.currency, a.status, a.balance
-FROM accounts a
-JOIN unnest($1::text[], $2::text[]) AS k (user_id, currency)
-  ON a.user_id = k.user_id AND a.currency = k.currency
-"""
-
-_BET_COLUMNS = """
-b.provider, b.bet_tx_id, b.user_id, b.currency, b.round_id, b.amount, b.mode, b.bonus_code,
-b.grant_id, b.state, b.operator_tx_id::text
-"""
-
-_BETS_BY_ID = f"""
-SELECT {_BET_COLUMNS}
-FROM bets b
-JOIN unnest($1::text[], $2::text[]) AS k (provider, bet_tx_id)
-  ON b.provider = k.provider AND b.bet_tx_id = k.bet_tx_id
-"""
-
-_BETS_BY_ROUND = f"""
-SELECT {_BET_COLUMNS}
-FROM bets b
-JOIN unnest($1::text[], $2::text[]) AS k (user_id, round_id)
-  ON b.user_id = k.user_id AND b.round_id = k.round_id
-ORDER BY b.created_at, b.bet_tx_id
-"""
-
 _ROUND_LOCKS = """
 SELECT l.provider, l.user_id, l.round_id
 FROM round_locks l
 JOIN unnest($1::text[], $2::text[]) AS k (user_id, round_id)
   ON l.user_id = k.user_id AND l.round_id = k.round_id
-"""
-
-_TOMBSTONES = """
-SELECT t.provider, t.bet_tx_id, t.rollback_tx_id, t.user_id, t.currency
-FROM rollback_tombstones t
-JOIN unnest($1::text[], $2::text[]) AS k (provider, bet_tx_id)
-  ON t.provider = k.provider AND t.bet_tx_id = k.bet_tx_id
-"""
-
-_SESSIONS = """
-SELECT token, user_id, currency, expires_at
-FROM sessions
-WHERE token = ANY($1::text[])
-"""
-
-_GRANTS = """
-SELECT g.grant_id, g.user_id, g.currency, g.bonus_code, g.remaining, g.expires_at
-FROM free_bet_grants g
-JOIN unnest($1::text[], $2::text[]) AS k (user_id, currency)
-  ON g.user_id = k.user_id AND g.currency = k.currency
 """
 
 
@@ -239,62 +178,148 @@ def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return columns or [[] for _ in range(width)]
 
 
-def _bet(row: asyncpg.Record) -> Bet:
+#: Everything ``load_state`` reads, in ONE statement (one round trip instead of one per table):
+#: each part's rows are tagged and laid out in shared columns (text t1-t9, bigint i1-i2,
+#: timestamptz ts). A part whose arrays are empty reads nothing. A key without a stored decision
+#: whose transaction exists comes back with NULLs ('d' with no fingerprint): retention deleted
+#: its decision, and it must not move money again.
+_LOAD = """
+SELECT 'd', k.provider, k.kind, k.provider_tx_id, d.fingerprint, d.body, d.operator_tx_id::text,
+       NULL::text, NULL::text, NULL::text, d.status::bigint, NULL::bigint, NULL::timestamptz
+FROM unnest($1::text[], $2::text[], $3::text[]) AS k (provider, kind, provider_tx_id)
+LEFT JOIN decisions d
+  ON d.provider = k.provider AND d.kind = k.kind AND d.provider_tx_id = k.provider_tx_id
+WHERE d.provider IS NOT NULL
+   OR EXISTS (
+       SELECT 1 FROM transactions t
+       WHERE t.provider = k.provider AND t.kind = k.kind AND t.provider_tx_id = k.provider_tx_id
+   )
+UNION ALL
+SELECT 'a', a.user_id, a.currency, a.status, NULL, NULL, NULL, NULL, NULL, NULL,
+       a.balance, NULL, NULL
+FROM accounts a
+JOIN unnest($4::text[], $5::text[]) AS k (user_id, currency)
+  ON a.user_id = k.user_id AND a.currency = k.currency
+UNION ALL
+SELECT 'r', b.provider, b.bet_tx_id, b.user_id, b.currency, b.round_id, b.mode, b.bonus_code,
+       b.state, b.operator_tx_id::text, b.amount, b.grant_id, b.created_at
+FROM bets b
+JOIN unnest($6::text[], $7::text[]) AS k (user_id, round_id)
+  ON b.user_id = k.user_id AND b.round_id = k.round_id
+UNION ALL
+SELECT 'b', b.provider, b.bet_tx_id, b.user_id, b.currency, b.round_id, b.mode, b.bonus_code,
+       b.state, b.operator_tx_id::text, b.amount, b.grant_id, NULL
+FROM bets b
+JOIN unnest($8::text[], $9::text[]) AS k (provider, bet_tx_id)
+  ON b.provider = k.provider AND b.bet_tx_id = k.bet_tx_id
+UNION ALL
+SELECT 'l', l.provider, l.user_id, l.round_id, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL
+FROM round_locks l
+JOIN unnest($10::text[], $11::text[]) AS k (user_id, round_id)
+  ON l.user_id = k.user_id AND l.round_id = k.round_id
+UNION ALL
+SELECT 't', t.provider, t.bet_tx_id, t.rollback_tx_id, t.user_id, t.currency, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL
+FROM rollback_tombstones t
+JOIN unnest($12::text[], $13::text[]) AS k (provider, bet_tx_id)
+  ON t.provider = k.provider AND t.bet_tx_id = k.bet_tx_id
+UNION ALL
+SELECT 's', s.token, s.user_id, s.currency, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, s.expires_at
+FROM sessions s
+WHERE s.token = ANY($14::text[])
+UNION ALL
+SELECT 'g', g.user_id, g.currency, g.bonus_code, NULL, NULL, NULL, NULL, NULL, NULL,
+       g.grant_id, g.remaining, g.expires_at
+FROM free_bet_grants g
+JOIN unnest($15::text[], $16::text[]) AS k (user_id, currency)
+  ON g.user_id = k.user_id AND g.currency = k.currency
+"""
+
+
+def _loaded_bet(row: asyncpg.Record) -> Bet:
+    """A bet from a ``_LOAD`` row ('r' or 'b')."""
     return Bet(
-        provider=row["provider"],
-        bet_tx_id=row["bet_tx_id"],
-        user_id=row["user_id"],
-        currency=row["currency"],
-        round_id=row["round_id"],
-        amount=row["amount"],
-        mode=row["mode"],
-        bonus_code=row["bonus_code"],
-        grant_id=row["grant_id"],
-        state=BetState(row["state"]),
-        operator_tx_id=row["operator_tx_id"],
+        provider=row[1],
+        bet_tx_id=row[2],
+        user_id=row[3],
+        currency=row[4],
+        round_id=row[5],
+        amount=row[10],
+        mode=row[6],
+        bonus_code=row[7],
+        grant_id=row[11],
+        state=BetState(row[8]),
+        operator_tx_id=row[9],
     )
 
 
 async def load_state(conn: asyncpg.Connection, commands: Sequence[Command]) -> BatchState:
-    """Every stored row the batch's commands can read, in a fresh ``BatchState``."""
+    """Every stored row the batch's commands can read, in a fresh ``BatchState``.
+
+    One round trip (``_LOAD``); a batch with a rollback may need a second one, for the round
+    locks of the rounds its loaded bets belong to.
+    """
     wanted = _wanted(commands)
     state = BatchState()
-    if wanted.keys:
-        for row in await conn.fetch(
-            _DECISIONS, *_columns(((k.provider, k.kind, k.provider_tx_id) for k in wanted.keys), 3)
-        ):
-            key = Key(row[0], row[1], row[2])
-            if row[3] is None:
-                state.expired.add(key)
-            else:
-                state.decisions[key] = StoredDecision(row[3], row[4], row[5], row[6])
-    for row in await conn.fetch(_ACCOUNTS, *_columns(wanted.accounts, 2)):
-        state.accounts[(row[0], row[1])] = Account(row[0], row[1], AccountStatus(row[2]), row[3])
-    if wanted.rounds:
-        for row in await conn.fetch(_BETS_BY_ROUND, *_columns(wanted.rounds, 2)):
-            state.add_bet(_bet(row))
-    missing = [bet_id for bet_id in wanted.bet_ids if bet_id not in state.bets]
-    if missing:
-        for row in await conn.fetch(_BETS_BY_ID, *_columns(missing, 2)):
-            state.add_bet(_bet(row))
     lock_rounds = set(wanted.lock_rounds)
     if wanted.rollbacks:  # a rollback reads the lock of its bet's round, loaded or placed now
-        lock_rounds |= wanted.bet_rounds
-        lock_rounds.update(
-            (bet.user_id, bet.round_id) for bet in state.bets.values() if bet.round_id is not None
-        )
-    if lock_rounds:
-        for row in await conn.fetch(_ROUND_LOCKS, *_columns(lock_rounds, 2)):
-            state.round_locks.add((row[0], row[1], row[2]))
-    if wanted.tombstone_ids:
-        for row in await conn.fetch(_TOMBSTONES, *_columns(wanted.tombstone_ids, 2)):
-            state.tombstones[(row[0], row[1])] = Tombstone(row[0], row[1], row[2], row[3], row[4])
-    if wanted.tokens:
-        for row in await conn.fetch(_SESSIONS, list(wanted.tokens)):
-            state.sessions[row[0]] = Session(row[0], row[1], row[2], row[3])
-    if wanted.grant_owners:
-        for row in await conn.fetch(_GRANTS, *_columns(wanted.grant_owners, 2)):
-            state.grants[row[0]] = Grant(row[0], row[1], row[2], row[3], row[4], row[5])
+        lock_rounds |= wanted.bet_rounds | wanted.rounds
+    rows = await conn.fetch(
+        _LOAD,
+        *_columns(((k.provider, k.kind, k.provider_tx_id) for k in wanted.keys), 3),
+        *_columns(wanted.accounts, 2),
+        *_columns(wanted.rounds, 2),
+        *_columns(wanted.bet_ids, 2),
+        *_columns(lock_rounds, 2),
+        *_columns(wanted.tombstone_ids, 2),
+        list(wanted.tokens),
+        *_columns(wanted.grant_owners, 2),
+    )
+    by_id: list[asyncpg.Record] = []
+    by_round: list[asyncpg.Record] = []
+    for row in rows:
+        tag = row[0]
+        if tag == "d":
+            key = Key(row[1], row[2], row[3])
+            if row[4] is None:
+                state.expired.add(key)
+            else:
+                state.decisions[key] = StoredDecision(row[4], row[10], row[5], row[6])
+        elif tag == "a":
+            state.accounts[(row[1], row[2])] = Account(
+                row[1], row[2], AccountStatus(row[3]), row[10]
+            )
+        elif tag == "r":
+            by_round.append(row)
+        elif tag == "b":
+            by_id.append(row)
+        elif tag == "l":
+            state.round_locks.add((row[1], row[2], row[3]))
+        elif tag == "t":
+            state.tombstones[(row[1], row[2])] = Tombstone(row[1], row[2], row[3], row[4], row[5])
+        elif tag == "s":
+            state.sessions[row[1]] = Session(row[1], row[2], row[3], row[12])
+        elif tag == "g":
+            state.grants[row[10]] = Grant(row[10], row[1], row[2], row[3], row[11], row[12])
+    # A round's bets in the order they were placed; then the bets named by id that no round
+    # brought (a bet can come both ways: it is added once).
+    by_round.sort(key=lambda row: (row[12], row[2]))
+    for row in by_round:
+        state.add_bet(_loaded_bet(row))
+    for row in by_id:
+        if (row[1], row[2]) not in state.bets:
+            state.add_bet(_loaded_bet(row))
+    if wanted.rollbacks:
+        more = {
+            (bet.user_id, bet.round_id)
+            for bet in state.bets.values()
+            if bet.round_id is not None and (bet.user_id, bet.round_id) not in lock_rounds
+        }
+        if more:
+            for row in await conn.fetch(_ROUND_LOCKS, *_columns(more, 2)):
+                state.round_locks.add((row[0], row[1], row[2]))
     return state
 
 
