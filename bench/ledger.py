@@ -11,7 +11,7 @@
    players: no Kafka, no decoding, no decision logic.
 
     python -m bench ledger [--n 100000] [--players 10000] [--partitions 8] [--batch 500]
-                           [--processes 1]
+                           [--processes 1,2]
 """
 
 from __future__ import annotations
@@ -543,13 +543,18 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument(
-        "--processes", type=int, default=1, help="ledger processes in the consumer group"
+        "--processes",
+        default="1,2",
+        help="ledger processes in the consumer group; a comma-separated list runs the bench once"
+        " for each (each run with its own databases, topic and floor)",
     )
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.n, args.players, args.partitions, args.batch, args.processes))
-    print(json.dumps(asdict(result), indent=2))
-    print(
-        f"| {result.n} | {result.players} | {result.partitions} | {result.batch} | {result.processes} "
-        f"| {result.ledger_s} s ({result.ledger_per_s}/s) | {result.floor_s} s ({result.floor_per_s}/s) "
-        f"| {result.ratio} | {result.ledger_total_peak_rss_mb} MB | {result.audit_clean} |"
-    )
+    for processes in (int(count) for count in args.processes.split(",")):
+        result = asyncio.run(run(args.n, args.players, args.partitions, args.batch, processes))
+        print(json.dumps(asdict(result), indent=2))
+        print(
+            f"| {result.n} | {result.players} | {result.partitions} | {result.batch}"
+            f" | {result.processes} | {result.ledger_s} s ({result.ledger_per_s}/s)"
+            f" | {result.floor_s} s ({result.floor_per_s}/s) | {result.ratio}"
+            f" | {result.ledger_total_peak_rss_mb} MB | {result.audit_clean} |"
+        )
