@@ -9,8 +9,8 @@
 -- Checking the statement's own rows is complete: postings are append-only (no UPDATE or DELETE,
 -- see postings_append_only), so a transaction's postings are the union of what its INSERT
 -- statements added, and if each statement's rows sum to zero per transaction and currency,
--- so does the whole. It is also stricter: legs of one transaction inserted by two statements
--- must balance in each (the ledger writes all legs of a transaction in one statement).
+-- so does the whole. Legs of one transaction inserted by two statements must balance in each,
+-- as before (the old check refused the first unbalanced statement too).
 CREATE OR REPLACE FUNCTION postings_zero_sum() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE

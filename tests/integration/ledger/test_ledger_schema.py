@@ -151,6 +151,8 @@ async def _scans_of_postings(conn: asyncpg.Connection) -> int:
         "DELETE FROM postings WHERE operator_tx_id = $1",
         "UPDATE transactions SET user_id = 'someone-else' WHERE operator_tx_id = $1",
         "DELETE FROM transactions WHERE operator_tx_id = $1",
+        "TRUNCATE postings",
+        "TRUNCATE transactions CASCADE",
     ],
 )
 async def test_postings_and_transactions_are_append_only(
@@ -160,7 +162,7 @@ async def test_postings_and_transactions_are_append_only(
     await insert_legs(conn, [(tx, 0, "USD", -100), (tx, 1, "USD", 100)])
 
     with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
-        await conn.execute(statement, tx)
+        await conn.execute(statement, *([tx] if "$1" in statement else []))
 
     assert await stored_legs(conn, tx) == 2
 
