@@ -124,8 +124,10 @@ class LedgerConsumer:
         """Partitions assigned to this member and already sought to their stored offsets."""
         self._stopped: set[TopicPartition] = set()
         self._lock = asyncio.Lock()
-        self._yield = False
-        """Set while a revocation or a stop waits for the lock: batches in flight take no more."""
+        self._stopping = False
+        self._revocations = 0
+        """Revocations waiting for the lock. While one waits, or once stopping, batches in flight
+        take no more buffered batches."""
         self._generation = 0
         self._gaps: dict[TopicPartition, int] = {}
         """Bumped on every assignment and revocation."""
@@ -147,7 +149,7 @@ class LedgerConsumer:
     async def stop(self) -> None:
         consumer = self._consumer
         if consumer is not None:
-            self._yield = True
+            self._stopping = True
             async with self._lock:  # lets the batch in flight commit
                 self._consumer = None
             await self._flush_commits(consumer)
@@ -252,12 +254,12 @@ class LedgerConsumer:
         self.assigned_once.set()
 
     async def revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        self._yield = True
+        self._revocations += 1
         try:
             async with self._lock:  # waits for the batch in flight to commit
                 await self._revoke(revoked)
         finally:
-            self._yield = False
+            self._revocations -= 1
         self._metrics.partitions_stopped.set(len(self._stopped))
         log.info("ledger.partitions.revoked", partitions=sorted(tp.partition for tp in revoked))
 
@@ -297,7 +299,8 @@ class LedgerConsumer:
             await self._apply_guarded(consumer, tp, records[start : start + size])
         for _ in range(DRAIN_BATCHES):
             if (
-                self._yield
+                self._stopping
+                or self._revocations
                 or tp in self._stopped
                 or tp not in self._owned
                 or generation != self._generation
