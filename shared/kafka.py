@@ -19,7 +19,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.helpers import create_ssl_context
 
+from shared.logs import get_logger
 from shared.settings import CommonSettings
+
+_log = get_logger("hypeledger.kafka")
 
 #: Metadata of a just-created topic can lag behind the create answer; wait at most this long.
 TOPIC_VISIBLE_WITHIN_S = 10.0
@@ -82,6 +85,33 @@ def consumer(
 ) -> AIOKafkaConsumer:
     """An (unstarted) consumer of already-resolved ``topics`` with ``consumer_options``."""
     return AIOKafkaConsumer(*topics, **(consumer_options(settings, group_id) | overrides))
+
+
+#: How long stopping a client may take when the broker does not answer.
+STOP_WITHIN_S = 5.0
+
+
+async def stop_client(
+    client: AIOKafkaConsumer | AIOKafkaProducer, *, within_s: float = STOP_WITHIN_S
+) -> None:
+    """Stop a consumer or producer, in bounded time even when the broker is gone.
+
+    aiokafka's ``AIOKafkaConsumer.stop()`` raises ``CancelledError`` when a fetch was backing off
+    after a connection error (its fetcher awaits the task it just cancelled), and a producer's
+    stop waits up to its request timeout to flush. Either would turn a clean shutdown into a
+    crash or a hang; what is left unsent is the caller's to make safe (the ledger's offsets are
+    in Postgres, its replies are answered again on redelivery).
+    """
+    task = asyncio.current_task()
+    try:
+        async with asyncio.timeout(within_s):
+            await client.stop()
+    except TimeoutError:
+        _log.warning("kafka.stop.timed_out", client=type(client).__name__, within_s=within_s)
+    except asyncio.CancelledError:
+        if task is not None and task.cancelling():
+            raise  # we are being cancelled ourselves
+        _log.warning("kafka.stop.interrupted", client=type(client).__name__)
 
 
 def admin(settings: CommonSettings, **overrides: Any) -> AIOKafkaAdminClient:

@@ -32,7 +32,7 @@ from shared.contracts.topics import (
     HEADER_REPLY_TO,
     reply_topic,
 )
-from shared.kafka import ensure_topics
+from shared.kafka import ensure_topics, stop_client
 from shared.logs import get_logger
 from shared.settings import CommonSettings
 
@@ -161,9 +161,9 @@ class KafkaRpcClient:
         consumer, self._consumer = self._consumer, None
         producer, self._producer = self._producer, None
         if consumer is not None:
-            await consumer.stop()
+            await stop_client(consumer)
         if producer is not None:
-            await producer.stop()
+            await stop_client(producer)
 
     async def broker_reachable(self, timeout_s: float = 1.0) -> bool:
         """True when the broker answers a metadata request within ``timeout_s``."""

@@ -7,7 +7,6 @@ server; nothing is created before it is called.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -26,7 +25,7 @@ from services.ledger.relay import OutboxRelay
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
 from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
-from shared.kafka import ensure_topics, producer
+from shared.kafka import ensure_topics, producer, stop_client
 from shared.logs import configure_logging, get_logger
 from shared.runtime import collect_garbage_less_often
 from shared.settings import LedgerSettings
@@ -129,12 +128,18 @@ class LedgerService:
         finally:
             self.stop_event.set()
             for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     await asyncio.wait_for(task, timeout=5)
+                except TimeoutError:
+                    # Cancelled: a consumer batch rolls back, a relay pass leaves its rows
+                    # unpublished; both are taken again after a restart.
+                    log.warning("ledger.task.stop_timed_out", task=task.get_name(), within_s=5)
+                except asyncio.CancelledError:
+                    pass
             if self.consumer is not None:
                 await self.consumer.stop()
             await probes.stop()
-            await kafka_producer.stop()
+            await stop_client(kafka_producer)
             await pool.close()
             log.info("ledger.stopped")
 

@@ -41,6 +41,7 @@ from shared.contracts.topics import (
     TRANSACTIONS,
 )
 from shared.jsonwire import dumps_compact
+from shared.kafka import STOP_WITHIN_S, stop_client
 from shared.kafka import consumer as kafka_consumer
 from shared.logs import get_logger
 from shared.settings import LedgerSettings
@@ -152,8 +153,12 @@ class LedgerConsumer:
             self._stopping = True
             async with self._lock:  # lets the batch in flight commit
                 self._consumer = None
-            await self._flush_commits(consumer)
-            await consumer.stop()
+            try:  # a courtesy (Postgres holds the offsets): not worth a hang without a broker
+                async with asyncio.timeout(STOP_WITHIN_S):
+                    await self._flush_commits(consumer)
+            except TimeoutError:
+                log.warning("ledger.kafka_commit.skipped_at_stop", within_s=STOP_WITHIN_S)
+            await stop_client(consumer)
         if self._deliveries:
             await asyncio.gather(*self._deliveries, return_exceptions=True)
 

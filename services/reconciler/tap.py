@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from shared.contracts.commands import WALLET_COMMAND, WebhookEnvelope, WebhookKind
 from shared.contracts.topics import COMMANDS
-from shared.kafka import consumer
+from shared.kafka import consumer, stop_client
 from shared.logs import get_logger
 from shared.settings import CommonSettings
 
@@ -128,7 +128,7 @@ class CommandTap:
 
     async def stop(self) -> None:
         if self._consumer is not None:
-            await self._consumer.stop()
+            await stop_client(self._consumer)
             self._consumer = None
 
     @contextlib.contextmanager
