@@ -17,8 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.db.databases import create_database, drop_database, list_databases
-from shared.db.migrate import migrate
+from shared.db.databases import drop_database, list_databases, migrated_database
 from shared.db.pool import create_pool
 from shared.infra.processes import pid_alive
 from shared.infra.selection import PostgresSource
@@ -61,13 +60,8 @@ async def infra() -> AsyncIterator[Stack]:
 async def database_url(infra: Stack) -> AsyncIterator[str]:
     """A database created for this run with every migration applied; dropped at the end."""
     await _drop_stale_test_databases(infra)
-    name = unique_database_name()
-    dsn = await create_database(infra.database_admin_url, name)
-    try:
-        await migrate(dsn)
+    async with migrated_database(infra.database_admin_url, unique_database_name()) as dsn:
         yield dsn
-    finally:
-        await drop_database(infra.database_admin_url, name)
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+from shared.db.migrate import migrate
 
 _SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -60,3 +64,14 @@ async def drop_database(admin_dsn: str, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{_checked(name)}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(admin_dsn: str, name: str) -> AsyncIterator[str]:
+    """A fresh database ``name`` with every migration applied, dropped on exit; yields its DSN."""
+    dsn = await create_database(admin_dsn, name)
+    try:
+        await migrate(dsn)
+        yield dsn
+    finally:
+        await drop_database(admin_dsn, name)

@@ -14,8 +14,7 @@ import pytest
 from ledger_harness import Ledger, unique, webhook
 
 from shared.contracts.commands import WebhookKind
-from shared.db.databases import create_database, drop_database
-from shared.db.migrate import migrate
+from shared.db.databases import migrated_database
 from shared.infra.stack import Stack
 
 
@@ -34,9 +33,7 @@ def run_audit(database_url: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 async def broken_database(infra: Stack) -> AsyncIterator[str]:
     name = f"hypeledger_audit_{uuid.uuid4().hex[:10]}"
-    dsn = await create_database(infra.database_admin_url, name)
-    try:
-        await migrate(dsn)
+    async with migrated_database(infra.database_admin_url, name) as dsn:
         conn = await asyncpg.connect(dsn)
         try:
             await conn.execute(
@@ -45,8 +42,6 @@ async def broken_database(infra: Stack) -> AsyncIterator[str]:
         finally:
             await conn.close()
         yield dsn
-    finally:
-        await drop_database(infra.database_admin_url, name)
 
 
 async def test_exits_zero_on_the_ledgers_own_database(ledger: Ledger, database_url: str) -> None:

@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from shared.db.databases import create_database, drop_database
-from shared.db.migrate import migrate
+from shared.db.databases import migrated_database
 from shared.infra.stack import Stack
 
 LEGS = ("operator_tx_id", "leg", "account_type", "account_ref", "currency", "amount")
@@ -19,12 +18,8 @@ LEGS = ("operator_tx_id", "leg", "account_type", "account_ref", "currency", "amo
 async def schema_db(infra: Stack) -> AsyncIterator[str]:
     """A database of its own: the scan counters below must count this module's statements only."""
     name = f"hypeledger_schema_{uuid.uuid4().hex[:10]}"
-    dsn = await create_database(infra.database_admin_url, name)
-    try:
-        await migrate(dsn)
+    async with migrated_database(infra.database_admin_url, name) as dsn:
         yield dsn
-    finally:
-        await drop_database(infra.database_admin_url, name)
 
 
 @pytest.fixture
