@@ -31,8 +31,7 @@ from shared.contracts.commands import (
     WebhookEnvelope,
 )
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, RECONCILIATION, TRANSACTIONS
-from shared.db.databases import create_database, drop_database
-from shared.db.migrate import migrate
+from shared.db.databases import migrated_database
 from shared.db.pool import create_pool
 from shared.infra.processes import free_port
 from shared.kafka import ensure_topics
@@ -154,13 +153,8 @@ async def serving(app: Any, port: int) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def fresh_database(admin_url: str) -> AsyncIterator[str]:
-    name = f"hypeledger_rec_{uuid.uuid4().hex[:10]}"
-    dsn = await create_database(admin_url, name)
-    try:
-        await migrate(dsn)
+    async with migrated_database(admin_url, f"hypeledger_rec_{uuid.uuid4().hex[:10]}") as dsn:
         yield dsn
-    finally:
-        await drop_database(admin_url, name)
 
 
 @contextlib.asynccontextmanager
