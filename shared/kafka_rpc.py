@@ -97,6 +97,7 @@ class KafkaRpcClient:
         self._sent_on_topic = 0
         self._longest_timeout_s = 0.0
         self._rolling: asyncio.Task[None] | None = None
+        self._retirements: dict[TopicPartition, asyncio.TimerHandle] = {}
         self._positions: dict[TopicPartition, int] = {}
         self._pending: dict[str, asyncio.Future[RpcReply]] = {}
         self._producer: AIOKafkaProducer | None = None
@@ -154,6 +155,9 @@ class KafkaRpcClient:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._rolling = self._reader = None
+        for handle in self._retirements.values():
+            handle.cancel()
+        self._retirements.clear()
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(RpcUnavailable("the client stopped"))
@@ -230,8 +234,17 @@ class KafkaRpcClient:
         if 0 < self._roll_over_after <= self._sent_on_topic and self._rolling is None:
             self._rolling = asyncio.create_task(self._roll_over(), name="rpc-roll-over")
 
+    @property
+    def reply_topics_read(self) -> list[str]:
+        """The reply topics being read: the current one and those whose replies may still come."""
+        return sorted(partition.topic for partition in self._positions)
+
     async def _roll_over(self) -> None:
-        """Move to a fresh reply topic; read the old one too until its requests have timed out."""
+        """Move to a fresh reply topic; read the old one too until its requests have timed out.
+
+        The next roll-over may come before the old topic is retired: each old topic has its own
+        retirement timer, so a busy client rolls over every ``roll_over_after`` requests.
+        """
         consumer = self._consumer
         if consumer is None:  # pragma: no cover - stop() cancels this task first
             return
@@ -247,21 +260,35 @@ class KafkaRpcClient:
         await ensure_topics(self._settings, {name: 1})
         fresh = TopicPartition(self._settings.topic(name), 0)
         start = (await consumer.end_offsets([fresh]))[fresh]
-        old = dict(self._positions)
-        # assign() resets every position: put each one back before anything can be fetched.
-        consumer.assign([*old, fresh])
-        for partition, position in old.items():
-            consumer.seek(partition, position)
-        consumer.seek(fresh, start)
+        old = TopicPartition(self.reply_topic, 0)
         self._positions[fresh] = start
+        self._assign_positions(consumer)
         self.reply_topic = fresh.topic
         self._generation += 1
         self._sent_on_topic = 0
         self._log.info("rpc.reply_topic_rolled_over", new_reply_topic=fresh.topic)
-        await asyncio.sleep(self._longest_timeout_s + 1.0)
-        consumer.assign([fresh])
-        consumer.seek(fresh, self._positions[fresh])
-        self._positions = {fresh: self._positions[fresh]}
+        self._retirements[old] = asyncio.get_running_loop().call_later(
+            self._longest_timeout_s + 1.0, self._retire, old
+        )
+
+    def _retire(self, partition: TopicPartition) -> None:
+        """Stop reading an old reply topic: every request that named it has timed out."""
+        self._retirements.pop(partition, None)
+        consumer = self._consumer
+        if consumer is None or self._positions.pop(partition, None) is None:
+            return
+        self._assign_positions(consumer)
+
+    def _assign_positions(self, consumer: AIOKafkaConsumer) -> None:
+        """Read exactly the partitions of ``_positions``, each from its recorded position.
+
+        ``assign()`` resets every position, so each one is put back before anything is fetched
+        (nothing awaits in between): no reply is skipped and none is delivered twice.
+        """
+        positions = dict(self._positions)
+        consumer.assign(list(positions))
+        for partition, position in positions.items():
+            consumer.seek(partition, position)
 
     async def _read_replies(self, consumer: AIOKafkaConsumer) -> None:
         while True:

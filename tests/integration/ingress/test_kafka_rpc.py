@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import pytest
@@ -24,11 +24,17 @@ async def create_topic(settings: CommonSettings, name: str, partitions: int) -> 
 
 
 class Responder:
-    """A tiny stand-in for the ledger: answers each command with its value upper-cased."""
+    """A tiny stand-in for the ledger: answers each command with its value upper-cased.
+
+    A value starting with ``slow`` is answered ``SLOW_S`` later, while the others go on.
+    """
+
+    SLOW_S = 1.0
 
     def __init__(self, settings: CommonSettings) -> None:
         self.settings = settings
         self.seen: list[tuple[bytes | None, dict[str, bytes]]] = []
+        self.delayed: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -47,14 +53,29 @@ class Responder:
             async for record in consumer:
                 headers = dict(record.headers)
                 self.seen.append((record.key, headers))
-                await producer.send_and_wait(
-                    headers[HEADER_REPLY_TO].decode(),
-                    (record.value or b"").upper(),
-                    headers=[(HEADER_CORRELATION_ID, headers[HEADER_CORRELATION_ID])],
-                )
+                reply = self._reply(producer, record.value or b"", headers)
+                if (record.value or b"").startswith(b"slow"):
+                    task = asyncio.create_task(self._later(reply))
+                    self.delayed.add(task)
+                    task.add_done_callback(self.delayed.discard)
+                else:
+                    await reply
         finally:
             await consumer.stop()
             await producer.stop()
+
+    async def _reply(
+        self, producer: AIOKafkaProducer, value: bytes, headers: dict[str, bytes]
+    ) -> None:
+        await producer.send_and_wait(
+            headers[HEADER_REPLY_TO].decode(),
+            value.upper(),
+            headers=[(HEADER_CORRELATION_ID, headers[HEADER_CORRELATION_ID])],
+        )
+
+    async def _later(self, reply: Coroutine[Any, Any, None]) -> None:
+        await asyncio.sleep(self.SLOW_S)
+        await reply
 
 
 @pytest.fixture
@@ -160,3 +181,58 @@ async def test_moves_to_a_fresh_reply_topic_and_keeps_answering(
     ]
     assert replies[-1].value == b"LAST"
     assert len({headers[HEADER_REPLY_TO] for _, headers in responder.seen}) == 2
+
+
+async def ask_until_rolled_over(
+    client: KafkaRpcClient, times: int, timeout_s: float = 10
+) -> list[bytes]:
+    """Ask one request after another until the client has moved to ``times`` fresh topics."""
+    topics, answers = {client.reply_topic}, []
+    for n in range(500):  # each fresh topic is created in the background
+        reply = await client.request(key="u", value=b"r%d" % n, timeout_s=timeout_s)
+        answers.append(reply.value)
+        topics.add(client.reply_topic)
+        if len(topics) > times:
+            return answers
+    raise AssertionError(f"reply topics used: {sorted(topics)}")
+
+
+async def test_rolls_over_again_before_the_old_topic_is_retired_and_loses_no_late_reply(
+    settings: CommonSettings, responder: Responder
+) -> None:
+    client = KafkaRpcClient(settings, request_topic=COMMANDS, roll_over_after=3)
+    await client.start()
+    first_topic = client.reply_topic
+
+    try:
+        slow = asyncio.create_task(client.request(key="u", value=b"slow", timeout_s=30))
+        answers = await ask_until_rolled_over(client, times=3)
+        late = await slow
+        read_while_waiting = client.reply_topics_read
+    finally:
+        await client.stop()
+
+    assert answers == [b"R%d" % n for n in range(len(answers))]
+    assert late.value == b"SLOW"
+    assert first_topic in read_while_waiting
+    assert len(read_while_waiting) >= 4
+
+
+async def test_retires_an_old_reply_topic_once_its_requests_have_timed_out(
+    settings: CommonSettings, responder: Responder
+) -> None:
+    client = KafkaRpcClient(settings, request_topic=COMMANDS, roll_over_after=3)
+    await client.start()
+
+    try:
+        await ask_until_rolled_over(client, times=2, timeout_s=2)
+        during = client.reply_topics_read
+        await asyncio.sleep(2 + 1.5)  # the longest timeout asked for, plus the 1 s margin
+        after = client.reply_topics_read
+        answer = await client.request(key="u", value=b"still", timeout_s=2)
+    finally:
+        await client.stop()
+
+    assert len(during) == 3
+    assert after == [client.reply_topic]
+    assert answer.value == b"STILL"
