@@ -22,6 +22,7 @@ from services.ledger.health import ProbeServer, probes_app
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.model import Policy
 from services.ledger.relay import OutboxRelay
+from services.ledger.store import KEY_LOOKUPS_ONLY
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
 from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
@@ -85,6 +86,7 @@ class LedgerService:
             max_size=12,
             application_name="hypeledger-ledger",
             session_reset=False,
+            server_settings=KEY_LOOKUPS_ONLY,
         )
         self.pool = pool
         kafka_producer: AIOKafkaProducer = producer(settings, client_id="hypeledger-ledger")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
@@ -183,58 +183,79 @@ def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
 #: timestamptz ts). A part whose arrays are empty reads nothing. A key without a stored decision
 #: whose transaction exists comes back with NULLs ('d' with no fingerprint): retention deleted
 #: its decision, and it must not move money again.
+#:
+#: Every part looks its keys up one by one through a LATERAL subquery that the planner cannot
+#: flatten (``LIMIT 1`` on unique keys, ``OFFSET 0`` elsewhere), so the plan is an index probe
+#: per key whatever the statistics say. A plain join let a plan cached while the tables were
+#: small (or never analysed) hash-join against a sequential scan of ``decisions`` and
+#: ``transactions`` in every batch, reading both tables whole as they grew.
 _LOAD = """
 SELECT 'd', k.provider, k.kind, k.provider_tx_id, d.fingerprint, d.body, d.operator_tx_id::text,
        NULL::text, NULL::text, NULL::text, d.status::bigint, NULL::bigint, NULL::timestamptz
 FROM unnest($1::text[], $2::text[], $3::text[]) AS k (provider, kind, provider_tx_id)
-LEFT JOIN decisions d
-  ON d.provider = k.provider AND d.kind = k.kind AND d.provider_tx_id = k.provider_tx_id
-WHERE d.provider IS NOT NULL
-   OR EXISTS (
-       SELECT 1 FROM transactions t
-       WHERE t.provider = k.provider AND t.kind = k.kind AND t.provider_tx_id = k.provider_tx_id
-   )
+LEFT JOIN LATERAL (
+    SELECT d.fingerprint, d.body, d.operator_tx_id, d.status FROM decisions d
+    WHERE d.provider = k.provider AND d.kind = k.kind AND d.provider_tx_id = k.provider_tx_id
+    LIMIT 1
+) d ON true
+LEFT JOIN LATERAL (
+    SELECT true AS found FROM transactions t
+    WHERE t.provider = k.provider AND t.kind = k.kind AND t.provider_tx_id = k.provider_tx_id
+    LIMIT 1
+) t ON true
+WHERE d.fingerprint IS NOT NULL OR t.found
 UNION ALL
 SELECT 'a', a.user_id, a.currency, a.status, NULL, NULL, NULL, NULL, NULL, NULL,
        a.balance, NULL, NULL
-FROM accounts a
-JOIN unnest($4::text[], $5::text[]) AS k (user_id, currency)
-  ON a.user_id = k.user_id AND a.currency = k.currency
+FROM unnest($4::text[], $5::text[]) AS k (user_id, currency)
+CROSS JOIN LATERAL (
+    SELECT a.user_id, a.currency, a.status, a.balance FROM accounts a
+    WHERE a.user_id = k.user_id AND a.currency = k.currency
+    LIMIT 1
+) a
 UNION ALL
 SELECT 'r', b.provider, b.bet_tx_id, b.user_id, b.currency, b.round_id, b.mode, b.bonus_code,
        b.state, b.operator_tx_id::text, b.amount, b.grant_id, b.created_at
-FROM bets b
-JOIN unnest($6::text[], $7::text[]) AS k (user_id, round_id)
-  ON b.user_id = k.user_id AND b.round_id = k.round_id
+FROM unnest($6::text[], $7::text[]) AS k (user_id, round_id)
+CROSS JOIN LATERAL (
+    SELECT b.* FROM bets b WHERE b.user_id = k.user_id AND b.round_id = k.round_id OFFSET 0
+) b
 UNION ALL
 SELECT 'b', b.provider, b.bet_tx_id, b.user_id, b.currency, b.round_id, b.mode, b.bonus_code,
        b.state, b.operator_tx_id::text, b.amount, b.grant_id, NULL
-FROM bets b
-JOIN unnest($8::text[], $9::text[]) AS k (provider, bet_tx_id)
-  ON b.provider = k.provider AND b.bet_tx_id = k.bet_tx_id
+FROM unnest($8::text[], $9::text[]) AS k (provider, bet_tx_id)
+CROSS JOIN LATERAL (
+    SELECT b.* FROM bets b WHERE b.provider = k.provider AND b.bet_tx_id = k.bet_tx_id LIMIT 1
+) b
 UNION ALL
 SELECT 'l', l.provider, l.user_id, l.round_id, NULL, NULL, NULL, NULL, NULL, NULL,
        NULL, NULL, NULL
-FROM round_locks l
-JOIN unnest($10::text[], $11::text[]) AS k (user_id, round_id)
-  ON l.user_id = k.user_id AND l.round_id = k.round_id
+FROM unnest($10::text[], $11::text[]) AS k (user_id, round_id)
+CROSS JOIN LATERAL (
+    SELECT l.provider, l.user_id, l.round_id FROM round_locks l
+    WHERE l.user_id = k.user_id AND l.round_id = k.round_id OFFSET 0
+) l
 UNION ALL
 SELECT 't', t.provider, t.bet_tx_id, t.rollback_tx_id, t.user_id, t.currency, NULL, NULL, NULL,
        NULL, NULL, NULL, NULL
-FROM rollback_tombstones t
-JOIN unnest($12::text[], $13::text[]) AS k (provider, bet_tx_id)
-  ON t.provider = k.provider AND t.bet_tx_id = k.bet_tx_id
+FROM unnest($12::text[], $13::text[]) AS k (provider, bet_tx_id)
+CROSS JOIN LATERAL (
+    SELECT t.* FROM rollback_tombstones t
+    WHERE t.provider = k.provider AND t.bet_tx_id = k.bet_tx_id LIMIT 1
+) t
 UNION ALL
 SELECT 's', s.token, s.user_id, s.currency, NULL, NULL, NULL, NULL, NULL, NULL,
        NULL, NULL, s.expires_at
-FROM sessions s
-WHERE s.token = ANY($14::text[])
+FROM unnest($14::text[]) AS k (token)
+CROSS JOIN LATERAL (SELECT s.* FROM sessions s WHERE s.token = k.token LIMIT 1) s
 UNION ALL
 SELECT 'g', g.user_id, g.currency, g.bonus_code, NULL, NULL, NULL, NULL, NULL, NULL,
        g.grant_id, g.remaining, g.expires_at
-FROM free_bet_grants g
-JOIN unnest($15::text[], $16::text[]) AS k (user_id, currency)
-  ON g.user_id = k.user_id AND g.currency = k.currency
+FROM unnest($15::text[], $16::text[]) AS k (user_id, currency)
+CROSS JOIN LATERAL (
+    SELECT g.* FROM free_bet_grants g
+    WHERE g.user_id = k.user_id AND g.currency = k.currency OFFSET 0
+) g
 """
 
 
@@ -321,6 +342,17 @@ async def load_state(conn: asyncpg.Connection, commands: Sequence[Command]) -> B
             for row in await conn.fetch(_ROUND_LOCKS, *_columns(more, 2)):
                 state.round_locks.add((row[0], row[1], row[2]))
     return state
+
+
+#: Session settings of the ledger's connections. The ledger joins a batch's few keys (``unnest``
+#: of arrays) against tables that only grow; the right plan is always an index probe per key.
+#: Postgres caches a generic plan per prepared statement, made from the statistics of the
+#: moment, and only re-plans when the statistics change: a plan made while a table was small (a
+#: fresh database, or autovacuum off) hash-joins against a sequential scan of the whole table in
+#: every batch, for the life of the connection. With hash and merge joins off, an ``UPDATE ...
+#: FROM unnest(...)`` is a nested loop over the keys whatever the statistics say.
+#: (``_LOAD``'s LATERAL parts are index probes by construction.)
+KEY_LOOKUPS_ONLY: Final = {"enable_hashjoin": "off", "enable_mergejoin": "off"}
 
 
 # -- writing ----------------------------------------------------------------------------------

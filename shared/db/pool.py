@@ -7,6 +7,7 @@ which maps them to Python values with exact numbers (``shared.jsonwire``: no flo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -42,6 +43,7 @@ async def create_pool(
     json_codecs: bool = False,
     command_timeout_s: float | None = 30.0,
     session_reset: bool = True,
+    server_settings: Mapping[str, str] | None = None,
     **kwargs: Any,
 ) -> asyncpg.Pool:
     """A pool on the settings' ``database_url`` (or a DSN); close it with ``await pool.close()``.
@@ -50,6 +52,7 @@ async def create_pool(
     ``CLOSE ALL``, ``UNLISTEN *``, ``RESET ALL``: one more round trip per transaction). Only for
     services that keep no session state on a pooled connection: transaction-scoped locks and
     settings only. An open transaction is still rolled back on release either way.
+    ``server_settings`` are added to every connection's session settings.
     """
     if not session_reset:
         kwargs["reset"] = _keep_session
@@ -58,7 +61,11 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         command_timeout=command_timeout_s,
-        server_settings={"application_name": application_name, "timezone": "UTC"},
+        server_settings={
+            "application_name": application_name,
+            "timezone": "UTC",
+            **(server_settings or {}),
+        },
         init=_set_json_codecs if json_codecs else None,
         **kwargs,
     )

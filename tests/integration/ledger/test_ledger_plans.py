@@ -1,0 +1,109 @@
+"""The ledger's statements stay index probes per key, whatever the statistics say.
+
+Postgres caches a generic plan per prepared statement and re-plans only when statistics change.
+A plan made while the tables were empty (a fresh database, never analysed: the worst case, and
+the one a server with autovacuum off never leaves) must not scan a table per batch: these tests
+ask for exactly that plan on a fresh database, with the ledger's own session settings.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.ledger import store
+from shared.db.databases import migrated_database
+from shared.infra.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+#: Tables that grow with every webhook or every player: never read whole by the hot path.
+GROWING = {
+    "accounts",
+    "bets",
+    "decisions",
+    "free_bet_grants",
+    "postings",
+    "rollback_tombstones",
+    "round_locks",
+    "sessions",
+    "transactions",
+}
+
+STATEMENTS = {
+    "load": store._LOAD,
+    "round_locks": store._ROUND_LOCKS,
+    "update_accounts": store.UPDATE_ACCOUNTS,
+    "update_bets": store.UPDATE_BETS,
+    "update_grants": store.UPDATE_GRANTS,
+    "write_one_statement": store._WRITE_ONE,
+}
+
+
+@pytest.fixture(scope="module")
+async def fresh_db(infra: Stack) -> AsyncIterator[str]:
+    """Migrated, empty and never analysed."""
+    name = f"hypeledger_plans_{uuid.uuid4().hex[:10]}"
+    async with migrated_database(infra.database_admin_url, name) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+async def ledger_conn(fresh_db: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection with the session settings the ledger's pool gives its connections."""
+    connection = await asyncpg.connect(fresh_db, server_settings=dict(store.KEY_LOOKUPS_ONLY))
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from nodes(child)
+
+
+async def generic_plan(conn: asyncpg.Connection, sql: str) -> list[dict[str, Any]]:
+    """Every node of the generic plan Postgres would cache for ``sql``."""
+    types = [t.name for t in (await conn.prepare(sql)).get_parameters()]
+    name = f"plan_{uuid.uuid4().hex[:8]}"
+    await conn.execute(f"PREPARE {name} ({', '.join(types)}) AS {sql}")
+    await conn.execute("SET plan_cache_mode = force_generic_plan")
+    try:
+        nulls = ", ".join("NULL" for _ in types)
+        explained = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE {name} ({nulls})")
+    finally:
+        await conn.execute("RESET plan_cache_mode")
+        await conn.execute(f"DEALLOCATE {name}")
+    return list(nodes(json.loads(explained)[0]["Plan"]))
+
+
+@pytest.mark.parametrize("statement", sorted(STATEMENTS))
+async def test_reads_growing_tables_by_key_only(
+    ledger_conn: asyncpg.Connection, statement: str
+) -> None:
+    plan = await generic_plan(ledger_conn, STATEMENTS[statement])
+
+    scanned = {n.get("Relation Name") for n in plan if n["Node Type"] == "Seq Scan"}
+    hashed = [n["Subplan Name"] for n in plan if "hashed" in n.get("Subplan Name", "")]
+    assert scanned & GROWING == set(), plan
+    assert {n["Node Type"] for n in plan} & {"Hash Join", "Merge Join"} == set(), plan
+    assert hashed == [], plan
+
+
+async def test_the_load_needs_no_session_setting(fresh_db: str) -> None:
+    """The load's LATERAL parts are index probes by construction, not by the join settings."""
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        plan = await generic_plan(conn, store._LOAD)
+    finally:
+        await conn.close()
+
+    assert [n["Relation Name"] for n in plan if n["Node Type"] == "Seq Scan"] == []
+    assert [n for n in plan if "hashed" in n.get("Subplan Name", "")] == []
