@@ -3,11 +3,14 @@
 One run, every part a process of its own: the broker and Postgres (``shared.infra.stack``), the
 ledger (``hypeledger ledger``), the ingress (``hypeledger ingress``), the load generator
 (``bench.ingress_load``), and for the floor an echo responder and a requester
-(``bench.ingress_floor``). Reports throughput and p50/p99 at fixed rates and at full speed, the
-broker's request-reply floor measured in the same run, each process's peak RSS, the machine's load,
-and checks that every answered bet was applied exactly once.
+(``bench.ingress_floor``). Reports throughput and p50/p99 at fixed rates (open loop, 256
+connections) and at full speed (128 requests in flight), the broker's request-reply floor measured
+in the same run, the CPU each process (Postgres and the load generator included) spent per
+answered webhook, each process's peak RSS, the machine's load, and checks that every answered bet
+was applied exactly once.
 
     .venv/bin/python -m bench ingress --rates 500,1000,2000 --duration 15
+    .venv/bin/python -m bench ingress --runs ledger --rates 500   # end to end only
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import secrets
 import subprocess
 import sys
@@ -33,6 +37,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench.ledger import server_cpu_seconds
 from shared.contracts.commands import OperatorCommand, OperatorKind
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
 from shared.db.databases import create_database, drop_database
@@ -102,19 +107,33 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_json(
-    argv: list[str], env: dict[str, str], pids: dict[str, int] | None = None
+    argv: list[str], env: dict[str, str], pids: dict[str, int], *, postgres: bool = False
 ) -> dict[str, Any]:
-    """Run a benchmark process; add the CPU each of ``pids`` spent per answered request."""
-    before = {name: cpu_seconds(pid) for name, pid in (pids or {}).items()}
+    """Run a benchmark process; add the CPU per answered request that each of ``pids``, the
+    benchmark process itself (``client``) and, with ``postgres``, every Postgres process on the
+    machine spent meanwhile (live processes only: run it while the ledger's pool is open)."""
+
+    def cpu_now() -> dict[str, float]:
+        now = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        if postgres:
+            now["postgres"] = server_cpu_seconds()["postgres"]
+        return now | {"client": children_cpu_seconds()}
+
+    before = cpu_now()
     done = subprocess.run(argv, env=env, capture_output=True, check=False, timeout=900)
+    after = cpu_now()
     if done.returncode != 0:
         raise RuntimeError(f"{argv[2]} failed:\n{done.stderr.decode()[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
     answered = max(1, int(result["answered"]))
     result["cpu_ms_per_request"] = {
-        name: round((cpu_seconds(pid) - before[name]) / answered * 1000, 3)
-        for name, pid in (pids or {}).items()
+        name: round((after[name] - before[name]) / answered * 1000, 3) for name in before
     }
     result["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     return result
@@ -232,7 +251,8 @@ class Bench:
         argv = [PY, "-m", "bench.ingress_load", "--url", url, "--key", self.key,
                 "--users", str(self.users_file), "--rate", str(rate)]  # fmt: skip
         if rate:
-            return [*argv, "--duration", str(duration)]
+            return [*argv, "--duration", str(duration),
+                    "--connections", str(self.args.open_loop_connections)]  # fmt: skip
         return [*argv, "--count", str(self.args.full_count),
                 "--connections", str(self.args.connections)]  # fmt: skip
 
@@ -247,7 +267,14 @@ class Bench:
             await asyncio.sleep(1.0)
             argv = [PY, "-m", "bench.ingress_floor", "request", *floor, "--rate", str(rate)]
             argv += (
-                ["--duration", str(duration)] if rate else ["--count", str(self.args.full_count)]
+                ["--duration", str(duration)]
+                if rate
+                else [
+                    "--count",
+                    str(self.args.full_count),
+                    "--in-flight",
+                    str(self.args.connections),
+                ]
             )
             return run_json(argv, env, {"responder": responder.pid, **self.broker})
 
@@ -285,6 +312,7 @@ class Bench:
                 self.load_argv(url, rate, duration),
                 env,
                 {"ingress": ingress.pid, name: backend.pid, **self.broker},
+                postgres=ledger,
             )
             result["peak_rss_mb_by_process"] = {
                 "ingress": peak_rss_mb(ingress.pid),
@@ -321,10 +349,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             args, stack, dsn, secrets.token_hex(24), logs, logs / "users.txt",
             {s.name: s.pid for s in stack.servers if s.name == "tansu"},
         )  # fmt: skip
-        report["floor"] = await run.runs(rates, "floor")
-        run.users_file.write_text("\n".join(f"echo-{n}" for n in range(args.users)))
-        report["ingress_with_echo_ledger"] = await run.runs(rates, "echo")
-        if not args.no_ledger:
+        if "floor" in args.runs:
+            report["floor"] = await run.runs(rates, "floor")
+        if "echo" in args.runs:
+            run.users_file.write_text("\n".join(f"echo-{n}" for n in range(args.users)))
+            report["ingress_with_echo_ledger"] = await run.runs(rates, "echo")
+        if "ledger" in args.runs:
             prefix = await run.fresh_topics()
             metrics_port = free_port()
             env = {**run.env(prefix), "HYPELEDGER_METRICS_PORT": str(metrics_port),
@@ -400,12 +430,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rates", default="500,1000,2000")
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--full-count", type=int, default=20_000)
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--connections", type=int, default=128, help="requests in flight at full speed"
+    )
+    parser.add_argument(
+        "--open-loop-connections",
+        type=int,
+        default=256,
+        help="connections sending at a fixed rate, each one request at a time (enough that a "
+        "slow answer never holds back the next due request)",
+    )
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--ingress-workers", type=int, default=1)
     parser.add_argument(
-        "--no-ledger", action="store_true", help="only the floor and the ingress with an echo"
+        "--runs",
+        type=lambda text: set(text.split(",")),
+        default={"floor", "echo", "ledger"},
+        help="which of floor,echo,ledger to run (comma separated; default all three)",
     )
     parser.add_argument("--fetch-max-wait-ms", type=int, default=10)
     parser.add_argument("--out", default="", help="also write the JSON report to this file")
