@@ -29,6 +29,7 @@ from services.ledger.decide import Command, decide
 from services.ledger.faults import Faults
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.model import Decision, Outcome, Policy
+from services.ledger.state import BatchState
 from shared.contracts.commands import WALLET_COMMAND, LedgerReply
 from shared.contracts.problems import PROBLEM_CONTENT_TYPE, problem
 from shared.contracts.topics import (
@@ -355,9 +356,14 @@ class LedgerConsumer:
         if poison:
             await self._dead_letter(poison)
         started = time.perf_counter()
-        decided: list[tuple[_Item, Decision | None]] = []
+        first = items[0].record.offset
+        done = await self._apply_unlocked([(tp, item) for item in items], {tp.partition: first})
+        if done is not None:
+            decided, next_offsets = done
+            self._after_commit(consumer, [tp], next_offsets, started, len(items))
+            await self._reply(decided)
+            return
         async with self._pool.acquire() as conn, conn.transaction():
-            first = items[0].record.offset
             stored = await store.lock_offset(conn, self._group, tp.topic, tp.partition, first)
             if stored < first:
                 raise OffsetGap(
@@ -378,31 +384,93 @@ class LedgerConsumer:
                     return
             commands = [item.command for item in items if item.command is not None]
             state = await store.load_state(conn, commands)
-            for item in items:
-                if item.command is None:
-                    decided.append((item, None))
-                    continue
-                decision = decide(state, item.command, self._policy)
-                state.apply(decision)
-                decided.append((item, decision))
-            next_offset = items[-1].record.offset + 1
-            await store.write(
+            decided, sourced, next_offsets = self._decide_all(state, [(tp, i) for i in items])
+            await store.write_sourced(
                 conn,
                 state,
-                [(item.record.offset, d) for item, d in decided if d is not None],
-                store.Source(tp.topic, tp.partition),
+                sourced,
                 self._events_topic,
-                offsets=store.Offsets(self._group, tp.topic, {tp.partition: next_offset}),
+                offsets=store.Offsets(self._group, tp.topic, next_offsets),
             )
             self._faults.reach("mid_batch")
-        self._faults.reach("after_db_commit")
-        self._positions[tp] = next_offset
-        self._metrics.apply_seconds.observe(time.perf_counter() - started)
-        self._metrics.batch_size.observe(len(items))
+        self._after_commit(consumer, [tp], next_offsets, started, len(items))
         await self._reply(decided)
-        self._uncommitted[tp] = next_offset
+
+    def _after_commit(
+        self,
+        consumer: AIOKafkaConsumer,
+        tps: Sequence[TopicPartition],
+        next_offsets: dict[int, int],
+        started: float,
+        size: int,
+    ) -> None:
+        """Book a committed batch: positions, metrics, and the Kafka offset commit to come."""
+        self._faults.reach("after_db_commit")
+        for tp in tps:
+            self._positions[tp] = self._uncommitted[tp] = next_offsets[tp.partition]
+            self._gaps[tp] = 0
+        self._metrics.apply_seconds.observe(time.perf_counter() - started)
+        self._metrics.batch_size.observe(size)
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_pending(consumer))
+
+    async def _apply_unlocked(
+        self, items: Sequence[tuple[TopicPartition, _Item]], firsts: dict[int, int]
+    ) -> tuple[list[tuple[_Item, Decision | None]], dict[int, int]] | None:
+        """Apply a small batch in two round trips and no transaction, or return None untouched.
+
+        Read the state and the stored offsets in one statement (no lock), decide, and write
+        everything in one statement that moves the offsets only from ``firsts`` and writes
+        nothing unless all of them moved (``store.write_if_unmoved``). None when the batch is
+        too big for one statement, a stored offset is not the expected one, another writer
+        moved one meanwhile, or anything fails: the caller then applies it under the lock.
+        """
+        if len(items) > store.ONE_STATEMENT_MAX:
+            return None
+        commands = [item.command for _, item in items if item.command is not None]
+        try:
+            async with self._pool.acquire() as conn:
+                state, stored = await store.load_state_and_offsets(
+                    conn, commands, self._group, self._topic, firsts
+                )
+                if stored != firsts:
+                    return None
+                decided, sourced, next_offsets = self._decide_all(state, items)
+                self._faults.reach("mid_batch")
+                written = await store.write_if_unmoved(
+                    conn,
+                    state,
+                    sourced,
+                    self._events_topic,
+                    offsets=store.Offsets(self._group, self._topic, next_offsets),
+                    expected=firsts,
+                )
+        except Exception as exc:  # noqa: BLE001 - applied again under the lock
+            log.warning("ledger.batch.unlocked_failed", error=repr(exc))
+            return None
+        return (decided, next_offsets) if written else None
+
+    def _decide_all(
+        self, state: BatchState, items: Sequence[tuple[TopicPartition, _Item]]
+    ) -> tuple[
+        list[tuple[_Item, Decision | None]],
+        list[tuple[store.Source, int, Decision]],
+        dict[int, int],
+    ]:
+        """Decide each command in order, folding each decision into ``state``."""
+        decided: list[tuple[_Item, Decision | None]] = []
+        sourced: list[tuple[store.Source, int, Decision]] = []
+        next_offsets: dict[int, int] = {}
+        for tp, item in items:
+            next_offsets[tp.partition] = item.record.offset + 1
+            if item.command is None:
+                decided.append((item, None))
+                continue
+            decision = decide(state, item.command, self._policy)
+            state.apply(decision)
+            decided.append((item, decision))
+            sourced.append((store.Source(tp.topic, tp.partition), item.record.offset, decision))
+        return decided, sourced, next_offsets
 
     async def _apply_together(
         self,
@@ -432,47 +500,33 @@ class LedgerConsumer:
                 items.append((tp, item))
             firsts[tp.partition] = records[0].offset
         started = time.perf_counter()
-        decided: list[tuple[_Item, Decision | None]] = []
-        next_offsets: dict[int, int] = {}
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                stored = await store.lock_offsets(conn, self._group, self._topic, firsts)
-                if stored != firsts:
-                    raise _Diverged  # noqa: TRY301 - rolls the transaction back
-                state = await store.load_state(
-                    conn, [item.command for _, item in items if item.command is not None]
-                )
-                sourced: list[tuple[store.Source, int, Decision]] = []
-                for tp, item in items:
-                    assert item.command is not None  # noqa: S101 - filtered above
-                    decision = decide(state, item.command, self._policy)
-                    state.apply(decision)
-                    decided.append((item, decision))
-                    sourced.append(
-                        (store.Source(tp.topic, tp.partition), item.record.offset, decision)
+        done = await self._apply_unlocked(items, firsts)
+        if done is None:
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    stored = await store.lock_offsets(conn, self._group, self._topic, firsts)
+                    if stored != firsts:
+                        raise _Diverged  # noqa: TRY301 - rolls the transaction back
+                    state = await store.load_state(
+                        conn, [item.command for _, item in items if item.command is not None]
                     )
-                    next_offsets[tp.partition] = item.record.offset + 1
-                await store.write_sourced(
-                    conn,
-                    state,
-                    sourced,
-                    self._events_topic,
-                    offsets=store.Offsets(self._group, self._topic, next_offsets),
-                )
-                self._faults.reach("mid_batch")
-        except Exception as exc:  # noqa: BLE001 - applied again partition by partition
-            if not isinstance(exc, _Diverged):
-                log.warning("ledger.batch.together_failed", error=repr(exc))
-            return False
-        self._faults.reach("after_db_commit")
-        for tp, _ in parts:
-            self._positions[tp] = self._uncommitted[tp] = next_offsets[tp.partition]
-            self._gaps[tp] = 0
-        self._metrics.apply_seconds.observe(time.perf_counter() - started)
-        self._metrics.batch_size.observe(len(items))
+                    decided, sourced, next_offsets = self._decide_all(state, items)
+                    await store.write_sourced(
+                        conn,
+                        state,
+                        sourced,
+                        self._events_topic,
+                        offsets=store.Offsets(self._group, self._topic, next_offsets),
+                    )
+                    self._faults.reach("mid_batch")
+            except Exception as exc:  # noqa: BLE001 - applied again partition by partition
+                if not isinstance(exc, _Diverged):
+                    log.warning("ledger.batch.together_failed", error=repr(exc))
+                return False
+            done = decided, next_offsets
+        decided, next_offsets = done
+        self._after_commit(consumer, [tp for tp, _ in parts], next_offsets, started, len(items))
         await self._reply(decided)
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_pending(consumer))
         return True
 
     def _resync(

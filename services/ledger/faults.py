@@ -3,7 +3,8 @@
 ``HYPELEDGER_LEDGER_FAULT=<point>:<n>`` makes the n-th time the ledger reaches ``<point>`` end the
 process with SIGKILL (no cleanup, no flush: as a power cut would). Points:
 
-* ``mid_batch``: inside the batch transaction, after every write, before the commit.
+* ``mid_batch``: inside the batch transaction, after every write, before the commit; for a
+  batch applied without a lock, after deciding, before the one statement that writes it.
 * ``after_db_commit``: after the database commit, before any reply and the Kafka offset commit.
 
 Unset (the default, and always in production) it does nothing.

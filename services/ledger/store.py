@@ -256,6 +256,14 @@ CROSS JOIN LATERAL (
     SELECT g.* FROM free_bet_grants g
     WHERE g.user_id = k.user_id AND g.currency = k.currency OFFSET 0
 ) g
+UNION ALL
+SELECT 'o', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       c.partition, c.next_offset, NULL
+FROM unnest($19::int[]) AS k (partition)
+CROSS JOIN LATERAL (
+    SELECT c.partition, c.next_offset FROM consumed_offsets c
+    WHERE c.group_id = $17 AND c.topic = $18 AND c.partition = k.partition LIMIT 1
+) c
 """
 
 
@@ -282,6 +290,19 @@ async def load_state(conn: asyncpg.Connection, commands: Sequence[Command]) -> B
     One round trip (``_LOAD``); a batch with a rollback may need a second one, for the round
     locks of the rounds its loaded bets belong to.
     """
+    state, _ = await load_state_and_offsets(conn, commands, "", "", ())
+    return state
+
+
+async def load_state_and_offsets(
+    conn: asyncpg.Connection,
+    commands: Sequence[Command],
+    group: str,
+    topic: str,
+    partitions: Iterable[int],
+) -> tuple[BatchState, dict[int, int]]:
+    """``load_state``, and in the same statement the stored next offset of each of
+    ``partitions`` (read, not locked; a partition with no stored offset is left out)."""
     wanted = _wanted(commands)
     state = BatchState()
     lock_rounds = set(wanted.lock_rounds)
@@ -297,7 +318,11 @@ async def load_state(conn: asyncpg.Connection, commands: Sequence[Command]) -> B
         *_columns(wanted.tombstone_ids, 2),
         list(wanted.tokens),
         *_columns(wanted.grant_owners, 2),
+        group,
+        topic,
+        sorted(partitions),
     )
+    stored: dict[int, int] = {}
     by_id: list[asyncpg.Record] = []
     by_round: list[asyncpg.Record] = []
     for row in rows:
@@ -324,6 +349,8 @@ async def load_state(conn: asyncpg.Connection, commands: Sequence[Command]) -> B
             state.sessions[row[1]] = Session(row[1], row[2], row[3], row[12])
         elif tag == "g":
             state.grants[row[10]] = Grant(row[10], row[1], row[2], row[3], row[11], row[12])
+        elif tag == "o":
+            stored[row[10]] = row[11]
     # A round's bets in the order they were placed; then the bets named by id that no round
     # brought (a bet can come both ways: it is added once).
     by_round.sort(key=lambda row: (row[12], row[2]))
@@ -341,7 +368,7 @@ async def load_state(conn: asyncpg.Connection, commands: Sequence[Command]) -> B
         if more:
             for row in await conn.fetch(_ROUND_LOCKS, *_columns(more, 2)):
                 state.round_locks.add((row[0], row[1], row[2]))
-    return state
+    return state, stored
 
 
 #: Session settings of the ledger's connections. The ledger joins a batch's few keys (``unnest``
@@ -637,14 +664,31 @@ _COLUMN_TYPES: dict[str, tuple[str, ...]] = {
 _FLAGS = COPY_COLUMNS["decisions"].index("flags")
 
 
-def _one_statement_sql() -> str:
+def _one_statement_sql(*, guarded: bool = False) -> str:
     """INSERT per table, the three UPDATEs and the offsets, as data-modifying CTEs.
 
     Every CTE runs to completion within the statement; foreign keys and the statement-level
     zero-sum trigger on postings are checked at its end, as for separate statements.
+
+    ``guarded``: the offsets move only from the expected ones (one more parameter, an array
+    beside the partitions), every other part writes only if all of them moved, and the
+    statement returns how many moved (``_WRITE_GUARDED``).
     """
     ctes: list[str] = []
     number = 0
+    guard = ""
+    if guarded:  # the parameters of the offsets part, numbered as _one_statement_args lays them
+        before = sum(len(types) for types in _COLUMN_TYPES.values()) + 4 + 2 + 3  # + updates
+        group, topic, partitions, nexts, expected = (f"${before + n}" for n in range(1, 6))
+        ctes.append(
+            "moved AS (UPDATE consumed_offsets c SET next_offset = k.next_offset,"
+            " updated_at = now()"
+            f" FROM unnest({partitions}::integer[], {nexts}::bigint[], {expected}::bigint[])"
+            " AS k (partition, next_offset, expected)"
+            f" WHERE c.group_id = {group} AND c.topic = {topic} AND c.partition = k.partition"
+            " AND c.next_offset = k.expected RETURNING c.partition)"
+        )
+        guard = f"(SELECT count(*) FROM moved) = cardinality({partitions}::integer[])"
 
     def arrays(types: Sequence[str]) -> str:
         nonlocal number
@@ -664,25 +708,29 @@ def _one_statement_sql() -> str:
         )
         ctes.append(
             f"insert_{table} AS (INSERT INTO {table} ({names}) SELECT {selected}"
-            f" FROM unnest({arrays(_COLUMN_TYPES[table])}) AS r ({names}))"
+            f" FROM unnest({arrays(_COLUMN_TYPES[table])}) AS r ({names})"
+            f"{f' WHERE {guard}' if guard else ''})"
         )
+    also = f" AND {guard}" if guard else ""
     ctes.append(
         "update_accounts AS (UPDATE accounts a SET balance = a.balance + d.delta,"
         " status = d.status, updated_at = now()"
         f" FROM unnest({arrays(('text', 'text', 'text', 'bigint'))})"
         " AS d (user_id, currency, status, delta)"
-        " WHERE a.user_id = d.user_id AND a.currency = d.currency)"
+        f" WHERE a.user_id = d.user_id AND a.currency = d.currency{also})"
     )
     ctes.append(
         "update_grants AS (UPDATE free_bet_grants g SET remaining = g.remaining + d.delta"
         f" FROM unnest({arrays(('bigint', 'integer'))}) AS d (grant_id, delta)"
-        " WHERE g.grant_id = d.grant_id)"
+        f" WHERE g.grant_id = d.grant_id{also})"
     )
     ctes.append(
         "update_bets AS (UPDATE bets b SET state = d.state, updated_at = now()"
         f" FROM unnest({arrays(('text', 'text', 'text'))}) AS d (provider, bet_tx_id, state)"
-        " WHERE b.provider = d.provider AND b.bet_tx_id = d.bet_tx_id)"
+        f" WHERE b.provider = d.provider AND b.bet_tx_id = d.bet_tx_id{also})"
     )
+    if guarded:
+        return "WITH " + ",\n".join(ctes) + "\nSELECT count(*) FROM moved"
     group, topic = f"${number + 1}", f"${number + 2}"
     number += 2
     ctes.append(
@@ -695,6 +743,7 @@ def _one_statement_sql() -> str:
 
 
 _WRITE_ONE = _one_statement_sql()
+_WRITE_GUARDED = _one_statement_sql(guarded=True)
 
 
 def _one_statement_args(rows: _Rows, offsets: Offsets) -> list[Any]:
@@ -712,6 +761,36 @@ def _one_statement_args(rows: _Rows, offsets: Offsets) -> list[Any]:
     partitions = sorted(offsets.next)
     args.extend((offsets.group, offsets.topic, partitions, [offsets.next[p] for p in partitions]))
     return args
+
+
+async def write_if_unmoved(
+    conn: asyncpg.Connection,
+    state: BatchState,
+    decided: Sequence[tuple[Source, int, Decision]],
+    events_topic: str,
+    *,
+    offsets: Offsets,
+    expected: dict[int, int],
+) -> bool:
+    """Write a small batch (at most ``ONE_STATEMENT_MAX`` decisions) in ONE statement, outside
+    any transaction, only if every partition's stored offset is still ``expected``; True if
+    written, False if nothing was.
+
+    The optimistic half of the ledger's protocol: the state was read without a lock, and any
+    transaction that changed a row this batch read also moved the offset of the partition
+    the player belongs to (one writer per partition, and every batch moves its offsets). The
+    offsets' ``UPDATE`` waits for such a transaction, then finds the offset moved: nothing of
+    the batch is written, and the caller applies it again under the lock.
+    """
+    if len(decided) > ONE_STATEMENT_MAX:
+        raise ValueError(f"{len(decided)} decisions: more than one statement writes")
+    if set(expected) != set(offsets.next):
+        raise ValueError("expected and next offsets name different partitions")
+    rows = _rows(state, decided, events_topic)
+    args = _one_statement_args(rows, offsets)
+    args.append([expected[p] for p in sorted(offsets.next)])
+    moved: int = await conn.fetchval(_WRITE_GUARDED, *args)
+    return moved == len(offsets.next)
 
 
 def _bet_row(bet: Bet) -> tuple[Any, ...]:

@@ -42,6 +42,7 @@ STATEMENTS = {
     "update_bets": store.UPDATE_BETS,
     "update_grants": store.UPDATE_GRANTS,
     "write_one_statement": store._WRITE_ONE,
+    "write_if_unmoved": store._WRITE_GUARDED,
 }
 
 

@@ -1,14 +1,18 @@
-"""The ledger's two ways to write a batch store exactly the same rows.
+"""The ledger's ways to write a batch store exactly the same rows, and the guarded one writes
+nothing once another writer moved an offset.
 
 A small batch is written by one statement (``store.ONE_STATEMENT_MAX``), a larger one by a binary
-COPY per table. The same commands, decided on the same stored state, go through each path in a
-transaction of their own (rolled back); what each left in every table must be equal, row by row.
+COPY per table; a small batch read without a lock is written by one statement guarded by the
+offsets it expects (``store.write_if_unmoved``). The same commands, decided on the same stored
+state, go through each path in a transaction of their own (rolled back); what each left in every
+table must be equal, row by row.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import pytest
@@ -18,6 +22,7 @@ from services.ledger import store
 from services.ledger.app import policy_of
 from services.ledger.decide import Command, decide
 from services.ledger.model import Decision
+from services.ledger.state import BatchState
 from shared.contracts.commands import Mode, OperatorKind, WebhookKind
 from shared.settings import LedgerSettings
 
@@ -111,42 +116,63 @@ async def seed(pool: asyncpg.Pool, user: str, grant_user: str) -> None:
         )
 
 
-async def written(
-    pool: asyncpg.Pool, batch: list[Command], users: list[str], *, one_statement: bool
-) -> dict[str, list[tuple[Any, ...]]]:
-    """What the path leaves in every table for these users, read inside its transaction."""
-    settings = LedgerSettings(
+POLICY = policy_of(
+    LedgerSettings(
         environment="test",
         database_url="postgresql://unused@127.0.0.1:1/unused",
         kafka_bootstrap_servers="127.0.0.1:1",
         session_check=False,
     )
-    policy = policy_of(settings)
+)
+EVENTS = "paths.wallet.transactions.v1"
+
+
+def decide_all(state: BatchState, batch: list[Command]) -> list[tuple[store.Source, int, Decision]]:
+    decided = []
+    for offset, command in enumerate(batch, start=FIRST_OFFSET):
+        decision = decide(state, command, POLICY)
+        state.apply(decision)
+        decided.append((store.Source(TOPIC, PARTITION), offset, decision))
+    return decided
+
+
+async def written(
+    pool: asyncpg.Pool,
+    batch: list[Command],
+    users: list[str],
+    path: Literal["one_statement", "copy", "guarded"],
+) -> dict[str, list[tuple[Any, ...]]]:
+    """What the path leaves in every table for these users, read inside its transaction."""
     rows: dict[str, list[tuple[Any, ...]]] = {}
+    offsets = store.Offsets(GROUP, TOPIC, {PARTITION: FIRST_OFFSET + len(batch)})
     async with pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
         try:
             await store.lock_offset(conn, GROUP, TOPIC, PARTITION, FIRST_OFFSET)
-            state = await store.load_state(conn, batch)
-            decided: list[tuple[int, Decision]] = []
-            for offset, command in enumerate(batch, start=FIRST_OFFSET):
-                decision = decide(state, command, policy)
-                state.apply(decision)
-                decided.append((offset, decision))
-            limit = store.ONE_STATEMENT_MAX
-            store.ONE_STATEMENT_MAX = len(batch) if one_statement else 0
-            try:
-                await store.write(
+            if path == "guarded":
+                state, stored = await store.load_state_and_offsets(
+                    conn, batch, GROUP, TOPIC, [PARTITION]
+                )
+                assert stored == {PARTITION: FIRST_OFFSET}
+                assert await store.write_if_unmoved(
                     conn,
                     state,
-                    decided,
-                    store.Source(TOPIC, PARTITION),
-                    "paths.wallet.transactions.v1",
-                    offsets=store.Offsets(GROUP, TOPIC, {PARTITION: FIRST_OFFSET + len(batch)}),
+                    decide_all(state, batch),
+                    EVENTS,
+                    offsets=offsets,
+                    expected={PARTITION: FIRST_OFFSET},
                 )
-            finally:
-                store.ONE_STATEMENT_MAX = limit
+            else:
+                state = await store.load_state(conn, batch)
+                limit = store.ONE_STATEMENT_MAX
+                store.ONE_STATEMENT_MAX = len(batch) if path == "one_statement" else 0
+                try:
+                    await store.write_sourced(
+                        conn, state, decide_all(state, batch), EVENTS, offsets=offsets
+                    )
+                finally:
+                    store.ONE_STATEMENT_MAX = limit
             for table, columns in TABLES:
                 found = await conn.fetch(_select(table, columns), users)
                 rows[table] = [tuple(row) for row in found]
@@ -171,17 +197,19 @@ def _select(table: str, columns: str) -> str:
 
 
 @pytest.mark.integration
-async def test_one_statement_and_copy_write_the_same_rows(db_pool: asyncpg.Pool) -> None:
+async def test_every_path_writes_the_same_rows(db_pool: asyncpg.Pool) -> None:
     tag = uuid.uuid4().hex[:8]
     user, newcomer, grant_user = f"paths-{tag}", f"paths-new-{tag}", f"paths-free-{tag}"
     await seed(db_pool, user, grant_user)
     batch = commands(user, newcomer, grant_user)
     users = [user, newcomer, grant_user]
 
-    one = await written(db_pool, batch, users, one_statement=True)
-    copied = await written(db_pool, batch, users, one_statement=False)
+    one = await written(db_pool, batch, users, "one_statement")
+    copied = await written(db_pool, batch, users, "copy")
+    guarded = await written(db_pool, batch, users, "guarded")
 
     assert one == copied
+    assert guarded == one
     flags_at = TABLES[1][1].split(", ").index("flags")
     assert any(row[flags_at] for row in one["decisions"])  # flags survive both ways
     assert {table: len(rows) for table, rows in one.items()} == {
@@ -196,3 +224,106 @@ async def test_one_statement_and_copy_write_the_same_rows(db_pool: asyncpg.Pool)
         "free_bet_grants": 1,
         "consumed_offsets": 1,
     }
+
+
+async def unlocked_batch(
+    pool: asyncpg.Pool, tag: str
+) -> tuple[str, BatchState, list[tuple[store.Source, int, Decision]]]:
+    """A funded player, the offset row stored at FIRST_OFFSET, and a batch read without a lock."""
+    user, grant_user = f"guard-{tag}", f"guard-free-{tag}"
+    await seed(pool, user, grant_user)
+    async with pool.acquire() as conn:
+        await store.lock_offset(conn, f"{GROUP}-{tag}", TOPIC, PARTITION, FIRST_OFFSET)
+        batch = [webhook(WebhookKind.BET, user, f"b-{tag}", "10.00")]
+        state, stored = await store.load_state_and_offsets(
+            conn, batch, f"{GROUP}-{tag}", TOPIC, [PARTITION]
+        )
+    assert stored == {PARTITION: FIRST_OFFSET}
+    return user, state, decide_all(state, batch)
+
+
+async def write_unlocked(
+    pool: asyncpg.Pool,
+    tag: str,
+    state: BatchState,
+    decided: list[tuple[store.Source, int, Decision]],
+) -> bool:
+    async with pool.acquire() as conn:
+        return await store.write_if_unmoved(
+            conn,
+            state,
+            decided,
+            EVENTS,
+            offsets=store.Offsets(f"{GROUP}-{tag}", TOPIC, {PARTITION: FIRST_OFFSET + 1}),
+            expected={PARTITION: FIRST_OFFSET},
+        )
+
+
+async def stored_now(pool: asyncpg.Pool, tag: str, user: str) -> tuple[int, int, int]:
+    """(stored offset, the player's balance, the player's decisions)."""
+    async with pool.acquire() as conn:
+        return (
+            await conn.fetchval(
+                "SELECT next_offset FROM consumed_offsets WHERE group_id = $1", f"{GROUP}-{tag}"
+            ),
+            await conn.fetchval("SELECT balance FROM accounts WHERE user_id = $1", user),
+            await conn.fetchval("SELECT count(*) FROM decisions WHERE user_id = $1", user),
+        )
+
+
+async def move_offset(conn: asyncpg.Connection, tag: str, to: int) -> None:
+    await conn.execute(
+        "UPDATE consumed_offsets SET next_offset = $2 WHERE group_id = $1", f"{GROUP}-{tag}", to
+    )
+
+
+@pytest.mark.integration
+async def test_the_guarded_write_applies_a_batch_whose_offset_did_not_move(
+    db_pool: asyncpg.Pool,
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    user, state, decided = await unlocked_batch(db_pool, tag)
+
+    assert await write_unlocked(db_pool, tag, state, decided)
+    assert await stored_now(db_pool, tag, user) == (FIRST_OFFSET + 1, 10000 - 1000, 1)
+
+
+@pytest.mark.integration
+async def test_the_guarded_write_writes_nothing_once_another_writer_moved_the_offset(
+    db_pool: asyncpg.Pool,
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    user, state, decided = await unlocked_batch(db_pool, tag)
+    async with db_pool.acquire() as other:
+        await move_offset(other, tag, FIRST_OFFSET + 5)
+
+    assert not await write_unlocked(db_pool, tag, state, decided)
+    assert await stored_now(db_pool, tag, user) == (FIRST_OFFSET + 5, 10000, 0)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("other_commits", [True, False])
+async def test_the_guarded_write_waits_for_a_writer_holding_the_offset(
+    db_pool: asyncpg.Pool, other_commits: bool
+) -> None:
+    """Another member's batch holds the offset row: the write waits for it, then writes nothing
+    if that batch committed (it moved the offset) and everything if it rolled back."""
+    tag = uuid.uuid4().hex[:8]
+    user, state, decided = await unlocked_batch(db_pool, tag)
+    async with db_pool.acquire() as other:
+        transaction = other.transaction()
+        await transaction.start()
+        await move_offset(other, tag, FIRST_OFFSET + 5)
+        write = asyncio.create_task(write_unlocked(db_pool, tag, state, decided))
+        await asyncio.sleep(0.5)
+        waited = not write.done()
+        await (transaction.commit() if other_commits else transaction.rollback())
+        applied = await write
+
+    assert waited
+    if other_commits:
+        assert not applied
+        assert await stored_now(db_pool, tag, user) == (FIRST_OFFSET + 5, 10000, 0)
+    else:
+        assert applied
+        assert await stored_now(db_pool, tag, user) == (FIRST_OFFSET + 1, 10000 - 1000, 1)
