@@ -670,25 +670,35 @@ def _one_statement_sql(*, guarded: bool = False) -> str:
     Every CTE runs to completion within the statement; foreign keys and the statement-level
     zero-sum trigger on postings are checked at its end, as for separate statements.
 
-    ``guarded``: the offsets move only from the expected ones (one more parameter, an array
-    beside the partitions), every other part writes only if all of them moved, and the
-    statement returns how many moved (``_WRITE_GUARDED``).
+    ``guarded`` (``_WRITE_GUARDED``): all or nothing on the offsets the batch expects. Its first
+    five parameters are the group, the topic, and the partitions, next offsets and expected
+    offsets as arrays (``_GUARD_PARAMETERS``). ``held`` locks, in partition order, the offset
+    rows still at their expected value (under READ COMMITTED ``FOR UPDATE`` waits for a writer
+    holding a row and re-checks the condition on what it committed); every other part, the
+    offsets' own ``UPDATE`` included, writes only if all of them are held. The statement
+    returns how many offsets moved: all of the batch's partitions, or none.
     """
     ctes: list[str] = []
     number = 0
     guard = ""
-    if guarded:  # the parameters of the offsets part, numbered as _one_statement_args lays them
-        before = sum(len(types) for types in _COLUMN_TYPES.values()) + 4 + 2 + 3  # + updates
-        group, topic, partitions, nexts, expected = (f"${before + n}" for n in range(1, 6))
+    if guarded:
+        group, topic, partitions, nexts, expected = (f"${n}" for n in range(1, 6))
+        number = _GUARD_PARAMETERS
+        ctes.append(
+            "held AS (SELECT c.partition FROM consumed_offsets c"
+            f" JOIN unnest({partitions}::integer[], {expected}::bigint[]) AS k (partition, expected)"
+            " ON c.partition = k.partition"
+            f" WHERE c.group_id = {group} AND c.topic = {topic} AND c.next_offset = k.expected"
+            " ORDER BY c.partition FOR UPDATE OF c)"
+        )
+        guard = f"(SELECT count(*) FROM held) = cardinality({partitions}::integer[])"
         ctes.append(
             "moved AS (UPDATE consumed_offsets c SET next_offset = k.next_offset,"
             " updated_at = now()"
-            f" FROM unnest({partitions}::integer[], {nexts}::bigint[], {expected}::bigint[])"
-            " AS k (partition, next_offset, expected)"
+            f" FROM unnest({partitions}::integer[], {nexts}::bigint[]) AS k (partition, next_offset)"
             f" WHERE c.group_id = {group} AND c.topic = {topic} AND c.partition = k.partition"
-            " AND c.next_offset = k.expected RETURNING c.partition)"
+            f" AND {guard} RETURNING c.partition)"
         )
-        guard = f"(SELECT count(*) FROM moved) = cardinality({partitions}::integer[])"
 
     def arrays(types: Sequence[str]) -> str:
         nonlocal number
@@ -742,12 +752,22 @@ def _one_statement_sql(*, guarded: bool = False) -> str:
     return "WITH " + ",\n".join(ctes) + "\nSELECT 1"
 
 
+#: Parameters ``_WRITE_GUARDED`` takes before the rows: group, topic, partitions, next and
+#: expected offsets.
+_GUARD_PARAMETERS: Final = 5
 _WRITE_ONE = _one_statement_sql()
 _WRITE_GUARDED = _one_statement_sql(guarded=True)
 
 
-def _one_statement_args(rows: _Rows, offsets: Offsets) -> list[Any]:
+def _one_statement_args(
+    rows: _Rows, offsets: Offsets, expected: dict[int, int] | None = None
+) -> list[Any]:
+    """``_WRITE_ONE``'s parameters, or with ``expected`` offsets ``_WRITE_GUARDED``'s."""
+    partitions = sorted(offsets.next)
     args: list[Any] = []
+    if expected is not None:
+        args += [offsets.group, offsets.topic, partitions]
+        args += [[offsets.next[p] for p in partitions], [expected[p] for p in partitions]]
     for table, columns in COPY_COLUMNS.items():
         table_rows = rows.inserts[table]
         if table == "decisions":
@@ -758,8 +778,8 @@ def _one_statement_args(rows: _Rows, offsets: Offsets) -> list[Any]:
     args.extend(_columns(rows.changed_accounts, 4))
     args.extend(_columns(rows.grant_deltas, 2))
     args.extend(_columns(rows.changed_bets, 3))
-    partitions = sorted(offsets.next)
-    args.extend((offsets.group, offsets.topic, partitions, [offsets.next[p] for p in partitions]))
+    if expected is None:
+        args += [offsets.group, offsets.topic, partitions, [offsets.next[p] for p in partitions]]
     return args
 
 
@@ -787,9 +807,7 @@ async def write_if_unmoved(
     if set(expected) != set(offsets.next):
         raise ValueError("expected and next offsets name different partitions")
     rows = _rows(state, decided, events_topic)
-    args = _one_statement_args(rows, offsets)
-    args.append([expected[p] for p in sorted(offsets.next)])
-    moved: int = await conn.fetchval(_WRITE_GUARDED, *args)
+    moved: int = await conn.fetchval(_WRITE_GUARDED, *_one_statement_args(rows, offsets, expected))
     return moved == len(offsets.next)
 
 

@@ -327,3 +327,40 @@ async def test_the_guarded_write_waits_for_a_writer_holding_the_offset(
     else:
         assert applied
         assert await stored_now(db_pool, tag, user) == (FIRST_OFFSET + 1, 10000 - 1000, 1)
+
+
+@pytest.mark.integration
+async def test_the_guarded_write_moves_no_offset_unless_it_can_move_them_all(
+    db_pool: asyncpg.Pool,
+) -> None:
+    """Two partitions in one batch; another writer moved one of them: the other stays put."""
+    tag = uuid.uuid4().hex[:8]
+    group, other_partition = f"{GROUP}-{tag}", PARTITION + 1
+    user, state, decided = await unlocked_batch(db_pool, tag)
+    async with db_pool.acquire() as conn:
+        await store.lock_offset(conn, group, TOPIC, other_partition, FIRST_OFFSET)
+        await conn.execute(
+            "UPDATE consumed_offsets SET next_offset = $3 WHERE group_id = $1 AND partition = $2",
+            group,
+            other_partition,
+            FIRST_OFFSET + 5,
+        )
+        written = await store.write_if_unmoved(
+            conn,
+            state,
+            decided,
+            EVENTS,
+            offsets=store.Offsets(
+                group, TOPIC, {PARTITION: FIRST_OFFSET + 1, other_partition: FIRST_OFFSET + 6}
+            ),
+            expected={PARTITION: FIRST_OFFSET, other_partition: FIRST_OFFSET},
+        )
+        offsets = dict(
+            await conn.fetch(
+                "SELECT partition, next_offset FROM consumed_offsets WHERE group_id = $1", group
+            )
+        )
+
+    assert not written
+    assert offsets == {PARTITION: FIRST_OFFSET, other_partition: FIRST_OFFSET + 5}
+    assert (await stored_now(db_pool, tag, user))[1:] == (10000, 0)
