@@ -692,6 +692,8 @@ def _one_statement_sql(*, guarded: bool = False) -> str:
             " ORDER BY c.partition FOR UPDATE OF c)"
         )
         guard = f"(SELECT count(*) FROM held) = cardinality({partitions}::integer[])"
+        # No ``next_offset = expected`` test here: ``held`` holds these rows, checked, and the
+        # offsets must move under the very condition the rows are written under.
         ctes.append(
             "moved AS (UPDATE consumed_offsets c SET next_offset = k.next_offset,"
             " updated_at = now()"
@@ -796,12 +798,15 @@ async def write_if_unmoved(
     any transaction, only if every partition's stored offset is still ``expected``; True if
     written, False if nothing was.
 
-    The optimistic half of the ledger's protocol: the state was read without a lock, and any
-    transaction that changed a row this batch read also moved the offset of the partition
-    the player belongs to (one writer per partition, and every batch moves its offsets). The
-    offsets' ``UPDATE`` waits for such a transaction, then finds the offset moved: nothing of
-    the batch is written, and the caller applies it again under the lock.
+    The optimistic half of the ledger's protocol: the state was read without a lock, and every
+    batch that changed a row this batch read also moved the offset of that player's partition
+    (one writer per partition). The statement's ``held`` part locks the offset rows still at
+    ``expected``, waiting for a writer that holds one and re-checking what it committed: if any
+    moved, nothing of the batch is written (no offset either), and the caller applies it again
+    under the lock.
     """
+    if not offsets.next:
+        raise ValueError("a batch moves at least one offset")
     if len(decided) > ONE_STATEMENT_MAX:
         raise ValueError(f"{len(decided)} decisions: more than one statement writes")
     if set(expected) != set(offsets.next):

@@ -364,3 +364,66 @@ async def test_the_guarded_write_moves_no_offset_unless_it_can_move_them_all(
     assert not written
     assert offsets == {PARTITION: FIRST_OFFSET, other_partition: FIRST_OFFSET + 5}
     assert (await stored_now(db_pool, tag, user))[1:] == (10000, 0)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("other", "moves"),
+    [("moves and commits", False), ("rolls back", True), ("locks without moving", True)],
+)
+async def test_the_guarded_write_waits_on_the_second_of_two_partitions(
+    db_pool: asyncpg.Pool, other: str, moves: bool
+) -> None:
+    """The write holds the first partition's offset while it waits for a writer holding the
+    second: both move with the rows, or neither does."""
+    tag = uuid.uuid4().hex[:8]
+    group, second = f"{GROUP}-{tag}", PARTITION + 1
+    user, state, decided = await unlocked_batch(db_pool, tag)
+    async with db_pool.acquire() as conn:
+        await store.lock_offset(conn, group, TOPIC, second, FIRST_OFFSET)
+    nexts = {PARTITION: FIRST_OFFSET + 1, second: FIRST_OFFSET + 1}
+
+    async def write() -> bool:
+        async with db_pool.acquire() as conn:
+            return await store.write_if_unmoved(
+                conn,
+                state,
+                decided,
+                EVENTS,
+                offsets=store.Offsets(group, TOPIC, nexts),
+                expected={PARTITION: FIRST_OFFSET, second: FIRST_OFFSET},
+            )
+
+    async with db_pool.acquire() as holder:
+        transaction = holder.transaction()
+        await transaction.start()
+        if other == "locks without moving":
+            await store.lock_offset(holder, group, TOPIC, second, FIRST_OFFSET)
+        else:
+            await holder.execute(
+                "UPDATE consumed_offsets SET next_offset = $3"
+                " WHERE group_id = $1 AND partition = $2",
+                group,
+                second,
+                FIRST_OFFSET + 9,
+            )
+        writing = asyncio.create_task(write())
+        await asyncio.sleep(0.5)
+        waited = not writing.done()
+        await (transaction.rollback() if other == "rolls back" else transaction.commit())
+        written = await writing
+    async with db_pool.acquire() as conn:
+        offsets = dict(
+            await conn.fetch(
+                "SELECT partition, next_offset FROM consumed_offsets WHERE group_id = $1", group
+            )
+        )
+
+    assert waited
+    assert written is moves
+    if moves:
+        assert offsets == nexts
+        assert (await stored_now(db_pool, tag, user))[1:] == (10000 - 1000, 1)
+    else:
+        assert offsets == {PARTITION: FIRST_OFFSET, second: FIRST_OFFSET + 9}
+        assert (await stored_now(db_pool, tag, user))[1:] == (10000, 0)
