@@ -168,6 +168,8 @@ class KafkaRpcClient:
             await stop_client(consumer)
         if producer is not None:
             await stop_client(producer)
+        if consumer is not None or producer is not None:
+            self._log.info("rpc.stopped")
 
     async def broker_reachable(self, timeout_s: float = 1.0) -> bool:
         """True when the broker answers a metadata request within ``timeout_s``."""
