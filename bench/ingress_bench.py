@@ -22,6 +22,7 @@ import json
 import os
 import resource
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
 from shared.db.databases import create_database, drop_database
 from shared.db.migrate import migrate
 from shared.infra.processes import free_port, stop_group, tail
+from shared.infra.reaper import Reaper
 from shared.infra.stack import Stack, local_stack
 from shared.kafka import ensure_topics
 from shared.kafka_rpc import KafkaRpcClient
@@ -74,14 +76,20 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 @contextlib.contextmanager
-def process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    argv: list[str], env: dict[str, str], log: Path, reaper: Reaper
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child in a process group of its own, stopped on exit, and by ``reaper`` if this
+    process dies first (a benchmark killed half-way leaves no ledger or ingress behind)."""
     with log.open("wb") as out:
         child = subprocess.Popen(argv, env=env, stdout=out, stderr=out, start_new_session=True)
+    reaper.watch(child.pid, signal.SIGTERM)
     try:
         yield child
     finally:
         stop_group(child.pid, grace_s=10)
         child.wait(timeout=15)
+        reaper.forget(child.pid)
 
 
 async def wait_ready(url: str, child: subprocess.Popen[bytes], log: Path) -> None:
@@ -212,6 +220,7 @@ class Bench:
     logs: Path
     users_file: Path
     broker: dict[str, int]
+    reaper: Reaper
 
     def env(self, prefix: str) -> dict[str, str]:
         return {
@@ -263,7 +272,7 @@ class Bench:
                  "--fetch-max-wait-ms", str(self.args.fetch_max_wait_ms)]  # fmt: skip
         env = self.env(prefix)
         with process([PY, "-m", "bench.ingress_floor", "respond", *floor], env,
-                     self.logs / f"{prefix}responder.log") as responder:  # fmt: skip
+                     self.logs / f"{prefix}responder.log", self.reaper) as responder:  # fmt: skip
             await asyncio.sleep(1.0)
             argv = [PY, "-m", "bench.ingress_floor", "request", *floor, "--rate", str(rate)]
             argv += (
@@ -298,8 +307,10 @@ class Bench:
         name = "ledger" if ledger else "responder"
         ingress_argv = [HYPELEDGER, "ingress", "--workers", str(self.args.ingress_workers)]
         with (
-            process(backend_argv, env, self.logs / f"{prefix}{name}.log") as backend,
-            process(ingress_argv, ingress_env, self.logs / f"{prefix}ingress.log") as ingress,
+            process(backend_argv, env, self.logs / f"{prefix}{name}.log", self.reaper) as backend,
+            process(
+                ingress_argv, ingress_env, self.logs / f"{prefix}ingress.log", self.reaper
+            ) as ingress,
         ):
             if ledger:
                 await wait_ready(
@@ -335,47 +346,58 @@ class Bench:
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    rates = [float(rate) for rate in args.rates.split(",") if rate]
     report: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "load_avg_1m_before": round(os.getloadavg()[0], 2),
         "server": f"uvicorn (uvloop, httptools), {args.ingress_workers} worker process(es)",
     }
-    async with local_stack() as stack, bench_database(stack) as dsn:
-        logs = Path(tempfile.mkdtemp(prefix="hypeledger-bench-"))
-        report["logs"] = str(logs)
-        run = Bench(
-            args, stack, dsn, secrets.token_hex(24), logs, logs / "users.txt",
-            {s.name: s.pid for s in stack.servers if s.name == "tansu"},
-        )  # fmt: skip
-        if "floor" in args.runs:
-            report["floor"] = await run.runs(rates, "floor")
-        if "echo" in args.runs:
-            run.users_file.write_text("\n".join(f"echo-{n}" for n in range(args.users)))
-            report["ingress_with_echo_ledger"] = await run.runs(rates, "echo")
-        if "ledger" in args.runs:
-            prefix = await run.fresh_topics()
-            metrics_port = free_port()
-            env = {**run.env(prefix), "HYPELEDGER_METRICS_PORT": str(metrics_port),
-                   "HYPELEDGER_RELAY_METRICS_PORT": str(free_port())}  # fmt: skip
-            with process(
-                [HYPELEDGER, "ledger", "--no-relay"], env, logs / "setup-ledger.log"
-            ) as ledger:
-                await wait_ready(
-                    f"http://127.0.0.1:{metrics_port}/readyz", ledger, logs / "setup-ledger.log"
-                )
-                users = await create_players(run.settings(prefix), dsn, args.users)
-            run.users_file.write_text("\n".join(users))
-            runs = await run.runs(rates, "ledger")
-            report["webhooks"] = runs
-            answered_200 = sum(r["statuses"].get("200", 0) for r in runs)
-            report["exactly_once"] = {
-                "answered_200": answered_200,
-                "bets_in_ledger": await applied_bets(dsn, users),
-            }
+    reaper = Reaper()
+    try:
+        async with local_stack() as stack, bench_database(stack) as dsn:
+            await _bench(args, report, stack=stack, dsn=dsn, reaper=reaper)
+    finally:
+        reaper.close()
     report["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     return report
+
+
+async def _bench(
+    args: argparse.Namespace, report: dict[str, Any], *, stack: Stack, dsn: str, reaper: Reaper
+) -> None:
+    """The runs ``args.runs`` asks for, their results added to ``report``."""
+    rates = [float(rate) for rate in args.rates.split(",") if rate]
+    logs = Path(tempfile.mkdtemp(prefix="hypeledger-bench-"))
+    report["logs"] = str(logs)
+    run = Bench(
+        args, stack, dsn, secrets.token_hex(24), logs, logs / "users.txt",
+        {s.name: s.pid for s in stack.servers if s.name == "tansu"}, reaper,
+    )  # fmt: skip
+    if "floor" in args.runs:
+        report["floor"] = await run.runs(rates, "floor")
+    if "echo" in args.runs:
+        run.users_file.write_text("\n".join(f"echo-{n}" for n in range(args.users)))
+        report["ingress_with_echo_ledger"] = await run.runs(rates, "echo")
+    if "ledger" in args.runs:
+        prefix = await run.fresh_topics()
+        metrics_port = free_port()
+        env = {**run.env(prefix), "HYPELEDGER_METRICS_PORT": str(metrics_port),
+               "HYPELEDGER_RELAY_METRICS_PORT": str(free_port())}  # fmt: skip
+        with process(
+            [HYPELEDGER, "ledger", "--no-relay"], env, logs / "setup-ledger.log", run.reaper
+        ) as ledger:
+            await wait_ready(
+                f"http://127.0.0.1:{metrics_port}/readyz", ledger, logs / "setup-ledger.log"
+            )
+            users = await create_players(run.settings(prefix), dsn, args.users)
+        run.users_file.write_text("\n".join(users))
+        runs = await run.runs(rates, "ledger")
+        report["webhooks"] = runs
+        answered_200 = sum(r["statuses"].get("200", 0) for r in runs)
+        report["exactly_once"] = {
+            "answered_200": answered_200,
+            "bets_in_ledger": await applied_bets(dsn, users),
+        }
 
 
 def markdown(report: dict[str, Any]) -> str:
