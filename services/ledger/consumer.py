@@ -382,17 +382,7 @@ class LedgerConsumer:
                     self._generation += 1
                     consumer.seek(tp, stored)
                     return
-            commands = [item.command for item in items if item.command is not None]
-            state = await store.load_state(conn, commands)
-            decided, sourced, next_offsets = self._decide_all(state, [(tp, i) for i in items])
-            await store.write_sourced(
-                conn,
-                state,
-                sourced,
-                self._events_topic,
-                offsets=store.Offsets(self._group, tp.topic, next_offsets),
-            )
-            self._faults.reach("mid_batch")
+            decided, next_offsets = await self._load_decide_write(conn, [(tp, i) for i in items])
         self._after_commit(consumer, [tp], next_offsets, started, len(items))
         await self._reply(decided)
 
@@ -449,6 +439,23 @@ class LedgerConsumer:
             log.warning("ledger.batch.unlocked_failed", error=repr(exc))
             return None
         return (decided, next_offsets) if written else None
+
+    async def _load_decide_write(
+        self, conn: asyncpg.Connection, items: Sequence[tuple[TopicPartition, _Item]]
+    ) -> tuple[list[tuple[_Item, Decision | None]], dict[int, int]]:
+        """The locked path's body, inside the caller's transaction once it holds the offsets."""
+        commands = [item.command for _, item in items if item.command is not None]
+        state = await store.load_state(conn, commands)
+        decided, sourced, next_offsets = self._decide_all(state, items)
+        await store.write_sourced(
+            conn,
+            state,
+            sourced,
+            self._events_topic,
+            offsets=store.Offsets(self._group, self._topic, next_offsets),
+        )
+        self._faults.reach("mid_batch")
+        return decided, next_offsets
 
     def _decide_all(
         self, state: BatchState, items: Sequence[tuple[TopicPartition, _Item]]
@@ -507,18 +514,7 @@ class LedgerConsumer:
                     stored = await store.lock_offsets(conn, self._group, self._topic, firsts)
                     if stored != firsts:
                         raise _Diverged  # noqa: TRY301 - rolls the transaction back
-                    state = await store.load_state(
-                        conn, [item.command for _, item in items if item.command is not None]
-                    )
-                    decided, sourced, next_offsets = self._decide_all(state, items)
-                    await store.write_sourced(
-                        conn,
-                        state,
-                        sourced,
-                        self._events_topic,
-                        offsets=store.Offsets(self._group, self._topic, next_offsets),
-                    )
-                    self._faults.reach("mid_batch")
+                    decided, next_offsets = await self._load_decide_write(conn, items)
             except Exception as exc:  # noqa: BLE001 - applied again partition by partition
                 if not isinstance(exc, _Diverged):
                     log.warning("ledger.batch.together_failed", error=repr(exc))

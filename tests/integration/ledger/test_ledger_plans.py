@@ -17,8 +17,6 @@ import asyncpg
 import pytest
 
 from services.ledger import store
-from shared.db.databases import migrated_database
-from shared.infra.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -46,18 +44,11 @@ STATEMENTS = {
 }
 
 
-@pytest.fixture(scope="module")
-async def fresh_db(infra: Stack) -> AsyncIterator[str]:
-    """Migrated, empty and never analysed."""
-    name = f"hypeledger_plans_{uuid.uuid4().hex[:10]}"
-    async with migrated_database(infra.database_admin_url, name) as dsn:
-        yield dsn
-
-
 @pytest.fixture
-async def ledger_conn(fresh_db: str) -> AsyncIterator[asyncpg.Connection]:
-    """A connection with the session settings the ledger's pool gives its connections."""
-    connection = await asyncpg.connect(fresh_db, server_settings=dict(store.KEY_LOOKUPS_ONLY))
+async def ledger_conn(own_db: str) -> AsyncIterator[asyncpg.Connection]:
+    """On a database of this module's own, migrated, empty and never analysed: a connection
+    with the session settings the ledger's pool gives its connections."""
+    connection = await asyncpg.connect(own_db, server_settings=dict(store.KEY_LOOKUPS_ONLY))
     try:
         yield connection
     finally:
@@ -98,9 +89,9 @@ async def test_reads_growing_tables_by_key_only(
     assert hashed == [], plan
 
 
-async def test_the_load_needs_no_session_setting(fresh_db: str) -> None:
+async def test_the_load_needs_no_session_setting(own_db: str) -> None:
     """The load's LATERAL parts are index probes by construction, not by the join settings."""
-    conn = await asyncpg.connect(fresh_db)
+    conn = await asyncpg.connect(own_db)
     try:
         plan = await generic_plan(conn, store._LOAD)
     finally:

@@ -8,23 +8,13 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from shared.db.databases import migrated_database
-from shared.infra.stack import Stack
-
 LEGS = ("operator_tx_id", "leg", "account_type", "account_ref", "currency", "amount")
 
 
-@pytest.fixture(scope="module")
-async def schema_db(infra: Stack) -> AsyncIterator[str]:
-    """A database of its own: the scan counters below must count this module's statements only."""
-    name = f"hypeledger_schema_{uuid.uuid4().hex[:10]}"
-    async with migrated_database(infra.database_admin_url, name) as dsn:
-        yield dsn
-
-
 @pytest.fixture
-async def conn(schema_db: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(schema_db)
+async def conn(own_db: str) -> AsyncIterator[asyncpg.Connection]:
+    """On a database of this module's own: the scan counters below count its statements only."""
+    connection = await asyncpg.connect(own_db)
     try:
         yield connection
     finally:
