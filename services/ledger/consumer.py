@@ -447,7 +447,7 @@ class LedgerConsumer:
         commands = [item.command for _, item in items if item.command is not None]
         state = await store.load_state(conn, commands)
         decided, sourced, next_offsets = self._decide_all(state, items)
-        await store.write_sourced(
+        await store.write(
             conn,
             state,
             sourced,

@@ -491,26 +491,6 @@ class Offsets:
 ONE_STATEMENT_MAX = 64
 
 
-async def write(
-    conn: asyncpg.Connection,
-    state: BatchState,
-    decided: Sequence[tuple[int, Decision]],
-    source: Source,
-    events_topic: str,
-    *,
-    offsets: Offsets,
-) -> None:
-    """Write the batch: every stored decision, movement, state change and outbox event, and the
-    consumer offsets it moves."""
-    await write_sourced(
-        conn,
-        state,
-        [(source, offset, decision) for offset, decision in decided],
-        events_topic,
-        offsets=offsets,
-    )
-
-
 @dataclass(slots=True)
 class _Rows:
     """A batch's rows per table, in ``COPY_COLUMNS`` order, and its updates."""
@@ -521,7 +501,7 @@ class _Rows:
     changed_bets: list[tuple[Any, ...]]
 
 
-async def write_sourced(
+async def write(
     conn: asyncpg.Connection,
     state: BatchState,
     decided: Sequence[tuple[Source, int, Decision]],
@@ -529,7 +509,9 @@ async def write_sourced(
     *,
     offsets: Offsets,
 ) -> None:
-    """``write`` for a batch whose decisions come from several partitions."""
+    """Write the batch, inside the caller's transaction: every stored decision (each with the
+    partition and offset it came from), movement, state change and outbox event, and the
+    consumer offsets it moves."""
     rows = _rows(state, decided, events_topic)
     if len(decided) <= ONE_STATEMENT_MAX:
         await conn.execute(_WRITE_ONE, *_one_statement_args(rows, offsets))

@@ -168,7 +168,7 @@ async def written(
                 limit = store.ONE_STATEMENT_MAX
                 store.ONE_STATEMENT_MAX = len(batch) if path == "one_statement" else 0
                 try:
-                    await store.write_sourced(
+                    await store.write(
                         conn, state, decide_all(state, batch), EVENTS, offsets=offsets
                     )
                 finally:
