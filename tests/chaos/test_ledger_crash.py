@@ -52,15 +52,21 @@ async def assert_audit_clean(pool: asyncpg.Pool) -> None:
 
 
 async def crash_and_recover(
-    common_env: dict[str, Any], pool: asyncpg.Pool, logs: Path, fault: str
+    common_env: dict[str, Any],
+    pool: asyncpg.Pool,
+    logs: Path,
+    fault: str,
+    *,
+    max_batch: int = 20,
+    players: int = 12,
 ) -> tuple[int, int]:
     """Pre-load a load, let a ledger die at ``fault``, recover with a fresh one, check it all.
 
     Returns the victim's exit code and the offsets it had committed to Postgres.
     """
-    settings = chaos_settings(common_env)
+    settings = chaos_settings(common_env, max_batch=max_batch)
     await create_topics(settings)
-    load = build_load(players=12, bets=8)
+    load = build_load(players=players, bets=8)
     async with Replies(settings) as replies:
         ids = await replies.publish(load.commands)
         victim = start_ledger(settings, logs, fault=fault)
@@ -92,9 +98,25 @@ async def test_applies_nothing_twice_after_a_kill_between_the_db_commit_and_the_
 async def test_reapplies_a_batch_killed_in_the_middle_of_its_transaction(
     common_env: dict[str, Any], db_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
+    """Batches of at most 20 go the unlocked way: killed after deciding, before the statement
+    that writes them."""
     exit_code, _ = await crash_and_recover(common_env, db_pool, tmp_path, "mid_batch:3")
 
     assert exit_code == -signal.SIGKILL
+
+
+async def test_reapplies_a_large_batch_killed_after_its_writes_before_its_commit(
+    common_env: dict[str, Any], db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A backlog of about a hundred commands per partition, batches of up to 200: more than
+    one statement writes (store.ONE_STATEMENT_MAX), so the batch takes the locked transaction,
+    and the kill lands after every COPY and UPDATE, before the COMMIT."""
+    exit_code, committed = await crash_and_recover(
+        common_env, db_pool, tmp_path, "mid_batch:1", max_batch=200, players=40
+    )
+
+    assert exit_code == -signal.SIGKILL
+    assert committed == 0
 
 
 async def test_survives_random_kills_under_load(
