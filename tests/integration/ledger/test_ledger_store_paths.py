@@ -247,15 +247,19 @@ async def write_unlocked(
     tag: str,
     state: BatchState,
     decided: list[tuple[store.Source, int, Decision]],
+    partitions: tuple[int, ...] = (PARTITION,),
 ) -> bool:
+    """The batch written without a lock, each of ``partitions`` expected at FIRST_OFFSET."""
     async with pool.acquire() as conn:
         return await store.write_if_unmoved(
             conn,
             state,
             decided,
             EVENTS,
-            offsets=store.Offsets(f"{GROUP}-{tag}", TOPIC, {PARTITION: FIRST_OFFSET + 1}),
-            expected={PARTITION: FIRST_OFFSET},
+            offsets=store.Offsets(
+                f"{GROUP}-{tag}", TOPIC, dict.fromkeys(partitions, FIRST_OFFSET + 1)
+            ),
+            expected=dict.fromkeys(partitions, FIRST_OFFSET),
         )
 
 
@@ -264,16 +268,32 @@ async def stored_now(pool: asyncpg.Pool, tag: str, user: str) -> tuple[int, int,
     async with pool.acquire() as conn:
         return (
             await conn.fetchval(
-                "SELECT next_offset FROM consumed_offsets WHERE group_id = $1", f"{GROUP}-{tag}"
+                "SELECT next_offset FROM consumed_offsets WHERE group_id = $1 AND partition = $2",
+                f"{GROUP}-{tag}",
+                PARTITION,
             ),
             await conn.fetchval("SELECT balance FROM accounts WHERE user_id = $1", user),
             await conn.fetchval("SELECT count(*) FROM decisions WHERE user_id = $1", user),
         )
 
 
-async def move_offset(conn: asyncpg.Connection, tag: str, to: int) -> None:
+async def stored_offsets(pool: asyncpg.Pool, tag: str) -> dict[int, int]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT partition, next_offset FROM consumed_offsets WHERE group_id = $1",
+            f"{GROUP}-{tag}",
+        )
+    return {row["partition"]: row["next_offset"] for row in rows}
+
+
+async def move_offset(
+    conn: asyncpg.Connection, tag: str, to: int, partition: int = PARTITION
+) -> None:
     await conn.execute(
-        "UPDATE consumed_offsets SET next_offset = $2 WHERE group_id = $1", f"{GROUP}-{tag}", to
+        "UPDATE consumed_offsets SET next_offset = $2 WHERE group_id = $1 AND partition = $3",
+        f"{GROUP}-{tag}",
+        to,
+        partition,
     )
 
 
@@ -335,31 +355,13 @@ async def test_the_guarded_write_moves_no_offset_unless_it_can_move_them_all(
 ) -> None:
     """Two partitions in one batch; another writer moved one of them: the other stays put."""
     tag = uuid.uuid4().hex[:8]
-    group, other_partition = f"{GROUP}-{tag}", PARTITION + 1
+    other_partition = PARTITION + 1
     user, state, decided = await unlocked_batch(db_pool, tag)
     async with db_pool.acquire() as conn:
-        await store.lock_offset(conn, group, TOPIC, other_partition, FIRST_OFFSET)
-        await conn.execute(
-            "UPDATE consumed_offsets SET next_offset = $3 WHERE group_id = $1 AND partition = $2",
-            group,
-            other_partition,
-            FIRST_OFFSET + 5,
-        )
-        written = await store.write_if_unmoved(
-            conn,
-            state,
-            decided,
-            EVENTS,
-            offsets=store.Offsets(
-                group, TOPIC, {PARTITION: FIRST_OFFSET + 1, other_partition: FIRST_OFFSET + 6}
-            ),
-            expected={PARTITION: FIRST_OFFSET, other_partition: FIRST_OFFSET},
-        )
-        offsets = dict(
-            await conn.fetch(
-                "SELECT partition, next_offset FROM consumed_offsets WHERE group_id = $1", group
-            )
-        )
+        await store.lock_offset(conn, f"{GROUP}-{tag}", TOPIC, other_partition, FIRST_OFFSET)
+        await move_offset(conn, tag, FIRST_OFFSET + 5, other_partition)
+    written = await write_unlocked(db_pool, tag, state, decided, (PARTITION, other_partition))
+    offsets = await stored_offsets(db_pool, tag)
 
     assert not written
     assert offsets == {PARTITION: FIRST_OFFSET, other_partition: FIRST_OFFSET + 5}
@@ -377,52 +379,31 @@ async def test_the_guarded_write_waits_on_the_second_of_two_partitions(
     """The write holds the first partition's offset while it waits for a writer holding the
     second: both move with the rows, or neither does."""
     tag = uuid.uuid4().hex[:8]
-    group, second = f"{GROUP}-{tag}", PARTITION + 1
+    second = PARTITION + 1
     user, state, decided = await unlocked_batch(db_pool, tag)
     async with db_pool.acquire() as conn:
-        await store.lock_offset(conn, group, TOPIC, second, FIRST_OFFSET)
-    nexts = {PARTITION: FIRST_OFFSET + 1, second: FIRST_OFFSET + 1}
-
-    async def write() -> bool:
-        async with db_pool.acquire() as conn:
-            return await store.write_if_unmoved(
-                conn,
-                state,
-                decided,
-                EVENTS,
-                offsets=store.Offsets(group, TOPIC, nexts),
-                expected={PARTITION: FIRST_OFFSET, second: FIRST_OFFSET},
-            )
+        await store.lock_offset(conn, f"{GROUP}-{tag}", TOPIC, second, FIRST_OFFSET)
 
     async with db_pool.acquire() as holder:
         transaction = holder.transaction()
         await transaction.start()
         if other == "locks without moving":
-            await store.lock_offset(holder, group, TOPIC, second, FIRST_OFFSET)
+            await store.lock_offset(holder, f"{GROUP}-{tag}", TOPIC, second, FIRST_OFFSET)
         else:
-            await holder.execute(
-                "UPDATE consumed_offsets SET next_offset = $3"
-                " WHERE group_id = $1 AND partition = $2",
-                group,
-                second,
-                FIRST_OFFSET + 9,
-            )
-        writing = asyncio.create_task(write())
+            await move_offset(holder, tag, FIRST_OFFSET + 9, second)
+        writing = asyncio.create_task(
+            write_unlocked(db_pool, tag, state, decided, (PARTITION, second))
+        )
         await asyncio.sleep(0.5)
         waited = not writing.done()
         await (transaction.rollback() if other == "rolls back" else transaction.commit())
         written = await writing
-    async with db_pool.acquire() as conn:
-        offsets = dict(
-            await conn.fetch(
-                "SELECT partition, next_offset FROM consumed_offsets WHERE group_id = $1", group
-            )
-        )
+    offsets = await stored_offsets(db_pool, tag)
 
     assert waited
     assert written is moves
     if moves:
-        assert offsets == nexts
+        assert offsets == {PARTITION: FIRST_OFFSET + 1, second: FIRST_OFFSET + 1}
         assert (await stored_now(db_pool, tag, user))[1:] == (10000 - 1000, 1)
     else:
         assert offsets == {PARTITION: FIRST_OFFSET, second: FIRST_OFFSET + 9}
