@@ -36,7 +36,7 @@ from services.demo.processes import ServiceProcess, free_port, run_once
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, RECONCILIATION, TRANSACTIONS
 from shared.db.databases import create_database, drop_database
 from shared.db.migrate import migrate
-from shared.infra.stack import local_stack
+from shared.infra.stack import describe, local_stack
 from shared.kafka import ensure_topics
 from shared.settings import BrokerFlavour, CommonSettings
 
@@ -120,8 +120,9 @@ class DemoResult:
 
 
 @contextlib.asynccontextmanager
-async def infrastructure(options: DemoOptions) -> AsyncIterator[dict[str, str]]:
-    """Postgres and a Kafka-protocol broker, a fresh migrated database, the contract topics."""
+async def infrastructure(options: DemoOptions) -> AsyncIterator[tuple[dict[str, str], str]]:
+    """Postgres and Apache Kafka (or its fallback), a fresh migrated database, the contract
+    topics; yields the services' environment and a line naming the servers."""
     async with local_stack() as stack:
         name = f"hypeledger_demo_{secrets.token_hex(4)}"
         dsn = await create_database(stack.database_admin_url, name)
@@ -147,7 +148,7 @@ async def infrastructure(options: DemoOptions) -> AsyncIterator[dict[str, str]]:
                     (COMMANDS, COMMANDS_DLQ, TRANSACTIONS, RECONCILIATION), options.partitions
                 ),
             )
-            yield env
+            yield env, describe(stack.plan)
         finally:
             with contextlib.suppress(Exception):
                 await drop_database(stack.database_admin_url, name)
@@ -445,9 +446,9 @@ async def run_demo(
         clock = now
 
     console.print(f"[bold]hypeledger demo[/] run {run_id}: logs in {run_dir}")
-    async with infrastructure(options) as common:
+    async with infrastructure(options) as (common, servers):
         lap("infrastructure")
-        console.print("infrastructure up: Postgres, broker, database migrated, topics created")
+        console.print(f"infrastructure up ({servers}): database migrated, topics created")
         services = plan_services(options, common, run_dir, base_env)
         async with running_services(services, options.startup_timeout_s):
             lap("services")
