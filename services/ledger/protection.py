@@ -20,14 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from shared.contracts.protection import (
     CALENDAR_PERIODS,
     ExclusionKind,
     LimitKind,
     LimitPeriod,
+    limit_in_force,
+    period_start,
 )
 
 #: The thresholds that raise an alert, once per period each, in percent of the limit.
@@ -53,9 +53,7 @@ class Limit:
 
     def in_force(self, at: datetime) -> int | None:
         """The limit at ``at``; None when a pending removal has taken effect."""
-        if self.pending_at is not None and at >= self.pending_at:
-            return self.pending_amount
-        return self.amount
+        return limit_in_force(self.amount, self.pending_amount, self.pending_at, at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,22 +85,6 @@ class Totals:
         if kind is LimitKind.WAGER:
             return self.wagers
         return self.losses
-
-
-@lru_cache(maxsize=16)
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def period_start(at: datetime, period: LimitPeriod, time_zone: str) -> date:
-    """The first day of the calendar period holding ``at``, in ``time_zone`` (weeks start on
-    Monday, as ISO 8601's)."""
-    local = at.astimezone(zone(time_zone)).date()
-    if period is LimitPeriod.DAY:
-        return local
-    if period is LimitPeriod.WEEK:
-        return local - timedelta(days=local.weekday())
-    return local.replace(day=1)
 
 
 def current_totals(

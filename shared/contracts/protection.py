@@ -13,9 +13,11 @@ events, in one order per player; consumers tell them apart by ``event_type``), k
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +45,32 @@ CALENDAR_PERIODS: tuple[LimitPeriod, ...] = (LimitPeriod.DAY, LimitPeriod.WEEK, 
 def period_fits(kind: LimitKind, period: LimitPeriod) -> bool:
     """``max_bet`` goes with ``bet``; every other kind with a calendar period."""
     return (kind is LimitKind.MAX_BET) == (period is LimitPeriod.BET)
+
+
+@lru_cache(maxsize=16)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def period_start(at: datetime, period: LimitPeriod, time_zone: str) -> date:
+    """The first day of the calendar period holding ``at``, in ``time_zone`` (weeks start on
+    Monday, as ISO 8601's). The ledger and the operator API read periods the same way."""
+    local = at.astimezone(zone(time_zone)).date()
+    if period is LimitPeriod.DAY:
+        return local
+    if period is LimitPeriod.WEEK:
+        return local - timedelta(days=local.weekday())
+    return local.replace(day=1)
+
+
+def limit_in_force(
+    amount: int, pending_amount: int | None, pending_at: datetime | None, at: datetime
+) -> int | None:
+    """A stored limit at ``at``: ``amount`` until ``pending_at``, then ``pending_amount``
+    (None: the limit was removed)."""
+    if pending_at is not None and at >= pending_at:
+        return pending_amount
+    return amount
 
 
 class ExclusionKind(StrEnum):

@@ -23,11 +23,11 @@ from ledger_values import (
 
 from services.ledger.decide import decide
 from services.ledger.model import Outcome, Policy, Session
-from services.ledger.protection import Exclusion, Limit, Totals, period_start
+from services.ledger.protection import Exclusion, Limit, Totals
 from services.ledger.state import BatchState
 from shared.contracts.commands import Mode, OperatorKind
 from shared.contracts.problems import PROBLEM_STATUS
-from shared.contracts.protection import ExclusionKind, LimitKind, LimitPeriod
+from shared.contracts.protection import ExclusionKind, LimitKind, LimitPeriod, period_start
 from shared.jsonwire import loads_exact
 
 DAY, WEEK, MONTH, BET = LimitPeriod.DAY, LimitPeriod.WEEK, LimitPeriod.MONTH, LimitPeriod.BET
