@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -20,8 +20,14 @@ import pytest
 from shared.contracts.commands import OperatorKind
 from shared.contracts.protection import LimitKind, LimitPeriod
 from shared.infra.processes import free_port
-from tests.e2e.test_ingress_ledger import BET, Hypetech, bet, kafka_env_of, slug
-from tests.integration.ingress.served import ServedIngress, ingress_settings
+from tests.e2e.test_ingress_ledger import (  # served: the ingress, on this module's ledger
+    BET,
+    Hypetech,
+    bet,
+    served,
+    slug,
+)
+from tests.integration.ingress.served import ServedIngress
 from tests.integration.ledger.ledger_harness import (
     Ledger,
     ledger_harness,
@@ -30,6 +36,7 @@ from tests.integration.ledger.ledger_harness import (
 )
 
 pytestmark = pytest.mark.e2e
+__all__ = ["served"]
 
 BETS = 500
 LIMIT = "100.00"
@@ -46,12 +53,6 @@ async def ledger(common_env: dict[str, Any], db_pool: asyncpg.Pool) -> AsyncIter
         common_env, db_pool, kafka_session_timeout_ms=6000, kafka_heartbeat_interval_ms=1000
     ) as harness:
         yield harness
-
-
-@pytest.fixture(scope="module")
-def served(ledger: Ledger) -> Iterator[ServedIngress]:
-    with ServedIngress(ingress_settings(kafka_env_of(ledger.settings)), ledger=False) as served:
-        yield served
 
 
 @pytest.fixture
