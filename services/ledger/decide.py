@@ -213,6 +213,7 @@ class _Ctx:
             fingerprint=self.fingerprint,
             operator_tx_id=self.operator_tx_id,
             flags=flags,
+            occurred_at=_command_time(self.command),
         )
 
     def money_body(self, old: int, new: int) -> str:
@@ -275,6 +276,7 @@ class _Ctx:
             key=self.key,
             fingerprint=self.fingerprint,
             operator_tx_id=self.operator_tx_id,
+            occurred_at=_command_time(self.command),
             **changes,
         )
 
@@ -1086,6 +1088,7 @@ def _change_limit(ctx: _Ctx, cmd: OperatorCommand) -> Decision:
     in_force = None if change.in_force is None else ctx.fmt(change.in_force)
     wanted = None if requested is None else ctx.fmt(requested)
     record = ProtectionRecord(
+        time_zone=ctx.policy.time_zone,
         change=cmd.kind.value,
         idempotency_key=cmd.idempotency_key,
         requested_at=at,
@@ -1142,6 +1145,7 @@ def _exclude(ctx: _Ctx, cmd: OperatorCommand) -> Decision:
     current = ctx.state.exclusion(ctx.user_id, ctx.currency)
     exclusion = protection.extend_exclusion(current, kind, until, at)
     record = ProtectionRecord(
+        time_zone=ctx.policy.time_zone,
         change=cmd.kind.value,
         idempotency_key=cmd.idempotency_key,
         requested_at=at,

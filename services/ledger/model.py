@@ -198,6 +198,8 @@ class OutboxEvent:
 class ProtectionRecord:
     """One change of a player's protection, kept for good (``protection_changes``)."""
 
+    time_zone: str
+    """The zone the ledger counted calendar periods in (the audit reads them the same way)."""
     change: str
     """set_limit, remove_limit, exclude or time_out."""
     idempotency_key: str
@@ -259,6 +261,8 @@ class Decision:
     totals: tuple[Totals, ...] = ()
     """The account's period totals after this decision (only those it changed)."""
     protection_record: ProtectionRecord | None = None
+    occurred_at: datetime | None = None
+    """The command's own time (a webhook's received_at, an operator's requested_at)."""
 
     @property
     def stored(self) -> bool:

@@ -133,8 +133,8 @@ def breach(
     return found
 
 
-STAKE_KINDS = (LimitKind.MAX_BET, LimitKind.WAGER, LimitKind.LOSS)
-DEPOSIT_KINDS = (LimitKind.DEPOSIT,)
+STAKE_KINDS: tuple[LimitKind, ...] = (LimitKind.MAX_BET, LimitKind.WAGER, LimitKind.LOSS)
+DEPOSIT_KINDS: tuple[LimitKind, ...] = (LimitKind.DEPOSIT,)
 
 
 @dataclass(frozen=True, slots=True)

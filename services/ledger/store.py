@@ -444,6 +444,7 @@ COPY_COLUMNS: dict[str, tuple[str, ...]] = {
         "source_topic",
         "source_partition",
         "source_offset",
+        "occurred_at",
     ),
     "accounts": ("user_id", "currency", "status", "balance"),
     "transactions": (
@@ -475,6 +476,7 @@ COPY_COLUMNS: dict[str, tuple[str, ...]] = {
     "outbox": ("event_id", "topic", "message_key", "payload"),
     "protection_changes": (
         "operator_tx_id",
+        "time_zone",
         "user_id",
         "currency",
         "change",
@@ -667,6 +669,7 @@ def _rows(
                 source.topic,
                 source.partition,
                 offset,
+                decision.occurred_at,
             )
         )
         movement = decision.movement
@@ -707,6 +710,7 @@ def _rows(
             changes.append(
                 (
                     decision.operator_tx_id,
+                    record.time_zone,
                     decision.user_id,
                     decision.currency,
                     record.change,
@@ -776,7 +780,7 @@ _COLUMN_TYPES: dict[str, tuple[str, ...]] = {
     "decisions": (
         "text", "text", "text", "text", "text", "text", "text", "smallint", "text", "uuid",
         "text",  # flags: comma-joined (unnest cannot take an array of arrays of any length)
-        "text", "integer", "bigint",
+        "text", "integer", "bigint", "timestamptz",
     ),
     "accounts": ("text", "text", "text", "bigint"),
     "transactions": ("uuid", "text", "text", "text", "text", "text", "text", "text"),
@@ -788,8 +792,8 @@ _COLUMN_TYPES: dict[str, tuple[str, ...]] = {
     "round_locks": ("text", "text", "text", "uuid"),
     "outbox": ("uuid", "text", "text", "text"),
     "protection_changes": (
-        "uuid", "text", "text", "text", "text", "text", "text", "bigint", "text", "timestamptz",
-        "timestamptz", "text", "text", "timestamptz",
+        "uuid", "text", "text", "text", "text", "text", "text", "text", "bigint", "text",
+        "timestamptz", "timestamptz", "text", "text", "timestamptz",
     ),
 }  # fmt: skip
 

@@ -2,6 +2,10 @@
 -- every change. The ledger writes all of them in the same write as the money (one writer per
 -- player); the database still refuses what must never happen.
 
+-- The command's own time (a webhook's received_at, an operator command's requested_at), the
+-- time the ledger decided it at; NULL for decisions stored before this migration.
+ALTER TABLE decisions ADD COLUMN occurred_at timestamptz;
+
 ALTER TABLE decisions DROP CONSTRAINT decisions_kind_known;
 ALTER TABLE decisions ADD CONSTRAINT decisions_kind_known CHECK (
     kind IN ('bet', 'win', 'lose', 'rollback',
@@ -103,9 +107,12 @@ CREATE TABLE limit_totals (
 );
 
 -- Every change of a player's protection, with who asked, when, why and when it takes effect.
+-- The time of every decision is kept too (decisions.occurred_at), so `hypeledger audit` can replay
+-- an account's decisions against the limits in force at each one.
 -- Kept for good (records of money: at least 5 years), append-only; retention never touches it.
 CREATE TABLE protection_changes (
     operator_tx_id   uuid        PRIMARY KEY,
+    time_zone        text        NOT NULL,  -- where the ledger's calendar periods began
     user_id          text        NOT NULL,
     currency         text        NOT NULL,
     change           text        NOT NULL,
