@@ -915,7 +915,7 @@ def _refuse_if_excluded(ctx: _Ctx, amount: int | None = None) -> None:
         problem="player-self-excluded",
         amount=None if amount is None else ctx.fmt(amount),
     )
-    raise _Refused(replace(refusal, events=(event,)))
+    raise _Refused(replace(refusal, events=(event,), refused_by=exclusion.kind.value))
 
 
 def _period_totals(ctx: _Ctx) -> dict[LimitPeriod, protection.Totals]:
@@ -966,7 +966,8 @@ def _refuse_if_breached(
         if found.period is LimitPeriod.BET
         else totals[found.period].start.isoformat(),
     )
-    raise _Refused(replace(refusal, events=(event,)))
+    refused_by = f"{found.kind.value}/{found.period.value}"
+    raise _Refused(replace(refusal, events=(event,), refused_by=refused_by))
 
 
 def _totals_after(

@@ -263,6 +263,8 @@ class Decision:
     protection_record: ProtectionRecord | None = None
     occurred_at: datetime | None = None
     """The command's own time (a webhook's received_at, an operator's requested_at)."""
+    refused_by: str | None = None
+    """A refusal by player protection: the limit (``loss/day``) or the exclusion kind."""
 
     @property
     def stored(self) -> bool:

@@ -440,3 +440,12 @@ def test_refuses_a_time_out_without_an_end() -> None:
     decision = run(state_with(), operator(OperatorKind.TIME_OUT, "t1", **WHO))
 
     assert (slug(decision), body(decision)["field"]) == ("invalid-field", "until")
+
+
+def test_a_refusal_names_the_limit_or_the_exclusion_for_the_metrics() -> None:
+    limited = with_limit(state_with(), LOSS, WEEK, 1_00)
+    shut_out = excluded(state_with())
+
+    refusals = [run(limited, bet("b1", "2.00")), run(shut_out, bet("b1", "2.00"))]
+
+    assert [d.refused_by for d in refusals] == ["loss/week", "self_exclusion"]
