@@ -187,7 +187,8 @@ FROM protection_changes
 ORDER BY user_id, currency, requested_at DESC
 """
 
-#: One account's applied decisions in the ledger's order, with what protection needs of each:
+#: One account's applied decisions in the ledger's order (and its changes whose decision has
+#: expired), with what protection needs of each:
 #: the change it recorded, the stake of a bet, the money a decision moved for the player and
 #: whether it was a free bet's money (the bonus account's).
 _ACCOUNT_DECISIONS = """
@@ -195,7 +196,8 @@ SELECT d.kind, d.operator_tx_id::text, coalesce(d.occurred_at, d.decided_at) AS 
        c.change, c.limit_kind, c.period, c.amount AS limit_amount, c.exclusion, c.until,
        c.requested_at, c.effective_at,
        b.mode, b.amount AS stake,
-       p.player, p.bonus
+       p.player, p.bonus,
+       d.decided_at AS ordered_at, d.source_offset
 FROM decisions d
 LEFT JOIN protection_changes c ON c.operator_tx_id = d.operator_tx_id
 LEFT JOIN bets b ON d.kind = 'bet' AND b.provider = d.provider AND b.bet_tx_id = d.provider_tx_id
@@ -208,7 +210,20 @@ LEFT JOIN LATERAL (
 WHERE d.user_id = $1
   AND d.currency = $2
   AND d.outcome = 'applied'
-ORDER BY d.decided_at, d.source_partition, d.source_offset
+UNION ALL
+-- Changes whose decision retention has deleted: kept for good, in the same place of the order
+-- (recorded in the same transaction as their decision; the rest of that batch expired with it,
+-- so a tie with a kept decision only happens when rows were written by hand: the change first).
+SELECT c.change, c.operator_tx_id::text, c.requested_at,
+       c.change, c.limit_kind, c.period, c.amount, c.exclusion, c.until,
+       c.requested_at, c.effective_at,
+       NULL, NULL, NULL, NULL,
+       c.recorded_at, NULL
+FROM protection_changes c
+WHERE c.user_id = $1
+  AND c.currency = $2
+  AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.operator_tx_id = c.operator_tx_id)
+ORDER BY ordered_at, source_offset NULLS FIRST
 """
 
 

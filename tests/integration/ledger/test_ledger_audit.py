@@ -63,10 +63,13 @@ async def test_exits_one_and_names_a_balance_that_postings_do_not_explain(
     assert "FAIL balance_matches_postings" in result.stdout
 
 
-@pytest.fixture
-async def database_with_a_bet_over_its_limit(infra: Stack) -> AsyncIterator[str]:
+@pytest.fixture(params=["kept", "expired"])
+async def database_with_a_bet_over_its_limit(
+    infra: Stack, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
     """A player with a max_bet of 1.00 whose bet of 5.00 was applied anyway (as a bug that
-    bypassed the check would leave it): balanced, with its decision and its bet."""
+    bypassed the check would leave it): balanced, with its decision and its bet. The limit's own
+    decision is kept, or deleted as retention does (the change itself is kept for good)."""
     name = f"hypeledger_audit_{uuid.uuid4().hex[:10]}"
     async with migrated_database(infra.database_admin_url, name) as dsn:
         conn = await asyncpg.connect(dsn)
@@ -105,6 +108,8 @@ async def database_with_a_bet_over_its_limit(infra: Stack) -> AsyncIterator[str]
                 " ('hypetech', 'b1', 'u1', 'USD', 500, 'default',"
                 "  '00000000-0000-0000-0000-000000000002');"
             )
+            if request.param == "expired":
+                await conn.execute("DELETE FROM decisions WHERE kind = 'set_limit'")
         finally:
             await conn.close()
         yield dsn
