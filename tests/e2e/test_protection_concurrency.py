@@ -82,10 +82,14 @@ async def limited_player(ledger: Ledger) -> str:
 
 async def place(hypetech: Hypetech, user: str, index: int) -> tuple[int, str]:
     """One bet, retried as Hypetech does while the ingress answers 503 (the ledger did not answer
-    in time, for example during a rebalance): a retry gets the stored decision."""
+    in time, for example during a rebalance) or the connection breaks: a retry gets the stored
+    decision."""
     fields = bet(user, f"{user}-{index}", "1.00", round_id=f"r{index}")
-    for _ in range(10):
-        response = await hypetech.post(BET, fields)
+    for _ in range(30):
+        try:
+            response = await hypetech.post(BET, fields)
+        except httpx.TransportError:  # a kept-alive connection the server had just closed
+            continue
         if response.status_code != 503:
             return response.status_code, "" if response.status_code == 200 else slug(response)
         await asyncio.sleep(0.5)
