@@ -15,7 +15,7 @@ from services.operator_api.context import Context
 from services.operator_api.http import ProblemError, json_response, read_model
 from services.operator_api.models import LaunchGame
 from services.operator_api.ports import AccessRequest, Account, NewSession, ProviderFailed
-from services.operator_api.protection import exclusion_in_force
+from services.operator_api.protection import refuse_if_excluded
 from shared.logs import get_logger
 from shared.money import format_minor, minor_to_decimal
 
@@ -55,18 +55,7 @@ async def launch_account(ctx: Context, body: LaunchGame) -> Account:
         raise ProblemError(
             "player-blocked", f"player {body.user_id!r} is blocked", user_id=body.user_id
         )
-    rows = await ctx.store.protection(account.user_id, account.currency)
-    exclusion = exclusion_in_force(rows, ctx.clock())
-    if exclusion is not None:  # refused here: Hypetech is never asked for a session
-        until = exclusion["until"]
-        raise ProblemError(
-            "player-self-excluded",
-            f"player {body.user_id!r} is self-excluded"
-            + ("" if until is None else f" until {until.isoformat()}"),
-            user_id=body.user_id,
-            exclusion=exclusion["kind"],
-            until=None if until is None else until.isoformat(),
-        )
+    await refuse_if_excluded(ctx, account.user_id, account.currency)  # Hypetech is not asked
     return account
 
 

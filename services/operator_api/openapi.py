@@ -422,6 +422,7 @@ def _paths() -> dict[str, Any]:
                     **_problems(
                         "account-not-found",
                         "player-blocked",
+                        "player-self-excluded",
                         "invalid-amount",
                         "invalid-field",
                         "provider-error",

@@ -48,6 +48,23 @@ def exclusion_in_force(rows: ProtectionRows, at: datetime) -> dict[str, Any] | N
     return exclusion
 
 
+async def refuse_if_excluded(ctx: Context, user_id: str, currency: str) -> None:
+    """403 ``player-self-excluded`` for a player excluded now (launches and free-bet grants are
+    refused here, before the provider is asked)."""
+    rows = await ctx.store.protection(user_id, currency)
+    exclusion = exclusion_in_force(rows, ctx.clock())
+    if exclusion is not None:
+        until = exclusion["until"]
+        raise ProblemError(
+            "player-self-excluded",
+            f"player {user_id!r} is self-excluded"
+            + ("" if until is None else f" until {until.isoformat()}"),
+            user_id=user_id,
+            exclusion=exclusion["kind"],
+            until=_iso(until),
+        )
+
+
 def protection_view(
     ctx: Context, user_id: str, currency: str, rows: ProtectionRows, now: datetime
 ) -> dict[str, Any]:

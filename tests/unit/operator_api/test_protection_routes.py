@@ -185,3 +185,28 @@ async def test_a_launch_of_an_excluded_player_is_refused_without_asking_the_prov
         "player-self-excluded",
     )
     assert api.provider.access_requests == []
+
+
+async def test_free_bets_for_an_excluded_player_are_refused_without_asking_the_provider(
+    api: Api,
+) -> None:
+    api.store.add_account("u1", "BRL", balance=10_00)
+    until = datetime.now(UTC) + timedelta(days=1)
+    api.store.protections[("u1", "BRL")] = ProtectionRows(
+        exclusion={"kind": "time_out", "since": datetime.now(UTC), "until": until}
+    )
+
+    response = await api.http.post(
+        "/free-bets",
+        json={
+            "user_id": "u1",
+            "currency": "BRL",
+            "game": "aviador",
+            "quantity": 1,
+            "value": "1.00",
+            "expires_at": (datetime.now(UTC) + timedelta(days=2)).isoformat(),
+        },
+    )
+
+    assert (response.status_code, response.json()["until"]) == (403, until.isoformat())
+    assert api.provider.offers == []
