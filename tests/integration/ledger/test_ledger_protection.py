@@ -19,7 +19,12 @@ from ledger_harness import Ledger, operator, unique, webhook
 from shared.contracts.commands import OperatorKind, WebhookKind
 from shared.contracts.protection import LimitKind, LimitPeriod
 
-BET, WIN, ROLLBACK = WebhookKind.BET, WebhookKind.WIN, WebhookKind.ROLLBACK
+BET, WIN, LOSE, ROLLBACK = (
+    WebhookKind.BET,
+    WebhookKind.WIN,
+    WebhookKind.LOSE,
+    WebhookKind.ROLLBACK,
+)
 WHO = {"requested_by": "support-7", "reason": "player asked"}
 SCHEMA = json.loads(
     (
@@ -48,7 +53,7 @@ async def protection_events(ledger: Ledger, user: str) -> list[dict[str, Any]]:
     return [event for event in events if event["event_type"] == "wallet.protection"]
 
 
-async def test_refuses_bets_and_deposits_of_an_excluded_player_and_still_pays_earlier_bets(
+async def test_refuses_bets_and_deposits_of_an_excluded_player_and_still_settles_earlier_bets(
     ledger: Ledger,
 ) -> None:
     user = await ledger.player("100.00")
@@ -59,11 +64,12 @@ async def test_refuses_bets_and_deposits_of_an_excluded_player_and_still_pays_ea
     bet = await ledger.send(webhook(BET, user, unique("b"), "1.00", round_id="r2"))
     deposit = await ledger.send(operator(OperatorKind.DEPOSIT, user, unique("dep"), "5.00"))
     won = await ledger.send(webhook(WIN, user, unique("w"), "30.00", linked_tx_id=placed))
+    lost = await ledger.send(webhook(LOSE, user, unique("l"), None, round_id="r3"))
     withdrawn = await ledger.send(operator(OperatorKind.WITHDRAW, user, unique("wd"), "20.00"))
 
     assert excluded.status == 200, excluded.body
     assert [(r.status, r.slug) for r in (bet, deposit)] == [(403, "player-self-excluded")] * 2
-    assert (won.status, withdrawn.status) == (200, 200)
+    assert (won.status, lost.status, withdrawn.status) == (200, 200, 200)
     assert await ledger.balance(user) == 100_00 - 10_00 + 30_00 - 20_00
     stored = await ledger.pool.fetchrow(
         "SELECT kind, until FROM player_exclusions WHERE user_id = $1", user
