@@ -2,15 +2,15 @@
 loss limit of 100.00 and plenty of balance, signed and sent over HTTP through the ingress, the
 broker and the ledger. Exactly 100 are accepted and every other one is refused limit-exceeded:
 the check and the debit are one decision of the player's one writer, also while a second ledger
-joins the group and the partitions move.
+process joins the group and the partitions move.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -20,6 +20,7 @@ import pytest
 from shared.contracts.commands import OperatorKind
 from shared.contracts.protection import LimitKind, LimitPeriod
 from shared.infra.processes import free_port
+from tests.chaos.ledger_processes import start_ledger
 from tests.e2e.test_ingress_ledger import (  # served: the ingress, on this module's ledger
     BET,
     Hypetech,
@@ -28,12 +29,7 @@ from tests.e2e.test_ingress_ledger import (  # served: the ingress, on this modu
     slug,
 )
 from tests.integration.ingress.served import ServedIngress
-from tests.integration.ledger.ledger_harness import (
-    Ledger,
-    ledger_harness,
-    operator,
-    running_ledger,
-)
+from tests.integration.ledger.ledger_harness import Ledger, ledger_harness, operator
 
 pytestmark = pytest.mark.e2e
 __all__ = ["served"]
@@ -118,18 +114,21 @@ async def test_exactly_the_loss_limit_is_staked_by_500_concurrent_bets(
     await assert_exactly_the_limit_was_staked(ledger, user, list(answers))
 
 
-async def test_exactly_the_loss_limit_is_staked_while_a_second_ledger_joins(
-    ledger: Ledger, hypetech: Hypetech
+async def test_exactly_the_loss_limit_is_staked_while_a_second_ledger_process_joins(
+    ledger: Ledger, hypetech: Hypetech, tmp_path: Path
 ) -> None:
     user = await limited_player(ledger)
-    second = ledger.settings.model_copy(
-        update={"metrics_port": free_port(), "relay_metrics_port": free_port()}
-    )
+    second_settings = ledger.settings.model_copy(update={"relay_metrics_port": free_port()})
 
-    async with contextlib.AsyncExitStack() as stack:
-        sending = asyncio.gather(*(place(hypetech, user, i) for i in range(BETS)))
-        await asyncio.sleep(0.2)  # some bets are decided by the first member alone
-        await stack.enter_async_context(running_ledger(second, relay=False))
+    sending = asyncio.ensure_future(
+        asyncio.gather(*(place(hypetech, user, i) for i in range(BETS)))
+    )
+    await asyncio.sleep(0.2)  # some bets are decided by the first member alone
+    second = start_ledger(second_settings, tmp_path)  # a `hypeledger ledger` process
+    try:
+        await second.ready()  # it joined the group and was given partitions: a rebalance
         answers = await sending
+    finally:
+        second.terminate()
 
     await assert_exactly_the_limit_was_staked(ledger, user, list(answers))
