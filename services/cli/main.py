@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import demo, infra, ingress, ledger, operator, reconciler, simulator
+from services.cli import (
+    demo,
+    infra,
+    ingress,
+    ledger,
+    operator,
+    protection,
+    reconciler,
+    simulator,
+)
 
 app = typer.Typer(
     name="hypeledger",
@@ -14,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for area in (infra, ingress, ledger, operator, reconciler, simulator, demo):
+for area in (infra, ingress, ledger, operator, protection, reconciler, simulator, demo):
     area.register(app)
 
 

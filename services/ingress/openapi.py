@@ -109,8 +109,8 @@ def _problems(*slugs: str) -> dict[str, Any]:
 _LEDGER_PROBLEMS = {
     WebhookKind.BET: (
         "account-not-found", "player-blocked", "invalid-session", "transaction-rolled-back",
-        "no-free-bets-left", "insufficient-funds", "duplicate-transaction-mismatch",
-        "decision-expired",
+        "no-free-bets-left", "insufficient-funds", "limit-exceeded", "player-self-excluded",
+        "duplicate-transaction-mismatch", "decision-expired",
     ),
     WebhookKind.WIN: (
         "account-not-found", "bet-not-found", "round-not-found", "bet-rolled-back",

@@ -15,6 +15,7 @@ from faststream.specification import AsyncAPI
 
 from shared.contracts.commands import LedgerReply, OperatorCommand, WebhookEnvelope
 from shared.contracts.events import TransactionEvent
+from shared.contracts.protection import ProtectionEvent
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, REPLY_PREFIX, TRANSACTIONS
 
 TITLE = "hypeledger ledger"
@@ -29,10 +30,13 @@ def asyncapi_app() -> FastStream:
         TRANSACTIONS,
         title=f"{TRANSACTIONS}:publish",
         description=(
-            "One event per applied decision, published by the outbox relay at least once, in "
-            "order per key (user_id); dedupe on event_id (also sent as the event_id header)."
+            "One event per applied decision (event_type wallet.transaction), and player "
+            "protection's events (event_type wallet.protection: limit changes, exclusions, "
+            "refusals by a limit or an exclusion, 80 % and 100 % crossings), published by the "
+            "outbox relay at least once, in order per key (user_id); dedupe on event_id (also "
+            "sent as the event_id header)."
         ),
-        schema=TransactionEvent,
+        schema=TransactionEvent | ProtectionEvent,
     )
     broker.publisher(
         COMMANDS_DLQ,

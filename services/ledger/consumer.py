@@ -622,6 +622,8 @@ class LedgerConsumer:
         self._metrics.decisions.labels(decision.kind, decision.outcome).inc()
         for flag in decision.flags:
             self._metrics.findings.labels(flag).inc()
+        if decision.refused_by is not None:
+            self._metrics.protection_refusals.labels(decision.refused_by).inc()
         if decision.outcome is Outcome.APPLIED:
             log.debug(
                 "ledger.decision.applied",

@@ -49,6 +49,12 @@ class LedgerMetrics:
             ["flag"],
             registry=r,
         )
+        self.protection_refusals = Counter(
+            "hypeledger_ledger_protection_refusals",
+            "Bets and deposits refused by a player limit (kind/period) or an exclusion.",
+            ["limit"],
+            registry=r,
+        )
         self.partition_errors = Counter(
             "hypeledger_ledger_partition_errors",
             "Partitions stopped by an unexpected error.",

@@ -24,6 +24,7 @@ from services.operator_api import (
     launch,
     openapi,
     probes,
+    protection,
 )
 from services.operator_api.auth import BearerAuth
 from services.operator_api.context import Context
@@ -165,6 +166,7 @@ def create_app(
         *launch.routes(ctx),
         *free_bets.routes(ctx),
         *findings.routes(ctx),
+        *protection.routes(ctx),
     ]
     document = openapi.document()
 

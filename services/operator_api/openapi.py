@@ -12,9 +12,12 @@ from services.operator_api.models import (
     AccountChange,
     ChangeFindingStatus,
     CreateAccount,
+    Exclude,
     GrantFreeBets,
     LaunchGame,
     MoneyMovement,
+    RemoveLimit,
+    SetLimit,
 )
 from shared.contracts.problems import PROBLEM_CONTENT_TYPE, PROBLEM_STATUS
 
@@ -28,6 +31,9 @@ _REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     LaunchGame,
     GrantFreeBets,
     ChangeFindingStatus,
+    SetLimit,
+    RemoveLimit,
+    Exclude,
 )
 
 _USER = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -173,6 +179,114 @@ def _command(
     )
 
 
+_LIMIT_VIEW = {
+    "type": "object",
+    "properties": {
+        "limit": {"type": "string", "enum": ["deposit", "wager", "loss", "max_bet"]},
+        "period": {"type": "string", "enum": ["day", "week", "month", "bet"]},
+        "limit_amount": {"type": "string", "description": "In force now."},
+        "pending": {
+            "type": ["object", "null"],
+            "description": "A raise (amount) or a removal (amount null) waiting for its "
+            "cooling-off period to end at effective_at.",
+            "properties": {
+                "amount": {"type": ["string", "null"]},
+                "effective_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        "period_start": {"type": "string", "format": "date"},
+        "used": {"type": "string", "description": "The period's total so far."},
+        "allowed": {"type": "string", "description": "What the period still allows."},
+    },
+}
+_PROTECTION = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": "string"},
+        "currency": {"type": "string"},
+        "time_zone": {"type": "string", "description": "Where days, weeks and months begin."},
+        "limits": {"type": "array", "items": _LIMIT_VIEW},
+        "exclusion": {
+            "type": ["object", "null"],
+            "properties": {
+                "kind": {"type": "string", "enum": ["self_exclusion", "time_out"]},
+                "since": {"type": "string", "format": "date-time"},
+                "until": {"type": ["string", "null"], "format": "date-time"},
+            },
+        },
+    },
+}
+
+
+def _protection_command(summary: str, model: type[BaseModel], *slugs: str) -> dict[str, Any]:
+    return _operation(
+        summary,
+        {
+            "200": _LEDGER_REPLY,
+            **_problems(
+                "account-not-found",
+                "unknown-currency",
+                "idempotency-key-required",
+                "duplicate-transaction-mismatch",
+                "ledger-unavailable",
+                "invalid-field",
+                *slugs,
+            ),
+        },
+        parameters=[_USER, _CURRENCY, _KEY_REQUIRED],
+        body=_body(model),
+        tag="player protection",
+    )
+
+
+def _protection_paths(account: str) -> dict[str, Any]:
+    return {
+        f"{account}/limits": {
+            "get": _operation(
+                "The limits in force, what each period used and still allows, pending changes "
+                "and the exclusion",
+                {**_ok("Player protection", _PROTECTION), **_problems("account-not-found")},
+                parameters=[_USER, _CURRENCY],
+                tag="player protection",
+            ),
+            "put": _protection_command(
+                "Set a limit: a new or lower one at once, a higher one after the cooling-off "
+                "period",
+                SetLimit,
+                "invalid-amount",
+            ),
+            "delete": _protection_command(
+                "Remove a limit: it stays in force for the cooling-off period", RemoveLimit
+            ),
+        },
+        f"{account}/limits/history": {
+            "get": _operation(
+                "Every change of the account's limits and exclusions, oldest first, with who, "
+                "when, why and when it took effect",
+                {
+                    **_ok(
+                        "The changes",
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": {"type": "object"}}},
+                        },
+                    ),
+                    **_problems("account-not-found"),
+                },
+                parameters=[_USER, _CURRENCY],
+                tag="player protection",
+            )
+        },
+        f"{account}/exclusion": {
+            "post": _protection_command(
+                "Self-exclude (until a date or indefinitely) or time out: bets, deposits and "
+                "launches are refused; never lifted early",
+                Exclude,
+            )
+        },
+    }
+
+
 def _paths() -> dict[str, Any]:
     account = "/accounts/{user_id}/{currency}"
     return {
@@ -241,11 +355,14 @@ def _paths() -> dict[str, Any]:
         },
         f"{account}/deposits": {
             "post": _command(
-                "Deposit (credit from the operator's cash)",
+                "Deposit (credit from the operator's cash); refused by a deposit limit or an "
+                "exclusion",
                 MoneyMovement,
                 _KEY_REQUIRED,
                 "account-not-found",
                 "invalid-amount",
+                "limit-exceeded",
+                "player-self-excluded",
                 "idempotency-key-required",
                 "duplicate-transaction-mismatch",
             )
@@ -263,6 +380,7 @@ def _paths() -> dict[str, Any]:
                 "duplicate-transaction-mismatch",
             )
         },
+        **_protection_paths(account),
         f"{account}/transactions": {
             "get": _operation(
                 "The player's transactions, newest first (keyset-paged)",
@@ -304,6 +422,7 @@ def _paths() -> dict[str, Any]:
                     **_problems(
                         "account-not-found",
                         "player-blocked",
+                        "player-self-excluded",
                         "invalid-amount",
                         "invalid-field",
                         "provider-error",
@@ -332,7 +451,11 @@ def _paths() -> dict[str, Any]:
                         status="201",
                     ),
                     **_problems(
-                        "account-not-found", "player-blocked", "invalid-field", "provider-error"
+                        "account-not-found",
+                        "player-blocked",
+                        "player-self-excluded",
+                        "invalid-field",
+                        "provider-error",
                     ),
                 },
                 body=_body(LaunchGame),

@@ -23,6 +23,8 @@ _STATUS: dict[str, tuple[int, str]] = {
     "transaction-rolled-back": (410, "Transaction rolled back"),
     "no-free-bets-left": (403, "No free bets left"),
     "insufficient-funds": (403, "Insufficient funds"),
+    "limit-exceeded": (403, "Limit exceeded"),
+    "player-self-excluded": (403, "Player self-excluded"),
     "bet-not-found": (404, "Bet not found"),
     "round-not-found": (404, "Round not found"),
     "bet-rolled-back": (409, "Bet rolled back"),
