@@ -39,7 +39,7 @@ from shared.settings import CommonSettings
 REPLY_FETCH_MAX_BYTES: Final = 8 * 1024 * 1024
 # Requests answered on one reply topic before the client moves to a fresh one come from
 # ``settings.reply_rollover_after``: Tansu's fetch cost grows with the number of record batches in
-# a partition (``infra-notes.md``), so there a reply topic that grew without bound would starve
+# a partition (``docs/infra-notes.md``), so there a reply topic that grew without bound would starve
 # its consumer after some tens of thousands of replies; Apache Kafka needs no roll-over.
 
 
