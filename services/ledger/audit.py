@@ -6,6 +6,7 @@ report means the ledger is consistent. The checks read only, in one repeatable-r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,12 +148,20 @@ class AuditReport:
         return not any(self.violations.values())
 
 
-async def audit(conn: asyncpg.Connection, *, limit: int = 20) -> AuditReport:
+async def audit(
+    conn: asyncpg.Connection,
+    *,
+    limit: int = 20,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> AuditReport:
+    """Every check in one snapshot; ``progress(done, total)`` is told each finished check."""
     report = AuditReport()
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        for name, sql in CHECKS.items():
+        for done, (name, sql) in enumerate(CHECKS.items(), start=1):
             rows = await conn.fetch(sql, limit)
             report.violations[name] = [dict(row) for row in rows]
+            if progress is not None:
+                progress(done, len(CHECKS))
         report.accounts = await conn.fetchval("SELECT count(*) FROM accounts")
         report.postings = await conn.fetchval("SELECT count(*) FROM postings")
         report.decisions = await conn.fetchval("SELECT count(*) FROM decisions")
