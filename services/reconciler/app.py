@@ -135,6 +135,7 @@ async def serve(settings: ReconcilerSettings) -> None:
                 host=settings.metrics_host,
                 port=settings.metrics_port,
                 log_level="warning",
+                log_config=None,
                 lifespan="off",
             )
         )
