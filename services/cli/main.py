@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from services.cli import demo, infra, ingress, ledger, operator, reconciler, simulator
+from services.cli import (
+    demo,
+    infra,
+    ingress,
+    ledger,
+    maintenance,
+    operator,
+    reconciler,
+    simulator,
+)
 
 app = typer.Typer(
     name="hypeledger",
@@ -44,7 +53,7 @@ def _options(
     del _version  # handled by its eager callback
 
 
-for area in (infra, ingress, ledger, operator, reconciler, simulator, demo):
+for area in (infra, ingress, ledger, maintenance, operator, reconciler, simulator, demo):
     area.register(app)
 
 
