@@ -131,7 +131,10 @@ def create_app(
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 404
         slug = "method-not-allowed" if status == 405 else "not-found"
-        return problem_response(slug, f"{request.method} {request.url.path}", request.url.path)
+        headers = exc.headers if isinstance(exc, HTTPException) else None  # 405: Allow
+        return problem_response(
+            slug, f"{request.method} {request.url.path}", request.url.path, headers=headers
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
