@@ -193,3 +193,12 @@ def test_draws_nothing_when_piped() -> None:
 
     with os.fdopen(read_end) as reader:
         assert reader.read() == ""
+
+
+def test_migrate_reports_a_database_it_cannot_reach_as_unavailable() -> None:
+    url = f"postgresql://hypeledger@127.0.0.1:{closed_port()}/hypeledger"
+
+    result = invoke("migrate", "--database-url", url)
+
+    assert result.exit_code == ExitCode.UNAVAILABLE
+    assert "cannot reach the database" in result.output
