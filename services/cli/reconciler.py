@@ -76,6 +76,8 @@ def reconcile(
     Exits 5 when some sessions could not be checked (Hypetech failed for them), 4 when another
     reconciler is running or a server cannot be reached.
     """
+    import asyncpg  # noqa: PLC0415
+
     from services.reconciler.app import reconcile_once  # noqa: PLC0415
     from services.reconciler.runner import RunRequest  # noqa: PLC0415
     from services.reconciler.store import AnotherRunActive  # noqa: PLC0415
@@ -87,8 +89,8 @@ def reconcile(
             )
         except AnotherRunActive as exc:
             fail(str(exc), ExitCode.UNAVAILABLE)
-        except OSError as exc:
-            fail(f"cannot reach the database or Hypetech: {exc}", ExitCode.UNAVAILABLE)
+        except (OSError, asyncpg.PostgresConnectionError) as exc:
+            fail(f"cannot reach the database or the broker: {exc}", ExitCode.UNAVAILABLE)
     if as_json:
         print(json.dumps(report))
     else:

@@ -202,3 +202,16 @@ def test_migrate_reports_a_database_it_cannot_reach_as_unavailable() -> None:
 
     assert result.exit_code == ExitCode.UNAVAILABLE
     assert "cannot reach the database" in result.output
+
+
+def test_reconcile_reports_a_database_it_cannot_reach_as_unavailable() -> None:
+    url = f"postgresql://hypeledger@127.0.0.1:{closed_port()}/hypeledger"
+
+    result = CliRunner().invoke(
+        app,
+        ["reconcile", "--since", "2026-05-04T00:00:00Z"],
+        env={"HYPELEDGER_DATABASE_URL": url, "HYPELEDGER_ENVIRONMENT": "test", "COLUMNS": "200"},
+    )
+
+    assert result.exit_code == ExitCode.UNAVAILABLE
+    assert "cannot reach" in result.output
