@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import typer
+
+from services.cli.conventions import ExitCode, fail, progress
+
+T = TypeVar("T")
+
+
+def _run_on_database(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(main())``; a database that cannot be reached ends the command with exit 4."""
+    import asyncpg  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    try:
+        return asyncio.run(main())
+    except (OSError, asyncpg.PostgresConnectionError) as exc:
+        fail(f"cannot reach the database: {exc}", ExitCode.UNAVAILABLE)
 
 
 def register(app: typer.Typer) -> None:
@@ -57,7 +72,8 @@ def audit(
         )
         try:
             async with pool.acquire() as conn:
-                report = await run_audit(conn, limit=limit)
+                with progress("audit checks") as advance:
+                    report = await run_audit(conn, limit=limit, progress=advance)
         finally:
             await pool.close()
         if as_json:
@@ -78,13 +94,15 @@ def audit(
             print("clean" if report.clean else "VIOLATIONS FOUND")
         return report.clean
 
-    if not asyncio.run(main()):
-        sys.exit(1)
+    if not _run_on_database(main):
+        raise typer.Exit(int(ExitCode.FAILED))
 
 
 def retention(
     days: int = typer.Option(
-        180, help="Keep decisions (idempotency keys) and tombstones this many days (>= 180)."
+        180,
+        min=180,
+        help="Keep decisions (idempotency keys) and tombstones this many days (>= 180).",
     ),
 ) -> None:
     """Expire idempotency keys, tombstones and published outbox rows older than --days."""
@@ -98,7 +116,8 @@ def retention(
         )
         try:
             async with pool.acquire() as conn:
-                result = await expire(conn, now=datetime.now(UTC), days=days)
+                with progress("expiring keys, tombstones and published outbox rows"):
+                    result = await expire(conn, now=datetime.now(UTC), days=days)
         finally:
             await pool.close()
         print(
@@ -106,4 +125,4 @@ def retention(
             f"tombstones_deleted={result.tombstones} outbox_deleted={result.outbox}"
         )
 
-    asyncio.run(main())
+    _run_on_database(main)

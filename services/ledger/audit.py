@@ -8,6 +8,7 @@ order, against the limits and exclusions its recorded changes put in force at ea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,15 +164,25 @@ class AuditReport:
         return not any(self.violations.values())
 
 
-async def audit(conn: asyncpg.Connection, *, limit: int = 20) -> AuditReport:
+async def audit(
+    conn: asyncpg.Connection,
+    *,
+    limit: int = 20,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> AuditReport:
+    """Every check in one snapshot; ``progress(done, total)`` is told each finished check."""
     report = AuditReport()
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        for name, sql in CHECKS.items():
+        for done, (name, sql) in enumerate(CHECKS.items(), start=1):
             rows = await conn.fetch(sql, limit)
             report.violations[name] = [dict(row) for row in rows]
+            if progress is not None:
+                progress(done, len(CHECKS) + 1)
         report.violations["no_bet_or_deposit_broke_a_limit"] = await _protection_violations(
             conn, limit
         )
+        if progress is not None:
+            progress(len(CHECKS) + 1, len(CHECKS) + 1)
         report.accounts = await conn.fetchval("SELECT count(*) FROM accounts")
         report.postings = await conn.fetchval("SELECT count(*) FROM postings")
         report.decisions = await conn.fetchval("SELECT count(*) FROM decisions")

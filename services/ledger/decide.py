@@ -1,6 +1,6 @@
 """The ledger's decision core: stored state + one command -> one ``Decision``.
 
-Pure: every row of the decision table in ``wallet-semantics.md`` is a function of the stored state
+Pure: every row of the decision table in ``docs/wallet-semantics.md`` is a function of the stored state
 (read through ``BatchState``), the command and the ``Policy``. No clock (a webhook's time is its
 ``received_at``), no random ids (``operator_tx_id`` is derived from the key), no I/O.
 

@@ -110,7 +110,11 @@ async def _http_problem(request: Request, exc: Exception) -> Response:
         raise exc
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "malformed-request")
     return problem_response(
-        slug, str(exc.detail), instance=request.url.path, status=exc.status_code
+        slug,
+        str(exc.detail),
+        instance=request.url.path,
+        status=exc.status_code,
+        headers=exc.headers,  # a 405 carries Allow (RFC 9110)
     )
 
 

@@ -54,7 +54,7 @@ PROTECTION_KINDS = frozenset(
 
 
 class Generation(StrEnum):
-    """Which generation of Hypetech's docs the webhook was written in (see hypetech-api.md §0)."""
+    """Which generation of Hypetech's docs the webhook was written in (see docs/hypetech-api.md)."""
 
     V1 = "v1"
     V2 = "v2"
