@@ -162,7 +162,7 @@ def build(
         run_consumer=consumer,
         run_relay=relay,
         create_partitions=create_partitions,
-        faults=Faults.from_env(),
+        faults=Faults.from_env(settings.environment),
     )
 
 

@@ -277,6 +277,8 @@ def started(
             "HYPELEDGER_OPERATOR_TOKENS": token,
             "HYPELEDGER_HYPETECH_API_TOKEN": token,
             "HYPELEDGER_HYPETECH_BASE_URL": f"http://127.0.0.1:{_free_port()}",
+            # What compose and the dev overlay give the simulator (it refuses production).
+            "HYPELEDGER_SIMULATOR_ENVIRONMENT": "development",
             "HYPELEDGER_SIMULATOR_API_TOKEN": token,
             "HYPELEDGER_SIMULATOR_WEBHOOK_API_KEY": key,
             "HYPELEDGER_SIMULATOR_WEBHOOK_BASE_URL": f"http://127.0.0.1:{_free_port()}",
