@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -107,7 +107,19 @@ class CommonSettings(BaseSettings):
             )
 
 
-class IngressSettings(CommonSettings):
+class HttpServerLimits(BaseModel):
+    """The bounds of an HTTP server (each service's settings carry them with its own prefix)."""
+
+    http_request_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    """A request must arrive whole (line, headers, body) within this many seconds of its first
+    byte (and a new connection's first request within this of connecting): else 408 and close."""
+    http_keep_alive_s: int = Field(default=5, ge=1, le=600)
+    """An idle keep-alive connection is closed after this many seconds."""
+    http_max_concurrency: int = Field(default=1000, ge=1)
+    """Open connections or requests in progress beyond which new requests are answered 503."""
+
+
+class IngressSettings(CommonSettings, HttpServerLimits):
     host: str = "127.0.0.1"
     port: int = 8080
     public_base_url: str = "http://127.0.0.1:8080"
@@ -161,7 +173,7 @@ class HypetechClientSettings(CommonSettings):
         return self
 
 
-class OperatorApiSettings(HypetechClientSettings):
+class OperatorApiSettings(HypetechClientSettings, HttpServerLimits):
     host: str = "127.0.0.1"
     port: int = 8081
     operator_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)

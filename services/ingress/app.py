@@ -30,6 +30,7 @@ from services.ingress.webhooks import (
 from shared.contracts.commands import WebhookKind
 from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
+from shared.http_server import HttpServerConfig, server_config
 from shared.kafka_rpc import KafkaRpcClient, RpcStats
 from shared.logs import configure_logging
 from shared.runtime import collect_garbage_less_often
@@ -84,6 +85,30 @@ def app_from_environment() -> ASGIApp:
     application = create_app(settings)
     collect_garbage_less_often()
     return application
+
+
+def server_of(
+    settings: IngressSettings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int = 1,
+) -> HttpServerConfig:
+    """uvicorn's configuration of the ingress: ``workers`` processes building their own app
+    from the environment, uvloop, and the bounds of ``settings`` (``shared.http_server``)."""
+    return server_config(
+        "services.ingress.app:app_from_environment",
+        settings,
+        host=host or settings.host,
+        port=port or settings.port,
+        factory=True,
+        workers=workers,
+        loop="uvloop",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
 
 
 def create_app(

@@ -13,6 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from shared.http_server import server_config
+from shared.settings import HttpServerLimits
+
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
@@ -49,8 +52,14 @@ class ProbeServer:
     """uvicorn serving ``probes_app`` inside the service's own event loop."""
 
     def __init__(self, app: Starlette, host: str, port: int) -> None:
-        config = uvicorn.Config(
-            app, host=host, port=port, lifespan="off", log_level="warning", access_log=False
+        config = server_config(
+            app,
+            HttpServerLimits(),
+            host=host,
+            port=port,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
         )
         self._server = _QuietServer(config)
         self._task: asyncio.Task[None] | None = None

@@ -29,11 +29,12 @@ from services.reconciler.tap import CommandTap
 from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
+from shared.http_server import server_config
 from shared.hypetech import HypetechClient
 from shared.kafka import producer
 from shared.kafka_rpc import KafkaRpcClient
 from shared.logs import configure_logging, get_logger
-from shared.settings import ReconcilerSettings
+from shared.settings import HttpServerLimits, ReconcilerSettings
 
 DEFAULT_PROVIDER = "hypetech"
 
@@ -130,8 +131,9 @@ async def serve(settings: ReconcilerSettings) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with build(settings) as app:
         server = uvicorn.Server(
-            uvicorn.Config(
+            server_config(
                 health_app(app),
+                HttpServerLimits(),
                 host=settings.metrics_host,
                 port=settings.metrics_port,
                 log_level="warning",

@@ -8,10 +8,10 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.commands import Generation
-from shared.settings import Environment
+from shared.settings import Environment, HttpServerLimits
 
 
-class SimulatorSettings(BaseSettings):
+class SimulatorSettings(BaseSettings, HttpServerLimits):
     model_config = SettingsConfigDict(
         env_prefix="HYPELEDGER_SIMULATOR_", extra="ignore", frozen=True, populate_by_name=True
     )
