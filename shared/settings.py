@@ -17,6 +17,13 @@ PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "placeholder", "dev", "test", "xxx"}
 )
 
+#: Shortest secret accepted in production where hypeledger's operator chooses it (operator tokens,
+#: the metrics token): 32 characters, e.g. ``openssl rand -hex 16``.
+MIN_SECRET_LENGTH = 32
+#: Shortest secret accepted in production where Hypetech issues it (webhook API keys, the REST
+#: token): their length is Hypetech's choice, so the floor is lower.
+MIN_PROVIDER_SECRET_LENGTH = 16
+
 
 class Environment(StrEnum):
     DEVELOPMENT = "development"
@@ -71,10 +78,19 @@ class CommonSettings(BaseSettings):
     extra_currencies: dict[str, int] = Field(default_factory=dict)
     topic_prefix: str = ""
     """Prepended to every topic name (tests use a unique prefix per test; production leaves it empty)."""
+    metrics_token: SecretStr | None = None
+    """When set, ``/metrics`` (and the ingress's ``/openapi.json``) answer only requests carrying
+    ``Authorization: Bearer <token>``; unset, they are open (keep them off public routes)."""
 
     def topic(self, name: str) -> str:
         """The topic name this deployment uses for the contract topic ``name``."""
         return f"{self.topic_prefix}{name}"
+
+    @model_validator(mode="after")
+    def _metrics_token(self) -> CommonSettings:
+        if self.metrics_token is not None:
+            self.check_secret("metrics_token", self.metrics_token)
+        return self
 
     @model_validator(mode="after")
     def _kafka_credentials(self) -> CommonSettings:
@@ -97,13 +113,20 @@ class CommonSettings(BaseSettings):
     def kafka_idempotence(self) -> bool:
         return self.kafka_flavour is BrokerFlavour.KAFKA
 
-    def check_secret(self, name: str, value: SecretStr | None) -> None:
-        """Refuse a missing or placeholder secret outside development and tests."""
+    def check_secret(
+        self, name: str, value: SecretStr | None, min_length: int = MIN_SECRET_LENGTH
+    ) -> None:
+        """Refuse a missing, placeholder or short secret outside development and tests."""
         if self.environment in (Environment.DEVELOPMENT, Environment.TEST):
             return
         if value is None or value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
             raise ValueError(
                 f"HYPELEDGER_{name.upper()} must be set to a real secret in {self.environment}"
+            )
+        if len(value.get_secret_value()) < min_length:
+            raise ValueError(
+                f"HYPELEDGER_{name.upper()} must be at least {min_length} characters "
+                f"in {self.environment}"
             )
 
 
@@ -141,7 +164,7 @@ class IngressSettings(CommonSettings, HttpServerLimits):
             if not self.hypetech_api_keys:
                 raise ValueError("HYPELEDGER_HYPETECH_API_KEYS must be set")
             for key in self.hypetech_api_keys:
-                self.check_secret("hypetech_api_keys", key)
+                self.check_secret("hypetech_api_keys", key, MIN_PROVIDER_SECRET_LENGTH)
         return self
 
 
@@ -169,7 +192,7 @@ class HypetechClientSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _secrets(self) -> HypetechClientSettings:
-        self.check_secret("hypetech_api_token", self.hypetech_api_token)
+        self.check_secret("hypetech_api_token", self.hypetech_api_token, MIN_PROVIDER_SECRET_LENGTH)
         return self
 
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -33,6 +34,7 @@ from shared.currencies import CurrencyTable
 from shared.http_server import HttpServerConfig, server_config
 from shared.kafka_rpc import KafkaRpcClient, RpcStats
 from shared.logs import configure_logging
+from shared.metrics_access import METRICS_PATHS, MetricsTokenGuard
 from shared.runtime import collect_garbage_less_often
 from shared.settings import IngressSettings
 
@@ -176,6 +178,13 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(
+                MetricsTokenGuard,
+                token=settings.metrics_token,
+                paths=METRICS_PATHS | {"/openapi.json"},
+            )
         ],
         exception_handlers={404: not_found, 405: not_found},
         lifespan=lifespan,

@@ -93,7 +93,9 @@ class LedgerService:
         await kafka_producer.start()
         port = settings.metrics_port if self.run_consumer else settings.relay_metrics_port
         probes = ProbeServer(
-            probes_app(self.metrics.registry, self._ready), settings.metrics_host, port
+            probes_app(self.metrics.registry, self._ready, settings.metrics_token),
+            settings.metrics_host,
+            port,
         )
         tasks: list[asyncio.Task[None]] = []
         try:

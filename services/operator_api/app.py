@@ -44,6 +44,7 @@ from shared.http_server import HttpServerConfig, run, server_config
 from shared.hypetech import HypetechClient
 from shared.kafka_rpc import KafkaRpcClient
 from shared.logs import configure_logging, get_logger
+from shared.metrics_access import MetricsTokenGuard
 from shared.settings import OperatorApiSettings
 
 log = get_logger(__name__)
@@ -176,6 +177,7 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(MetricsTokenGuard, token=settings.metrics_token),
             Middleware(BearerAuth, tokens=settings.operator_tokens),
             Middleware(ProblemGuard),
         ],

@@ -14,7 +14,9 @@ import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -34,6 +36,7 @@ from shared.hypetech import HypetechClient
 from shared.kafka import producer
 from shared.kafka_rpc import KafkaRpcClient
 from shared.logs import configure_logging, get_logger
+from shared.metrics_access import MetricsTokenGuard
 from shared.settings import HttpServerLimits, ReconcilerSettings
 
 DEFAULT_PROVIDER = "hypetech"
@@ -101,7 +104,7 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
         yield ReconcilerApp(settings, pool, store, client, tap, metrics, reconciler)
 
 
-def health_app(app: ReconcilerApp) -> Starlette:
+def health_app(app: ReconcilerApp, metrics_token: SecretStr | None = None) -> Starlette:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -117,7 +120,8 @@ def health_app(app: ReconcilerApp) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
-        ]
+        ],
+        middleware=[Middleware(MetricsTokenGuard, token=metrics_token)],
     )
 
 
@@ -132,7 +136,7 @@ async def serve(settings: ReconcilerSettings) -> None:
     async with build(settings) as app:
         server = uvicorn.Server(
             server_config(
-                health_app(app),
+                health_app(app, settings.metrics_token),
                 HttpServerLimits(),
                 host=settings.metrics_host,
                 port=settings.metrics_port,

@@ -319,3 +319,20 @@ async def test_serves_a_configured_current_path(ledger: FakeLedger) -> None:
 
     assert response.status_code == 200
     assert ledger.envelopes()[0].generation.value == "v4"
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/openapi.json"])
+async def test_metrics_and_the_openapi_document_take_the_metrics_token_when_one_is_set(
+    ledger: FakeLedger, path: str
+) -> None:
+    token = "m" * 32
+    settings = IngressSettings(environment="test", metrics_token=token)
+    app = create_app(settings, ledger=ledger)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://ingress"
+    ) as client:
+        anonymous = await client.get(path)
+        wrong = await client.get(path, headers={"Authorization": f"Bearer {'x' * 32}"})
+        right = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+
+    assert (anonymous.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
