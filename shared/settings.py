@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.command_auth import DEVELOPMENT_KEY, DEVELOPMENT_KEY_ID, Signer, Verifier
+
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "placeholder", "dev", "test", "xxx"}
 )
@@ -78,6 +80,14 @@ class CommonSettings(BaseSettings):
     extra_currencies: dict[str, int] = Field(default_factory=dict)
     topic_prefix: str = ""
     """Prepended to every topic name (tests use a unique prefix per test; production leaves it empty)."""
+    command_key_id: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9._-]*$")
+    """Id of the key this service signs its commands (or, the ledger, its replies) with."""
+    command_key: SecretStr | None = None
+    """This service's own signing key (``shared.command_auth``); required in production by every
+    service that produces commands or replies."""
+    command_verify_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    """Key id -> key of every signer this service accepts (JSON object): the ledger lists the
+    producers' keys, each producer the ledger's. Old and new side by side while keys rotate."""
     metrics_token: SecretStr | None = None
     """When set, ``/metrics`` (and the ingress's ``/openapi.json``) answer only requests carrying
     ``Authorization: Bearer <token>``; unset, they are open (keep them off public routes)."""
@@ -85,6 +95,39 @@ class CommonSettings(BaseSettings):
     def topic(self, name: str) -> str:
         """The topic name this deployment uses for the contract topic ``name``."""
         return f"{self.topic_prefix}{name}"
+
+    @model_validator(mode="after")
+    def _command_keys(self) -> CommonSettings:
+        if self.command_key is not None:
+            if not self.command_key_id:
+                raise ValueError("HYPELEDGER_COMMAND_KEY_ID must name HYPELEDGER_COMMAND_KEY")
+            self.check_secret("command_key", self.command_key)
+        for secret in self.command_verify_keys.values():
+            self.check_secret("command_verify_keys", secret)
+        return self
+
+    def command_signer(self) -> Signer:
+        """What this service signs with: its own key, or outside production the development one."""
+        if self.command_key is not None:
+            return Signer(self.command_key_id, self.command_key.get_secret_value().encode())
+        if self.environment in (Environment.DEVELOPMENT, Environment.TEST):
+            return Signer(DEVELOPMENT_KEY_ID, DEVELOPMENT_KEY)
+        raise ValueError(
+            f"HYPELEDGER_COMMAND_KEY_ID and HYPELEDGER_COMMAND_KEY must be set in {self.environment}"
+        )
+
+    def command_verifier(self) -> Verifier:
+        """The signers this service accepts, or outside production the development key."""
+        if self.command_verify_keys:
+            return Verifier(
+                {
+                    kid: key.get_secret_value().encode()
+                    for kid, key in self.command_verify_keys.items()
+                }
+            )
+        if self.environment in (Environment.DEVELOPMENT, Environment.TEST):
+            return Verifier({DEVELOPMENT_KEY_ID: DEVELOPMENT_KEY})
+        raise ValueError(f"HYPELEDGER_COMMAND_VERIFY_KEYS must be set in {self.environment}")
 
     @model_validator(mode="after")
     def _metrics_token(self) -> CommonSettings:

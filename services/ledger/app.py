@@ -159,6 +159,9 @@ def build(
     create_partitions: int | None = None,
 ) -> LedgerService:
     configure_logging(settings.log_level, settings.log_format)
+    if consumer:  # refuse to start without the keys (shared.command_auth), before connecting
+        settings.command_verifier()
+        settings.command_signer()
     return LedgerService(
         settings,
         run_consumer=consumer,

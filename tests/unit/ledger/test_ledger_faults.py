@@ -46,6 +46,6 @@ def test_the_production_ledger_is_built_without_its_fault_hook(
 ) -> None:
     monkeypatch.setenv(FAULT_ENV, "after_db_commit:1")
 
-    service = build(LedgerSettings(environment="production"))
+    service = build(LedgerSettings(environment="production"), consumer=False)
 
     assert not service.faults.armed
