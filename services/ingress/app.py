@@ -150,6 +150,7 @@ def create_app(
 
     async def metrics_endpoint(_: Request) -> Response:
         metrics.unmatched_replies.set(link.stats.unmatched_replies)
+        metrics.forged_replies.set(link.stats.forged_replies)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi_endpoint(_: Request) -> Response:

@@ -57,6 +57,11 @@ class IngressMetrics:
             "Replies that arrived for no waiting request (after a timeout), since start.",
             registry=self.registry,
         )
+        self.forged_replies = Gauge(
+            "hypeledger_ingress_forged_replies",
+            "Replies refused as not signed by the ledger (shared.command_auth), since start.",
+            registry=self.registry,
+        )
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency (label children cached per route/status)."""

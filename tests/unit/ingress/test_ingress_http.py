@@ -336,3 +336,13 @@ async def test_metrics_and_the_openapi_document_take_the_metrics_token_when_one_
         right = await client.get(path, headers={"Authorization": f"Bearer {token}"})
 
     assert (anonymous.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
+
+
+async def test_exports_the_replies_refused_as_not_signed_by_the_ledger(
+    http: httpx.AsyncClient, ledger: FakeLedger
+) -> None:
+    ledger.stats.forged_replies = 3
+
+    metrics = (await http.get("/metrics")).text
+
+    assert "hypeledger_ingress_forged_replies 3.0" in metrics
