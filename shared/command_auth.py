@@ -15,6 +15,10 @@ Keys rotate by id: the verifying side lists old and new (``HYPELEDGER_COMMAND_VE
 signing side moves to the new one (``HYPELEDGER_COMMAND_KEY_ID`` / ``HYPELEDGER_COMMAND_KEY``),
 then the old one is removed: from then on it is refused like any unknown key.
 
+Scopes narrow what a key may sign (the ledger's ``HYPELEDGER_COMMAND_KEY_SCOPES``): ``webhook`` or
+``operator`` (a command type), or ``operator:<kind>`` (one kind): the operator API's key then
+cannot carry a webhook, nor the reconciler's anything but its corrections.
+
 Outside production, a service given no keys uses ``DEVELOPMENT_KEY`` (every development and test
 process then agrees without configuration); in production it refuses to start without its own.
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -127,3 +131,13 @@ class Verifier:
         if not hmac.compare_digest(expected.encode(), signature):
             return "bad signature"
         return None
+
+
+def signer_of(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes]) -> str:
+    """The key id a (verified) record names."""
+    return dict(headers).get(HEADER_KEY_ID, b"").decode("utf-8", "replace")
+
+
+def in_scope(scopes: Collection[str], command_type: str, kind: str) -> bool:
+    """True when ``scopes`` let a key sign a ``command_type`` command of ``kind``."""
+    return command_type in scopes or f"{command_type}:{kind}" in scopes

@@ -259,6 +259,11 @@ class IngressSettings(CommonSettings, HttpServerLimits):
 
 class LedgerSettings(CommonSettings):
     consumer_group: str = "hypeledger-ledger"
+    command_key_scopes: dict[
+        str, list[Annotated[str, Field(pattern=r"^(webhook|operator)(:[a-z_]{1,32})?$")]]
+    ] = Field(default_factory=dict)
+    """Key id -> what that key may sign (JSON object): ``webhook``, ``operator`` or
+    ``operator:<kind>`` (``shared.command_auth``). A key not named here may sign any command."""
     max_batch: int = Field(default=500, ge=1, le=10_000)
     session_check: bool = True
     insufficient_funds_status: int = Field(default=403, ge=400, le=499)

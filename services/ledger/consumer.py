@@ -30,7 +30,7 @@ from services.ledger.faults import Faults
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.model import Decision, Outcome, Policy
 from services.ledger.state import BatchState
-from shared.command_auth import COMMAND, reply_headers
+from shared.command_auth import COMMAND, in_scope, reply_headers, signer_of
 from shared.contracts.commands import WALLET_COMMAND, LedgerReply
 from shared.contracts.problems import PROBLEM_CONTENT_TYPE, problem
 from shared.contracts.topics import (
@@ -123,6 +123,9 @@ class LedgerConsumer:
         self._dlq_topic = settings.topic(COMMANDS_DLQ)
         self._verifier = settings.command_verifier()
         self._signer = settings.command_signer()
+        self._scopes = {
+            key_id: frozenset(scopes) for key_id, scopes in settings.command_key_scopes.items()
+        }
         self._events_topic = settings.topic(TRANSACTIONS)
         self._group = settings.consumer_group
         self._consumer: AIOKafkaConsumer | None = None
@@ -571,7 +574,16 @@ class LedgerConsumer:
         if record.value is None:
             return _Item(record, None, "empty record")
         try:
-            return _Item(record, WALLET_COMMAND.validate_json(record.value), None)
+            command = WALLET_COMMAND.validate_json(record.value)
+            if self._scopes:
+                key_id = signer_of(record.headers or ())
+                scopes = self._scopes.get(key_id)
+                if scopes is not None and not in_scope(scopes, command.type, command.kind):
+                    reason = (
+                        f"unauthenticated: key {key_id} may not sign {command.type}:{command.kind}"
+                    )
+                    return _Item(record, None, reason, "out of scope")
+            return _Item(record, command, None)
         except ValidationError as exc:
             return _Item(record, None, f"not a wallet command: {exc.errors(include_url=False)[:3]}")
         except ValueError as exc:

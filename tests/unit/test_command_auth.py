@@ -12,6 +12,7 @@ from shared.command_auth import (
     Signer,
     Verifier,
     command_headers,
+    in_scope,
     reply_headers,
 )
 from shared.settings import Environment, LedgerSettings
@@ -120,3 +121,25 @@ def test_verify_keys_come_from_a_json_object_in_the_environment(
 def test_the_production_ledger_refuses_to_start_without_its_command_keys() -> None:
     with pytest.raises(ValueError, match="HYPELEDGER_COMMAND_VERIFY_KEYS"):
         build(LedgerSettings(environment="production"))
+
+
+@pytest.mark.parametrize(
+    ("scopes", "command_type", "kind", "allowed"),
+    [
+        ({"webhook"}, "webhook", "bet", True),
+        ({"webhook"}, "operator", "deposit", False),
+        ({"operator:settle_lost"}, "operator", "settle_lost", True),
+        ({"operator:settle_lost"}, "operator", "deposit", False),
+        ({"operator"}, "operator", "deposit", True),
+        (set(), "operator", "deposit", False),
+    ],
+)
+def test_a_scope_names_a_command_type_or_one_kind(
+    scopes: set[str], command_type: str, kind: str, allowed: bool
+) -> None:
+    assert in_scope(scopes, command_type, kind) is allowed
+
+
+def test_a_scope_outside_the_command_types_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="pattern"):
+        LedgerSettings(environment="test", command_key_scopes={"ingress-1": ["admin"]})

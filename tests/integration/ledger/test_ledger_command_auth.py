@@ -209,3 +209,45 @@ async def test_a_reply_not_signed_by_the_ledger_is_refused_by_the_waiting_client
             )
 
     assert client.stats.forged_replies == 1
+
+
+async def test_a_key_signing_outside_its_scope_moves_no_money(
+    common_env: dict[str, Any], db_pool: asyncpg.Pool
+) -> None:
+    base = ledger_settings(common_env)
+    await create_ledger_topics(base)
+    user = unique("p")
+    scoped = LedgerSettings(
+        **{
+            **keyed(base, LEDGER, OPERATOR_API, RECONCILER).model_dump(),
+            "command_key_scopes": {
+                OPERATOR_API[0]: ["operator"],
+                RECONCILER[0]: ["operator:settle_lost"],
+            },
+        }
+    )
+
+    async with running_ledger(scoped) as ledger:
+        async with producer(base, OPERATOR_API) as operator_api:
+            created = await ask(
+                operator_api, operator(OperatorKind.CREATE_ACCOUNT, user, unique("c"))
+            )
+            deposited = await ask(
+                operator_api, operator(OperatorKind.DEPOSIT, user, unique("d"), "1.00")
+            )
+        async with producer(base, RECONCILER) as reconciler:
+            with pytest.raises(RpcTimeout):
+                await reconciler.request(
+                    key=user,
+                    value=operator(OperatorKind.DEPOSIT, user, unique("d"), "500.00")
+                    .model_dump_json()
+                    .encode(),
+                    timeout_s=3,
+                )
+        await eventually(lambda: _at_least(refused(ledger), {"out of scope": 1}))
+
+    assert (created, deposited) == (200, 200)
+    assert await balance(db_pool, user) == 100
+    assert await dead_letters(base) == [
+        f"unauthenticated: key {RECONCILER[0]} may not sign operator:deposit"
+    ]
