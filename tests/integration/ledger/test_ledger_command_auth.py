@@ -71,6 +71,14 @@ async def ask(client: KafkaRpcClient, command: OperatorCommand) -> int:
     return LEDGER_REPLY.validate_json(answer.value).status
 
 
+async def unanswered(client: KafkaRpcClient, command: OperatorCommand) -> None:
+    """``command`` gets no reply (the ledger dead-lettered it, or the client refused the reply)."""
+    with pytest.raises(RpcTimeout):
+        await client.request(
+            key=command.user_id, value=command.model_dump_json().encode(), timeout_s=3
+        )
+
+
 async def publish_raw(
     settings: LedgerSettings, command: OperatorCommand, headers: list[tuple[str, bytes]]
 ) -> None:
@@ -166,14 +174,7 @@ async def test_forged_commands_are_dead_lettered_and_signed_ones_survive_a_key_r
     retired = keyed(base, LEDGER, NEW, OPERATOR_API, RECONCILER)
     async with running_ledger(retired) as ledger:
         async with producer(base, OLD) as old:
-            with pytest.raises(RpcTimeout):
-                await old.request(
-                    key=user,
-                    value=operator(OperatorKind.DEPOSIT, user, unique("d"), "8.00")
-                    .model_dump_json()
-                    .encode(),
-                    timeout_s=3,
-                )
+            await unanswered(old, operator(OperatorKind.DEPOSIT, user, unique("d"), "8.00"))
         async with producer(base, NEW) as new:
             after = await ask(new, operator(OperatorKind.DEPOSIT, user, unique("d"), "16.00"))
         await eventually(lambda: _at_least(refused(ledger), {"unknown key id": 1}))
@@ -201,12 +202,8 @@ async def test_a_reply_not_signed_by_the_ledger_is_refused_by_the_waiting_client
     await create_ledger_topics(base)
     impostor = keyed(base, ("ledger-impostor", "i" * 32), OLD, NEW)
 
-    command = operator(OperatorKind.CREATE_ACCOUNT, unique("p"), unique("c"))
     async with running_ledger(impostor), producer(base, OLD) as client:
-        with pytest.raises(RpcTimeout):
-            await client.request(
-                key=command.user_id, value=command.model_dump_json().encode(), timeout_s=3
-            )
+        await unanswered(client, operator(OperatorKind.CREATE_ACCOUNT, unique("p"), unique("c")))
 
     assert client.stats.forged_replies == 1
 
@@ -236,14 +233,9 @@ async def test_a_key_signing_outside_its_scope_moves_no_money(
                 operator_api, operator(OperatorKind.DEPOSIT, user, unique("d"), "1.00")
             )
         async with producer(base, RECONCILER) as reconciler:
-            with pytest.raises(RpcTimeout):
-                await reconciler.request(
-                    key=user,
-                    value=operator(OperatorKind.DEPOSIT, user, unique("d"), "500.00")
-                    .model_dump_json()
-                    .encode(),
-                    timeout_s=3,
-                )
+            await unanswered(
+                reconciler, operator(OperatorKind.DEPOSIT, user, unique("d"), "500.00")
+            )
         await eventually(lambda: _at_least(refused(ledger), {"out of scope": 1}))
 
     assert (created, deposited) == (200, 200)
