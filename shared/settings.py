@@ -7,6 +7,7 @@ outside development.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -154,16 +155,16 @@ class CommonSettings(BaseSettings):
 
     def command_verifier(self) -> Verifier:
         """The signers this service accepts, or outside production the development key."""
-        if self.command_verify_keys:
-            return Verifier(
-                {
-                    kid: key.get_secret_value().encode()
-                    for kid, key in self.command_verify_keys.items()
-                }
-            )
+        return self.verifier_of("command_verify_keys", self.command_verify_keys)
+
+    def verifier_of(self, name: str, keys: Mapping[str, SecretStr]) -> Verifier:
+        """A verifier of ``keys`` (the setting ``name``), or outside production the development
+        key; in production, missing keys stop the service at start."""
+        if keys:
+            return Verifier({kid: key.get_secret_value().encode() for kid, key in keys.items()})
         if self.environment in (Environment.DEVELOPMENT, Environment.TEST):
             return Verifier({DEVELOPMENT_KEY_ID: DEVELOPMENT_KEY})
-        raise ValueError(f"HYPELEDGER_COMMAND_VERIFY_KEYS must be set in {self.environment}")
+        raise ValueError(f"HYPELEDGER_{name.upper()} must be set in {self.environment}")
 
     @model_validator(mode="after")
     def _metrics_token(self) -> CommonSettings:
@@ -326,3 +327,15 @@ class ReconcilerSettings(HypetechClientSettings):
     """Correction policy (off by default): settle open bets of FINISHED rounds as lost."""
     ledger_timeout_s: float = Field(default=5.0, gt=0)
     instance_id: str = "reconciler"
+    tap_verify_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    """Key id -> key of the producers whose webhooks the tap of ``wallet.commands.v1`` believes
+    (the ingress's; JSON object): a record not signed by one is not stored."""
+
+    @model_validator(mode="after")
+    def _tap_keys(self) -> ReconcilerSettings:
+        for secret in self.tap_verify_keys.values():
+            self.check_secret("tap_verify_keys", secret)
+        return self
+
+    def tap_verifier(self) -> Verifier:
+        return self.verifier_of("tap_verify_keys", self.tap_verify_keys)

@@ -72,7 +72,7 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
         store = ReconcilerStore(pool, DEFAULT_PROVIDER, CurrencyTable(settings.extra_currencies))
         client = build_client(settings)
         stack.push_async_callback(client.aclose)
-        tap = CommandTap(settings, pool)
+        tap = CommandTap(settings, pool, settings.tap_verifier())
         await tap.start()
         stack.push_async_callback(tap.stop)
         kafka_producer: AIOKafkaProducer = producer(settings)
