@@ -236,6 +236,10 @@ class Bench:
             "HYPELEDGER_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
             "HYPELEDGER_TOPIC_PREFIX": prefix,
             "HYPELEDGER_CONSUMER_GROUP": f"{prefix}ledger",
+            # one signing key for every process of the run (production refuses to start without)
+            "HYPELEDGER_COMMAND_KEY_ID": "bench",
+            "HYPELEDGER_COMMAND_KEY": self.key,
+            "HYPELEDGER_COMMAND_VERIFY_KEYS": json.dumps({"bench": self.key}),
             "HYPELEDGER_LOG_FORMAT": "json",
         }
 

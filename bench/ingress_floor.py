@@ -20,9 +20,13 @@ from typing import Any
 
 from bench.ingress_stats import summary
 from shared import kafka
+from shared.command_auth import reply_headers
 from shared.contracts.topics import COMMANDS, HEADER_CORRELATION_ID, HEADER_REPLY_TO
 from shared.kafka_rpc import KafkaRpcClient, RpcError
 from shared.settings import CommonSettings
+
+#: The echo's answer to every request.
+ECHO = b'{"status":200,"body":"{}"}'
 
 
 def settings_of(args: argparse.Namespace) -> CommonSettings:
@@ -39,6 +43,7 @@ async def respond(args: argparse.Namespace) -> None:
     settings = settings_of(args)
     consumer = kafka.consumer(settings, settings.topic(COMMANDS), group_id=None)
     producer = kafka.producer(settings)
+    signer = settings.command_signer()  # replies are signed, as the ledger signs them
     await consumer.start()
     await producer.start()
     stop = asyncio.Event()
@@ -51,8 +56,10 @@ async def respond(args: argparse.Namespace) -> None:
                     headers = dict(record.headers)
                     await producer.send(
                         headers[HEADER_REPLY_TO].decode(),
-                        b'{"status":200,"body":"{}"}',
-                        headers=[(HEADER_CORRELATION_ID, headers[HEADER_CORRELATION_ID])],
+                        ECHO,
+                        headers=reply_headers(
+                            signer, correlation_id=headers[HEADER_CORRELATION_ID], value=ECHO
+                        ),
                     )
     finally:
         await consumer.stop()

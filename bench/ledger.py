@@ -41,6 +41,7 @@ from services.ledger import store
 from services.ledger.app import process_env
 from services.ledger.audit import audit
 from services.ledger.model import Key, event_id_for
+from shared.command_auth import command_headers
 from shared.contracts.commands import Generation, WebhookEnvelope, WebhookKind
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
 from shared.db.databases import create_database, drop_database
@@ -151,12 +152,14 @@ async def preload(settings: LedgerSettings, commands: list[WebhookEnvelope]) -> 
     await kafka.start()
     try:
         topic = settings.topic(COMMANDS)
-        futures = [
-            await kafka.send(
-                topic, command.model_dump_json().encode(), key=command.user_id.encode()
+        signer = settings.command_signer()
+        futures = []
+        for command in commands:
+            key, value = command.user_id.encode(), command.model_dump_json().encode()
+            headers = command_headers(
+                signer, key=key, correlation_id=b"", reply_to=b"", value=value
             )
-            for command in commands
-        ]
+            futures.append(await kafka.send(topic, value, key=key, headers=headers))
         await asyncio.gather(*futures)
     finally:
         await kafka.stop()

@@ -31,10 +31,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from shared import kafka
+from shared.command_auth import REPLY, command_headers
 from shared.contracts.topics import (
     HEADER_CONTENT_TYPE,
     HEADER_CORRELATION_ID,
-    HEADER_REPLY_TO,
     reply_topic,
 )
 from shared.kafka import ensure_topics, stop_client
@@ -78,6 +78,8 @@ class RpcStats:
     replied: int = 0
     timeouts: int = 0
     unmatched_replies: int = 0
+    forged_replies: int = 0
+    """Replies refused: unsigned, or not signed by a key this client accepts."""
 
 
 class KafkaRpcClient:
@@ -113,6 +115,8 @@ class KafkaRpcClient:
         self._reader: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._log = get_logger("kafka_rpc").bind(reply_topic=self.reply_topic)
+        self._signer = settings.command_signer()
+        self._verifier = settings.command_verifier()
         self.stats = RpcStats()
 
     @property
@@ -213,9 +217,15 @@ class KafkaRpcClient:
         self._longest_timeout_s = max(self._longest_timeout_s, timeout_s)
         future: asyncio.Future[RpcReply] = asyncio.get_running_loop().create_future()
         self._pending[cid] = future
+        record_key = key.encode()
         all_headers = [
-            (HEADER_CORRELATION_ID, cid.encode()),
-            (HEADER_REPLY_TO, self.reply_topic.encode()),
+            *command_headers(
+                self._signer,
+                key=record_key,
+                correlation_id=cid.encode(),
+                reply_to=self.reply_topic.encode(),
+                value=value,
+            ),
             (HEADER_CONTENT_TYPE, content_type.encode()),
             *headers,
         ]
@@ -223,7 +233,7 @@ class KafkaRpcClient:
             async with asyncio.timeout(timeout_s):
                 try:
                     await producer.send_and_wait(
-                        self.request_topic, value, key=key.encode(), headers=all_headers
+                        self.request_topic, value, key=record_key, headers=all_headers
                     )
                 except KafkaError as exc:
                     raise RpcUnavailable(f"could not publish: {exc}") from exc
@@ -330,6 +340,12 @@ class KafkaRpcClient:
     def _deliver(self, value: bytes, headers: Sequence[tuple[str, bytes]]) -> None:
         header_map = dict(headers)
         if HEADER_HEARTBEAT in header_map:
+            return  # this client's own mark that the topic is in use
+        refusal = self._verifier.refusal(REPLY, key=b"", headers=header_map, value=value)
+        if refusal is not None:
+            # Not the ledger's answer: the request it names keeps waiting (then times out).
+            self.stats.forged_replies += 1
+            self._log.warning("rpc.reply.refused", reason=refusal)
             return
         cid_raw = header_map.get(HEADER_CORRELATION_ID)
         cid = cid_raw.decode("utf-8", "replace") if cid_raw is not None else ""

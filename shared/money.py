@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
+from typing import Annotated
+
+from pydantic import BeforeValidator
 
 from shared.currencies import DEFAULT_CURRENCIES, CurrencyTable
 
@@ -20,8 +23,9 @@ FLOAT_NOISE = Decimal("1e-9")
 MAX_MAJOR = Decimal("1e12")
 
 
-#: A decimal numeral in ASCII: what a JSON number or a numeric string may look like. ``Decimal``
-#: alone would also take underscores (``1_000``) and any Unicode digit (``"١٢"``).
+#: A decimal numeral in ASCII: what a JSON number or a numeric string may look like, with nothing
+#: around it. ``Decimal`` alone would also take underscores (``1_000``), any Unicode digit
+#: (``"\u0663"``, full-width ``"\uff11\uff10"``) and surrounding whitespace (``" 5 "``).
 _NUMERAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
@@ -41,7 +45,8 @@ def to_decimal(value: object) -> Decimal:
     """Turn a JSON number (already a ``Decimal`` or ``int``) or a numeric string into a ``Decimal``.
 
     Raises ``InvalidAmount`` for anything else, including ``bool``, ``float`` (floats must never be
-    produced: parse JSON with ``parse_float=Decimal``), NaN, infinities and empty strings.
+    produced: parse JSON with ``parse_float=Decimal``), NaN, infinities, empty strings and strings
+    that are not ASCII decimal text exactly.
     """
     if isinstance(value, bool):
         raise InvalidAmount("a boolean is not an amount")
@@ -50,11 +55,14 @@ def to_decimal(value: object) -> Decimal:
     elif isinstance(value, int):
         number = Decimal(value)
     elif isinstance(value, str):
-        text = value.strip()
+        text = value
         if not text or len(text) > 64:
             raise InvalidAmount("an amount string must hold 1 to 64 characters")
         if _NUMERAL.fullmatch(text) is None:
-            raise InvalidAmount(f"{value!r} is not a number")
+            raise InvalidAmount(
+                f"{value!r} is not a number in ASCII decimal text such as 25.00 "
+                "(no spaces, separators or other digits)"
+            )
         try:
             number = Decimal(text)
         except InvalidOperation:
@@ -68,6 +76,11 @@ def to_decimal(value: object) -> Decimal:
     if number.copy_abs() >= MAX_MAJOR:  # copy_abs, unlike abs(), cannot overflow the context
         raise InvalidAmount("the amount is out of range")
     return number
+
+
+#: A ``Decimal`` field of a request model: ``to_decimal`` checks the raw input before pydantic's own
+#: (lenient) ``Decimal`` parsing would see it.
+AsciiDecimal = Annotated[Decimal, BeforeValidator(to_decimal)]
 
 
 def parse_minor(

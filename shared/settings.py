@@ -7,18 +7,28 @@ outside development.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.command_auth import DEVELOPMENT_KEY, DEVELOPMENT_KEY_ID, Signer, Verifier
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "placeholder", "dev", "test", "xxx"}
 )
+
+#: Shortest secret accepted in production where hypeledger's operator chooses it (operator tokens,
+#: the metrics token): 32 characters, e.g. ``openssl rand -hex 16``.
+MIN_SECRET_LENGTH = 32
+#: Shortest secret accepted in production where Hypetech issues it (webhook API keys, the REST
+#: token): their length is Hypetech's choice, so the floor is lower.
+MIN_PROVIDER_SECRET_LENGTH = 16
 
 
 class Environment(StrEnum):
@@ -109,6 +119,17 @@ class CommonSettings(BaseSettings):
     extra_currencies: dict[str, int] = Field(default_factory=dict)
     topic_prefix: str = ""
     """Prepended to every topic name (tests use a unique prefix per test; production leaves it empty)."""
+    command_key_id: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9._-]*$")
+    """Id of the key this service signs its commands (or, the ledger, its replies) with."""
+    command_key: SecretStr | None = None
+    """This service's own signing key (``shared.command_auth``); required in production by every
+    service that produces commands or replies."""
+    command_verify_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    """Key id -> key of every signer this service accepts (JSON object): the ledger lists the
+    producers' keys, each producer the ledger's. Old and new side by side while keys rotate."""
+    metrics_token: SecretStr | None = None
+    """When set, ``/metrics`` (and the ingress's ``/openapi.json``) answer only requests carrying
+    ``Authorization: Bearer <token>``; unset, they are open (keep them off public routes)."""
     ledger_time_zone: str = "UTC"
     """The operator's time zone (IANA name): where player limits' days, weeks and months begin."""
     ledger_limit_cooling_off: timedelta = Field(default=timedelta(hours=24), ge=timedelta(0))
@@ -126,6 +147,45 @@ class CommonSettings(BaseSettings):
     def topic(self, name: str) -> str:
         """The topic name this deployment uses for the contract topic ``name``."""
         return f"{self.topic_prefix}{name}"
+
+    @model_validator(mode="after")
+    def _command_keys(self) -> CommonSettings:
+        if self.command_key is not None:
+            if not self.command_key_id:
+                raise ValueError("HYPELEDGER_COMMAND_KEY_ID must name HYPELEDGER_COMMAND_KEY")
+            self.check_secret("command_key", self.command_key)
+        for secret in self.command_verify_keys.values():
+            self.check_secret("command_verify_keys", secret)
+        return self
+
+    def command_signer(self) -> Signer:
+        """What this service signs with: its own key, or outside production the development one."""
+        if self.command_key is not None:
+            return Signer(self.command_key_id, self.command_key.get_secret_value().encode())
+        if self.environment in (Environment.DEVELOPMENT, Environment.TEST):
+            return Signer(DEVELOPMENT_KEY_ID, DEVELOPMENT_KEY)
+        raise ValueError(
+            f"HYPELEDGER_COMMAND_KEY_ID and HYPELEDGER_COMMAND_KEY must be set in {self.environment}"
+        )
+
+    def command_verifier(self) -> Verifier:
+        """The signers this service accepts, or outside production the development key."""
+        return self.verifier_of("command_verify_keys", self.command_verify_keys)
+
+    def verifier_of(self, name: str, keys: Mapping[str, SecretStr]) -> Verifier:
+        """A verifier of ``keys`` (the setting ``name``), or outside production the development
+        key; in production, missing keys stop the service at start."""
+        if keys:
+            return Verifier({kid: key.get_secret_value().encode() for kid, key in keys.items()})
+        if self.environment in (Environment.DEVELOPMENT, Environment.TEST):
+            return Verifier({DEVELOPMENT_KEY_ID: DEVELOPMENT_KEY})
+        raise ValueError(f"HYPELEDGER_{name.upper()} must be set in {self.environment}")
+
+    @model_validator(mode="after")
+    def _metrics_token(self) -> CommonSettings:
+        if self.metrics_token is not None:
+            self.check_secret("metrics_token", self.metrics_token)
+        return self
 
     @model_validator(mode="after")
     def _kafka_credentials(self) -> CommonSettings:
@@ -158,17 +218,36 @@ class CommonSettings(BaseSettings):
     def kafka_idempotence(self) -> bool:
         return self.broker_profile.idempotent_producer
 
-    def check_secret(self, name: str, value: SecretStr | None) -> None:
-        """Refuse a missing or placeholder secret outside development and tests."""
+    def check_secret(
+        self, name: str, value: SecretStr | None, min_length: int = MIN_SECRET_LENGTH
+    ) -> None:
+        """Refuse a missing, placeholder or short secret outside development and tests."""
         if self.environment in (Environment.DEVELOPMENT, Environment.TEST):
             return
         if value is None or value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
             raise ValueError(
                 f"HYPELEDGER_{name.upper()} must be set to a real secret in {self.environment}"
             )
+        if len(value.get_secret_value()) < min_length:
+            raise ValueError(
+                f"HYPELEDGER_{name.upper()} must be at least {min_length} characters "
+                f"in {self.environment}"
+            )
 
 
-class IngressSettings(CommonSettings):
+class HttpServerLimits(BaseModel):
+    """The bounds of an HTTP server (each service's settings carry them with its own prefix)."""
+
+    http_request_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    """A request must arrive whole (line, headers, body) within this many seconds of its first
+    byte (and a new connection's first request within this of connecting): else 408 and close."""
+    http_keep_alive_s: int = Field(default=5, ge=1, le=600)
+    """An idle keep-alive connection is closed after this many seconds."""
+    http_max_concurrency: int = Field(default=1000, ge=1)
+    """Open connections or requests in progress beyond which new requests are answered 503."""
+
+
+class IngressSettings(CommonSettings, HttpServerLimits):
     host: str = "127.0.0.1"
     port: int = 8080
     public_base_url: str = "http://127.0.0.1:8080"
@@ -190,12 +269,17 @@ class IngressSettings(CommonSettings):
             if not self.hypetech_api_keys:
                 raise ValueError("HYPELEDGER_HYPETECH_API_KEYS must be set")
             for key in self.hypetech_api_keys:
-                self.check_secret("hypetech_api_keys", key)
+                self.check_secret("hypetech_api_keys", key, MIN_PROVIDER_SECRET_LENGTH)
         return self
 
 
 class LedgerSettings(CommonSettings):
     consumer_group: str = "hypeledger-ledger"
+    command_key_scopes: dict[
+        str, list[Annotated[str, Field(pattern=r"^(webhook|operator)(:[a-z_]{1,32})?$")]]
+    ] = Field(default_factory=dict)
+    """Key id -> what that key may sign (JSON object): ``webhook``, ``operator`` or
+    ``operator:<kind>`` (``shared.command_auth``). A key not named here may sign any command."""
     max_batch: int = Field(default=500, ge=1, le=10_000)
     session_check: bool = True
     insufficient_funds_status: int = Field(default=403, ge=400, le=499)
@@ -220,11 +304,11 @@ class HypetechClientSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _secrets(self) -> HypetechClientSettings:
-        self.check_secret("hypetech_api_token", self.hypetech_api_token)
+        self.check_secret("hypetech_api_token", self.hypetech_api_token, MIN_PROVIDER_SECRET_LENGTH)
         return self
 
 
-class OperatorApiSettings(HypetechClientSettings):
+class OperatorApiSettings(HypetechClientSettings, HttpServerLimits):
     host: str = "127.0.0.1"
     port: int = 8081
     operator_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -258,3 +342,15 @@ class ReconcilerSettings(HypetechClientSettings):
     """Correction policy (off by default): settle open bets of FINISHED rounds as lost."""
     ledger_timeout_s: float = Field(default=5.0, gt=0)
     instance_id: str = "reconciler"
+    tap_verify_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    """Key id -> key of the producers whose webhooks the tap of ``wallet.commands.v1`` believes
+    (the ingress's; JSON object): a record not signed by one is not stored."""
+
+    @model_validator(mode="after")
+    def _tap_keys(self) -> ReconcilerSettings:
+        for secret in self.tap_verify_keys.values():
+            self.check_secret("tap_verify_keys", secret)
+        return self
+
+    def tap_verifier(self) -> Verifier:
+        return self.verifier_of("tap_verify_keys", self.tap_verify_keys)

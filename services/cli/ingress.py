@@ -1,4 +1,4 @@
-"""``hypeledger ingress``: serve Hypetech's webhooks (uvicorn, uvloop, httptools)."""
+"""``hypeledger ingress``: serve Hypetech's webhooks (uvicorn, uvloop, httptools, with bounds)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Serve the signed webhooks: verify, normalise, ask the ledger, answer its decision."""
-        import uvicorn  # noqa: PLC0415 - keep `hypeledger --help` fast
-
+        from services.ingress.app import server_of  # noqa: PLC0415 - keep --help fast
+        from shared.http_server import run  # noqa: PLC0415
         from shared.settings import IngressSettings  # noqa: PLC0415
 
         settings = IngressSettings()
@@ -32,17 +32,4 @@ def register(app: typer.Typer) -> None:
             document = build_openapi(webhook_routes(settings), settings.public_base_url)
             print(json.dumps(document, indent=2))
             return
-        uvicorn.run(
-            "services.ingress.app:app_from_environment",
-            factory=True,
-            workers=workers,
-            host=host or settings.host,
-            port=port or settings.port,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            log_config=None,
-            log_level="warning",
-            timeout_graceful_shutdown=10,
-        )
+        run(server_of(settings, host=host, port=port, workers=workers))

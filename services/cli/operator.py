@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -96,6 +96,44 @@ class Api:
         return payload
 
 
+def _checked(rule: Callable[[object, str], str], value: object, field: str) -> str:
+    """``value`` kept by one of ``shared.identifiers``' rules (the API's own), else a usage
+    error (exit 2)."""
+    from shared.identifiers import InvalidIdentifier  # noqa: PLC0415
+
+    try:
+        return rule(value, field)
+    except InvalidIdentifier as exc:
+        fail(str(exc), ExitCode.USAGE)
+
+
+def _user(user_id: str) -> str:
+    """The player's id, checked and percent-encoded as one path segment."""
+    from urllib.parse import quote  # noqa: PLC0415
+
+    from shared import identifiers  # noqa: PLC0415
+
+    return quote(_checked(identifiers.user_id, user_id, "user_id"), safe="")
+
+
+def _account(user_id: str, currency: str) -> str:
+    """``/accounts/{user_id}/{currency}``, each checked by the API's rules."""
+    from shared import identifiers  # noqa: PLC0415
+
+    return f"/accounts/{_user(user_id)}/{_checked(identifiers.currency, currency, 'currency')}"
+
+
+def _amount(value: str, field: str = "amount") -> str:
+    """``value`` if it is ASCII decimal text (the API's rule), else a usage error (exit 2)."""
+    from shared.money import InvalidAmount, to_decimal  # noqa: PLC0415
+
+    try:
+        to_decimal(value)
+    except InvalidAmount as exc:
+        fail(f"{field}: {exc}", ExitCode.USAGE)
+    return value
+
+
 def _show(
     as_json: bool,
     payload: dict[str, Any],
@@ -178,8 +216,14 @@ def _register_accounts(app: typer.Typer) -> None:
         as_json: JsonOut = False,
     ) -> None:
         """Create the account (USER_ID, CURRENCY)."""
+        from shared import identifiers  # noqa: PLC0415
+
+        body = {
+            "user_id": _checked(identifiers.user_id, user_id, "user_id"),
+            "currency": _checked(identifiers.currency, currency, "currency"),
+        }
         client = Api(api, token, as_json)
-        answer = client.call("POST", "/accounts", body={"user_id": user_id, "currency": currency})
+        answer = client.call("POST", "/accounts", body=body)
         _show(as_json, answer, "account created", None, REPLY_COLUMNS)
 
     @accounts.command("show")
@@ -193,10 +237,10 @@ def _register_accounts(app: typer.Typer) -> None:
         """Show one account, or all of a player's accounts when no CURRENCY is given."""
         client = Api(api, token, as_json)
         if currency is None:
-            answer = client.call("GET", f"/players/{user_id}/accounts")
+            answer = client.call("GET", f"/players/{_user(user_id)}/accounts")
             _show(as_json, answer, f"accounts of {user_id}", answer["items"], ACCOUNT_COLUMNS)
         else:
-            answer = client.call("GET", f"/accounts/{user_id}/{currency}")
+            answer = client.call("GET", _account(user_id, currency))
             _show(as_json, answer, "account", None, ACCOUNT_COLUMNS)
 
     def account_change(action: str) -> None:
@@ -213,7 +257,7 @@ def _register_accounts(app: typer.Typer) -> None:
         ) -> None:
             client = Api(api, token, as_json)
             answer = client.call(
-                "POST", f"/accounts/{user_id}/{currency}/{action}", body={"reason": reason}
+                "POST", f"{_account(user_id, currency)}/{action}", body={"reason": reason}
             )
             _show(as_json, answer, f"{action}ed", None, REPLY_COLUMNS)
 
@@ -243,12 +287,17 @@ def _register_money(app: typer.Typer) -> None:
             token: Token = "",
             as_json: JsonOut = False,
         ) -> None:
-            idempotency_key = key or f"cli-{uuid.uuid4()}"
+            from shared import identifiers  # noqa: PLC0415
+
+            path = f"{_account(user_id, currency)}/{segment}"
+            idempotency_key = _checked(
+                identifiers.idempotency_key, key or f"cli-{uuid.uuid4()}", "--key"
+            )
             client = Api(api, token, as_json)
             answer = client.call(
                 "POST",
-                f"/accounts/{user_id}/{currency}/{segment}",
-                body={"amount": amount, "reason": reason},
+                path,
+                body={"amount": _amount(amount), "reason": reason},
                 headers={"Idempotency-Key": idempotency_key},
             )
             if not as_json:
@@ -274,7 +323,7 @@ def _register_reads(app: typer.Typer) -> None:
     ) -> None:
         """The balance of (USER_ID, CURRENCY), as the operator API answers it."""
         client = Api(api, token, as_json)
-        answer = client.call("GET", f"/accounts/{user_id}/{currency}/balance")
+        answer = client.call("GET", f"{_account(user_id, currency)}/balance")
         _show(as_json, answer, "balance", None, ("user_id", "currency", "balance", "blocked"))
 
     @app.command("history")
@@ -322,7 +371,7 @@ def _register_reads(app: typer.Typer) -> None:
         }
         items: list[dict[str, Any]] = []
         while True:
-            answer = client.call("GET", f"/accounts/{user_id}/{currency}/{listing}", params=params)
+            answer = client.call("GET", f"{_account(user_id, currency)}/{listing}", params=params)
             items.extend(answer["items"])
             params["cursor"] = answer["next_cursor"]
             if not all_pages or params["cursor"] is None:
@@ -352,12 +401,16 @@ def _register_reads(app: typer.Typer) -> None:
         as_json: JsonOut = False,
     ) -> None:
         """Open a game session for USER_ID in GAME and print its single-use game_url."""
+        from shared import identifiers  # noqa: PLC0415
+
         client = Api(api, token, as_json)
         body = {
-            "user_id": user_id,
+            "user_id": _checked(identifiers.user_id, user_id, "user_id"),
             "game": game,
             "username": username,
-            "currency": currency,
+            "currency": None
+            if currency is None
+            else _checked(identifiers.currency, currency, "currency"),
             "language": language,
             "avatar": avatar,
         }
@@ -397,16 +450,20 @@ def _register_free_bets(app: typer.Typer) -> None:
         as_json: JsonOut = False,
     ) -> None:
         """Grant free bets through Hypetech and record the grant."""
+        from shared import identifiers  # noqa: PLC0415
+
         client = Api(api, token, as_json)
         body: dict[str, Any] = {
-            "user_id": user_id,
-            "currency": currency,
+            "user_id": _checked(identifiers.user_id, user_id, "user_id"),
+            "currency": _checked(identifiers.currency, currency, "currency"),
             "game": game,
             "quantity": quantity,
-            "value": value,
+            "value": _amount(value, "value"),
             "expires_at": expires_at,
             "bonus_code": bonus_code,
-            "max_multiplier": max_multiplier,
+            "max_multiplier": None
+            if max_multiplier is None
+            else _amount(max_multiplier, "max_multiplier"),
         }
         answer = client.call(
             "POST", "/free-bets", body={k: v for k, v in body.items() if v is not None}
@@ -423,5 +480,5 @@ def _register_free_bets(app: typer.Typer) -> None:
     ) -> None:
         """A player's free-bet grants, newest first."""
         client = Api(api, token, as_json)
-        answer = client.call("GET", f"/accounts/{user_id}/{currency}/free-bets")
+        answer = client.call("GET", f"{_account(user_id, currency)}/free-bets")
         _show(as_json, answer, f"free bets of {user_id}", answer["items"], GRANT_COLUMNS)

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -30,8 +31,10 @@ from services.ingress.webhooks import (
 from shared.contracts.commands import WebhookKind
 from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
+from shared.http_server import HttpServerConfig, server_config
 from shared.kafka_rpc import KafkaRpcClient, RpcStats
 from shared.logs import configure_logging
+from shared.metrics_access import METRICS_PATHS, MetricsTokenGuard
 from shared.runtime import collect_garbage_less_often
 from shared.settings import IngressSettings
 
@@ -86,6 +89,30 @@ def app_from_environment() -> ASGIApp:
     return application
 
 
+def server_of(
+    settings: IngressSettings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int = 1,
+) -> HttpServerConfig:
+    """uvicorn's configuration of the ingress: ``workers`` processes building their own app
+    from the environment, uvloop, and the bounds of ``settings`` (``shared.http_server``)."""
+    return server_config(
+        "services.ingress.app:app_from_environment",
+        settings,
+        host=host or settings.host,
+        port=port or settings.port,
+        factory=True,
+        workers=workers,
+        loop="uvloop",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
+
+
 def create_app(
     settings: IngressSettings,
     *,
@@ -97,7 +124,9 @@ def create_app(
         settings, request_topic=COMMANDS, instance_id=settings.instance_id, client_id="ingress"
     )
     metrics = IngressMetrics()
-    metrics.count_unmatched_replies(lambda: link.stats.unmatched_replies)
+    metrics.count_link_replies(
+        lambda: link.stats.unmatched_replies, lambda: link.stats.forged_replies
+    )
     routes = webhook_routes(settings)
     verifier = SignatureVerifier(
         (key.get_secret_value().encode() for key in settings.hypetech_api_keys),
@@ -154,6 +183,13 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(
+                MetricsTokenGuard,
+                token=settings.metrics_token,
+                paths=METRICS_PATHS | {"/openapi.json"},
+            )
         ],
         exception_handlers={404: not_found, 405: not_found},
         lifespan=lifespan,

@@ -68,28 +68,43 @@ class IngressMetrics:
         counter.inc()
         histogram.observe(seconds)
 
-    def count_unmatched_replies(self, read: Callable[[], int]) -> None:
-        """Expose the request-reply link's running count of replies nobody waited for."""
-        self.registry.register(_UnmatchedReplies(read))
+    def count_link_replies(self, unmatched: Callable[[], int], forged: Callable[[], int]) -> None:
+        """Expose the request-reply link's running counts: replies nobody waited for, and
+        replies refused as not signed by the ledger."""
+        self.registry.register(
+            _LinkCounter(
+                unmatched,
+                lambda value: CounterMetricFamily(
+                    "hypeledger_ingress_unmatched_replies",
+                    "Replies that arrived for no waiting request (after a timeout), since start.",
+                    value=value,
+                ),
+            )
+        )
+        self.registry.register(
+            _LinkCounter(
+                forged,
+                lambda value: CounterMetricFamily(
+                    "hypeledger_ingress_forged_replies",
+                    "Replies refused as not signed by the ledger (shared.command_auth), since start.",
+                    value=value,
+                ),
+            )
+        )
 
 
-class _UnmatchedReplies(Collector):
-    """``hypeledger_ingress_unmatched_replies_total``: a counter read from the link at scrape
-    time (the link counts; a Prometheus counter cannot be set)."""
+class _LinkCounter(Collector):
+    """A counter read from the link at scrape time (the link counts; a Prometheus counter
+    cannot be set)."""
 
-    def __init__(self, read: Callable[[], int]) -> None:
+    def __init__(
+        self, read: Callable[[], int], family: Callable[[int | None], CounterMetricFamily]
+    ) -> None:
         self._read = read
+        self._family = family
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         yield self._family(self._read())
 
     def describe(self) -> Iterator[CounterMetricFamily]:
         yield self._family(None)
-
-    @staticmethod
-    def _family(value: int | None) -> CounterMetricFamily:
-        return CounterMetricFamily(
-            "hypeledger_ingress_unmatched_replies",
-            "Replies that arrived for no waiting request (after a timeout), since start.",
-            value=value,
-        )

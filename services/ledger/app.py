@@ -95,7 +95,9 @@ class LedgerService:
         await kafka_producer.start()
         port = settings.metrics_port if self.run_consumer else settings.relay_metrics_port
         probes = ProbeServer(
-            probes_app(self.metrics.registry, self._ready), settings.metrics_host, port
+            probes_app(self.metrics.registry, self._ready, settings.metrics_token),
+            settings.metrics_host,
+            port,
         )
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -159,12 +161,15 @@ def build(
     create_partitions: int | None = None,
 ) -> LedgerService:
     configure_logging(settings.log_level, settings.log_format)
+    if consumer:  # refuse to start without the keys (shared.command_auth), before connecting
+        settings.command_verifier()
+        settings.command_signer()
     return LedgerService(
         settings,
         run_consumer=consumer,
         run_relay=relay,
         create_partitions=create_partitions,
-        faults=Faults.from_env(),
+        faults=Faults.from_env(settings.environment),
     )
 
 

@@ -30,12 +30,12 @@ from services.ledger.faults import Faults
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.model import Decision, Outcome, Policy
 from services.ledger.state import BatchState
+from shared.command_auth import COMMAND, in_scope, reply_headers, signer_of
 from shared.contracts.commands import WALLET_COMMAND, LedgerReply
 from shared.contracts.problems import PROBLEM_CONTENT_TYPE, problem
 from shared.contracts.topics import (
     COMMANDS,
     COMMANDS_DLQ,
-    HEADER_CONTENT_TYPE,
     HEADER_CORRELATION_ID,
     HEADER_DLQ_REASON,
     HEADER_REPLY_TO,
@@ -70,6 +70,9 @@ class _Item:
     record: ConsumerRecord[bytes, bytes]
     command: Command | None
     reason: str | None
+    refusal: str | None = None
+    """Why the record's signature was refused (``shared.command_auth``); such a record is
+    dead-lettered and never answered: its ``reply_to`` is the sender's word, not a producer's."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -118,6 +121,11 @@ class LedgerConsumer:
         self._faults = faults
         self._topic = settings.topic(COMMANDS)
         self._dlq_topic = settings.topic(COMMANDS_DLQ)
+        self._verifier = settings.command_verifier()
+        self._signer = settings.command_signer()
+        self._scopes = {
+            key_id: frozenset(scopes) for key_id, scopes in settings.command_key_scopes.items()
+        }
         self._events_topic = settings.topic(TRANSACTIONS)
         self._group = settings.consumer_group
         self._consumer: AIOKafkaConsumer | None = None
@@ -558,10 +566,24 @@ class LedgerConsumer:
         consumer.seek(tp, expected)
 
     def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Item:
+        refusal = self._verifier.refusal(
+            COMMAND, key=record.key, headers=record.headers or (), value=record.value
+        )
+        if refusal is not None:
+            return _Item(record, None, f"unauthenticated: {refusal}", refusal)
         if record.value is None:
             return _Item(record, None, "empty record")
         try:
-            return _Item(record, WALLET_COMMAND.validate_json(record.value), None)
+            command = WALLET_COMMAND.validate_json(record.value)
+            if self._scopes:
+                key_id = signer_of(record.headers or ())
+                scopes = self._scopes.get(key_id)
+                if scopes is not None and not in_scope(scopes, command.type, command.kind):
+                    reason = (
+                        f"unauthenticated: key {key_id} may not sign {command.type}:{command.kind}"
+                    )
+                    return _Item(record, None, reason, "out of scope")
+            return _Item(record, command, None)
         except ValidationError as exc:
             return _Item(record, None, f"not a wallet command: {exc.errors(include_url=False)[:3]}")
         except ValueError as exc:
@@ -578,7 +600,11 @@ class LedgerConsumer:
                     self._dlq_topic, record.value, key=record.key, headers=headers
                 )
             )
-            self._metrics.dlq.labels("undecodable").inc()
+            if item.refusal is not None:
+                self._metrics.unauthenticated.labels(item.refusal).inc()
+            self._metrics.dlq.labels(
+                "undecodable" if item.refusal is None else "unauthenticated"
+            ).inc()
             log.error(
                 "ledger.command.dead_lettered",
                 offset=record.offset,
@@ -595,19 +621,14 @@ class LedgerConsumer:
             self._observe(decision)
             headers = dict(item.record.headers or ())
             reply_to = headers.get(HEADER_REPLY_TO)
-            if not reply_to:
+            if not reply_to or item.refusal is not None:
                 continue
-            reply = _reply_of(decision)
-            reply_headers = [(HEADER_CONTENT_TYPE, b"application/json")]
+            value = _reply_of(decision).model_dump_json().encode()
             correlation_id = headers.get(HEADER_CORRELATION_ID)
-            if correlation_id is not None:
-                reply_headers.append((HEADER_CORRELATION_ID, correlation_id))
+            signed = reply_headers(self._signer, correlation_id=correlation_id, value=value)
             futures.append(
                 await self._producer.send(
-                    reply_to.decode(),
-                    reply.model_dump_json().encode(),
-                    key=correlation_id,
-                    headers=reply_headers,
+                    reply_to.decode(), value, key=correlation_id, headers=signed
                 )
             )
         if futures:  # queued in order; their acknowledgements are awaited off the fetch loop

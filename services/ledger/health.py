@@ -8,15 +8,23 @@ from collections.abc import Awaitable, Callable, Generator
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from shared.http_server import server_config
+from shared.metrics_access import MetricsTokenGuard
+from shared.settings import HttpServerLimits
+
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
-def probes_app(registry: CollectorRegistry, ready: ReadyCheck) -> Starlette:
+def probes_app(
+    registry: CollectorRegistry, ready: ReadyCheck, metrics_token: SecretStr | None = None
+) -> Starlette:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -33,7 +41,8 @@ def probes_app(registry: CollectorRegistry, ready: ReadyCheck) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
-        ]
+        ],
+        middleware=[Middleware(MetricsTokenGuard, token=metrics_token)],
     )
 
 
@@ -49,13 +58,13 @@ class ProbeServer:
     """uvicorn serving ``probes_app`` inside the service's own event loop."""
 
     def __init__(self, app: Starlette, host: str, port: int) -> None:
-        config = uvicorn.Config(
+        config = server_config(
             app,
+            HttpServerLimits(),
             host=host,
             port=port,
             lifespan="off",
             log_level="warning",
-            log_config=None,
             access_log=False,
         )
         self._server = _QuietServer(config)

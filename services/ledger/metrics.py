@@ -45,6 +45,12 @@ class LedgerMetrics:
             ["reason"],
             registry=r,
         )
+        self.unauthenticated = Counter(
+            "hypeledger_ledger_commands_unauthenticated",
+            "Commands refused before deciding: unsigned, unknown key id, or bad signature.",
+            ["reason"],
+            registry=r,
+        )
         self.findings = Counter(
             "hypeledger_ledger_findings",
             "Decisions flagged for reconciliation.",

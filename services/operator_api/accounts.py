@@ -13,10 +13,18 @@ from services.operator_api.commands import (
     send_command,
 )
 from services.operator_api.context import Context
-from services.operator_api.http import ProblemError, json_response, parse_json, read_model, validate
+from services.operator_api.http import (
+    ProblemError,
+    checked,
+    json_response,
+    parse_json,
+    read_model,
+    validate,
+)
 from services.operator_api.models import AccountChange, CreateAccount, MoneyMovement
 from services.operator_api.ports import Account
 from services.operator_api.views import account_view, balance_view
+from shared import identifiers
 from shared.contracts.commands import OperatorKind
 
 
@@ -29,9 +37,13 @@ async def existing_account(ctx: Context, user_id: str, currency: str) -> Account
     return account
 
 
+def path_user(request: Request) -> str:
+    return checked(identifiers.user_id, request.path_params["user_id"], "user_id")
+
+
 def path_account(ctx: Context, request: Request) -> tuple[str, str]:
-    user_id = str(request.path_params["user_id"])
-    return user_id, checked_currency(ctx, str(request.path_params["currency"]))
+    currency = checked(identifiers.currency, request.path_params["currency"], "currency")
+    return path_user(request), checked_currency(ctx, currency)
 
 
 def routes(ctx: Context) -> list[Route]:
@@ -56,7 +68,7 @@ def routes(ctx: Context) -> list[Route]:
         return json_response(account_view(account, ctx.currencies))
 
     async def list_accounts(request: Request) -> Response:
-        user_id = str(request.path_params["user_id"])
+        user_id = path_user(request)
         accounts = await ctx.store.accounts_of(user_id)
         if not accounts:
             raise ProblemError("account-not-found", f"player {user_id!r} has no account")

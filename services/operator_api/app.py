@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import cast
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -42,9 +41,11 @@ from services.operator_api.provider import HypetechProvider
 from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
+from shared.http_server import HttpServerConfig, run, server_config
 from shared.hypetech import HypetechClient
 from shared.kafka_rpc import KafkaRpcClient
 from shared.logs import configure_logging, get_logger
+from shared.metrics_access import MetricsTokenGuard
 from shared.settings import OperatorApiSettings
 
 log = get_logger(__name__)
@@ -182,6 +183,7 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(MetricsTokenGuard, token=settings.metrics_token),
             Middleware(BearerAuth, tokens=settings.operator_tokens),
             Middleware(ProblemGuard),
         ],
@@ -192,13 +194,19 @@ def create_app(
     return app
 
 
-def serve(settings: OperatorApiSettings) -> None:
-    """Run the API with uvicorn on the configured host and port (``hypeledger operator-api``)."""
-    configure_logging(settings.log_level, settings.log_format)
-    uvicorn.run(
+def server_of(settings: OperatorApiSettings) -> HttpServerConfig:
+    """uvicorn's configuration of the API with the bounds of ``settings`` (``shared.http_server``)."""
+    return server_config(
         create_app(settings),
+        settings,
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
     )
+
+
+def serve(settings: OperatorApiSettings) -> None:
+    """Run the API with uvicorn on the configured host and port (``hypeledger operator-api``)."""
+    configure_logging(settings.log_level, settings.log_format)
+    run(server_of(settings))

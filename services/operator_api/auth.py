@@ -14,8 +14,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.operator_api.http import problem_response
 
-#: Paths that answer without a token: probes, metrics and the API description.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+#: Paths that answer without an operator token: the probes, and the metrics (which take the
+#: metrics token instead when one is configured: ``shared.metrics_access``). The API description
+#: needs an operator token like every route it describes.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def token_matches(presented: str, tokens: Sequence[SecretStr]) -> bool:

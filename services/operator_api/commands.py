@@ -17,8 +17,9 @@ from starlette.responses import Response
 
 from services.operator_api import idempotency
 from services.operator_api.context import Context
-from services.operator_api.http import ProblemError, problem_response
+from services.operator_api.http import ProblemError, checked, problem_response
 from services.operator_api.ports import LedgerUnavailable
+from shared import identifiers
 from shared.contracts.commands import OperatorCommand, OperatorKind
 from shared.contracts.protection import LimitKind, LimitPeriod
 from shared.currencies import UnknownCurrency
@@ -60,13 +61,7 @@ async def claim_key(ctx: Context, request: Request, body: dict[str, Any], *, req
                 f"send an {idempotency.HEADER} header: a unique key per intended operation",
             )
         return f"auto-{uuid.uuid4()}"
-    key = key.strip()
-    if len(key) > idempotency.MAX_KEY_LENGTH:
-        raise ProblemError(
-            "invalid-field",
-            f"{idempotency.HEADER} must be at most {idempotency.MAX_KEY_LENGTH} characters",
-            field=idempotency.HEADER,
-        )
+    key = checked(identifiers.idempotency_key, key, idempotency.HEADER)
     wanted = idempotency.fingerprint(request.method, request.url.path, body)
     on_record = await ctx.store.claim_idempotency_key(key, wanted)
     if on_record != wanted:

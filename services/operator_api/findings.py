@@ -12,8 +12,9 @@ from services.operator_api import cursor
 from services.operator_api.context import Context
 from services.operator_api.http import ProblemError, json_response, read_model
 from services.operator_api.models import ChangeFindingStatus, FindingStatus
-from services.operator_api.pages import limit_of, page, position_of
+from services.operator_api.pages import limit_of, optional_id, page, position_of
 from services.operator_api.ports import FindingFilter
+from shared import identifiers
 
 CLASS_PATTERN = re.compile(r"^[a-z_]{1,64}$")
 
@@ -31,14 +32,14 @@ def finding_filter(request: Request) -> FindingFilter:
     return FindingFilter(
         status=status,
         finding_class=finding_class,
-        session_id=params.get("session_id") or None,
-        user_id=params.get("user_id") or None,
+        session_id=optional_id(request, "session_id"),
+        user_id=optional_id(request, "user_id", identifiers.user_id),
     )
 
 
 def finding_id_of(request: Request) -> int:
     text = str(request.path_params["finding_id"])
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise ProblemError("not-found", f"no finding {text!r}")
     return int(text)
 

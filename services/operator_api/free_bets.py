@@ -19,6 +19,7 @@ from services.operator_api.models import GrantFreeBets
 from services.operator_api.pages import limit_of, page, position_of
 from services.operator_api.ports import FreeBetOffer, NewGrant, ProviderFailed
 from services.operator_api.protection import refuse_if_excluded
+from services.operator_api.provider import provider_error
 from shared.logs import get_logger
 from shared.money import minor_to_decimal
 
@@ -83,9 +84,7 @@ def routes(ctx: Context) -> list[Route]:
             )
         except ProviderFailed as exc:
             ctx.metrics.provider_calls.labels("redeem_free_bet", "failed").inc()
-            raise ProblemError(
-                "provider-error", exc.detail, provider_status=exc.provider_status
-            ) from exc
+            raise provider_error("redeem_free_bet", exc, user_id=body.user_id) from exc
         ctx.metrics.provider_calls.labels("redeem_free_bet", "ok").inc()
         stored = await record(
             NewGrant(

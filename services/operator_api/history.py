@@ -13,7 +13,7 @@ from services.operator_api import cursor
 from services.operator_api.accounts import existing_account, path_account
 from services.operator_api.context import Context
 from services.operator_api.http import ProblemError, json_response
-from services.operator_api.pages import limit_of, page, position_of, time_of
+from services.operator_api.pages import limit_of, optional_id, page, position_of, time_of
 from services.operator_api.ports import HistoryFilter, Row, Store
 
 #: What a kind filter looks like (``bet``, ``win``, ``rollback``, ``deposit``, ``withdraw``...).
@@ -31,8 +31,8 @@ def history_filter(request: Request) -> HistoryFilter:
         raise ProblemError("invalid-field", "kind must be a kind name such as bet", field="kind")
     where = HistoryFilter(
         kind=kind,
-        round_id=request.query_params.get("round_id") or None,
-        session_token=request.query_params.get("session_token") or None,
+        round_id=optional_id(request, "round_id"),
+        session_token=optional_id(request, "session_token"),
         since=time_of(request, "since"),
         until=time_of(request, "until"),
     )

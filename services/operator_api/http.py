@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.contracts.problems import PROBLEM_CONTENT_TYPE, problem
+from shared.identifiers import InvalidIdentifier
 from shared.jsonwire import MalformedJson, dumps_compact, loads_exact
 
 JSON_CONTENT_TYPE = "application/json"
@@ -59,6 +60,14 @@ def problem_from_error(error: ProblemError, instance: str) -> Response:
     return problem_response(
         error.slug, error.detail, instance=instance, status=error.status, **error.extra
     )
+
+
+def checked(rule: Callable[[object, str], str], value: object, field: str) -> str:
+    """``value`` kept by ``rule`` (one of ``shared.identifiers``), else an ``invalid-field``."""
+    try:
+        return rule(value, field)
+    except InvalidIdentifier as exc:
+        raise ProblemError("invalid-field", str(exc), field=exc.field) from None
 
 
 def parse_json(raw: bytes) -> Any:

@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 200
 
 
 def fingerprint(method: str, path: str, body: dict[str, Any]) -> str:

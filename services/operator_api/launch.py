@@ -16,6 +16,7 @@ from services.operator_api.http import ProblemError, json_response, read_model
 from services.operator_api.models import LaunchGame
 from services.operator_api.ports import AccessRequest, Account, NewSession, ProviderFailed
 from services.operator_api.protection import refuse_if_excluded
+from services.operator_api.provider import provider_error
 from shared.logs import get_logger
 from shared.money import format_minor, minor_to_decimal
 
@@ -81,12 +82,7 @@ def routes(ctx: Context) -> list[Route]:
             token = session_token_of(game_url)
         except ProviderFailed as exc:
             ctx.metrics.provider_calls.labels("request_access", "failed").inc()
-            log.warning(
-                "operator_api.launch.provider_failed", user_id=body.user_id, detail=exc.detail
-            )
-            raise ProblemError(
-                "provider-error", exc.detail, provider_status=exc.provider_status
-            ) from exc
+            raise provider_error("request_access", exc, user_id=body.user_id) from exc
         ctx.metrics.provider_calls.labels("request_access", "ok").inc()
         expires_at = ctx.clock() + timedelta(minutes=body.expires_in_minutes)
         try:
@@ -101,8 +97,10 @@ def routes(ctx: Context) -> list[Route]:
                 )
             )
         except asyncpg.UniqueViolationError:
-            raise ProblemError(
-                "provider-error", f"the provider returned a session token already in use: {token}"
+            raise provider_error(
+                "request_access",
+                ProviderFailed(f"the provider returned a session token already in use: {token}"),
+                user_id=body.user_id,
             ) from None
         log.info("operator_api.launch.opened", user_id=account.user_id, game=body.game)
         return json_response(

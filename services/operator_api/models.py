@@ -1,20 +1,21 @@
-"""Request bodies of the operator API (validated from exactly-parsed JSON; never ``float``)."""
+"""Request bodies of the operator API (validated from exactly-parsed JSON; never ``float``).
+
+Ids and currencies follow ``shared.identifiers`` (the rules the CLI and the ledger keep too);
+amounts are checked as ASCII decimal text before pydantic's ``Decimal`` parsing sees them.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.contracts.protection import ExclusionKind, LimitKind, LimitPeriod
+from shared.identifiers import Currency, UserId
+from shared.money import AsciiDecimal
 
-UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-CurrencyCode = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z0-9]{3,8}$")
-]
 ShortText = Annotated[str, StringConstraints(max_length=500)]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -24,7 +25,7 @@ class CreateAccount(BaseModel):
     model_config = _STRICT
 
     user_id: UserId
-    currency: CurrencyCode
+    currency: Currency
 
 
 class AccountChange(BaseModel):
@@ -41,7 +42,7 @@ class MoneyMovement(BaseModel):
 
     model_config = _STRICT
 
-    amount: Decimal = Field(
+    amount: AsciiDecimal = Field(
         description='Decimal string (or JSON number) in major units, e.g. "25.00".'
     )
     reason: ShortText | None = None
@@ -53,7 +54,7 @@ class LaunchGame(BaseModel):
 
     user_id: UserId
     game: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    currency: CurrencyCode | None = Field(
+    currency: Currency | None = Field(
         default=None,
         description="Needed only when the player holds accounts in several currencies.",
     )
@@ -68,13 +69,15 @@ class GrantFreeBets(BaseModel):
     model_config = _STRICT
 
     user_id: UserId
-    currency: CurrencyCode
+    currency: Currency
     game: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     quantity: int = Field(ge=1, le=10_000)
-    value: Decimal = Field(description="Value of each free bet, decimal string in major units.")
+    value: AsciiDecimal = Field(
+        description="Value of each free bet, decimal string in major units."
+    )
     expires_at: AwareDatetime
     bonus_code: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    max_multiplier: Decimal | None = Field(default=None, gt=1)
+    max_multiplier: AsciiDecimal | None = Field(default=None, gt=1)
 
 
 class FindingStatus(StrEnum):
@@ -112,7 +115,7 @@ class SetLimit(BaseModel):
 
     limit: LimitKind
     period: LimitPeriod = Field(description="bet for max_bet; day, week or month for the others.")
-    amount: Decimal = Field(description='Decimal string in major units, e.g. "100.00".')
+    amount: AsciiDecimal = Field(description='Decimal string in major units, e.g. "100.00".')
     reason: Who
     requested_by: Who
 

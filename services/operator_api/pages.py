@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 
 from services.operator_api import cursor
-from services.operator_api.http import ProblemError
+from services.operator_api.http import ProblemError, checked
 from services.operator_api.ports import Row
+from shared import identifiers
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -20,7 +21,7 @@ def limit_of(request: Request) -> int:
     text = request.query_params.get("limit")
     if text is None:
         return DEFAULT_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
         raise ProblemError(
             "invalid-field", f"limit must be an integer from 1 to {MAX_LIMIT}", field="limit"
         )
@@ -54,6 +55,15 @@ def position_of(request: Request, fingerprint: str) -> cursor.Position | None:
         return cursor.decode(text, fingerprint)
     except cursor.InvalidCursor as exc:
         raise ProblemError("invalid-field", f"cursor: {exc}", field="cursor") from None
+
+
+def optional_id(
+    request: Request, name: str, rule: Callable[[object, str], str] = identifiers.provider_id
+) -> str | None:
+    """The query parameter ``name`` kept by ``rule`` (``shared.identifiers``); absent or empty is
+    no filter."""
+    text = request.query_params.get(name)
+    return checked(rule, text, name) if text else None
 
 
 def page(rows: Sequence[Row], limit: int, fingerprint: str) -> dict[str, Any]:

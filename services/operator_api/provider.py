@@ -1,7 +1,12 @@
-"""The game provider through ``shared.hypetech``; Hypetech's errors become ``ProviderFailed``."""
+"""The game provider through ``shared.hypetech``; Hypetech's errors become ``ProviderFailed``,
+and a ``ProviderFailed`` becomes a ``provider-error`` problem without the provider's own words."""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
+from services.operator_api.http import ProblemError
 from services.operator_api.ports import AccessRequest, FreeBetOffer, ProviderFailed
 from shared.hypetech import (
     CreateSessionRequest,
@@ -11,6 +16,27 @@ from shared.hypetech import (
     HypetechError,
     HypetechUnavailable,
 )
+from shared.logs import get_logger
+
+
+def provider_error(call: str, failure: ProviderFailed, **context: Any) -> ProblemError:
+    """``failure`` as a 502 ``provider-error``: the provider's words (which may name its
+    internals, or echo what it was sent) go to the log under a reference the answer carries."""
+    reference = uuid.uuid4().hex
+    get_logger(__name__).warning(
+        "operator_api.provider.failed",
+        call=call,
+        reference=reference,
+        provider_status=failure.provider_status,
+        detail=failure.detail,
+        **context,
+    )
+    return ProblemError(
+        "provider-error",
+        f"the game provider did not complete {call}; see the logs under reference {reference}",
+        provider_status=failure.provider_status,
+        reference=reference,
+    )
 
 
 def _failure(exc: HypetechError) -> ProviderFailed:

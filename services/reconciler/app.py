@@ -14,7 +14,9 @@ import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -29,11 +31,13 @@ from services.reconciler.tap import CommandTap
 from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
+from shared.http_server import server_config
 from shared.hypetech import HypetechClient
 from shared.kafka import producer
 from shared.kafka_rpc import KafkaRpcClient
 from shared.logs import configure_logging, get_logger
-from shared.settings import ReconcilerSettings
+from shared.metrics_access import MetricsTokenGuard
+from shared.settings import HttpServerLimits, ReconcilerSettings
 
 DEFAULT_PROVIDER = "hypetech"
 
@@ -68,7 +72,7 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
         store = ReconcilerStore(pool, DEFAULT_PROVIDER, CurrencyTable(settings.extra_currencies))
         client = build_client(settings)
         stack.push_async_callback(client.aclose)
-        tap = CommandTap(settings, pool)
+        tap = CommandTap(settings, pool, settings.tap_verifier())
         await tap.start()
         stack.push_async_callback(tap.stop)
         kafka_producer: AIOKafkaProducer = producer(settings)
@@ -100,7 +104,7 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
         yield ReconcilerApp(settings, pool, store, client, tap, metrics, reconciler)
 
 
-def health_app(app: ReconcilerApp) -> Starlette:
+def health_app(app: ReconcilerApp, metrics_token: SecretStr | None = None) -> Starlette:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -116,7 +120,8 @@ def health_app(app: ReconcilerApp) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
-        ]
+        ],
+        middleware=[Middleware(MetricsTokenGuard, token=metrics_token)],
     )
 
 
@@ -130,8 +135,9 @@ async def serve(settings: ReconcilerSettings) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with build(settings) as app:
         server = uvicorn.Server(
-            uvicorn.Config(
-                health_app(app),
+            server_config(
+                health_app(app, settings.metrics_token),
+                HttpServerLimits(),
                 host=settings.metrics_host,
                 port=settings.metrics_port,
                 log_level="warning",

@@ -19,6 +19,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
+from shared.command_auth import COMMAND, Verifier
 from shared.contracts.commands import WALLET_COMMAND, WebhookEnvelope, WebhookKind
 from shared.contracts.topics import COMMANDS
 from shared.kafka import consumer, partition_count, stop_client
@@ -86,15 +87,18 @@ def tapped(value: bytes | None) -> WebhookEnvelope | None:
 
 
 class CommandTap:
-    def __init__(self, settings: CommonSettings, pool: asyncpg.Pool) -> None:
+    def __init__(self, settings: CommonSettings, pool: asyncpg.Pool, verifier: Verifier) -> None:
         self._settings = settings
         self._pool = pool
+        self._verifier = verifier
+        """Only records signed by a producer are stored (``shared.command_auth``)."""
         self._topic = settings.topic(COMMANDS)
         self._consumer: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self._log = get_logger("reconciler.tap")
         self.stored = 0
         self.skipped = 0
+        self.refused = 0
 
     @property
     def assigned(self) -> bool:
@@ -163,8 +167,13 @@ class CommandTap:
         for tp, messages in batches.items():
             for message in messages:
                 read += 1
-                envelope = tapped(message.value)
-                if envelope is None:
+                refusal = self._verifier.refusal(
+                    COMMAND, key=message.key, headers=message.headers or (), value=message.value
+                )
+                envelope = tapped(message.value) if refusal is None else None
+                if refusal is not None:
+                    self.refused += 1
+                elif envelope is None:
                     self.skipped += 1
                 else:
                     envelopes.append(envelope)

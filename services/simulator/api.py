@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -67,7 +68,7 @@ class Api:
 
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
-        self.token = sim.settings.api_token.get_secret_value()
+        self.expected_authorization = f"Bearer {sim.settings.api_token.get_secret_value()}".encode()
         self.registry: CollectorRegistry = service_registry()
         self.requests_total = Counter(
             "hypetech_sim_requests",
@@ -82,6 +83,11 @@ class Api:
             "hypetech_sim_webhooks_sent", "Webhook requests sent", registry=self.registry
         )
 
+    def authorised(self, request: Request) -> bool:
+        """The Bearer token, compared in constant time."""
+        sent = request.headers.get("authorization", "").encode("latin-1")
+        return hmac.compare_digest(sent, self.expected_authorization)
+
     def rest(self, handler: Handler, name: str, *, faulty: bool = True) -> Handler:
         """Bearer auth, Hypetech's error bodies and, unless ``faulty`` is off, injected faults."""
         sim = self.sim
@@ -95,7 +101,7 @@ class Api:
                 failure = sim.http_faults.take_failure() if faulty else None
                 if failure is not None:
                     response = _error(failure, "Service Unavailable", "Injected failure.", shape)
-                elif request.headers.get("authorization") != f"Bearer {self.token}":
+                elif not self.authorised(request):
                     response = _error(
                         401, "Unauthorized", "You don't have access to this game.", shape
                     )

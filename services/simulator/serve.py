@@ -1,51 +1,53 @@
-"""Run the simulator with uvicorn."""
+"""Run the simulator with uvicorn (the bounds of ``shared.http_server``)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-import uvicorn
 from starlette.types import ASGIApp
 
 from services.simulator.app import create_app
 from services.simulator.settings import SimulatorSettings
+from shared.http_server import HttpServerConfig, run, server_config, serving
+from shared.settings import HttpServerLimits
 
 
-def serve(settings: SimulatorSettings) -> None:
-    app = create_app(settings, configure_logs=True)
-    uvicorn.run(
-        app,
+def server_of(settings: SimulatorSettings) -> HttpServerConfig:
+    """uvicorn's configuration of the simulator with the bounds of ``settings``."""
+    return server_config(
+        create_app(settings, configure_logs=True),
+        settings,
         host=settings.host,
         port=settings.port,
         log_level="warning",
-        log_config=None,
         lifespan="on",
     )
 
 
+def serve(settings: SimulatorSettings) -> None:
+    run(server_of(settings))
+
+
 @contextlib.asynccontextmanager
-async def running(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+async def running(
+    app: ASGIApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    limits: HttpServerLimits | None = None,
+) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn inside the running event loop; yields its base URL.
 
     Port 0 picks a free port. Used by the tests and the demo to run a real HTTP server in-process.
     """
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host=host, port=port, log_level="warning", log_config=None, lifespan="on"
-        )
+    config = server_config(
+        app,
+        limits or HttpServerLimits(),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
     )
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(500):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
-        if not server.started:
-            raise RuntimeError("the server did not start within 5 s")
-        bound = server.servers[0].sockets[0].getsockname()
-        yield f"http://{host}:{bound[1]}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(config) as base_url:
+        yield base_url

@@ -4,18 +4,32 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.commands import Generation
+from shared.settings import Environment, HttpServerLimits
 
 
-class SimulatorSettings(BaseSettings):
+class SimulatorSettings(BaseSettings, HttpServerLimits):
     model_config = SettingsConfigDict(
-        env_prefix="HYPELEDGER_SIMULATOR_", extra="ignore", frozen=True
+        env_prefix="HYPELEDGER_SIMULATOR_", extra="ignore", frozen=True, populate_by_name=True
     )
 
+    environment: Environment = Field(
+        default=Environment.DEVELOPMENT,
+        validation_alias=AliasChoices(
+            "environment", "HYPELEDGER_SIMULATOR_ENVIRONMENT", "HYPELEDGER_ENVIRONMENT"
+        ),
+    )
+    """``development`` or ``test``: the simulator refuses to start in ``production``.
+
+    Read from ``HYPELEDGER_SIMULATOR_ENVIRONMENT``, else from ``HYPELEDGER_ENVIRONMENT`` (the
+    image sets ``production``), so a simulator deployed by mistake beside the real services stops
+    at start instead of handing out its tokens and fault switches.
+    """
     host: str = "127.0.0.1"
+    """Listen address: loopback unless a deployment names another on purpose."""
     port: int = 8090
     log_level: str = "INFO"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
@@ -62,6 +76,15 @@ class SimulatorSettings(BaseSettings):
     fault_lost_reply: Decimal = Field(default=Decimal(0), ge=0, le=1)
     fault_drift: Decimal = Field(default=Decimal(0), ge=0, le=1)
     fault_wrong_rollback_amount: Decimal = Field(default=Decimal(0), ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _not_in_production(self) -> SimulatorSettings:
+        if self.environment is Environment.PRODUCTION:
+            raise ValueError(
+                "the simulator is a test tool and does not run in production: set "
+                "HYPELEDGER_SIMULATOR_ENVIRONMENT=development (or test) where it belongs"
+            )
+        return self
 
     @property
     def game_base_url(self) -> str:

@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.contracts.protection import LimitKind, LimitPeriod
+from shared.identifiers import Currency, IdempotencyKey, ProviderId, UserId
 
 
 class WebhookKind(StrEnum):
@@ -118,15 +119,18 @@ class WebhookEnvelope(BaseModel):
 class OperatorCommand(BaseModel):
     """The operator's own change to an account, carrying the caller's idempotency key."""
 
+    # Its ids keep the rules of ``shared.identifiers``: the ledger refuses (dead-letters) a
+    # command that no door of the operator API would have sent.
+
     model_config = _FROZEN
 
     type: Literal["operator"] = "operator"
     kind: OperatorKind
-    idempotency_key: str = Field(min_length=1, max_length=200)
-    user_id: str = Field(min_length=1, max_length=200)
-    currency: str = Field(min_length=3, max_length=8)
+    idempotency_key: IdempotencyKey
+    user_id: UserId
+    currency: Currency
     amount: Decimal | None = None
-    round_id: str | None = None
+    round_id: ProviderId | None = None
     reason: str | None = None
     requested_by: str | None = None
     requested_at: datetime

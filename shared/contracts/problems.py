@@ -34,6 +34,7 @@ _STATUS: dict[str, tuple[int, str]] = {
     "invalid-signature": (401, "Invalid signature"),
     "malformed-request": (400, "Malformed request"),
     "payload-too-large": (413, "Payload too large"),
+    "request-timeout": (408, "Request timeout"),
     "invalid-field": (400, "Invalid field"),
     "ledger-unavailable": (503, "Ledger unavailable"),
     "unprocessable-command": (500, "Unprocessable command"),

@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.ledger.app import process_env
 from services.ledger.faults import FAULT_ENV
+from shared.command_auth import command_headers
 from shared.contracts.commands import (
     LEDGER_REPLY,
     Generation,
@@ -38,7 +39,6 @@ from shared.contracts.topics import (
     COMMANDS,
     COMMANDS_DLQ,
     HEADER_CORRELATION_ID,
-    HEADER_REPLY_TO,
     TRANSACTIONS,
     reply_topic,
 )
@@ -240,6 +240,7 @@ class Replies:
 
     def __init__(self, settings: LedgerSettings) -> None:
         self._settings = settings
+        self._signer = settings.command_signer()  # signs as the ingress and operator API do
         self.topic = settings.topic(reply_topic("chaos"))
         self.sent: dict[str, WebhookEnvelope | OperatorCommand] = {}
         self.received: dict[str, list[LedgerReply]] = {}
@@ -285,15 +286,19 @@ class Replies:
             cid = uuid.uuid4().hex
             self.sent[cid] = command
             ids.append(cid)
+            value, key = command.model_dump_json().encode(), command.user_id.encode()
             futures.append(
                 await self._producer.send(
                     self._settings.topic(COMMANDS),
-                    command.model_dump_json().encode(),
-                    key=command.user_id.encode(),
-                    headers=[
-                        (HEADER_CORRELATION_ID, cid.encode()),
-                        (HEADER_REPLY_TO, self.topic.encode()),
-                    ],
+                    value,
+                    key=key,
+                    headers=command_headers(
+                        self._signer,
+                        key=key,
+                        correlation_id=cid.encode(),
+                        reply_to=self.topic.encode(),
+                        value=value,
+                    ),
                 )
             )
         await asyncio.gather(*futures)

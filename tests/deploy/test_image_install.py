@@ -275,8 +275,15 @@ def started(
             "HYPELEDGER_TOPIC_PREFIX": service_topics,
             "HYPELEDGER_HYPETECH_API_KEYS": key,
             "HYPELEDGER_OPERATOR_TOKENS": token,
+            # One key signs and verifies here: each service is started on its own.
+            "HYPELEDGER_COMMAND_KEY_ID": "image-test",
+            "HYPELEDGER_COMMAND_KEY": key,
+            "HYPELEDGER_COMMAND_VERIFY_KEYS": json.dumps({"image-test": key}),
+            "HYPELEDGER_TAP_VERIFY_KEYS": json.dumps({"image-test": key}),
             "HYPELEDGER_HYPETECH_API_TOKEN": token,
             "HYPELEDGER_HYPETECH_BASE_URL": f"http://127.0.0.1:{_free_port()}",
+            # What compose and the dev overlay give the simulator (it refuses production).
+            "HYPELEDGER_SIMULATOR_ENVIRONMENT": "development",
             "HYPELEDGER_SIMULATOR_API_TOKEN": token,
             "HYPELEDGER_SIMULATOR_WEBHOOK_API_KEY": key,
             "HYPELEDGER_SIMULATOR_WEBHOOK_BASE_URL": f"http://127.0.0.1:{_free_port()}",

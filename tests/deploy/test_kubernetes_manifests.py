@@ -4,6 +4,7 @@ overlays keep the rules production depends on."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -210,3 +211,43 @@ def test_each_overlay_declares_its_replication_factor_and_command_partitions(
 
     assert env["REPLICATION_FACTOR"] == replication
     assert env["PARTITIONS_COMMANDS"] == partitions
+
+
+def _selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+    selector = policy["spec"]["podSelector"]
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    return all(
+        labels.get(rule["key"]) in rule["values"]
+        for rule in selector.get("matchExpressions", [])
+        if rule["operator"] == "In"
+    )
+
+
+@pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
+def test_network_policies_deny_by_default_and_admit_each_pod_on_its_own_ports(
+    folder: Path,
+) -> None:
+    resources = rendered(folder)
+    policies = [r for r in resources if r["kind"] == "NetworkPolicy"]
+    deny_all = [p for p in policies if "ingress" not in p["spec"]]
+    admitted: dict[str, set[int]] = {}
+    unadmitted: dict[str, set[int]] = {}
+
+    for deployment in (r for r in resources if r["kind"] == "Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        ports = {p["containerPort"] for c in containers(deployment) for p in c.get("ports", [])}
+        opened = {
+            port["port"]
+            for policy in policies
+            if _selects(policy, labels)
+            for rule in policy["spec"].get("ingress", [])
+            for port in rule.get("ports", [])
+        }
+        admitted[deployment["metadata"]["name"]] = opened
+        unadmitted[deployment["metadata"]["name"]] = ports - opened
+
+    assert deny_all
+    assert all(p["spec"]["policyTypes"] == ["Ingress"] for p in deny_all)
+    assert all(admitted.values())
+    assert {name: ports for name, ports in unadmitted.items() if ports} == {}

@@ -19,7 +19,9 @@ from services.ingress.metrics import IngressMetrics
 from services.ledger.metrics import LedgerMetrics
 from services.operator_api.metrics import ApiMetrics
 from services.reconciler.metrics import ReconcilerMetrics
+from shared.http_server import server_config
 from shared.logs import configure_logging, get_logger
+from shared.settings import HttpServerLimits
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,16 +88,18 @@ def test_no_service_exports_created_series(build: Callable[[], CollectorRegistry
     assert "_created" not in text
 
 
-def test_unmatched_replies_are_a_counter_read_from_the_link() -> None:
+def test_unmatched_and_forged_replies_are_counters_read_from_the_link() -> None:
     metrics = IngressMetrics()
-    count = [0]
-    metrics.count_unmatched_replies(lambda: count[0])
-    count[0] = 3
+    count = [0, 0]
+    metrics.count_link_replies(lambda: count[0], lambda: count[1])
+    count[:] = [3, 2]
 
     text = generate_latest(metrics.registry).decode()
 
     assert exposed(metrics.registry)["hypeledger_ingress_unmatched_replies"] == "counter"
+    assert exposed(metrics.registry)["hypeledger_ingress_forged_replies"] == "counter"
     assert "hypeledger_ingress_unmatched_replies_total 3.0" in text
+    assert "hypeledger_ingress_forged_replies_total 2.0" in text
 
 
 @pytest.mark.parametrize("build", REGISTRIES.values(), ids=REGISTRIES.keys())
@@ -207,19 +211,12 @@ def uvicorn_calls() -> list[tuple[str, ast.Call]]:
 
 
 def test_every_uvicorn_server_leaves_its_logs_to_structlog() -> None:
-    calls = uvicorn_calls()
+    # every server is built by shared.http_server.server_config, none by uvicorn directly
+    direct = [where for where, _ in uvicorn_calls()]
+    config = server_config(object(), HttpServerLimits(), host="127.0.0.1", port=0)
 
-    without = [
-        where
-        for where, call in calls
-        if not any(
-            k.arg == "log_config" and isinstance(k.value, ast.Constant) and k.value.value is None
-            for k in call.keywords
-        )
-    ]
-
-    assert len(calls) >= 5
-    assert without == []
+    assert direct == []
+    assert config.log_config is None
 
 
 def test_asyncio_debug_lines_use_the_same_handler(capsys: pytest.CaptureFixture[str]) -> None:

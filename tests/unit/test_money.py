@@ -108,7 +108,7 @@ def test_anything_but_a_number_or_numeric_string_is_refused(value: object) -> No
         parse_minor(value, "EUR")
 
 
-@pytest.mark.parametrize("text", ["1_000", "\u0663", "\uff11\uff12"])
+@pytest.mark.parametrize("text", ["1_000", "\u0663", "\uff11\uff12", " 5 ", "5\n", "\u00a05"])
 def test_numeric_string_must_use_ascii_digits_only(text: str) -> None:
     with pytest.raises(InvalidAmount, match="not a number"):
         parse_minor(text, "EUR")

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from services.ingress.signature import sign
 from shared.settings import IngressSettings
+from tests.fuzzing import fuzz_settings
 from tests.integration.ingress.served import API_KEY
 
 MAX_BODY = 4096
@@ -111,12 +112,7 @@ def send_hostile_requests(
     answered: list[tuple[Hostile, int]] = []
     with httpx.Client(base_url=base_url, timeout=10) as http:
 
-        @settings(
-            max_examples=examples,
-            deadline=None,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-        )
+        @fuzz_settings(examples)
         @given(request=hostile_requests())
         def check(request: Hostile) -> None:
             response = http.request(

@@ -17,6 +17,7 @@ import uvicorn
 from services.ingress.app import create_app
 from services.ingress.signature import sign
 from shared import kafka
+from shared.command_auth import reply_headers
 from shared.contracts.commands import WALLET_COMMAND, LedgerReply, WebhookEnvelope
 from shared.contracts.topics import COMMANDS, HEADER_CORRELATION_ID, HEADER_REPLY_TO
 from shared.infra.processes import free_port
@@ -58,6 +59,7 @@ class StandInLedger:
     async def run(self) -> None:
         consumer = kafka.consumer(self.settings, self.settings.topic(COMMANDS), group_id=None)
         producer = kafka.producer(self.settings)
+        signer = self.settings.command_signer()  # signs as the ledger does
         await consumer.start()
         await producer.start()
         try:
@@ -72,11 +74,13 @@ class StandInLedger:
                     "currency": command.currency,
                     "provider_tx_id": command.provider_tx_id,
                 })  # fmt: skip
-                reply = LedgerReply(status=200, body=body)
+                value = LedgerReply(status=200, body=body).model_dump_json().encode()
                 await producer.send_and_wait(
                     headers[HEADER_REPLY_TO].decode(),
-                    reply.model_dump_json().encode(),
-                    headers=[(HEADER_CORRELATION_ID, headers[HEADER_CORRELATION_ID])],
+                    value,
+                    headers=reply_headers(
+                        signer, correlation_id=headers[HEADER_CORRELATION_ID], value=value
+                    ),
                 )
         finally:
             await consumer.stop()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from shared.command_auth import reply_headers
 from shared.contracts.topics import COMMANDS, HEADER_CORRELATION_ID, HEADER_REPLY_TO, reply_topic
 from shared.kafka import ensure_topics
 from shared.kafka_rpc import KafkaRpcClient, RpcTimeout
@@ -67,10 +68,15 @@ class Responder:
     async def _reply(
         self, producer: AIOKafkaProducer, value: bytes, headers: dict[str, bytes]
     ) -> None:
+        answer = value.upper()
         await producer.send_and_wait(
             headers[HEADER_REPLY_TO].decode(),
-            value.upper(),
-            headers=[(HEADER_CORRELATION_ID, headers[HEADER_CORRELATION_ID])],
+            answer,
+            headers=reply_headers(
+                self.settings.command_signer(),  # signs as the ledger does
+                correlation_id=headers[HEADER_CORRELATION_ID],
+                value=answer,
+            ),
         )
 
     async def _later(self, reply: Coroutine[Any, Any, None]) -> None:

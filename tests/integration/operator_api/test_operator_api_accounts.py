@@ -90,3 +90,32 @@ async def test_an_unknown_currency_is_refused_before_the_ledger(stack: Stack) ->
 
     assert response.status_code == 400
     assert response.json()["type"].endswith("/unknown-currency")
+
+
+async def test_a_user_id_over_200_characters_in_the_path_is_a_400_problem(stack: Stack) -> None:
+    response = await stack.api.get(f"/accounts/{'x' * 201}/BRL/balance")
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "user_id"
+
+
+async def test_a_decomposed_user_id_cannot_open_a_look_alike_account(stack: Stack) -> None:
+    composed = f"jos\u00e9-{stack.user()}"
+    decomposed = composed.replace("\u00e9", "e\u0301")
+    await stack.api.post("/accounts", json={"user_id": composed, "currency": "BRL"})
+
+    response = await stack.api.post("/accounts", json={"user_id": decomposed, "currency": "BRL"})
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "user_id"
+    listed = await stack.api.get(f"/players/{composed}/accounts")
+    assert [a["user_id"] for a in listed.json()["items"]] == [composed]
+
+
+async def test_an_account_named_with_a_slash_is_refused_before_it_exists(stack: Stack) -> None:
+    user_id = f"x/{stack.user()}"
+
+    response = await stack.api.post("/accounts", json={"user_id": user_id, "currency": "BRL"})
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "user_id"

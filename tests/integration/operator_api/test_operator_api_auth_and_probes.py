@@ -64,8 +64,14 @@ async def test_metrics_count_answered_requests_by_route(stack: Stack) -> None:
 
 
 async def test_the_openapi_document_is_served_and_names_the_bearer_scheme(stack: Stack) -> None:
-    async with httpx.AsyncClient(base_url=stack.api_url) as anonymous:
-        document = (await anonymous.get("/openapi.json")).json()
+    document = (await stack.api.get("/openapi.json")).json()
 
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert "/accounts/{user_id}/{currency}/deposits" in document["paths"]
+
+
+async def test_the_openapi_document_needs_an_operator_token(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.api_url) as anonymous:
+        response = await anonymous.get("/openapi.json")
+
+    assert response.status_code == 401

@@ -341,3 +341,30 @@ async def test_answers_a_post_to_a_probe_with_405_and_allow(http: httpx.AsyncCli
 
     assert response.status_code == 405
     assert allowed(response) == {"GET", "HEAD"}
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/openapi.json"])
+async def test_metrics_and_the_openapi_document_take_the_metrics_token_when_one_is_set(
+    ledger: FakeLedger, path: str
+) -> None:
+    token = "m" * 32
+    settings = IngressSettings(environment="test", metrics_token=token)
+    app = create_app(settings, ledger=ledger)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://ingress"
+    ) as client:
+        anonymous = await client.get(path)
+        wrong = await client.get(path, headers={"Authorization": f"Bearer {'x' * 32}"})
+        right = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+
+    assert (anonymous.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
+
+
+async def test_exports_the_replies_refused_as_not_signed_by_the_ledger(
+    http: httpx.AsyncClient, ledger: FakeLedger
+) -> None:
+    ledger.stats.forged_replies = 3
+
+    metrics = (await http.get("/metrics")).text
+
+    assert "hypeledger_ingress_forged_replies_total 3.0" in metrics

@@ -9,10 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
+from pydantic import ValidationError
 
 from services.ledger import asyncapi
 from shared.contracts.cloudevents import PUBLIC
+from shared.contracts.commands import WALLET_COMMAND
 from shared.contracts.events import TransactionEvent, transaction_event, transaction_json_schema
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -101,3 +104,35 @@ def test_the_document_lists_every_public_topic_with_key_and_cloudevents_headers(
         assert "correlationId" not in message
         assert message["headers"] == events.headers_schema()
         assert message["bindings"]["kafka"]["key"]["type"] == "string"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("user_id", "x/y"),
+        ("user_id", "e\u0301"),
+        ("user_id", "a\u202eb"),
+        ("user_id", "x" * 201),
+        ("currency", "E R"),
+        ("idempotency_key", "k\x00"),
+        ("round_id", "r\u2066"),
+    ],
+)
+def test_the_ledger_refuses_an_operator_command_no_api_door_would_send(
+    field: str, value: str
+) -> None:
+    command = {
+        "type": "operator",
+        "kind": "deposit",
+        "idempotency_key": "k1",
+        "user_id": "u1",
+        "currency": "BRL",
+        "amount": "10",
+        "requested_at": "2026-01-01T00:00:00Z",
+        field: value,
+    }
+
+    with pytest.raises(ValidationError) as refused:
+        WALLET_COMMAND.validate_json(json.dumps(command))
+
+    assert refused.value.errors()[0]["loc"][-1] == field

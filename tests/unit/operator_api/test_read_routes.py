@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from structlog.testing import capture_logs
+
 from services.operator_api.cursor import Position
 from services.operator_api.ports import ProviderFailed, Row
 from tests.unit.operator_api.conftest import Api
@@ -104,16 +106,24 @@ async def test_a_launch_needs_a_currency_when_the_player_holds_several(api: Api)
     assert response.json()["field"] == "currency"
 
 
-async def test_a_provider_refusal_is_a_502_with_the_providers_detail(api: Api) -> None:
+async def test_a_provider_refusal_is_a_502_whose_words_stay_in_the_log(api: Api) -> None:
     api.store.add_account("u1", "BRL")
     api.provider.failure = ProviderFailed(
-        "Hypetech answered 404: Game not found", provider_status=404
+        "Hypetech answered 404: Game not found (db shard eu-3)", provider_status=404
     )
 
-    response = await api.http.post("/sessions", json=LAUNCH)
+    with capture_logs() as logs:
+        response = await api.http.post("/sessions", json=LAUNCH)
 
     assert response.status_code == 502
-    assert response.json()["detail"] == "Hypetech answered 404: Game not found"
+    body = response.json()
+    assert (body["type"].endswith("/provider-error"), body["provider_status"]) == (True, 404)
+    assert "Game not found" not in response.text
+    assert "eu-3" not in response.text
+    (logged,) = [entry for entry in logs if entry["event"] == "operator_api.provider.failed"]
+    assert logged["detail"] == "Hypetech answered 404: Game not found (db shard eu-3)"
+    assert logged["reference"] == body["reference"]
+    assert body["reference"] in body["detail"]
     assert api.store.sessions == []
 
 
