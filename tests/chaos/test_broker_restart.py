@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiokafka import TopicPartition
 from ledger_processes import (
     Replies,
     build_load,
@@ -34,9 +36,13 @@ from ledger_processes import (
 
 from services.ingress.signature import sign
 from services.ledger.audit import audit
+from shared.contracts.topics import COMMANDS
 from shared.db.databases import migrated_database
 from shared.infra.processes import free_port, tail
 from shared.infra.stack import Stack
+from shared.kafka import consumer as kafka_consumer
+from shared.kafka import ensure_topics
+from shared.kafka import producer as kafka_producer
 from shared.settings import BrokerFlavour, LedgerSettings
 from tests.conftest import unique_database_name
 from tests.own_kafka import OwnKafka, own_kafka
@@ -219,3 +225,83 @@ async def _check(pool: asyncpg.Pool, hypetech: Hypetech, players: list[str]) -> 
     async with pool.acquire() as conn:
         report = await audit(conn, limit=5)
     assert report.clean, report.violations
+
+
+async def test_idempotent_producer_retries_across_a_broker_restart_without_duplicates(
+    common_env: dict[str, Any], tmp_path: Path
+) -> None:
+    """Records in flight when the broker is SIGKILLed are retried by the producer once it is
+    back on its log: every send succeeds, and the broker's producer-id and sequence check (the
+    idempotent producer, on for Apache Kafka) keeps each record written once, in order, even one
+    whose first attempt was written but not acknowledged."""
+    records = 3000
+    async with own_kafka(tmp_path / "kafka") as broker:
+        settings = LedgerSettings(
+            **{
+                **common_env,
+                "kafka_bootstrap_servers": broker.bootstrap,
+                "kafka_flavour": BrokerFlavour.KAFKA,
+            },
+            topic_prefix=f"idem{uuid.uuid4().hex[:6]}.",
+        )
+        assert settings.kafka_idempotence
+        await ensure_topics(settings, {COMMANDS: 1})
+        sender = kafka_producer(settings, request_timeout_ms=60_000)
+        await sender.start()
+        acked: list[int] = []
+        failed: list[int] = []
+        try:
+
+            async def send_all() -> None:
+                for number in range(records):
+                    future = await sender.send(
+                        settings.topic(COMMANDS), str(number).encode(), key=b"player"
+                    )
+                    future.add_done_callback(
+                        lambda f, n=number: (failed if f.exception() else acked).append(n)
+                    )
+                    if number % 100 == 0:
+                        await asyncio.sleep(0.01)  # keep records in flight across the kill
+                await sender.flush()
+
+            sending = asyncio.create_task(send_all())
+            await until(_count_at_least(acked, records // 3), within_s=60)
+            await broker.kill()
+            in_flight_at_kill = records - len(acked)
+            await asyncio.sleep(2.0)
+            await broker.restart()
+            await asyncio.wait_for(sending, timeout=120)
+        finally:
+            await sender.stop()
+
+        values = await _read_all(settings, records)
+
+    assert in_flight_at_kill > 0, "the broker died with no record in flight"
+    assert failed == []
+    assert [int(v) for v in values] == list(range(records))  # each exactly once, in order
+
+
+def _count_at_least(items: list[int], count: int) -> Any:
+    async def check() -> bool:
+        return len(items) >= count
+
+    return check
+
+
+async def _read_all(settings: LedgerSettings, expected: int) -> list[bytes]:
+    """Every record of the topic's one partition, from the start to its end offset."""
+    reader = kafka_consumer(settings, group_id=None)
+    await reader.start()
+    try:
+        partition = TopicPartition(settings.topic(COMMANDS), 0)
+        reader.assign([partition])
+        await reader.seek_to_beginning(partition)
+        end = (await reader.end_offsets([partition]))[partition]
+        values: list[bytes] = []
+        while await reader.position(partition) < end:
+            batches = await reader.getmany(partition, timeout_ms=1000)
+            values += [record.value or b"" for record in batches.get(partition, [])]
+    finally:
+        await reader.stop()
+    assert end >= expected
+    return values
