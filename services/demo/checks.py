@@ -160,7 +160,7 @@ def finding_mismatches(
     expected = expected_findings(truth)
     got: dict[str, set[str]] = defaultdict(set)
     for finding in findings:
-        got[str(finding["finding_class"])].add(str(finding.get("provider_tx_id")))
+        got[str(finding["class"])].add(str(finding.get("provider_tx_id")))
     found = []
     for finding_class in sorted(set(expected) | set(got)):
         want, have = expected.get(finding_class, set()), got.get(finding_class, set())
@@ -176,7 +176,7 @@ def finding_mismatches(
 
 
 def count_classes(findings: Sequence[Mapping[str, Any]]) -> Counter[str]:
-    return Counter(str(finding["finding_class"]) for finding in findings)
+    return Counter(str(finding["class"]) for finding in findings)
 
 
 def refusals(truth: Mapping[str, Any]) -> dict[str, int]:

@@ -443,8 +443,12 @@ async def reconcile(services: Services) -> tuple[dict[str, Any], list[dict[str, 
     if code != 0:
         raise RuntimeError(f"hypeledger reconcile failed ({code}):\n{err[-3000:]}")
     report = json.loads(out.strip().splitlines()[-1])
+    api = {  # findings are read through the operator API, as an operator's script would
+        "HYPELEDGER_OPERATOR_API_URL": services.urls["operator_api"],
+        "HYPELEDGER_OPERATOR_TOKEN": services.keys.operator_token,
+    }
     code, out, err = await run_once(
-        ["findings", "--json", "--all", "--limit", "100000"], env, timeout_s=60
+        ["findings", "--json", "--all", "--limit", "100000"], {**env, **api}, timeout_s=60
     )
     if code != 0:
         raise RuntimeError(f"hypeledger findings failed ({code}):\n{err[-3000:]}")
