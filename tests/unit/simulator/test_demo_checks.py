@@ -114,6 +114,6 @@ def test_a_lose_webhook_settles_the_players_round_in_older_generations() -> None
 
 def test_a_finding_nobody_injected_is_a_mismatch() -> None:
     run = truth(tx("BET", "1", "5.00"), tx("WIN", "2", "10.00", linkedTransactionId="1"))
-    findings = [{"finding_class": "amount_mismatch", "provider_tx_id": "2"}]
+    findings = [{"class": "amount_mismatch", "provider_tx_id": "2"}]
 
     assert [m.detail for m in finding_mismatches(run, findings)] == ["reported but not injected"]
