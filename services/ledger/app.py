@@ -69,6 +69,11 @@ class LedgerService:
             checks["consumer"] = self.consumer is not None and self.consumer.ready
         return checks
 
+    def alive(self) -> bool:
+        """False once a partition stopped on an error the code does not understand (``/healthz``
+        then fails, so the orchestrator restarts the process)."""
+        return self.consumer is None or self.consumer.alive
+
     async def run(self) -> None:
         settings = self.settings
         if self.create_partitions:
@@ -93,7 +98,9 @@ class LedgerService:
         await kafka_producer.start()
         port = settings.metrics_port if self.run_consumer else settings.relay_metrics_port
         probes = ProbeServer(
-            probes_app(self.metrics.registry, self._ready), settings.metrics_host, port
+            probes_app(self.metrics.registry, self._ready, self.alive),
+            settings.metrics_host,
+            port,
         )
         tasks: list[asyncio.Task[None]] = []
         try:

@@ -8,24 +8,34 @@ and flushed on revocation and stop. On assignment the consumer seeks to the offs
 Postgres; records fetched before that seek are dropped by position, and the offset row (locked
 at the start of every batch transaction) fences out a second consumer that still believes it owns
 the partition. Undecodable records go to the dead-letter topic with their reason and get a 500
-problem; any other error stops that partition (paused, logged, counted) and never skips it.
+problem.
+
+Errors are handled by class (``services.ledger.errors``): a transient fault of the database or the
+broker pauses the partition and retries it from its stored offset with capped exponential backoff,
+forever; a data exception or an integrity violation has the batch applied again one command at a
+time, and a command the database refuses on its own is answered with a stored 500 and
+dead-lettered while the partition goes on; any other error stops that partition (paused, logged,
+counted, and the process no longer reports itself alive) and never skips it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
 from services.ledger import store
-from services.ledger.decide import Command, decide
+from services.ledger.decide import Command, decide, unprocessable
+from services.ledger.errors import ErrorClass, backoff_s, classify, reason_of
 from services.ledger.faults import Faults
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.model import Decision, Outcome, Policy
@@ -125,6 +135,11 @@ class LedgerConsumer:
         self._owned: set[TopicPartition] = set()
         """Partitions assigned to this member and already sought to their stored offsets."""
         self._stopped: set[TopicPartition] = set()
+        self._retry_at: dict[TopicPartition, float] = {}
+        """Partitions paused after a transient fault -> when (monotonic) to fetch them again."""
+        self._attempts: dict[TopicPartition, int] = {}
+        """Consecutive transient failures of each partition (cleared by its next applied batch)."""
+        self._rng = random.Random()  # noqa: S311 - jitter, not a secret
         self._lock = asyncio.Lock()
         self._stopping = False
         self._revocations = 0
@@ -166,7 +181,15 @@ class LedgerConsumer:
     @property
     def ready(self) -> bool:
         consumer = self._consumer
-        return consumer is not None and bool(self._owned) and not self._stopped
+        return (
+            consumer is not None and bool(self._owned) and not self._stopped and not self._retry_at
+        )
+
+    @property
+    def alive(self) -> bool:
+        """False once a partition stopped on an error the code does not understand: the
+        orchestrator restarts the process (transient faults never make it so)."""
+        return not self._stopped
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and apply until ``stop`` is set.
@@ -180,6 +203,7 @@ class LedgerConsumer:
         assert consumer is not None, "start() first"  # noqa: S101 - programming error
         size = self._settings.max_batch
         while not stop.is_set():
+            self._resume_due(consumer)
             generation = self._generation
             batches = await consumer.getmany(timeout_ms=200, max_records=size)
             if batches:
@@ -193,7 +217,10 @@ class LedgerConsumer:
                 parts = [
                     (tp, records)
                     for tp, records in batches.items()
-                    if tp in owned and tp not in self._stopped and records
+                    if tp in owned
+                    and tp not in self._stopped
+                    and tp not in self._retry_at
+                    and records
                 ]
                 if (
                     len(parts) > 1
@@ -238,8 +265,9 @@ class LedgerConsumer:
                 conn, self._group, self._topic, [tp.partition for tp in assigned]
             )
         for tp in assigned:
-            if tp in self._stopped:
+            if tp in self._stopped or tp in self._retry_at:
                 self._stopped.discard(tp)
+                self._retry_at.pop(tp, None)
                 consumer.resume(tp)
             self._gaps.pop(tp, None)
             offset = stored.get(tp.partition)
@@ -278,6 +306,8 @@ class LedgerConsumer:
             self._owned.discard(tp)
             self._positions.pop(tp, None)
             self._stopped.discard(tp)
+            self._retry_at.pop(tp, None)
+            self._attempts.pop(tp, None)
             with contextlib.suppress(KeyError):  # another member reports its lag now
                 self._metrics.consumer_lag.remove(str(tp.partition))
 
@@ -300,14 +330,15 @@ class LedgerConsumer:
         """
         generation = self._generation
         for start in range(0, len(records), size):
-            if tp in self._stopped or generation != self._generation:
-                return  # stopped, or sought back: the rest is fetched again
+            if tp in self._stopped or tp in self._retry_at or generation != self._generation:
+                return  # stopped, paused or sought back: the rest is fetched again
             await self._apply_guarded(consumer, tp, records[start : start + size])
         for _ in range(DRAIN_BATCHES):
             if (
                 self._stopping
                 or self._revocations
                 or tp in self._stopped
+                or tp in self._retry_at
                 or tp not in self._owned
                 or generation != self._generation
             ):
@@ -324,17 +355,170 @@ class LedgerConsumer:
         records: list[ConsumerRecord[bytes, bytes]],
     ) -> None:
         try:
-            await self._apply(consumer, tp, records)
-        except Exception:
-            # Loud and final for this partition: never skip money. A restart or a rebalance that
-            # assigns the partition again resumes it from the offset stored in Postgres.
-            log.exception(
-                "ledger.partition.stopped", partition=tp.partition, first_offset=records[0].offset
-            )
-            self._stopped.add(tp)
-            consumer.pause(tp)
-            self._metrics.partition_errors.labels(str(tp.partition)).inc()
-            self._metrics.partitions_stopped.set(len(self._stopped))
+            try:
+                await self._apply(consumer, tp, records)
+            except Exception as exc:
+                if classify(exc) is not ErrorClass.COMMAND:
+                    raise
+                await self._isolate(consumer, tp, records, exc)
+        except Exception as exc:  # noqa: BLE001 - handled by class, never swallowed
+            if classify(exc) is ErrorClass.TRANSIENT:
+                self._retry_later(consumer, tp, records, exc)
+            else:
+                self._stop(consumer, tp, records)
+            return
+        attempts = self._attempts.pop(tp, 0)
+        if attempts:
+            log.info("ledger.partition.recovered", partition=tp.partition, attempts=attempts)
+
+    def _stop(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+    ) -> None:
+        """Loud and final for this partition: never skip money. The process then reports
+        itself not alive; a restart or a rebalance that assigns the partition again resumes it
+        from the offset stored in Postgres."""
+        log.exception(
+            "ledger.partition.stopped", partition=tp.partition, first_offset=records[0].offset
+        )
+        self._stopped.add(tp)
+        self._retry_at.pop(tp, None)
+        consumer.pause(tp)
+        self._metrics.partition_errors.labels(str(tp.partition)).inc()
+        self._metrics.partitions_stopped.set(len(self._stopped))
+
+    def _retry_later(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        exc: BaseException,
+    ) -> None:
+        """Pause the partition and fetch it again from its next offset after a backoff.
+
+        The fetch loop goes on meanwhile (other partitions, heartbeats); nothing is applied twice
+        because a retried batch starts from the offset stored with the last one committed.
+        """
+        attempt = self._attempts.get(tp, 0) + 1
+        self._attempts[tp] = attempt
+        delay = backoff_s(attempt, self._rng)
+        reason = reason_of(exc)
+        consumer.pause(tp)
+        self._retry_at[tp] = time.monotonic() + delay
+        position = self._positions.get(tp, records[0].offset)
+        with contextlib.suppress(IllegalStateError):  # revoked meanwhile: its owner seeks
+            consumer.seek(tp, position)
+        self._generation += 1  # records fetched before the seek are dropped
+        self._metrics.partition_retries.labels(str(tp.partition), reason).inc()
+        self._metrics.partitions_retrying.set(len(self._retry_at))
+        log.warning(
+            "ledger.partition.retrying",
+            partition=tp.partition,
+            offset=position,
+            attempt=attempt,
+            retry_in_s=round(delay, 3),
+            reason=reason,
+            error=repr(exc),
+        )
+
+    def _resume_due(self, consumer: AIOKafkaConsumer) -> None:
+        """Resume the paused partitions whose backoff has passed."""
+        if not self._retry_at:
+            return
+        now = time.monotonic()
+        for tp, due in list(self._retry_at.items()):
+            if due <= now:
+                del self._retry_at[tp]
+                if tp in self._owned:
+                    consumer.resume(tp)
+        self._metrics.partitions_retrying.set(len(self._retry_at))
+
+    async def _isolate(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        exc: BaseException,
+    ) -> None:
+        """The batch failed with a data exception or an integrity violation: apply it again one
+        command at a time, so the others are applied and a command the database refuses alone
+        is found (and answered with a stored 500, ``_poison``)."""
+        expected = self._positions.get(tp)
+        pending = [r for r in records if expected is None or r.offset >= expected]
+        log.warning(
+            "ledger.batch.isolating",
+            partition=tp.partition,
+            first_offset=pending[0].offset if pending else None,
+            records=len(pending),
+            reason=reason_of(exc),
+            error=repr(exc),
+        )
+        for record in pending:
+            try:
+                await self._apply(consumer, tp, [record])
+            except Exception as alone:
+                if classify(alone) is not ErrorClass.COMMAND:
+                    raise
+                await self._poison(consumer, tp, record, alone)
+
+    async def _poison(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        record: ConsumerRecord[bytes, bytes],
+        exc: BaseException,
+    ) -> None:
+        """Store a 500 decision for a command the database refused on its own, dead-letter it
+        with the error, move the offset past it and answer it; the partition goes on.
+
+        Dead-lettered before the commit: a crash between them repeats the dead letter, never
+        loses it. When even the 500 cannot be stored (the key itself is refused), only the
+        offset moves, and every redelivery is answered 500 again the same way.
+        """
+        item = self._decode(record)
+        detail = f"the database refused this command on its own (SQLSTATE {reason_of(exc)})"
+        decision = (
+            None if item.command is None else unprocessable(item.command, detail, self._policy)
+        )
+        reason = f"database refused the command alone: {type(exc).__name__}: {exc}"[:1000]
+        await self._send_dead_letter(record, reason, "database_refused")
+        started = time.perf_counter()
+        offsets = store.Offsets(self._group, self._topic, {tp.partition: record.offset + 1})
+        source = store.Source(tp.topic, tp.partition)
+        stored_decision = decision
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                if not await self._lock_at(conn, consumer, tp, record.offset):
+                    return
+                sourced = [] if decision is None else [(source, record.offset, decision)]
+                await store.write(conn, BatchState(), sourced, self._events_topic, offsets=offsets)
+        except Exception as again:
+            if classify(again) is not ErrorClass.COMMAND or decision is None:
+                raise
+            stored_decision = None
+            async with self._pool.acquire() as conn, conn.transaction():
+                if not await self._lock_at(conn, consumer, tp, record.offset):
+                    return
+                await store.write(conn, BatchState(), [], self._events_topic, offsets=offsets)
+        self._after_commit(consumer, [tp], offsets.next, started, 1)
+        await self._reply([(item, stored_decision)])
+
+    async def _lock_at(
+        self, conn: asyncpg.Connection, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int
+    ) -> bool:
+        """Lock the partition's offset row; True when it is at ``offset`` (False, and positioned
+        there, when it is already past it)."""
+        stored = await store.lock_offset(conn, self._group, tp.topic, tp.partition, offset)
+        if stored < offset:
+            raise OffsetGap(f"partition {tp.partition}: stored offset {stored}, record {offset}")
+        if stored > offset:
+            self._positions[tp] = stored
+            self._generation += 1
+            consumer.seek(tp, stored)
+            return False
+        return True
 
     async def _apply(
         self,
@@ -554,24 +738,29 @@ class LedgerConsumer:
             return _Item(record, None, f"not a wallet command: {exc}")
 
     async def _dead_letter(self, poison: list[_Item]) -> None:
-        futures = []
-        for item in poison:
-            record = item.record
-            reason = (item.reason or "unknown")[:1000]
-            headers = [*(record.headers or ()), (HEADER_DLQ_REASON, reason.encode())]
-            futures.append(
-                await self._producer.send(
-                    self._dlq_topic, record.value, key=record.key, headers=headers
-                )
+        await asyncio.gather(
+            *(
+                self._send_dead_letter(item.record, item.reason or "unknown", "undecodable")
+                for item in poison
             )
-            self._metrics.dlq.labels("undecodable").inc()
-            log.error(
-                "ledger.command.dead_lettered",
-                offset=record.offset,
-                partition=record.partition,
-                reason=reason,
-            )
-        await asyncio.gather(*futures)
+        )
+
+    async def _send_dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], reason: str, label: str
+    ) -> None:
+        reason = reason[:1000]
+        headers = [*(record.headers or ()), (HEADER_DLQ_REASON, reason.encode())]
+        future = await self._producer.send(
+            self._dlq_topic, record.value, key=record.key, headers=headers
+        )
+        self._metrics.dlq.labels(label).inc()
+        log.error(
+            "ledger.command.dead_lettered",
+            offset=record.offset,
+            partition=record.partition,
+            reason=reason,
+        )
+        await future
 
     # -- after the commit -------------------------------------------------------------------
 

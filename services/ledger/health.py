@@ -14,10 +14,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
+LiveCheck = Callable[[], bool]
 
 
-def probes_app(registry: CollectorRegistry, ready: ReadyCheck) -> Starlette:
+def probes_app(
+    registry: CollectorRegistry, ready: ReadyCheck, live: LiveCheck = lambda: True
+) -> Starlette:
     async def healthz(_: Request) -> Response:
+        if not live():
+            return JSONResponse({"status": "failed"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:

@@ -54,6 +54,18 @@ class LedgerMetrics:
             ["partition"],
             registry=r,
         )
+        self.partition_retries = Counter(
+            "hypeledger_ledger_partition_retries",
+            "Batches retried after a transient fault (database or broker away), by SQLSTATE or"
+            " error class.",
+            ["partition", "reason"],
+            registry=r,
+        )
+        self.partitions_retrying = Gauge(
+            "hypeledger_ledger_partitions_retrying",
+            "Partitions paused, waiting to retry after a transient fault.",
+            registry=r,
+        )
         self.partitions_stopped = Gauge(
             "hypeledger_ledger_partitions_stopped",
             "Partitions currently stopped after an error.",

@@ -23,6 +23,7 @@ _STATUS: dict[str, tuple[int, str]] = {
     "transaction-rolled-back": (410, "Transaction rolled back"),
     "no-free-bets-left": (403, "No free bets left"),
     "insufficient-funds": (403, "Insufficient funds"),
+    "balance-limit-exceeded": (403, "Balance limit exceeded"),
     "bet-not-found": (404, "Bet not found"),
     "round-not-found": (404, "Round not found"),
     "bet-rolled-back": (409, "Bet rolled back"),
