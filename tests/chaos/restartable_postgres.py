@@ -1,0 +1,65 @@
+"""A private Postgres of one test's own, that the test can stop at once and start again.
+
+Built on ``shared.infra.postgres.start_private`` (initdb and the machine's binaries); a restart
+runs the server again on the same data directory and port, with the command line the server
+recorded in ``postmaster.opts``. An immediate stop is SIGQUIT to the postmaster: no checkpoint,
+every connection cut, crash recovery at the next start (``pg_ctl stop -m immediate``).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+
+from shared.infra.postgres import PG_SYSTEM_USER, start_private, wait_until_answers
+from shared.infra.processes import ServerProcess, spawn, stop_group
+
+START_WITHIN_S = 60.0
+
+
+class RestartablePostgres:
+    """Its data lives in a temporary directory of its own (a test's ``tmp_path`` is private to
+    root, and the server runs as ``postgres`` when we are root), removed by ``stop``."""
+
+    def __init__(self) -> None:
+        self._run_dir = Path(tempfile.mkdtemp(prefix="hypeledger-restart-pg-"))
+        self._servers: list[ServerProcess] = []
+        self.admin_dsn = ""
+
+    @property
+    def log_path(self) -> Path:
+        return self._run_dir / "postgres.log"
+
+    async def start(self) -> str:
+        self.admin_dsn = await start_private(
+            self._run_dir, timeout_s=START_WITHIN_S, on_spawn=self._servers.append
+        )
+        return self.admin_dsn
+
+    def stop_immediately(self) -> None:
+        """SIGQUIT, as ``pg_ctl stop -m immediate``; SIGKILL if it lingers."""
+        stop_group(self._servers[-1].pgid, signal.SIGQUIT, grace_s=10.0)
+
+    async def restart(self) -> None:
+        """Start the server again on its data directory and port; return once it answers."""
+        opts = (self._run_dir / "pgdata" / "postmaster.opts").read_text()
+        user = PG_SYSTEM_USER if os.geteuid() == 0 else None
+        server, _ = spawn(
+            "postgres",
+            shlex.split(opts),
+            log_path=self._run_dir / "postgres.log",
+            stop_signal=signal.SIGINT,
+            user=user,
+            cwd=self._run_dir,
+        )
+        self._servers.append(server)
+        await wait_until_answers(self.admin_dsn, timeout_s=START_WITHIN_S, server=server)
+
+    def stop(self) -> None:
+        for server in self._servers:
+            stop_group(server.pgid, signal.SIGINT, grace_s=10.0)
+        shutil.rmtree(self._run_dir, ignore_errors=True)
