@@ -8,6 +8,7 @@ again after a few seconds, or after a minute.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from pathlib import Path
@@ -105,7 +106,9 @@ async def test_applies_again_within_seconds_of_postgres_answering(
         postgres.stop()
 
     log = ledger.log.read_text()
-    print(f"down {down_s} s: the ledger applied again {took:.2f} s after Postgres answered")
+    logging.getLogger(__name__).warning(
+        "down %s s: the ledger applied again %.2f s after Postgres answered", down_s, took
+    )
     assert not restarted, log[-3000:]
     assert took < APPLIES_AGAIN_WITHIN_S, (took, log[-3000:])
     assert '"ledger.partition.retrying"' in log
