@@ -97,6 +97,12 @@ class CommonSettings(BaseSettings):
     def kafka_idempotence(self) -> bool:
         return self.kafka_flavour is BrokerFlavour.KAFKA
 
+    @property
+    def kafka_exact_log_end(self) -> bool:
+        """Whether the broker's end offsets are exact (Tansu's are the last record batch's base
+        offset + 1, short of the end when that batch holds several records)."""
+        return self.kafka_flavour is BrokerFlavour.KAFKA
+
     def check_secret(self, name: str, value: SecretStr | None) -> None:
         """Refuse a missing or placeholder secret outside development and tests."""
         if self.environment in (Environment.DEVELOPMENT, Environment.TEST):

@@ -39,6 +39,7 @@ from services.ledger.errors import ErrorClass, backoff_s, classify, reason_of
 from services.ledger.faults import Faults
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.model import Decision, Outcome, Policy
+from services.ledger.offsets import OffsetCase, log_bounds, outside_log
 from services.ledger.state import BatchState
 from shared.contracts.commands import WALLET_COMMAND, LedgerReply
 from shared.contracts.problems import PROBLEM_CONTENT_TYPE, problem
@@ -62,6 +63,10 @@ log = get_logger("hypeledger.ledger")
 
 #: Consecutive seeks back to the stored offset before a partition is stopped as having a gap.
 MAX_RESYNCS = 20
+#: How often each owned partition's next offset is compared with its log (and at every assignment).
+LOG_CHECK_INTERVAL_S = 10.0
+#: The longest a comparison of the stored offsets with the log may wait for the broker.
+LOG_CHECK_WITHIN_S = 5.0
 #: After its fetched records, a partition applies at most this many more batches that the consumer
 #: already holds for it before the fetch round ends (see ``_apply_in_order``).
 DRAIN_BATCHES = 3
@@ -140,6 +145,10 @@ class LedgerConsumer:
         self._attempts: dict[TopicPartition, int] = {}
         """Consecutive transient failures of each partition (cleared by its next applied batch)."""
         self._rng = random.Random()  # noqa: S311 - jitter, not a secret
+        self._mismatch: dict[TopicPartition, OffsetCase] = {}
+        """Partitions whose stored offset is outside their log: paused until an operator
+        resolves it (``services.ledger.offsets``)."""
+        self._next_log_check = 0.0
         self._lock = asyncio.Lock()
         self._stopping = False
         self._revocations = 0
@@ -182,8 +191,16 @@ class LedgerConsumer:
     def ready(self) -> bool:
         consumer = self._consumer
         return (
-            consumer is not None and bool(self._owned) and not self._stopped and not self._retry_at
+            consumer is not None
+            and bool(self._owned)
+            and not self._stopped
+            and not self._retry_at
+            and not self._mismatch
         )
+
+    def _held(self, tp: TopicPartition) -> bool:
+        """Stopped, waiting to retry, or outside its log: not to be applied now."""
+        return tp in self._stopped or tp in self._retry_at or tp in self._mismatch
 
     @property
     def alive(self) -> bool:
@@ -204,6 +221,12 @@ class LedgerConsumer:
         size = self._settings.max_batch
         while not stop.is_set():
             self._resume_due(consumer)
+            if time.monotonic() >= self._next_log_check:
+                async with self._lock:
+                    await self._check_log(
+                        consumer, [tp for tp in self._owned if tp not in self._stopped]
+                    )
+                self._next_log_check = time.monotonic() + LOG_CHECK_INTERVAL_S
             generation = self._generation
             batches = await consumer.getmany(timeout_ms=200, max_records=size)
             if batches:
@@ -217,10 +240,7 @@ class LedgerConsumer:
                 parts = [
                     (tp, records)
                     for tp, records in batches.items()
-                    if tp in owned
-                    and tp not in self._stopped
-                    and tp not in self._retry_at
-                    and records
+                    if tp in owned and not self._held(tp) and records
                 ]
                 if (
                     len(parts) > 1
@@ -265,18 +285,13 @@ class LedgerConsumer:
                 conn, self._group, self._topic, [tp.partition for tp in assigned]
             )
         for tp in assigned:
-            if tp in self._stopped or tp in self._retry_at:
+            if self._held(tp):
                 self._stopped.discard(tp)
                 self._retry_at.pop(tp, None)
+                self._mismatch.pop(tp, None)
                 consumer.resume(tp)
             self._gaps.pop(tp, None)
-            offset = stored.get(tp.partition)
-            if offset is None:
-                await consumer.seek_to_beginning(tp)
-                self._positions.pop(tp, None)
-            else:
-                consumer.seek(tp, offset)
-                self._positions[tp] = offset
+            await self._reposition(consumer, tp, stored.get(tp.partition))
             self._owned.add(tp)
         self._metrics.partitions_stopped.set(len(self._stopped))
         self._metrics.partitions_assigned.set(len(consumer.assignment()))
@@ -285,7 +300,77 @@ class LedgerConsumer:
             partitions=sorted(tp.partition for tp in assigned),
             stored=stored,
         )
+        await self._check_log(consumer, list(assigned))
         self.assigned_once.set()
+
+    async def _reposition(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int | None
+    ) -> None:
+        """Seek to the stored next offset (to the beginning when none is stored)."""
+        if offset is None:
+            await consumer.seek_to_beginning(tp)
+            self._positions.pop(tp, None)
+        else:
+            consumer.seek(tp, offset)
+            self._positions[tp] = offset
+
+    async def _check_log(self, consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]) -> None:
+        """Compare each partition's next offset with its log's start and end; pause (never skip)
+        one outside it, and go on with one whose stored offset an operator moved back inside.
+
+        A broker that does not answer in time leaves everything as it was until the next check.
+        """
+        if not tps:
+            return
+        mismatched = [tp for tp in tps if tp in self._mismatch]
+        if mismatched:  # an operator may have resolved them (``hypeledger ledger-offsets set``)
+            async with self._pool.acquire() as conn:
+                stored = await store.stored_offsets(
+                    conn, self._group, self._topic, [tp.partition for tp in mismatched]
+                )
+            for tp in mismatched:
+                await self._reposition(consumer, tp, stored.get(tp.partition))
+        try:
+            async with asyncio.timeout(LOG_CHECK_WITHIN_S):
+                bounds = await log_bounds(consumer, tps)
+        except Exception as exc:  # noqa: BLE001 - checked again at the next interval
+            log.warning("ledger.offsets.check_failed", error=repr(exc))
+            return
+        exact_end = self._settings.kafka_exact_log_end
+        for tp in tps:
+            if tp not in self._owned:
+                continue  # revoked meanwhile
+            start, end = bounds[tp]
+            position = self._positions.get(tp)
+            case = outside_log(position, start, end, exact_end=exact_end)
+            if case is None:
+                if self._mismatch.pop(tp, None) is not None:
+                    if tp not in self._stopped and tp not in self._retry_at:
+                        consumer.resume(tp)
+                    log.warning(
+                        "ledger.partition.offset_resolved",
+                        partition=tp.partition,
+                        next_offset=position,
+                        log_start=start,
+                        log_end=end,
+                    )
+                continue
+            if self._mismatch.get(tp) is not case:
+                log.error(
+                    "ledger.partition.offset_mismatch",
+                    partition=tp.partition,
+                    case=case.value,
+                    stored=position,
+                    log_start=start,
+                    log_end=end,
+                    resolve="reconcile, then: hypeledger ledger-offsets set",
+                )
+            self._mismatch[tp] = case
+            consumer.pause(tp)
+        for case in OffsetCase:
+            self._metrics.offset_mismatches.labels(case.value).set(
+                sum(1 for found in self._mismatch.values() if found is case)
+            )
 
     async def revoked(self, revoked: Sequence[TopicPartition]) -> None:
         self._revocations += 1
@@ -308,6 +393,7 @@ class LedgerConsumer:
             self._stopped.discard(tp)
             self._retry_at.pop(tp, None)
             self._attempts.pop(tp, None)
+            self._mismatch.pop(tp, None)
             with contextlib.suppress(KeyError):  # another member reports its lag now
                 self._metrics.consumer_lag.remove(str(tp.partition))
 
@@ -330,15 +416,14 @@ class LedgerConsumer:
         """
         generation = self._generation
         for start in range(0, len(records), size):
-            if tp in self._stopped or tp in self._retry_at or generation != self._generation:
+            if self._held(tp) or generation != self._generation:
                 return  # stopped, paused or sought back: the rest is fetched again
             await self._apply_guarded(consumer, tp, records[start : start + size])
         for _ in range(DRAIN_BATCHES):
             if (
                 self._stopping
                 or self._revocations
-                or tp in self._stopped
-                or tp in self._retry_at
+                or self._held(tp)
                 or tp not in self._owned
                 or generation != self._generation
             ):
@@ -431,7 +516,7 @@ class LedgerConsumer:
         for tp, due in list(self._retry_at.items()):
             if due <= now:
                 del self._retry_at[tp]
-                if tp in self._owned:
+                if tp in self._owned and tp not in self._mismatch:
                     consumer.resume(tp)
         self._metrics.partitions_retrying.set(len(self._retry_at))
 

@@ -114,6 +114,7 @@ def test_alerts_cover_lag_stops_retries_dead_letters_5xx_timeouts_and_findings()
         "consumer lag": {"hypeledger_ledger_consumer_lag"},
         "partition stopped": {"hypeledger_ledger_partitions_stopped"},
         "partition retrying": {"hypeledger_ledger_partitions_retrying"},
+        "offset outside the log": {"hypeledger_ledger_partitions_offset_mismatch"},
         "dead letters": {"hypeledger_ledger_dlq_total"},
         "5xx rate": {"hypeledger_ingress_requests_total"},
         "reply timeouts": {"hypeledger_ingress_ledger_timeouts_total"},
