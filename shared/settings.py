@@ -153,6 +153,10 @@ class LedgerSettings(CommonSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9101
     relay_metrics_port: int = 9103
+    instance_id: str = ""
+    """This member's static identity in the consumer group (Kafka's ``group.instance.id``; the
+    pod's name on Kubernetes): a restarted process with the same one takes its partitions back at
+    once, without a rebalance. Empty: a dynamic member."""
 
 
 class HypetechClientSettings(CommonSettings):

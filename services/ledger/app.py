@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -76,6 +77,15 @@ class LedgerService:
 
     async def run(self) -> None:
         settings = self.settings
+        phases: dict[str, float] = {}
+        mark = time.monotonic()
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            phases[name] = round(now - mark, 3)
+            mark = now
+
         if self.create_partitions:
             await ensure_topics(
                 settings,
@@ -94,8 +104,10 @@ class LedgerService:
             server_settings=KEY_LOOKUPS_ONLY,
         )
         self.pool = pool
+        phase("pool_s")
         kafka_producer: AIOKafkaProducer = producer(settings, client_id="hypeledger-ledger")
         await kafka_producer.start()
+        phase("producer_s")
         port = settings.metrics_port if self.run_consumer else settings.relay_metrics_port
         probes = ProbeServer(
             probes_app(self.metrics.registry, self._ready, self.alive),
@@ -105,6 +117,7 @@ class LedgerService:
         tasks: list[asyncio.Task[None]] = []
         try:
             await probes.start()
+            phase("probes_s")
             if self.run_consumer:
                 self.consumer = LedgerConsumer(
                     settings,
@@ -115,6 +128,7 @@ class LedgerService:
                     faults=self.faults,
                 )
                 await self.consumer.start()
+                phase("group_join_s")
                 tasks.append(
                     asyncio.create_task(self.consumer.run(self.stop_event), name="ledger-consumer")
                 )
@@ -128,6 +142,8 @@ class LedgerService:
                 consumer=self.run_consumer,
                 relay=self.run_relay,
                 metrics_port=port,
+                instance_id=settings.instance_id or None,
+                **phases,
             )
             stopper = asyncio.create_task(self.stop_event.wait())
             done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)

@@ -108,6 +108,7 @@ def command_consumer(settings: LedgerSettings, *, group_id: str | None) -> AIOKa
     return kafka_consumer(
         settings,
         group_id=group_id,
+        group_instance_id=(settings.instance_id or None) if group_id else None,
         client_id="hypeledger-ledger",
         fetch_max_bytes=settings.kafka_fetch_max_bytes,
         max_partition_fetch_bytes=settings.kafka_fetch_max_bytes,
