@@ -7,10 +7,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint fmt bench clean
+.PHONY: help install kafka-jars demo test lint fmt bench clean
 
 help:
-	@echo "make demo     start Postgres, a Kafka-protocol broker and every service; play and check"
+	@echo "make demo     start Postgres, Apache Kafka and every service; play and check"
 	@echo "make test     run the whole test suite (unit, integration, e2e, chaos)"
 	@echo "make lint     ruff, mypy --strict and import-linter"
 	@echo "make bench    run the benchmarks under bench/ (slow)"
@@ -24,10 +24,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-demo: install
+# The local Apache Kafka's jars come from Maven Central on the first run (with progress), then
+# from the cache; without Java 17+ this says that Tansu stands in.
+kafka-jars: install
+	@$(PY) -m shared.infra.apache_kafka
+
+demo: install kafka-jars
 	$(VENV)/bin/hypeledger demo
 
-test: install
+test: install kafka-jars
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -40,7 +45,7 @@ fmt: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: install
+bench: install kafka-jars
 	$(PY) -m bench
 
 clean:

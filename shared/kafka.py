@@ -1,8 +1,8 @@
 """Kafka clients built from settings, and explicit topic creation.
 
-Every producer and consumer of hypeledger comes from here, so the broker-dependent choices live in
-one place: the idempotent producer only on real Kafka (``settings.kafka_idempotence``; Tansu
-refuses it), ``acks=all``, the fetch wait and group timeouts from settings. Topics are created
+Every producer and consumer of hypeledger comes from here, with the broker-dependent defaults of
+``settings.broker_profile`` (the idempotent producer on Apache Kafka, not on Tansu; the fetch
+wait), ``acks=all`` and the group timeouts from settings. Topics are created
 explicitly with their partition counts (auto-created topics get one partition), and topic names
 are always the contract names resolved through ``settings.topic``.
 """
@@ -68,13 +68,15 @@ def producer(settings: CommonSettings, **overrides: Any) -> AIOKafkaProducer:
 def consumer_options(settings: CommonSettings, group_id: str | None) -> dict[str, Any]:
     """``AIOKafkaConsumer`` options: manual commits, from the earliest, timings from settings.
 
-    ``earliest`` because Tansu's latest offset is wrong (it would replay stale records).
+    A consumer without a position starts from the earliest record: the ledger must never skip a
+    command (it seeks to the offsets stored in Postgres anyway), and request-reply clients seek to
+    the end of their reply topic themselves.
     """
     return connection_options(settings) | {
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
-        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
     }

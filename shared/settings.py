@@ -7,6 +7,7 @@ outside development.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -25,14 +26,48 @@ class Environment(StrEnum):
 
 
 class BrokerFlavour(StrEnum):
-    """Which Kafka-protocol broker is behind the bootstrap servers.
+    """Which Kafka-protocol broker is behind the bootstrap servers (configuration only).
 
-    ``kafka`` (Apache Kafka, the default) turns on the idempotent producer; ``tansu`` (tests and
-    the demo) turns it off because Tansu refuses InitProducerId. Chosen by configuration only.
+    ``kafka`` is Apache Kafka: production, and the tests, demo and benchmarks wherever Java runs.
+    ``tansu`` is the in-memory fallback broker for machines without Java. Everything that differs
+    between the two is in ``BROKER_PROFILES`` below, and nowhere else.
     """
 
     KAFKA = "kafka"
     TANSU = "tansu"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerProfile:
+    """The client defaults that depend on the broker (each can still be set explicitly)."""
+
+    idempotent_producer: bool
+    """Tansu refuses InitProducerId, so its producers cannot be idempotent."""
+    fetch_max_wait_ms: int
+    """Apache Kafka answers a parked fetch as soon as data arrives, so a long wait costs nothing;
+    Tansu answers only when the wait ends, so there it sets the latency (10-20 ms is its floor)."""
+    reply_rollover_after: int
+    """Tansu's fetch cost grows with the record batches in a partition, so a reply topic is
+    replaced after this many requests; on Apache Kafka retention trims it (0: never)."""
+    lag_from_highwater: bool
+    """Tansu's ListOffsets(latest) is wrong, so lag comes from the fetch's high watermark there;
+    on Apache Kafka it is the log end offset minus the committed offset, as Kafka's tools say."""
+
+
+BROKER_PROFILES: dict[BrokerFlavour, BrokerProfile] = {
+    BrokerFlavour.KAFKA: BrokerProfile(
+        idempotent_producer=True,
+        fetch_max_wait_ms=500,
+        reply_rollover_after=0,
+        lag_from_highwater=False,
+    ),
+    BrokerFlavour.TANSU: BrokerProfile(
+        idempotent_producer=False,
+        fetch_max_wait_ms=20,
+        reply_rollover_after=20_000,
+        lag_from_highwater=True,
+    ),
+}
 
 
 def split_csv(value: Any) -> Any:
@@ -50,7 +85,8 @@ class CommonSettings(BaseSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5432/hypeledger"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_flavour: BrokerFlavour = BrokerFlavour.KAFKA
-    kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=5000)
+    kafka_fetch_max_wait_ms: int | None = Field(default=None, ge=1, le=5000)
+    """How long a fetch waits for data; unset: the broker profile's (500 on Kafka, 20 on Tansu)."""
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -62,9 +98,7 @@ class CommonSettings(BaseSettings):
     kafka_reply_rollover_after: int | None = Field(default=None, ge=0)
     """Requests after which a request-reply client moves to a fresh reply topic; 0 never.
 
-    Unset: 20,000 on Tansu (its fetch cost grows with the batches in a partition) and never on
-    Apache Kafka, where retention trims the reply topic and a roll-over would only leave topics
-    behind.
+    Unset: the broker profile's (never on Apache Kafka, 20,000 on Tansu).
     """
     log_level: str = "INFO"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
@@ -88,20 +122,24 @@ class CommonSettings(BaseSettings):
         return self
 
     @property
+    def broker_profile(self) -> BrokerProfile:
+        return BROKER_PROFILES[self.kafka_flavour]
+
+    @property
     def reply_rollover_after(self) -> int:
         if self.kafka_reply_rollover_after is not None:
             return self.kafka_reply_rollover_after
-        return 20_000 if self.kafka_flavour is BrokerFlavour.TANSU else 0
+        return self.broker_profile.reply_rollover_after
+
+    @property
+    def fetch_max_wait_ms(self) -> int:
+        if self.kafka_fetch_max_wait_ms is not None:
+            return self.kafka_fetch_max_wait_ms
+        return self.broker_profile.fetch_max_wait_ms
 
     @property
     def kafka_idempotence(self) -> bool:
-        return self.kafka_flavour is BrokerFlavour.KAFKA
-
-    @property
-    def kafka_exact_log_end(self) -> bool:
-        """Whether the broker's end offsets are exact (Tansu's are the last record batch's base
-        offset + 1, short of the end when that batch holds several records)."""
-        return self.kafka_flavour is BrokerFlavour.KAFKA
+        return self.broker_profile.idempotent_producer
 
     def check_secret(self, name: str, value: SecretStr | None) -> None:
         """Refuse a missing or placeholder secret outside development and tests."""
@@ -147,6 +185,8 @@ class LedgerSettings(CommonSettings):
     rollback_unknown_status: int = Field(default=200)
     win_without_round: str = Field(default="reject", pattern="^(reject|accept_and_flag)$")
     relay_interval_ms: int = Field(default=50, ge=1)
+    lag_interval_s: float = Field(default=2.0, gt=0)
+    """How often the consumer lag metric is measured against the log end (Apache Kafka)."""
     kafka_fetch_max_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
     """The most record bytes one fetch of the command topic brings (and the ledger holds before
     deciding); a batch larger than this still comes whole, so nothing is ever stuck."""

@@ -7,6 +7,7 @@ cannot start fails the test run loudly, and nothing started here outlives the ru
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -21,7 +22,7 @@ from shared.db.databases import drop_database, list_databases, migrated_database
 from shared.db.pool import create_pool
 from shared.infra.processes import pid_alive
 from shared.infra.selection import PostgresSource
-from shared.infra.stack import Stack, local_stack
+from shared.infra.stack import Stack, describe, local_stack, plan_for
 from shared.kafka import ensure_topics
 from shared.settings import CommonSettings
 
@@ -46,6 +47,12 @@ async def _drop_stale_test_databases(infra: Stack) -> None:
         if match and not pid_alive(int(match.group(1))):
             with contextlib.suppress(asyncpg.PostgresError):
                 await drop_database(infra.database_admin_url, name)
+
+
+def pytest_report_header() -> str:
+    """Which Postgres, broker and flavour the run uses, in the run's header."""
+    plan = asyncio.run(plan_for(os.environ))
+    return f"hypeledger infrastructure: {describe(plan)}"
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +88,6 @@ def common_env(infra: Stack, database_url: str) -> dict[str, Any]:
         "database_url": database_url,
         "kafka_bootstrap_servers": infra.kafka_bootstrap_servers,
         "kafka_flavour": infra.kafka_flavour,
-        "kafka_fetch_max_wait_ms": 10,
         "kafka_session_timeout_ms": 1000,
         "kafka_heartbeat_interval_ms": 200,
     }

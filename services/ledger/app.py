@@ -152,15 +152,7 @@ class LedgerService:
                     raise task.exception()  # type: ignore[misc]
         finally:
             self.stop_event.set()
-            for task in tasks:
-                try:
-                    await asyncio.wait_for(task, timeout=5)
-                except TimeoutError:
-                    # Cancelled: a consumer batch rolls back, a relay pass leaves its rows
-                    # unpublished; both are taken again after a restart.
-                    log.warning("ledger.task.stop_timed_out", task=task.get_name(), within_s=5)
-                except asyncio.CancelledError:
-                    pass
+            await _stopped(tasks)
             if self.consumer is not None:
                 await self.consumer.stop()
             await probes.stop()
@@ -170,6 +162,19 @@ class LedgerService:
 
     async def _ready(self) -> dict[str, bool]:
         return dict(await self.ready_checks())
+
+
+async def _stopped(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for each task to finish, at most 5 s each."""
+    for task in tasks:
+        try:
+            await asyncio.wait_for(task, timeout=5)
+        except TimeoutError:
+            # Cancelled: a consumer batch rolls back, a relay pass leaves its rows
+            # unpublished; both are taken again after a restart.
+            log.warning("ledger.task.stop_timed_out", task=task.get_name(), within_s=5)
+        except asyncio.CancelledError:
+            pass
 
 
 def build(

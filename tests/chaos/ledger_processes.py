@@ -42,7 +42,7 @@ from shared.contracts.topics import (
     TRANSACTIONS,
     reply_topic,
 )
-from shared.infra.processes import free_port
+from shared.infra.processes import free_port, tail
 from shared.kafka import consumer as kafka_consumer
 from shared.kafka import ensure_topics
 from shared.kafka import producer as kafka_producer
@@ -53,14 +53,19 @@ HYPELEDGER = str(Path(sys.executable).with_name("hypeledger"))
 
 
 async def until(
-    check: Callable[[], Awaitable[bool]], within_s: float, pause_s: float = 0.05
+    check: Callable[[], Awaitable[bool]],
+    within_s: float,
+    pause_s: float = 0.05,
+    *,
+    what: Callable[[], str] = lambda: "the condition",
 ) -> None:
-    """Poll ``check`` until it holds; fail after ``within_s``."""
+    """Poll ``check`` until it holds; fail after ``within_s`` of pauses (``what`` says what was
+    awaited). The checks' own time is not counted, so a loaded machine gets longer."""
     for _ in range(max(1, int(within_s / pause_s))):
         if await check():
             return
         await asyncio.sleep(pause_s)
-    raise AssertionError(f"the condition did not hold within {within_s} s")
+    raise AssertionError(f"{what()}: did not hold within {within_s} s")
 
 
 def env_of(settings: LedgerSettings, **extra: str) -> dict[str, str]:
@@ -128,6 +133,25 @@ def start_ledger(
             stderr=subprocess.STDOUT,
         )
     return LedgerProcess(process, port, log)
+
+
+def start_ingress(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A ``hypeledger ingress`` process with exactly ``env``, its output to ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen([HYPELEDGER, "ingress"], env=env, stdout=out, stderr=out)
+
+
+async def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Until ``url`` (a /readyz) answers 200; fails at once if the process exits."""
+    async with httpx.AsyncClient(timeout=1.0) as http, asyncio.timeout(60):
+        while True:
+            assert process.poll() is None, tail(log, 40)
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
 
 
 def chaos_settings(common_env: dict[str, Any], *, max_batch: int = 20) -> LedgerSettings:

@@ -20,7 +20,7 @@ from typing import Any
 from tests.process_checks import ps_lines, wait_all_gone
 
 ROOT = Path(__file__).resolve().parents[2]
-PRIVATE = {"HYPELEDGER_INFRA_POSTGRES": "private", "HYPELEDGER_INFRA_BROKER": "tansu"}
+PRIVATE = {"HYPELEDGER_INFRA_POSTGRES": "private", "HYPELEDGER_INFRA_BROKER": "kafka"}
 
 HOLDER = """
 import asyncio, json, sys
@@ -89,7 +89,9 @@ def _assert_nothing_left(started: dict[str, Any]) -> None:
     while run_dir.exists() and time.monotonic() < deadline:
         time.sleep(0.05)  # the reaper removes the files once the processes are gone
 
-    assert len(started["pids"]) >= 3, "a private postgres (with children) and tansu were running"
+    assert len(started["pids"]) >= 3, (
+        "a private postgres (with children) and Apache Kafka were running"
+    )
     assert survivors == []
     assert ps_lines(str(run_dir)) == []
     assert not run_dir.exists()

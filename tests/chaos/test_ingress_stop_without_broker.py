@@ -16,34 +16,17 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
+from ledger_processes import start_ingress, wait_ready
 
-from shared.infra.broker import start_tansu
-from shared.infra.processes import ServerProcess, free_port, stop_group, tail
+from shared.infra.processes import free_port, tail
+from tests.own_kafka import OwnKafka, own_kafka
 
 pytestmark = pytest.mark.chaos
 
 HYPELEDGER = str(Path(sys.executable).with_name("hypeledger"))
 #: What the test allows a stop without a broker (the request-reply client's own bound is lower).
 STOP_WITHIN_S = 20.0
-
-
-def start_ingress(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen([HYPELEDGER, "ingress"], env=env, stdout=out, stderr=out)
-
-
-async def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    async with httpx.AsyncClient(timeout=1.0) as http, asyncio.timeout(60):
-        while True:
-            assert process.poll() is None, tail(log, 40)
-            try:
-                if (await http.get(url)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
 
 
 async def exit_code(process: subprocess.Popen[bytes], within_s: float) -> int | None:
@@ -56,15 +39,23 @@ async def exit_code(process: subprocess.Popen[bytes], within_s: float) -> int | 
 
 
 async def test_stops_cleanly_when_the_broker_is_gone(tmp_path: Path) -> None:
-    servers: list[ServerProcess] = []
-    bootstrap = await start_tansu(tmp_path, on_spawn=servers.append)
+    async with own_kafka(tmp_path / "kafka") as broker:
+        code, took = await _stop_after_broker_loss(broker, tmp_path)
+
+    output = tail(tmp_path / "ingress.log", 200)
+    assert code == -signal.SIGTERM, output
+    assert took < STOP_WITHIN_S
+    assert '"rpc.stopped"' in output, output
+    assert "Traceback" not in output, output
+
+
+async def _stop_after_broker_loss(broker: OwnKafka, tmp_path: Path) -> tuple[int | None, float]:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("HYPELEDGER_")},
         "HYPELEDGER_ENVIRONMENT": "test",
-        "HYPELEDGER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "HYPELEDGER_KAFKA_FLAVOUR": "tansu",
-        "HYPELEDGER_KAFKA_FETCH_MAX_WAIT_MS": "10",
+        "HYPELEDGER_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "HYPELEDGER_KAFKA_FLAVOUR": "kafka",
         "HYPELEDGER_TOPIC_PREFIX": "ingress-loss.",
         "HYPELEDGER_PORT": str(port),
         "HYPELEDGER_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
@@ -72,27 +63,16 @@ async def test_stops_cleanly_when_the_broker_is_gone(tmp_path: Path) -> None:
         "HYPELEDGER_LOG_FORMAT": "json",
     }
     log = tmp_path / "ingress.log"
+    ingress = start_ingress(env, log)
     try:
-        ingress = start_ingress(env, log)
-        try:
-            await wait_ready(ingress, f"http://127.0.0.1:{port}/readyz", log)
-            for server in servers:
-                stop_group(server.pgid, signal.SIGKILL)
-            await asyncio.sleep(1.0)  # the reply consumer's fetches now fail and back off
-            started = time.monotonic()
-            ingress.send_signal(signal.SIGTERM)
-            code = await exit_code(ingress, STOP_WITHIN_S)
-            took = time.monotonic() - started
-        finally:
-            if ingress.poll() is None:
-                ingress.kill()
-                ingress.wait(timeout=10)
+        await wait_ready(ingress, f"http://127.0.0.1:{port}/readyz", log)
+        await broker.kill()
+        await asyncio.sleep(1.0)  # the reply consumer's fetches now fail and back off
+        started = time.monotonic()
+        ingress.send_signal(signal.SIGTERM)
+        code = await exit_code(ingress, STOP_WITHIN_S)
+        return code, time.monotonic() - started
     finally:
-        for server in servers:
-            stop_group(server.pgid, signal.SIGKILL)
-
-    output = tail(log, 200)
-    assert code == -signal.SIGTERM, output
-    assert took < STOP_WITHIN_S
-    assert '"rpc.stopped"' in output, output
-    assert "Traceback" not in output, output
+        if ingress.poll() is None:
+            ingress.kill()
+            ingress.wait(timeout=10)

@@ -22,9 +22,8 @@ from ledger_processes import (
     wait_all_applied,
 )
 
-from shared.infra.broker import start_tansu
-from shared.infra.processes import ServerProcess, stop_group
 from shared.settings import BrokerFlavour
+from tests.own_kafka import own_kafka
 
 pytestmark = pytest.mark.chaos
 
@@ -35,15 +34,12 @@ STOP_WITHIN_S = 20.0
 async def test_stops_cleanly_when_the_broker_is_gone(
     common_env: dict[str, Any], db_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    servers: list[ServerProcess] = []
-    bootstrap = await start_tansu(tmp_path, on_spawn=servers.append)
-    broker = servers[0]
-    try:
+    async with own_kafka(tmp_path / "kafka") as broker:
         settings = chaos_settings(
             {
                 **common_env,
-                "kafka_bootstrap_servers": bootstrap,
-                "kafka_flavour": BrokerFlavour.TANSU,
+                "kafka_bootstrap_servers": broker.bootstrap,
+                "kafka_flavour": BrokerFlavour.KAFKA,
             }
         )
         await create_topics(settings)
@@ -56,15 +52,13 @@ async def test_stops_cleanly_when_the_broker_is_gone(
                 await replies.wait_for(sent)
             await wait_all_applied(db_pool, settings, len(load.commands))
 
-            stop_group(broker.pgid, signal.SIGKILL)
+            await broker.kill()
             started = time.monotonic()
             ledger.process.send_signal(signal.SIGTERM)
             code = await ledger.exited(within_s=STOP_WITHIN_S)
             took = time.monotonic() - started
         finally:
             ledger.kill()
-    finally:
-        stop_group(broker.pgid, signal.SIGKILL)
 
     log = ledger.log.read_text()
     assert code == 0, log[-3000:]

@@ -7,7 +7,6 @@ for the dead member and rebalancing every member.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import time

@@ -9,6 +9,7 @@ import jsonschema
 import yaml
 from check_jsonschema.builtin_schemas import get_builtin_schema
 
+from shared.infra.apache_kafka import KAFKA_IMAGE
 from tests.deploy.manifests import COMPOSE_FILE, TOPICS_FILE, compose
 
 PROMETHEUS_FILE = COMPOSE_FILE.parent / "deploy" / "monitoring" / "prometheus.yml"
@@ -33,7 +34,7 @@ def test_kafka_runs_in_kraft_mode_with_a_listener_for_the_compose_network() -> N
 
     environment = kafka["environment"]
 
-    assert kafka["image"].startswith("apache/kafka:")
+    assert kafka["image"] == KAFKA_IMAGE  # the same release as the local broker and containers
     assert environment["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert "INTERNAL://kafka:9092" in environment["KAFKA_ADVERTISED_LISTENERS"].split(",")
     assert {

@@ -16,7 +16,7 @@ from shared.infra.state import InfraState, read_state
 from tests.process_checks import alive, ps_lines, wait_all_gone
 
 HYPELEDGER = str(Path(sys.executable).with_name("hypeledger"))
-PRIVATE = {"HYPELEDGER_INFRA_POSTGRES": "private", "HYPELEDGER_INFRA_BROKER": "tansu"}
+PRIVATE = {"HYPELEDGER_INFRA_POSTGRES": "private", "HYPELEDGER_INFRA_BROKER": "kafka"}
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,6 @@ def kafka_env(infra: Stack, topic_prefix: str) -> dict[str, Any]:
         "environment": "test",
         "kafka_bootstrap_servers": infra.kafka_bootstrap_servers,
         "kafka_flavour": infra.kafka_flavour,
-        "kafka_fetch_max_wait_ms": 10,
         "kafka_session_timeout_ms": 1000,
         "kafka_heartbeat_interval_ms": 200,
         "topic_prefix": topic_prefix,

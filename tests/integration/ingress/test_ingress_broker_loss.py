@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from shared.infra.broker import start_tansu
-from shared.infra.processes import ServerProcess, stop_group
 from tests.integration.ingress.served import ServedIngress, ingress_settings, signed_headers
+from tests.own_kafka import own_kafka
 
 pytestmark = pytest.mark.integration
 
@@ -22,34 +19,20 @@ BODY = (
 )
 
 
-@pytest.fixture
-async def private_broker() -> AsyncIterator[tuple[str, list[ServerProcess]]]:
-    """A Tansu of this test's own, which the test may stop."""
-    servers: list[ServerProcess] = []
-    with tempfile.TemporaryDirectory() as run_dir:
-        bootstrap = await start_tansu(Path(run_dir), on_spawn=servers.append)
-        try:
-            yield bootstrap, servers
-        finally:
-            for server in servers:
-                stop_group(server.pgid)
+async def test_turns_unready_and_answers_503_once_the_broker_is_gone(tmp_path: Path) -> None:
+    async with own_kafka(tmp_path / "kafka") as broker:
+        env = {"environment": "test", "kafka_bootstrap_servers": broker.bootstrap,
+               "kafka_flavour": "kafka", "topic_prefix": "loss."}  # fmt: skip
+        settings = ingress_settings(env, ledger_timeout_s=1.0)
 
-
-async def test_turns_unready_and_answers_503_once_the_broker_is_gone(
-    private_broker: tuple[str, list[ServerProcess]],
-) -> None:
-    bootstrap, servers = private_broker
-    env = {"environment": "test", "kafka_bootstrap_servers": bootstrap, "kafka_flavour": "tansu",
-           "kafka_fetch_max_wait_ms": 10, "topic_prefix": "loss."}  # fmt: skip
-    settings = ingress_settings(env, ledger_timeout_s=1.0)
-
-    with ServedIngress(settings, ledger=False) as served:
-        async with httpx.AsyncClient(base_url=served.base_url, timeout=5.0) as http:
-            ready_before = (await http.get("/readyz")).status_code
-            for server in servers:
-                stop_group(server.pgid)
-            ready_after = (await http.get("/readyz")).status_code
-            answer = await http.post(BET, content=BODY, headers=signed_headers(settings, BET, BODY))
+        with ServedIngress(settings, ledger=False) as served:
+            async with httpx.AsyncClient(base_url=served.base_url, timeout=5.0) as http:
+                ready_before = (await http.get("/readyz")).status_code
+                await broker.stop()
+                ready_after = (await http.get("/readyz")).status_code
+                answer = await http.post(
+                    BET, content=BODY, headers=signed_headers(settings, BET, BODY)
+                )
 
     assert (ready_before, ready_after) == (200, 503)
     assert (answer.status_code, answer.json()["type"].rsplit("/", 1)[-1]) == (

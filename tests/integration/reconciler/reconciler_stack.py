@@ -79,7 +79,8 @@ class Stack:
             "topic_prefix", "hypetech_base_url", "grace_period_s", "requests_per_second",
             "concurrency", "chunk_size", "metrics_port", "instance_id", "page_size",
         )  # fmt: skip
-        env = {f"HYPELEDGER_{n.upper()}": str(getattr(settings, n)) for n in names}
+        values = {name: getattr(settings, name) for name in names}
+        env = {f"HYPELEDGER_{n.upper()}": str(v) for n, v in values.items() if v is not None}
         env["HYPELEDGER_HYPETECH_API_TOKEN"] = SIM_TOKEN
         env["HYPELEDGER_LOG_FORMAT"] = "json"
         return env

@@ -64,3 +64,14 @@ def test_reply_topic_roll_over_is_configurable() -> None:
     settings = CommonSettings(kafka_flavour=BrokerFlavour.KAFKA, kafka_reply_rollover_after=500)
 
     assert settings.reply_rollover_after == 500
+
+
+def test_fetches_wait_long_on_kafka_which_wakes_them_on_data_and_briefly_on_tansu() -> None:
+    kafka = consumer_options(CommonSettings(kafka_flavour=BrokerFlavour.KAFKA), None)
+    tansu = consumer_options(CommonSettings(kafka_flavour=BrokerFlavour.TANSU), None)
+    chosen = consumer_options(
+        CommonSettings(kafka_flavour=BrokerFlavour.KAFKA, kafka_fetch_max_wait_ms=50), None
+    )
+
+    assert (kafka["fetch_max_wait_ms"], tansu["fetch_max_wait_ms"]) == (500, 20)
+    assert chosen["fetch_max_wait_ms"] == 50

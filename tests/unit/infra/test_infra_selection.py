@@ -12,11 +12,19 @@ from shared.settings import BrokerFlavour
 class Probes:
     """Fake probes that answer as told and count how often they were asked."""
 
-    def __init__(self, *, docker: bool = False, running_postgres: bool = False) -> None:
+    def __init__(
+        self, *, docker: bool = False, running_postgres: bool = False, java: bool = True
+    ) -> None:
         self.docker = docker
         self.running_postgres = running_postgres
+        self.java = java
         self.docker_calls = 0
         self.postgres_calls = 0
+        self.java_calls = 0
+
+    def local_kafka_available(self) -> bool:
+        self.java_calls += 1
+        return self.java
 
     def docker_answers(self) -> bool:
         self.docker_calls += 1
@@ -31,6 +39,7 @@ class Probes:
             env,
             docker_answers=self.docker_answers,
             running_postgres_answers=self.running_postgres_answers,
+            local_kafka_available=self.local_kafka_available,
         )
 
 
@@ -70,12 +79,34 @@ async def test_docker_engine_gives_containers_and_real_kafka() -> None:
     assert probes.docker_calls == 1
 
 
-async def test_without_docker_a_running_postgres_and_tansu_are_used() -> None:
-    probes = Probes(docker=False, running_postgres=True)
+async def test_without_docker_a_running_postgres_and_a_local_apache_kafka_are_used() -> None:
+    probes = Probes(docker=False, running_postgres=True, java=True)
+
+    plan = await probes.choose({})
+
+    assert plan == Plan(PostgresSource.RUNNING, BrokerSource.KAFKA, BrokerFlavour.KAFKA)
+
+
+async def test_tansu_stands_in_only_where_apache_kafka_cannot_run() -> None:
+    probes = Probes(docker=False, running_postgres=True, java=False)
 
     plan = await probes.choose({})
 
     assert plan == Plan(PostgresSource.RUNNING, BrokerSource.TANSU, BrokerFlavour.TANSU)
+
+
+async def test_containers_win_over_a_local_apache_kafka_without_asking_for_java() -> None:
+    probes = Probes(docker=True, java=True)
+
+    plan = await probes.choose({})
+
+    assert (plan.broker, probes.java_calls) == (BrokerSource.CONTAINER, 0)
+
+
+async def test_override_forces_a_local_apache_kafka_over_an_environment_broker() -> None:
+    plan = await Probes().choose({**ENV_SERVERS, "HYPELEDGER_INFRA_BROKER": "kafka"})
+
+    assert (plan.broker, plan.kafka_flavour) == (BrokerSource.KAFKA, BrokerFlavour.KAFKA)
 
 
 async def test_without_docker_or_a_running_postgres_a_private_one_is_started() -> None:

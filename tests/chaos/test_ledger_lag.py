@@ -1,0 +1,113 @@
+"""The ledger's lag metric is the lag Kafka reports: the log end offset minus the committed offset.
+
+A real ledger process applies a load; then the test holds the ledger's offset rows locked in
+Postgres, so the ledger can apply nothing, and publishes more. The metric must show exactly what
+Kafka's own group-offset API shows (end offsets minus the group's committed offsets), also while
+nothing is applied, and return to zero once the ledger catches up.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import TopicPartition
+from ledger_processes import (
+    PARTITIONS,
+    Replies,
+    build_load,
+    chaos_settings,
+    create_topics,
+    start_ledger,
+    until,
+    wait_all_applied,
+)
+
+from shared import kafka
+from shared.contracts.topics import COMMANDS
+from shared.settings import LedgerSettings
+
+pytestmark = pytest.mark.chaos
+
+LAG_LINE = re.compile(r'^hypeledger_ledger_consumer_lag\{partition="(\d+)"\} ([0-9.e+]+)$', re.M)
+
+
+async def metric_lag(metrics_port: int) -> dict[int, int]:
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        text = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+    return {int(partition): int(float(value)) for partition, value in LAG_LINE.findall(text)}
+
+
+async def kafka_lag(settings: LedgerSettings) -> dict[int, int]:
+    """End offsets minus the group's committed offsets, from Kafka's own APIs."""
+    topic = settings.topic(COMMANDS)
+    partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    admin = kafka.admin(settings)
+    consumer = kafka.consumer(settings, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(
+            settings.consumer_group, partitions=partitions
+        )
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+        await admin.close()
+    # a partition the group never committed on is read from its start (offset 0)
+    return {
+        tp.partition: ends[tp] - max(committed[tp].offset if tp in committed else 0, 0)
+        for tp in partitions
+    }
+
+
+async def test_lag_metric_is_what_kafka_reports_also_while_nothing_is_applied(
+    common_env: dict[str, Any], db_pool: asyncpg.Pool, tmp_path: Any
+) -> None:
+    settings = chaos_settings({**common_env, "lag_interval_s": 0.2})
+    await create_topics(settings)
+    first = build_load(players=8, bets=2, duplicate_every=100)
+    ledger = start_ledger(settings, tmp_path)
+    try:
+        await ledger.ready()
+        async with Replies(settings) as replies:
+            await replies.wait_for(await replies.publish(first.commands))
+            await wait_all_applied(db_pool, settings, len(first.commands))
+
+            seen: list[dict[int, int]] = []
+
+            async def caught_up() -> bool:
+                seen.append(await metric_lag(ledger.metrics_port))
+                return len(seen[-1]) == PARTITIONS and set(seen[-1].values()) == {0}
+
+            await until(caught_up, within_s=60, what=lambda: f"lag 0 everywhere; last {seen[-1:]}")
+            assert await kafka_lag(settings) == dict.fromkeys(range(PARTITIONS), 0)
+
+            second = build_load(players=4, bets=3, duplicate_every=100)
+            async with db_pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "SELECT * FROM consumed_offsets WHERE group_id = $1 FOR UPDATE",
+                    settings.consumer_group,
+                )
+                await replies.publish(second.commands)
+
+                async def lag_shows_the_backlog() -> bool:
+                    seen.append(await metric_lag(ledger.metrics_port))
+                    return sum(seen[-1].values()) == len(second.commands)
+
+                await until(
+                    lag_shows_the_backlog,
+                    within_s=60,
+                    what=lambda: f"lag {len(second.commands)} in all; last {seen[-1:]}",
+                )
+                held = await metric_lag(ledger.metrics_port)
+                reported = await kafka_lag(settings)
+            await until(caught_up, within_s=60, what=lambda: f"caught up again; last {seen[-1:]}")
+    finally:
+        ledger.terminate()
+
+    assert held == reported
+    assert sum(reported.values()) == len(second.commands)
