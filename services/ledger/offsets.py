@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.contracts.topics import COMMANDS
 from shared.db.pool import create_pool
+from shared.kafka import admin as kafka_admin
 from shared.kafka import consumer as kafka_consumer
 from shared.kafka import stop_client
 from shared.settings import LedgerSettings
@@ -105,10 +106,13 @@ RETURNING resolution_id
 
 
 async def compare(
-    conn: asyncpg.Connection, consumer: AIOKafkaConsumer, group: str, topic: str
+    conn: asyncpg.Connection,
+    consumer: AIOKafkaConsumer,
+    group: str,
+    topic: str,
+    partitions: Sequence[int],
 ) -> list[PartitionOffsets]:
-    """Every partition of ``topic``: its stored offset for ``group`` and its log's bounds."""
-    partitions = consumer.partitions_for_topic(topic) or set()
+    """Each of ``partitions`` of ``topic``: its stored offset for ``group``, its log's bounds."""
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     bounds = await log_bounds(consumer, tps)
     stored = {
@@ -161,7 +165,6 @@ async def _clients(
     consumer = kafka_consumer(settings, group_id=None, client_id="hypeledger-ledger-offsets")
     try:
         await consumer.start()
-        await consumer.topics()  # metadata, so that partitions_for_topic knows the topic
         async with pool.acquire() as conn:
             yield conn, consumer
     finally:
@@ -171,8 +174,16 @@ async def _clients(
 
 async def show(settings: LedgerSettings) -> list[PartitionOffsets]:
     """The command topic's partitions, each with its stored offset and its log's bounds."""
+    topic = settings.topic(COMMANDS)
+    client = kafka_admin(settings)
+    await client.start()
+    try:
+        described = await client.describe_topics([topic])
+    finally:
+        await client.close()
+    partitions = [entry["partition"] for entry in described[0]["partitions"]]
     async with _clients(settings) as (conn, consumer):
-        return await compare(conn, consumer, settings.consumer_group, settings.topic(COMMANDS))
+        return await compare(conn, consumer, settings.consumer_group, topic, partitions)
 
 
 async def set_offset(

@@ -173,5 +173,5 @@ async def test_stops_the_partition_and_fails_liveness_on_an_error_it_does_not_un
 
     assert healthy == 200
     assert ready.status_code == 503
-    assert "hypeledger_ledger_partitions_stopped 1.0" in metrics
+    assert 'hypeledger_ledger_partition_errors_total{partition="0"}' in metrics
     assert await ledger.balance(user) == 10_00
