@@ -25,7 +25,7 @@ from services.simulator.webhooks import RenderedWebhook
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class NoAnswer(Exception):  # noqa: N818 - what happened, not a failure of ours
+class NoAnswer(Exception):
     """An attempt got no HTTP answer; ``__cause__`` says why."""
 
 
