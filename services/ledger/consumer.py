@@ -294,10 +294,9 @@ class LedgerConsumer:
                 0 if consumer is None else len(consumer.assignment())
             )
             return
-        async with self._pool.acquire() as conn:
-            stored = await store.stored_offsets(
-                conn, self._group, self._topic, [tp.partition for tp in assigned]
-            )
+        stored = await self._stored_offsets_retried([tp.partition for tp in assigned])
+        if stored is None:
+            return  # stopping
         for tp in assigned:
             if self._held(tp):
                 self._stopped.discard(tp)
@@ -316,6 +315,30 @@ class LedgerConsumer:
         )
         await self._check_log(consumer, list(assigned))
         self.assigned_once.set()
+
+    async def _stored_offsets_retried(self, partitions: list[int]) -> dict[int, int] | None:
+        """The stored offsets of newly assigned partitions, retried (capped backoff, jitter) while
+        the database is away: without them nothing of these partitions can be applied. None
+        when the process stops meanwhile."""
+        attempt = 0
+        while not self._stopping:
+            try:
+                async with self._pool.acquire() as conn:
+                    return await store.stored_offsets(conn, self._group, self._topic, partitions)
+            except Exception as exc:
+                if classify(exc) is not ErrorClass.TRANSIENT:
+                    raise
+                attempt += 1
+                delay = backoff_s(attempt, self._rng)
+                log.warning(
+                    "ledger.partitions.assign_retrying",
+                    partitions=partitions,
+                    attempt=attempt,
+                    retry_in_s=round(delay, 3),
+                    reason=reason_of(exc),
+                )
+                await asyncio.sleep(delay)
+        return None
 
     async def _reposition(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int | None
@@ -337,15 +360,15 @@ class LedgerConsumer:
         if not tps:
             return
         mismatched = [tp for tp in tps if tp in self._mismatch]
-        if mismatched:  # an operator may have resolved them (``hypeledger ledger-offsets set``)
-            async with self._pool.acquire() as conn:
-                stored = await store.stored_offsets(
-                    conn, self._group, self._topic, [tp.partition for tp in mismatched]
-                )
-            for tp in mismatched:
-                await self._reposition(consumer, tp, stored.get(tp.partition))
         try:
             async with asyncio.timeout(LOG_CHECK_WITHIN_S):
+                if mismatched:  # an operator may have moved them (hypeledger ledger-offsets set)
+                    async with self._pool.acquire() as conn:
+                        stored = await store.stored_offsets(
+                            conn, self._group, self._topic, [tp.partition for tp in mismatched]
+                        )
+                    for tp in mismatched:
+                        await self._reposition(consumer, tp, stored.get(tp.partition))
                 bounds = await log_bounds(consumer, tps)
         except Exception as exc:  # noqa: BLE001 - checked again at the next interval
             log.warning("ledger.offsets.check_failed", error=repr(exc))
