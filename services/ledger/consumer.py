@@ -530,12 +530,13 @@ class LedgerConsumer:
         self._attempts[tp] = attempt
         delay = backoff_s(attempt, self._rng)
         reason = reason_of(exc)
-        consumer.pause(tp)
         self._retry_at[tp] = time.monotonic() + delay
         position = self._positions.get(tp, records[0].offset)
         with contextlib.suppress(IllegalStateError):  # revoked meanwhile: its owner seeks
+            consumer.pause(tp)
+            # Records of it fetched before the seek are dropped by position (``_apply``); the
+            # other partitions' fetches are left alone.
             consumer.seek(tp, position)
-        self._generation += 1  # records fetched before the seek are dropped
         self._metrics.partition_retries.labels(str(tp.partition), reason).inc()
         self._metrics.partitions_retrying.set(len(self._retry_at))
         log.warning(
