@@ -38,7 +38,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.ledger import server_cpu_seconds
+from bench.ledger import stack_servers
 from shared.contracts.commands import OperatorCommand, OperatorKind
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
 from shared.db.databases import create_database, drop_database
@@ -120,17 +120,13 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_json(
-    argv: list[str], env: dict[str, str], pids: dict[str, int], *, postgres: bool = False
-) -> dict[str, Any]:
-    """Run a benchmark process; add the CPU per answered request that each of ``pids``, the
-    benchmark process itself (``client``) and, with ``postgres``, every Postgres process on the
-    machine spent meanwhile (live processes only: run it while the ledger's pool is open)."""
+def run_json(argv: list[str], env: dict[str, str], pids: dict[str, int]) -> dict[str, Any]:
+    """Run a benchmark process; add the CPU per answered request that each of ``pids`` (with its
+    live descendants: Postgres' backends, so measure while the ledger's pool is open) and the
+    benchmark process itself (``client``) spent meanwhile."""
 
     def cpu_now() -> dict[str, float]:
         now = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        if postgres:
-            now["postgres"] = server_cpu_seconds()["postgres"]
         return now | {"client": children_cpu_seconds()}
 
     before = cpu_now()
@@ -220,6 +216,8 @@ class Bench:
     logs: Path
     users_file: Path
     broker: dict[str, int]
+    """``{"broker": pid}`` when this run started the broker (else empty: it is measured nowhere)."""
+    postgres: int | None
     reaper: Reaper
 
     def env(self, prefix: str) -> dict[str, str]:
@@ -229,7 +227,11 @@ class Bench:
             "HYPELEDGER_DATABASE_URL": self.dsn,
             "HYPELEDGER_KAFKA_BOOTSTRAP_SERVERS": self.stack.kafka_bootstrap_servers,
             "HYPELEDGER_KAFKA_FLAVOUR": self.stack.kafka_flavour.value,
-            "HYPELEDGER_KAFKA_FETCH_MAX_WAIT_MS": str(self.args.fetch_max_wait_ms),
+            **(
+                {"HYPELEDGER_KAFKA_FETCH_MAX_WAIT_MS": str(self.args.fetch_max_wait_ms)}
+                if self.args.fetch_max_wait_ms
+                else {}
+            ),
             "HYPELEDGER_KAFKA_SESSION_TIMEOUT_MS": "3000",
             "HYPELEDGER_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
             "HYPELEDGER_TOPIC_PREFIX": prefix,
@@ -247,14 +249,18 @@ class Bench:
         )
 
     async def fresh_topics(self) -> str:
-        """A new topic prefix with its topics created: Tansu's fetch cost grows with the number
-        of batches in a partition, so every run starts on empty topics."""
+        """A new topic prefix with its topics created, so every run starts on empty topics
+        (Tansu's fetch cost grows with the number of batches in a partition)."""
         prefix = f"b{uuid.uuid4().hex[:8]}."
         partitions = self.args.partitions
         await ensure_topics(
             self.settings(prefix), {COMMANDS: partitions, COMMANDS_DLQ: 1, TRANSACTIONS: partitions}
         )
         return prefix
+
+    def fetch_wait_argv(self) -> list[str]:
+        wait = self.args.fetch_max_wait_ms
+        return ["--fetch-max-wait-ms", str(wait)] if wait else []
 
     def load_argv(self, url: str, rate: float, duration: float) -> list[str]:
         argv = [PY, "-m", "bench.ingress_load", "--url", url, "--key", self.key,
@@ -269,7 +275,7 @@ class Bench:
         prefix = await self.fresh_topics()
         floor = ["--bootstrap", self.stack.kafka_bootstrap_servers, "--prefix", prefix,
                  "--flavour", self.stack.kafka_flavour.value,
-                 "--fetch-max-wait-ms", str(self.args.fetch_max_wait_ms)]  # fmt: skip
+                 *self.fetch_wait_argv()]  # fmt: skip
         env = self.env(prefix)
         with process([PY, "-m", "bench.ingress_floor", "respond", *floor], env,
                      self.logs / f"{prefix}responder.log", self.reaper) as responder:  # fmt: skip
@@ -303,7 +309,7 @@ class Bench:
             backend_argv = [PY, "-m", "bench.ingress_floor", "respond", "--bootstrap",
                             self.stack.kafka_bootstrap_servers, "--prefix", prefix,
                             "--flavour", self.stack.kafka_flavour.value,
-                            "--fetch-max-wait-ms", str(self.args.fetch_max_wait_ms)]  # fmt: skip
+                            *self.fetch_wait_argv()]  # fmt: skip
         name = "ledger" if ledger else "responder"
         ingress_argv = [HYPELEDGER, "ingress", "--workers", str(self.args.ingress_workers)]
         with (
@@ -322,8 +328,8 @@ class Bench:
             result = run_json(
                 self.load_argv(url, rate, duration),
                 env,
-                {"ingress": ingress.pid, name: backend.pid, **self.broker},
-                postgres=ledger,
+                {"ingress": ingress.pid, name: backend.pid, **self.broker}
+                | ({"postgres": self.postgres} if ledger and self.postgres else {}),
             )
             result["peak_rss_mb_by_process"] = {
                 "ingress": peak_rss_mb(ingress.pid),
@@ -369,9 +375,11 @@ async def _bench(
     rates = [float(rate) for rate in args.rates.split(",") if rate]
     logs = Path(tempfile.mkdtemp(prefix="hypeledger-bench-"))
     report["logs"] = str(logs)
+    servers = stack_servers(stack)
     run = Bench(
         args, stack, dsn, secrets.token_hex(24), logs, logs / "users.txt",
-        {s.name: s.pid for s in stack.servers if s.name == "tansu"}, reaper,
+        {role: pid for role, pid in servers.items() if role == "broker"},
+        servers.get("postgres"), reaper,
     )  # fmt: skip
     if "floor" in args.runs:
         report["floor"] = await run.runs(rates, "floor")
@@ -471,7 +479,12 @@ def main(argv: list[str] | None = None) -> None:
         default={"floor", "echo", "ledger"},
         help="which of floor,echo,ledger to run (comma separated; default all three)",
     )
-    parser.add_argument("--fetch-max-wait-ms", type=int, default=10)
+    parser.add_argument(
+        "--fetch-max-wait-ms",
+        type=int,
+        default=None,
+        help="consumers' fetch wait (default: the broker profile's, 500 on Kafka, 20 on Tansu)",
+    )
     parser.add_argument("--out", default="", help="also write the JSON report to this file")
     args = parser.parse_args(argv)
     report = asyncio.run(bench(args))

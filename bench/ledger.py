@@ -1,6 +1,6 @@
 """Ledger benchmark: time to apply N pre-loaded envelopes, against the raw Postgres floor.
 
-1. Start (or find) Postgres and a Kafka-protocol broker (``shared.infra.stack``), create two fresh
+1. Start (or find) Postgres and Apache Kafka (``shared.infra.stack``), create two fresh
    migrated databases, and give PLAYERS players an account with money in both.
 2. Pre-load N envelopes on the command topic (per player: bet, linked win, bet, linked win, ...).
 3. Start ``hypeledger ledger --no-relay`` as a real process; time from its readiness (consumer
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -44,8 +45,8 @@ from shared.contracts.commands import Generation, WebhookEnvelope, WebhookKind
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
 from shared.db.databases import create_database, drop_database
 from shared.db.migrate import migrate
-from shared.infra.processes import free_port
-from shared.infra.stack import local_stack
+from shared.infra.processes import descendants, free_port
+from shared.infra.stack import Stack, local_stack
 from shared.jsonwire import dumps_compact
 from shared.kafka import ensure_topics, producer
 from shared.settings import LedgerSettings
@@ -167,27 +168,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def server_cpu_seconds() -> dict[str, float]:
-    """CPU seconds so far of every live Postgres and broker process on the machine, by name.
+#: What the stack's servers are called (``ServerProcess.name``), by the role they play.
+SERVER_ROLES = {"postgres": "postgres", "kafka": "broker", "tansu": "broker"}
+
+
+def stack_servers(stack: Stack) -> dict[str, int]:
+    """The leader pid of each server this run started, by role (``postgres``, ``broker``)."""
+    return {SERVER_ROLES[s.name]: s.pid for s in stack.servers if s.name in SERVER_ROLES}
+
+
+def family_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its live descendants (Postgres' backends)."""
+    total = 0.0
+    for member in (pid, *descendants(pid)):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(member)
+    return total
+
+
+def server_cpu_seconds(servers: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of this run's Postgres and broker (0 for one it did not start).
 
     Live processes only: a backend that exits takes its time with it, so measure over windows in
     which the connections of interest stay open (the ledger's pool, the floor's pool).
     """
-    totals = {"postgres": 0.0, "broker": 0.0}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            head, tail = (entry / "stat").read_text().rsplit(")", 1)
-        except OSError:
-            continue
-        name = head.split("(", 1)[1]
-        which = "postgres" if name == "postgres" else "broker" if name.startswith("tansu") else None
-        if which:
-            fields = tail.split()
-            totals[which] += (int(fields[11]) + int(fields[12])) / tick
-    return totals
+    return {role: family_cpu_seconds(servers[role]) if role in servers else 0.0
+            for role in ("postgres", "broker")}  # fmt: skip
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -207,7 +213,7 @@ async def applied(conn: asyncpg.Connection, settings: LedgerSettings) -> int:
 
 
 async def time_ledger(
-    settings: LedgerSettings, n: int, processes: int = 1
+    settings: LedgerSettings, n: int, processes: int, servers: dict[str, int]
 ) -> tuple[float, float, list[float], dict[str, float]]:
     """Seconds from readiness to all applied, the CPU seconds used meanwhile, each process's
     peak RSS in MB, and the CPU seconds Postgres and the broker used meanwhile.
@@ -236,7 +242,7 @@ async def time_ledger(
                 await asyncio.sleep(0.05)
         started = time.perf_counter()
         cpu_before = sum(cpu_seconds(member.pid) for member in members)
-        servers_before = server_cpu_seconds()
+        servers_before = server_cpu_seconds(servers)
         for _ in range(60_000):
             if await applied(conn, settings) >= n:
                 break
@@ -244,7 +250,9 @@ async def time_ledger(
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
         cpu = sum(cpu_seconds(member.pid) for member in members) - cpu_before
-        servers = {name: used - servers_before[name] for name, used in server_cpu_seconds().items()}
+        used = {
+            name: cpu - servers_before[name] for name, cpu in server_cpu_seconds(servers).items()
+        }
         rss = [peak_rss_mb(member.pid) for member in members]
     finally:
         await conn.close()
@@ -252,7 +260,7 @@ async def time_ledger(
             member.send_signal(signal.SIGTERM)
         for member in members:
             member.wait(timeout=30)
-    return elapsed, cpu, rss, servers
+    return elapsed, cpu, rss, used
 
 
 async def _ready(client: httpx.AsyncClient, port: int) -> bool:
@@ -430,19 +438,23 @@ async def floor_worker(
 
 
 async def time_floor(
-    dsn: str, commands: list[WebhookEnvelope], partitions: int, batch: int
+    dsn: str,
+    commands: list[WebhookEnvelope],
+    partitions: int,
+    batch: int,
+    servers: dict[str, int],
 ) -> tuple[float, float]:
     """Seconds to write every row set, and Postgres's CPU seconds meanwhile."""
     rows = floor_rows(commands, partitions)
     pool = await asyncpg.create_pool(dsn, min_size=partitions, max_size=partitions)
     try:
         started = time.perf_counter()
-        before = server_cpu_seconds()["postgres"]
+        before = server_cpu_seconds(servers)["postgres"]
         await asyncio.gather(
             *(floor_worker(pool, part, batch, index) for index, part in enumerate(rows))
         )
         elapsed = time.perf_counter() - started
-        return elapsed, server_cpu_seconds()["postgres"] - before
+        return elapsed, server_cpu_seconds(servers)["postgres"] - before
     finally:
         await pool.close()
 
@@ -477,9 +489,8 @@ async def run(n: int, players: int, partitions: int, batch: int, processes: int 
                 database_url=ledger_db,
                 kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
                 kafka_flavour=stack.kafka_flavour,
-                kafka_fetch_max_wait_ms=20,
-                kafka_session_timeout_ms=1000,
-                kafka_heartbeat_interval_ms=200,
+                kafka_session_timeout_ms=3000,
+                kafka_heartbeat_interval_ms=300,
                 topic_prefix=f"bench{tag}.",
                 consumer_group=f"bench{tag}",
                 max_batch=batch,
@@ -491,14 +502,18 @@ async def run(n: int, players: int, partitions: int, batch: int, processes: int 
             commands = envelopes(n, players)
             await preload(settings, commands)
             load_before = loadavg()
-            ledger_s, ledger_cpu, rss, servers = await time_ledger(settings, n, processes)
+            ledger_s, ledger_cpu, rss, servers = await time_ledger(
+                settings, n, processes, stack_servers(stack)
+            )
             print(
                 f"ledger: {n} applied in {ledger_s:.2f} s, {ledger_cpu:.2f} CPU s,"
                 f" peak RSS {' + '.join(f'{one:.1f}' for one in rss)} MB;"
                 f" meanwhile Postgres {servers['postgres']:.2f} CPU s,"
                 f" broker {servers['broker']:.2f} CPU s"
             )
-            floor_s, floor_pg_cpu = await time_floor(floor_db, commands, partitions, batch)
+            floor_s, floor_pg_cpu = await time_floor(
+                floor_db, commands, partitions, batch, stack_servers(stack)
+            )
             print(f"floor: {n} rows-sets in {floor_s:.2f} s; Postgres {floor_pg_cpu:.2f} CPU s")
             load_after = loadavg()
             conn = await asyncpg.connect(ledger_db)

@@ -154,6 +154,21 @@ async def ensure_topics(
     return counts
 
 
+async def partition_count(settings: CommonSettings, topic: str) -> int:
+    """How many partitions ``topic`` (a resolved name) has; 0 when it does not exist.
+
+    Asked of the broker directly: a consumer's own metadata covers only the topics it already
+    follows (Apache Kafka answers a metadata request for no topics with no topics).
+    """
+    client = admin(settings)
+    await client.start()
+    try:
+        described = await client.describe_topics([topic])
+    finally:
+        await client.close()
+    return sum(len(t["partitions"]) for t in described if t["error_code"] == 0)
+
+
 async def _visible(client: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
     deadline = time.monotonic() + TOPIC_VISIBLE_WITHIN_S
     while True:

@@ -7,10 +7,10 @@ rebalance). The reply consumer is started and positioned before ``start()`` retu
 that reports ready only after ``start()`` never misses a reply. Replies whose correlation id is not
 awaited any more (they came after a timeout, or before a restart) are counted and dropped.
 
-Broker facts this is built around (``infra-notes.md``): Tansu completes a parked fetch only after
-``fetch_max_wait_ms`` (keep it at 10-20 ms), its "latest" offset can be too early (so the consumer
-resets to ``earliest``, starts from the reported end and drops anything stale by correlation id),
-and ``linger_ms`` must stay 0 when each message has one awaited reply.
+The reply consumer starts from the end its broker reports and drops anything stale by correlation
+id, which is right on Apache Kafka and safe on the Tansu fallback, whose reported end can be too
+early. ``linger_ms`` stays 0: each message has one awaited reply. What else differs between the
+two brokers (fetch waits, reply-topic roll-over) comes from ``settings.broker_profile``.
 """
 
 from __future__ import annotations

@@ -49,9 +49,11 @@ class BrokerProfile:
     reply_rollover_after: int
     """Tansu's fetch cost grows with the record batches in a partition, so a reply topic is
     replaced after this many requests; on Apache Kafka retention trims it (0: never)."""
-    lag_from_highwater: bool
-    """Tansu's ListOffsets(latest) is wrong, so lag comes from the fetch's high watermark there;
-    on Apache Kafka it is the log end offset minus the committed offset, as Kafka's tools say."""
+    exact_end_offsets: bool
+    """Apache Kafka's end offsets (ListOffsets latest) are exact, so lag is the log end offset
+    minus the committed offset, as Kafka's tools say, and "read to the end" means to them. Tansu's
+    can be too low (the last batch's base offset + 1): there lag comes from the fetch's high
+    watermark and reading to the end stops after empty polls."""
 
 
 BROKER_PROFILES: dict[BrokerFlavour, BrokerProfile] = {
@@ -59,13 +61,13 @@ BROKER_PROFILES: dict[BrokerFlavour, BrokerProfile] = {
         idempotent_producer=True,
         fetch_max_wait_ms=500,
         reply_rollover_after=0,
-        lag_from_highwater=False,
+        exact_end_offsets=True,
     ),
     BrokerFlavour.TANSU: BrokerProfile(
         idempotent_producer=False,
         fetch_max_wait_ms=20,
         reply_rollover_after=20_000,
-        lag_from_highwater=True,
+        exact_end_offsets=False,
     ),
 }
 

@@ -88,8 +88,8 @@ def common_env(infra: Stack, database_url: str) -> dict[str, Any]:
         "database_url": database_url,
         "kafka_bootstrap_servers": infra.kafka_bootstrap_servers,
         "kafka_flavour": infra.kafka_flavour,
-        "kafka_session_timeout_ms": 1000,
-        "kafka_heartbeat_interval_ms": 200,
+        "kafka_session_timeout_ms": 3000,
+        "kafka_heartbeat_interval_ms": 300,
     }
 
 

@@ -132,7 +132,6 @@ async def infrastructure(options: DemoOptions) -> AsyncIterator[dict[str, str]]:
                 "HYPELEDGER_DATABASE_URL": dsn,
                 "HYPELEDGER_KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap_servers,
                 "HYPELEDGER_KAFKA_FLAVOUR": stack.kafka_flavour.value,
-                "HYPELEDGER_KAFKA_FETCH_MAX_WAIT_MS": "10",
                 "HYPELEDGER_KAFKA_SESSION_TIMEOUT_MS": "3000",
                 "HYPELEDGER_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
                 "HYPELEDGER_LOG_FORMAT": "json",

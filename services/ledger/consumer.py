@@ -222,7 +222,7 @@ class LedgerConsumer:
         consumer = self._consumer
         assert consumer is not None, "start() first"  # noqa: S101 - programming error
         lag = None
-        if not self._settings.broker_profile.lag_from_highwater:
+        if self._settings.broker_profile.exact_end_offsets:
             lag = asyncio.create_task(self._report_lag(consumer, stop))
         try:
             await self._fetch_and_apply(consumer, stop)
@@ -956,7 +956,7 @@ class LedgerConsumer:
                 )
             else:
                 self._committed.update(offsets)
-            if not self._settings.broker_profile.lag_from_highwater:
+            if self._settings.broker_profile.exact_end_offsets:
                 continue
             for tp, next_offset in offsets.items():
                 highwater = consumer.highwater(tp)

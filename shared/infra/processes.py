@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -82,7 +83,7 @@ def spawn(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 user=user,
-                group=user,
+                group=pwd.getpwnam(user).pw_gid if user else None,
                 extra_groups=[] if user else None,
                 env=dict(env) if env is not None else None,
                 cwd=cwd,

@@ -36,7 +36,7 @@ from shared.infra.selection import (
     choose,
 )
 from shared.logs import get_logger
-from shared.settings import BrokerFlavour
+from shared.settings import BROKER_PROFILES, BrokerFlavour
 
 #: The stack must answer within this many seconds of being asked to start (a first run's jar
 #: download is not counted: it happens before the broker starts).
@@ -81,7 +81,11 @@ def describe(plan: Plan) -> str:
         BrokerSource.KAFKA: f"Apache Kafka {apache_kafka.KAFKA_VERSION} (local KRaft node)",
         BrokerSource.TANSU: "Tansu (in-memory fallback)",
     }[plan.broker]
-    return f"postgres: {plan.postgres.value}; broker: {broker_name}; flavour {plan.kafka_flavour}"
+    idempotent = "on" if BROKER_PROFILES[plan.kafka_flavour].idempotent_producer else "off"
+    return (
+        f"postgres: {plan.postgres.value}; broker: {broker_name}; "
+        f"flavour {plan.kafka_flavour} (idempotent producer {idempotent})"
+    )
 
 
 def _announce_tansu(env: Mapping[str, str]) -> None:

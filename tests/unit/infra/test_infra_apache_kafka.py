@@ -57,3 +57,11 @@ def test_an_old_java_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
     assert reason is not None
     assert "needs 17+" in reason
+
+
+def test_cluster_ids_never_start_with_a_dash_which_the_storage_tool_reads_as_an_option() -> None:
+    ids = {apache_kafka._cluster_id() for _ in range(2000)}
+
+    assert len(ids) == 2000
+    assert not [cluster for cluster in ids if cluster.startswith("-")]
+    assert {len(cluster) for cluster in ids} == {22}
