@@ -373,9 +373,8 @@ class LedgerConsumer:
         except Exception as exc:  # noqa: BLE001 - checked again at the next interval
             log.warning("ledger.offsets.check_failed", error=repr(exc))
             return
-        # Tansu's ListOffsets(latest) is short of the end (its lag comes from the high watermark
-        # for the same reason): there only the start is checked.
-        exact_end = not self._settings.broker_profile.lag_from_highwater
+        # Tansu's end offsets can be short of the end: there only the start is checked.
+        exact_end = self._settings.broker_profile.exact_end_offsets
         for tp in tps:
             if tp not in self._owned:
                 continue  # revoked meanwhile

@@ -14,13 +14,14 @@ every connection cut, crash recovery at the next start (``pg_ctl stop -m immedia
 from __future__ import annotations
 
 import os
+import pwd
 import shlex
 import shutil
 import signal
 import tempfile
 from pathlib import Path
 
-from shared.infra.postgres import PG_SYSTEM_USER, start_private, wait_until_answers
+from shared.infra.postgres import start_private, wait_until_answers
 from shared.infra.processes import ServerProcess, spawn, stop_group
 from shared.infra.reaper import Reaper
 
@@ -60,8 +61,10 @@ class RestartablePostgres:
 
     async def restart(self) -> None:
         """Start the server again on its data directory and port; return once it answers."""
-        opts = (self._run_dir / "pgdata" / "postmaster.opts").read_text()
-        user = PG_SYSTEM_USER if os.geteuid() == 0 else None
+        data = self._run_dir / "pgdata"
+        opts = (data / "postmaster.opts").read_text()
+        # As root the server runs as the data directory's owner (``start_private`` chose it).
+        user = pwd.getpwuid(data.stat().st_uid).pw_name if os.geteuid() == 0 else None
         server, _ = spawn(
             "postgres",
             shlex.split(opts),
