@@ -306,7 +306,7 @@ class LedgerConsumer:
             self._gaps.pop(tp, None)
             await self._reposition(consumer, tp, stored.get(tp.partition))
             self._owned.add(tp)
-        self._metrics.partitions_stopped.set(len(self._stopped))
+        self._held_gauges()
         self._metrics.partitions_assigned.set(len(consumer.assignment()))
         log.info(
             "ledger.partitions.assigned",
@@ -405,6 +405,12 @@ class LedgerConsumer:
                 )
             self._mismatch[tp] = case
             consumer.pause(tp)
+        self._held_gauges()
+
+    def _held_gauges(self) -> None:
+        """Publish how many partitions are stopped, waiting to retry, or outside their log."""
+        self._metrics.partitions_stopped.set(len(self._stopped))
+        self._metrics.partitions_retrying.set(len(self._retry_at))
         for case in OffsetCase:
             self._metrics.offset_mismatches.labels(case.value).set(
                 sum(1 for found in self._mismatch.values() if found is case)
@@ -417,7 +423,7 @@ class LedgerConsumer:
                 await self._revoke(revoked)
         finally:
             self._revocations -= 1
-        self._metrics.partitions_stopped.set(len(self._stopped))
+        self._held_gauges()
         log.info("ledger.partitions.revoked", partitions=sorted(tp.partition for tp in revoked))
 
     async def _revoke(self, revoked: Sequence[TopicPartition]) -> None:
@@ -511,7 +517,7 @@ class LedgerConsumer:
         self._retry_at.pop(tp, None)
         consumer.pause(tp)
         self._metrics.partition_errors.labels(str(tp.partition)).inc()
-        self._metrics.partitions_stopped.set(len(self._stopped))
+        self._held_gauges()
 
     def _retry_later(
         self,
@@ -537,7 +543,7 @@ class LedgerConsumer:
             # other partitions' fetches are left alone.
             consumer.seek(tp, position)
         self._metrics.partition_retries.labels(str(tp.partition), reason).inc()
-        self._metrics.partitions_retrying.set(len(self._retry_at))
+        self._held_gauges()
         log.warning(
             "ledger.partition.retrying",
             partition=tp.partition,
@@ -558,7 +564,7 @@ class LedgerConsumer:
                 del self._retry_at[tp]
                 if tp in self._owned and tp not in self._mismatch:
                     consumer.resume(tp)
-        self._metrics.partitions_retrying.set(len(self._retry_at))
+        self._held_gauges()
 
     async def _isolate(
         self,
