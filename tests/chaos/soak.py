@@ -346,9 +346,14 @@ def main() -> None:
     parser.add_argument("--players", type=int, default=60)
     parser.add_argument("--report", type=Path, default=None)
     args = parser.parse_args()
-    result = asyncio.run(run_soak(args.seconds, players=args.players))
+    run_dir = Path(tempfile.mkdtemp(prefix="hypeledger-soak-"))
+    result = asyncio.run(run_soak(args.seconds, players=args.players, run_dir=run_dir))
     text = result.report()
-    out = [text, *(f"MISMATCH {mismatch}" for mismatch in result.mismatches[:50])]
+    out = [
+        text,
+        *(f"MISMATCH {mismatch}" for mismatch in result.mismatches[:50]),
+        f"logs, the truth and the broker's data: {run_dir} (remove it when done)",
+    ]
     if not result.audit_clean:
         out.append(result.audit_output)
     sys.stdout.write("\n".join(out) + "\n")
