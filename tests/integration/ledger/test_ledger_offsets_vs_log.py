@@ -177,3 +177,64 @@ async def test_stops_a_partition_whose_stored_offset_is_before_the_log_start_unt
     assert 'hypeledger_ledger_partitions_offset_mismatch{case="behind_log_start"} 1.0' in metrics
     assert applied_before == set()
     assert status_after == 200
+
+
+async def test_stops_a_partition_retrying_while_retention_deletes_what_it_has_not_applied(
+    common_env: dict[str, Any], db_pool: asyncpg.Pool, topic_prefix: str
+) -> None:
+    settings = offsets_settings(common_env, topic_prefix)
+    await create_ledger_topics(settings, partitions=1)
+    users = [f"{kind}-{topic_prefix}" for kind in ("applied", "stuck", "deleted")]
+    await db_pool.execute(
+        f"""
+        CREATE FUNCTION "{topic_prefix}serialize"() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.user_id = '{users[1]}' THEN
+                RAISE EXCEPTION 'try again' USING ERRCODE = 'serialization_failure';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER "{topic_prefix}serialize" BEFORE INSERT ON accounts
+        FOR EACH ROW EXECUTE FUNCTION "{topic_prefix}serialize"();
+        """
+    )
+    try:
+        async with started_ledger(settings):
+            await publish_accounts(settings, users)
+
+            async def retrying() -> bool:
+                _, metrics = await probe(settings)
+                return 'partition_retries_total{partition="0",reason="40001"}' in metrics
+
+            await eventually(retrying, attempts=400)
+            admin = kafka_admin(settings)
+            await admin.start()
+            try:
+                await admin.delete_records(
+                    {TopicPartition(settings.topic(COMMANDS), 0): RecordsToDelete(3)}
+                )
+            finally:
+                await admin.close()
+
+            async def stopped_behind() -> bool:
+                _, metrics = await probe(settings)
+                return 'offset_mismatch{case="behind_log_start"} 1.0' in metrics
+
+            await eventually(stopped_behind, attempts=400)
+            status, _ = await probe(settings)
+            await set_offset(
+                settings, partition=0, next_offset=3, operator="test", reason="1-2 reconciled"
+            )
+
+            async def ready_again() -> bool:
+                return (await probe(settings))[0] == 200
+
+            await eventually(ready_again, attempts=400)
+    finally:
+        await db_pool.execute(
+            f'DROP TRIGGER "{topic_prefix}serialize" ON accounts;'
+            f' DROP FUNCTION "{topic_prefix}serialize"();'
+        )
+
+    assert status == 503
+    assert await accounts_of(db_pool, users) == {users[0]}
