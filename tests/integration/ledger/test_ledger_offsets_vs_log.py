@@ -68,6 +68,18 @@ async def publish_accounts(settings: LedgerSettings, users: list[str]) -> None:
         await producer.stop()
 
 
+async def delete_before(settings: LedgerSettings, offset: int) -> None:
+    """Delete partition 0's records before ``offset``, as retention does: the log starts there."""
+    admin = kafka_admin(settings)
+    await admin.start()
+    try:
+        await admin.delete_records(
+            {TopicPartition(settings.topic(COMMANDS), 0): RecordsToDelete(offset)}
+        )
+    finally:
+        await admin.close()
+
+
 async def store_offset(pool: asyncpg.Pool, settings: LedgerSettings, next_offset: int) -> None:
     await pool.execute(
         "INSERT INTO consumed_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, 0, $3)",
@@ -147,14 +159,7 @@ async def test_stops_a_partition_whose_stored_offset_is_before_the_log_start_unt
     await create_ledger_topics(settings, partitions=1)
     users = [f"behind-{topic_prefix}{n}" for n in range(3)]
     await publish_accounts(settings, users)
-    admin = kafka_admin(settings)
-    await admin.start()
-    try:
-        await admin.delete_records(
-            {TopicPartition(settings.topic(COMMANDS), 0): RecordsToDelete(2)}
-        )
-    finally:
-        await admin.close()
+    await delete_before(settings, 2)
     await store_offset(db_pool, settings, 1)
 
     async with started_ledger(settings):
@@ -207,14 +212,7 @@ async def test_stops_a_partition_retrying_while_retention_deletes_what_it_has_no
                 return 'partition_retries_total{partition="0",reason="40001"}' in metrics
 
             await eventually(retrying, attempts=400)
-            admin = kafka_admin(settings)
-            await admin.start()
-            try:
-                await admin.delete_records(
-                    {TopicPartition(settings.topic(COMMANDS), 0): RecordsToDelete(3)}
-                )
-            finally:
-                await admin.close()
+            await delete_before(settings, 3)
 
             async def stopped_behind() -> bool:
                 _, metrics = await probe(settings)
