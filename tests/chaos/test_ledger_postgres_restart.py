@@ -8,6 +8,7 @@ again after a few seconds, or after a minute.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -57,6 +58,20 @@ async def applied_now(dsn: str, settings: LedgerSettings) -> int:
         await pool.close()
 
 
+async def retry_unanswered(replies: Replies, sent: list[str]) -> int:
+    """Send again, as a provider does after its timeout, every command that got no reply: those
+    of a batch whose commit reached Postgres while its acknowledgement was lost with the
+    connection (the ledger finds them applied and does not answer them twice). Each must then be
+    answered with its stored decision. Returns how many were sent again."""
+    with contextlib.suppress(AssertionError):
+        await replies.wait_for(sent, within_s=10)
+    unanswered = [cid for cid in sent if cid not in replies.received]
+    if unanswered:
+        again = await replies.publish([replies.sent[cid] for cid in unanswered])
+        await replies.wait_for(again, within_s=60)
+    return len(unanswered)
+
+
 @pytest.mark.parametrize("down_s", [3.0, 60.0], ids=["down-3s", "down-60s"])
 async def test_applies_again_within_seconds_of_postgres_answering(
     common_env: dict[str, Any], tmp_path: Path, down_s: float
@@ -90,15 +105,15 @@ async def test_applies_again_within_seconds_of_postgres_answering(
                     await until(applies_again, within_s=60, pause_s=0.02)
                     took = time.monotonic() - answered_at
                     sent = await publishing
-                    await replies.wait_for(sent, within_s=120)
-                pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
-                try:
-                    await wait_all_applied(pool, settings, len(load.commands))
-                    await check_end_state(pool, load)
-                    async with pool.acquire() as conn:
-                        report = await audit(conn)
-                finally:
-                    await pool.close()
+                    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+                    try:
+                        await wait_all_applied(pool, settings, len(load.commands))
+                        retried = await retry_unanswered(replies, sent)
+                        await check_end_state(pool, load)
+                        async with pool.acquire() as conn:
+                            report = await audit(conn)
+                    finally:
+                        await pool.close()
                 restarted = ledger.process.poll() is not None
             finally:
                 ledger.terminate()
@@ -107,7 +122,10 @@ async def test_applies_again_within_seconds_of_postgres_answering(
 
     log = ledger.log.read_text()
     logging.getLogger(__name__).warning(
-        "down %s s: the ledger applied again %.2f s after Postgres answered", down_s, took
+        "down %s s: the ledger applied again %.2f s after Postgres answered (%d sent again)",
+        down_s,
+        took,
+        retried,
     )
     assert not restarted, log[-3000:]
     assert took < APPLIES_AGAIN_WITHIN_S, (took, log[-3000:])
