@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -318,9 +318,29 @@ def floor_rows(commands: list[WebhookEnvelope], partitions: int) -> list[list[di
     return rows
 
 
+def limit_totals_columns(
+    deltas: dict[str, int], wagers: dict[str, int], today: date
+) -> list[list[Any]]:
+    """The ``unnest`` columns of the per-period running totals the ledger keeps for every
+    account it moves money for (day, week, month): the same upsert, with this batch's sums."""
+    starts = {
+        "day": today,
+        "week": today - timedelta(days=today.weekday()),
+        "month": today.replace(day=1),
+    }
+    rows = [
+        (user, "USD", period, start, 0, wagers[user], -delta, 0)
+        for user, delta in deltas.items()
+        for period, start in starts.items()
+    ]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
 async def floor_worker(
     pool: asyncpg.Pool, rows: list[dict[str, Any]], batch: int, partition: int
 ) -> None:
+    now = datetime.now(UTC)
+    today = now.date()
     async with pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO consumed_offsets (group_id, topic, partition, next_offset) VALUES ('floor', 'floor', $1, 0)",
@@ -331,8 +351,11 @@ async def floor_worker(
             bets = [r for r in chunk if r["key"].kind == "bet"]
             wins = [r for r in chunk if r["key"].kind == "win"]
             deltas: dict[str, int] = defaultdict(int)
+            wagers: dict[str, int] = defaultdict(int)
             for r in chunk:
                 deltas[r["user"]] += r["delta"]
+                if r["key"].kind == "bet":
+                    wagers[r["user"]] += r["amount"]
             async with conn.transaction():
                 await store.insert_rows(
                     conn,
@@ -353,9 +376,13 @@ async def floor_worker(
                             "floor",
                             partition,
                             r["offset"],
+                            now,
                         )
                         for r in chunk
                     ],
+                )
+                await conn.execute(
+                    store.UPSERTS["limit_totals"], *limit_totals_columns(deltas, wagers, today)
                 )
                 await conn.execute(
                     store.UPDATE_ACCOUNTS,

@@ -7,6 +7,11 @@ rebalance). The reply consumer is started and positioned before ``start()`` retu
 that reports ready only after ``start()`` never misses a reply. Replies whose correlation id is not
 awaited any more (they came after a timeout, or before a restart) are counted and dropped.
 
+While it runs, a client writes a heartbeat record (header ``hypeledger_heartbeat``, empty value)
+to its current reply topic every ``REPLY_HEARTBEAT_S``; its reader skips them. A reply topic
+without a recent record is therefore nobody's, and ``hypeledger reply-topics prune``
+(``shared/reply_topics.py``) deletes it.
+
 The reply consumer starts from the end its broker reports and drops anything stale by correlation
 id, which is right on Apache Kafka and safe on the Tansu fallback, whose reported end can be too
 early. ``linger_ms`` stays 0: each message has one awaited reply. What else differs between the
@@ -37,9 +42,12 @@ from shared.logs import get_logger
 from shared.settings import CommonSettings
 
 REPLY_FETCH_MAX_BYTES: Final = 8 * 1024 * 1024
+#: Seconds between two heartbeats on the current reply topic (the pruner's idle window is longer).
+REPLY_HEARTBEAT_S: Final = 60.0
+HEADER_HEARTBEAT: Final = "hypeledger_heartbeat"
 # Requests answered on one reply topic before the client moves to a fresh one come from
 # ``settings.reply_rollover_after``: Tansu's fetch cost grows with the number of record batches in
-# a partition (``infra-notes.md``), so there a reply topic that grew without bound would starve
+# a partition (``docs/infra-notes.md``), so there a reply topic that grew without bound would starve
 # its consumer after some tens of thousands of replies; Apache Kafka needs no roll-over.
 
 
@@ -103,6 +111,7 @@ class KafkaRpcClient:
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._log = get_logger("kafka_rpc").bind(reply_topic=self.reply_topic)
         self.stats = RpcStats()
 
@@ -146,15 +155,16 @@ class KafkaRpcClient:
         self._producer, self._consumer = producer, consumer
         self._reader = asyncio.create_task(self._read_replies(consumer), name="rpc-replies")
         self._reader.add_done_callback(self._reader_ended)
+        self._heartbeat = asyncio.create_task(self._beat(producer), name="rpc-heartbeat")
         self._log.info("rpc.started", request_topic=self.request_topic)
 
     async def stop(self) -> None:
-        for task in (self._rolling, self._reader):
+        for task in (self._heartbeat, self._rolling, self._reader):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._rolling = self._reader = None
+        self._heartbeat = self._rolling = self._reader = None
         for handle in self._retirements.values():
             handle.cancel()
         self._retirements.clear()
@@ -306,8 +316,21 @@ class KafkaRpcClient:
                 if records and partition in self._positions:
                     self._positions[partition] = records[-1].offset + 1
 
+    async def _beat(self, producer: AIOKafkaProducer) -> None:
+        """Mark the current reply topic as in use, now and every ``REPLY_HEARTBEAT_S``."""
+        while True:
+            try:
+                await producer.send_and_wait(
+                    self.reply_topic, b"", headers=[(HEADER_HEARTBEAT, b"1")]
+                )
+            except KafkaError as exc:
+                self._log.warning("rpc.heartbeat_failed", error=str(exc))
+            await asyncio.sleep(REPLY_HEARTBEAT_S)
+
     def _deliver(self, value: bytes, headers: Sequence[tuple[str, bytes]]) -> None:
         header_map = dict(headers)
+        if HEADER_HEARTBEAT in header_map:
+            return
         cid_raw = header_map.get(HEADER_CORRELATION_ID)
         cid = cid_raw.decode("utf-8", "replace") if cid_raw is not None else ""
         future = self._pending.get(cid)

@@ -12,6 +12,13 @@ import structlog
 
 
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
+    """structlog for our own lines, and the same renderer for every library's ``logging`` lines.
+
+    aiokafka, uvicorn, asyncio and the rest log through the standard library; their records go
+    through structlog's ``ProcessorFormatter`` on the root handler, so one service writes one
+    format (JSON lines, or console lines on a terminal). uvicorn servers are built with
+    ``log_config=None`` so that uvicorn installs no handlers of its own.
+    """
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
@@ -19,11 +26,12 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     numeric_level = logging.getLevelName(level.upper())
     if not isinstance(numeric_level, int):
         numeric_level = logging.INFO
+    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            timestamper,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             renderer,
@@ -32,7 +40,32 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=max(numeric_level, logging.WARNING), stream=sys.stderr)
+    rendering: list[structlog.typing.Processor] = [
+        structlog.stdlib.ProcessorFormatter.remove_processors_meta
+    ]
+    if not use_console:  # the console renderer draws tracebacks itself
+        rendering.append(structlog.processors.format_exc_info)
+    handler = _StructlogHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                timestamper,
+            ],
+            processors=[*rendering, renderer],
+        )
+    )
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if isinstance(h, _StructlogHandler)]:
+        root.removeHandler(previous)  # configured again (tests build several services)
+    root.addHandler(handler)
+    root.setLevel(max(numeric_level, logging.WARNING))
+
+
+class _StructlogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root handler ``configure_logging`` installs (told apart from other handlers)."""
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

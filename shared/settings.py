@@ -8,8 +8,10 @@ outside development.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -107,6 +109,19 @@ class CommonSettings(BaseSettings):
     extra_currencies: dict[str, int] = Field(default_factory=dict)
     topic_prefix: str = ""
     """Prepended to every topic name (tests use a unique prefix per test; production leaves it empty)."""
+    ledger_time_zone: str = "UTC"
+    """The operator's time zone (IANA name): where player limits' days, weeks and months begin."""
+    ledger_limit_cooling_off: timedelta = Field(default=timedelta(hours=24), ge=timedelta(0))
+    """How long a raised or removed player limit waits before it takes effect."""
+
+    @field_validator("ledger_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
     def topic(self, name: str) -> str:
         """The topic name this deployment uses for the contract topic ``name``."""

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from services.cli.conventions import Generation
+
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
@@ -19,7 +21,10 @@ def demo(
     *,
     players: Annotated[int, typer.Option(help="Players, each with an account and a session.")] = 20,
     rounds: Annotated[int, typer.Option(help="Rounds to play.")] = 30,
-    generation: Annotated[str, typer.Option(help="Doc generation of the webhooks: v1..v4.")] = "v4",
+    generation: Annotated[
+        Generation,
+        typer.Option(case_sensitive=False, help="Doc generation of the webhooks."),
+    ] = Generation.V4,
     seed: Annotated[int, typer.Option(help="Seed of the simulator's random choices.")] = 2026,
     free_bets: Annotated[int, typer.Option(help="Free bets granted to each player.")] = 2,
     no_faults: Annotated[bool, typer.Option("--no-faults", help="Inject no faults.")] = False,
@@ -35,7 +40,7 @@ def demo(
     options = DemoOptions(
         players=players,
         rounds=rounds,
-        generation=generation.lower(),
+        generation=generation.value,
         seed=seed,
         free_bets=free_bets,
     )

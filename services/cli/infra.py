@@ -179,6 +179,9 @@ def migrate_command(
     ] = None,
 ) -> None:
     """Apply the pending database migrations (forward only, each in a transaction)."""
+    import asyncpg  # noqa: PLC0415
+
+    from services.cli.conventions import ExitCode, fail  # noqa: PLC0415
     from shared.db.migrate import MigrationError, migrate  # noqa: PLC0415
     from shared.infra.postgres import redact  # noqa: PLC0415
     from shared.settings import CommonSettings  # noqa: PLC0415
@@ -187,8 +190,9 @@ def migrate_command(
     try:
         applied = asyncio.run(migrate(dsn))
     except MigrationError as exc:
-        print(f"migrate refused: {exc}", file=sys.stderr)
-        raise typer.Exit(1) from None
+        fail(f"migrate refused: {exc}", ExitCode.REFUSED)
+    except (OSError, asyncpg.PostgresConnectionError) as exc:
+        fail(f"cannot reach the database {redact(dsn)}: {exc}", ExitCode.UNAVAILABLE)
     for migration in applied:
         print(f"applied {migration.version:04d}_{migration.name}")
     print(f"{redact(dsn)}: {len(applied)} migration(s) applied, schema up to date")

@@ -42,6 +42,7 @@ def register(app: typer.Typer) -> None:
             http="httptools",
             lifespan="on",
             access_log=False,
+            log_config=None,
             log_level="warning",
             timeout_graceful_shutdown=10,
         )

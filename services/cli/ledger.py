@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import typer
+
+from services.cli.conventions import ExitCode, fail, progress
+
+T = TypeVar("T")
+
+
+def _run_on_database(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(main())``; a database that cannot be reached ends the command with exit 4."""
+    import asyncpg  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    try:
+        return asyncio.run(main())
+    except (OSError, asyncpg.PostgresConnectionError) as exc:
+        fail(f"cannot reach the database: {exc}", ExitCode.UNAVAILABLE)
 
 
 def register(app: typer.Typer) -> None:
@@ -63,7 +78,8 @@ def audit(
         )
         try:
             async with pool.acquire() as conn:
-                report = await run_audit(conn, limit=limit)
+                with progress("audit checks") as advance:
+                    report = await run_audit(conn, limit=limit, progress=advance)
         finally:
             await pool.close()
         if as_json:
@@ -84,13 +100,15 @@ def audit(
             print("clean" if report.clean else "VIOLATIONS FOUND")
         return report.clean
 
-    if not asyncio.run(main()):
-        sys.exit(1)
+    if not _run_on_database(main):
+        raise typer.Exit(int(ExitCode.FAILED))
 
 
 def retention(
     days: int = typer.Option(
-        180, help="Keep decisions (idempotency keys) and tombstones this many days (>= 180)."
+        180,
+        min=180,
+        help="Keep decisions (idempotency keys) and tombstones this many days (>= 180).",
     ),
 ) -> None:
     """Expire idempotency keys, tombstones and published outbox rows older than --days."""
@@ -104,7 +122,8 @@ def retention(
         )
         try:
             async with pool.acquire() as conn:
-                result = await expire(conn, now=datetime.now(UTC), days=days)
+                with progress("expiring keys, tombstones and published outbox rows"):
+                    result = await expire(conn, now=datetime.now(UTC), days=days)
         finally:
             await pool.close()
         print(
@@ -112,7 +131,7 @@ def retention(
             f"tombstones_deleted={result.tombstones} outbox_deleted={result.outbox}"
         )
 
-    asyncio.run(main())
+    _run_on_database(main)
 
 
 def offsets_show() -> None:
@@ -120,14 +139,14 @@ def offsets_show() -> None:
     from services.ledger.offsets import show  # noqa: PLC0415 - keep `hypeledger --help` fast
     from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
 
-    rows = asyncio.run(show(LedgerSettings()))
+    rows = _run_on_database(lambda: show(LedgerSettings()))
     for row in rows:
         print(
             f"partition={row.partition} stored={row.stored} log_start={row.log_start}"
             f" log_end={row.log_end} {row.case or 'ok'}"
         )
     if any(row.case for row in rows):
-        sys.exit(1)
+        raise typer.Exit(int(ExitCode.FAILED))
 
 
 def offsets_set(
@@ -145,8 +164,8 @@ def offsets_set(
     from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
 
     try:
-        resolution = asyncio.run(
-            set_offset(
+        resolution = _run_on_database(
+            lambda: set_offset(
                 LedgerSettings(),
                 partition=partition,
                 next_offset=offset,
@@ -155,6 +174,5 @@ def offsets_set(
             )
         )
     except ResolutionRefused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        sys.exit(2)
+        fail(str(exc), ExitCode.REFUSED)
     print(f"resolution={resolution} partition={partition} next_offset={offset}")

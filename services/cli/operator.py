@@ -2,7 +2,8 @@
 ``accounts``, ``deposit``, ``withdraw``, ``balance``, ``history``, ``launch``, ``free-bets``.
 
 Every command prints a table (rich) or, with ``--json``, the API's JSON exactly as answered. A
-problem answer is printed and ends the command with exit code 1.
+problem answer is printed and ends the command with exit code 3 (refused) or 4 (unavailable: 5xx,
+429, or the API cannot be reached); see ``services/cli/conventions.py``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from services.cli.conventions import ExitCode, TransactionKind, exit_code_for_status, fail, iso_time
 
 if TYPE_CHECKING:
     import httpx
@@ -70,7 +73,10 @@ class Api:
                 headers={"Content-Type": "application/json", **(headers or {})},
             )
         except httpx.HTTPError as exc:
-            _fail(f"cannot reach the operator API at {self.http.base_url}: {exc}")
+            fail(
+                f"cannot reach the operator API at {self.http.base_url}: {exc}",
+                ExitCode.UNAVAILABLE,
+            )
         return self._answer(response)
 
     def _answer(self, response: httpx.Response) -> dict[str, Any]:
@@ -79,21 +85,15 @@ class Api:
         except ValueError:
             payload = {"detail": response.text}
         if response.status_code >= 400:
+            code = exit_code_for_status(response.status_code)
             if self.as_json:
                 print(response.text)
-                raise typer.Exit(1)
+                raise typer.Exit(int(code))
             title = payload.get("title", f"HTTP {response.status_code}")
-            _fail(f"{title} ({response.status_code}): {payload.get('detail', '')}")
+            fail(f"{title} ({response.status_code}): {payload.get('detail', '')}", code)
         if not isinstance(payload, dict):
             payload = {"value": payload}
         return payload
-
-
-def _fail(message: str) -> Any:
-    from rich.console import Console  # noqa: PLC0415
-
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(1)
 
 
 def _show(
@@ -272,7 +272,7 @@ def _register_reads(app: typer.Typer) -> None:
         token: Token = "",
         as_json: JsonOut = False,
     ) -> None:
-        """The balance of (USER_ID, CURRENCY), read from the database."""
+        """The balance of (USER_ID, CURRENCY), as the operator API answers it."""
         client = Api(api, token, as_json)
         answer = client.call("GET", f"/accounts/{user_id}/{currency}/balance")
         _show(as_json, answer, "balance", None, ("user_id", "currency", "balance", "blocked"))
@@ -284,18 +284,22 @@ def _register_reads(app: typer.Typer) -> None:
         postings: Annotated[
             bool, typer.Option("--postings", help="Postings instead of transactions.")
         ] = False,
-        kind: Annotated[
-            str | None, typer.Option(help="bet, win, rollback, deposit, withdraw...")
-        ] = None,
+        kind: Annotated[TransactionKind | None, typer.Option(help="Only this kind.")] = None,
         round_id: Annotated[str | None, typer.Option("--round", help="Only this round.")] = None,
         session: Annotated[str | None, typer.Option(help="Only this session token.")] = None,
         since: Annotated[
-            str | None, typer.Option(help="ISO 8601 time with offset, inclusive.")
+            str | None,
+            typer.Option(
+                parser=iso_time, metavar="TIME", help="From then on: ISO 8601 with Z or an offset."
+            ),
         ] = None,
         until: Annotated[
-            str | None, typer.Option(help="ISO 8601 time with offset, exclusive.")
+            str | None,
+            typer.Option(
+                parser=iso_time, metavar="TIME", help="Before then: ISO 8601 with Z or an offset."
+            ),
         ] = None,
-        limit: Annotated[int, typer.Option(help="Rows per page.")] = 50,
+        limit: Annotated[int, typer.Option(min=1, max=500, help="Rows per page.")] = 50,
         cursor: Annotated[str | None, typer.Option(help="next_cursor of a previous page.")] = None,
         all_pages: Annotated[
             bool, typer.Option("--all", help="Follow next_cursor to the end.")
@@ -308,7 +312,7 @@ def _register_reads(app: typer.Typer) -> None:
         client = Api(api, token, as_json)
         listing = "postings" if postings else "transactions"
         params: dict[str, Any] = {
-            "kind": kind,
+            "kind": None if kind is None else kind.value,
             "round_id": round_id,
             "session_token": session,
             "since": since,
@@ -380,7 +384,12 @@ def _register_free_bets(app: typer.Typer) -> None:
         game: str,
         quantity: Annotated[int, typer.Option(help="How many free bets.")],
         value: Annotated[str, typer.Option(help="Value of each, decimal in major units.")],
-        expires_at: Annotated[str, typer.Option(help="ISO 8601 expiry with offset.")],
+        expires_at: Annotated[
+            str,
+            typer.Option(
+                parser=iso_time, metavar="TIME", help="Expiry: ISO 8601 with Z or an offset."
+            ),
+        ],
         bonus_code: Annotated[str | None, typer.Option(help="Promo code.")] = None,
         max_multiplier: Annotated[str | None, typer.Option(help="Cash-out multiplier cap.")] = None,
         api: ApiUrl = DEFAULT_API,

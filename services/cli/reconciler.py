@@ -1,21 +1,33 @@
 """``hypeledger reconciler`` (every N minutes), ``hypeledger reconcile`` (once, on demand),
 ``hypeledger findings`` (a table, or ``--json``) and ``hypeledger finding-status`` (resolve or
-ignore a finding, recording who and why)."""
+ignore a finding, recording who and why). The last two call the operator API, so they need no
+database credentials."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from services.cli.conventions import (
+    ExitCode,
+    FindingClass,
+    FindingStatus,
+    fail,
+    parse_time,
+    progress,
+)
+from services.cli.operator import DEFAULT_API, Api, ApiUrl, Token
+
 if TYPE_CHECKING:
     from shared.settings import ReconcilerSettings
 
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+#: The operator API's largest page.
+PAGE_MAX = 500
 
 
 def register(app: typer.Typer) -> None:
@@ -50,82 +62,102 @@ def reconcile(
     *,
     session: Annotated[str | None, typer.Option(help="Check this one session only.")] = None,
     since: Annotated[
-        datetime | None, typer.Option(help="Sessions with ledger activity since then (ISO 8601).")
+        datetime | None,
+        typer.Option(
+            parser=parse_time,
+            metavar="TIME",
+            help="Sessions with ledger activity since then: ISO 8601 with Z or an offset.",
+        ),
     ] = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Run once and print the run report. A run a killed reconciler left is finished first."""
+    """Run once and print the run report; a run a killed reconciler left is finished first.
+
+    Exits 5 when some sessions could not be checked (Hypetech failed for them), 4 when another
+    reconciler is running or a server cannot be reached.
+    """
+    import asyncpg  # noqa: PLC0415
+
     from services.reconciler.app import reconcile_once  # noqa: PLC0415
     from services.reconciler.runner import RunRequest  # noqa: PLC0415
+    from services.reconciler.store import AnotherRunActive  # noqa: PLC0415
 
-    if since is not None and since.tzinfo is None:
-        from datetime import UTC  # noqa: PLC0415
-
-        since = since.replace(tzinfo=UTC)
-    report = asyncio.run(reconcile_once(_settings(), RunRequest("manual", session, since)))
+    with progress("sessions checked") as advance:
+        try:
+            report = asyncio.run(
+                reconcile_once(_settings(), RunRequest("manual", session, since), advance)
+            )
+        except AnotherRunActive as exc:
+            fail(str(exc), ExitCode.UNAVAILABLE)
+        except (OSError, asyncpg.PostgresConnectionError) as exc:
+            fail(f"cannot reach the database or the broker: {exc}", ExitCode.UNAVAILABLE)
     if as_json:
         print(json.dumps(report))
-        return
-    _print_report(report)
+    else:
+        _print_report(report)
+    if report["sessions_failed"]:
+        fail(
+            f"{report['sessions_failed']} of {report['sessions_total']} sessions could not be "
+            "checked; run again to retry them",
+            ExitCode.PARTIAL,
+        )
 
 
 def findings(
     *,
-    status: Annotated[str | None, typer.Option(help="open, resolved or ignored.")] = "open",
-    finding_class: Annotated[str | None, typer.Option("--class", help="Only this class.")] = None,
+    status: Annotated[FindingStatus, typer.Option(help="Only findings in this status.")] = (
+        FindingStatus.OPEN
+    ),
+    finding_class: Annotated[
+        FindingClass | None, typer.Option("--class", help="Only this class.")
+    ] = None,
     session: Annotated[str | None, typer.Option(help="Only this session.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many.")] = 1000,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 1000,
     all_statuses: Annotated[bool, typer.Option("--all", help="Every status.")] = False,
+    api: ApiUrl = DEFAULT_API,
+    token: Token = "",
     as_json: JsonOut = False,
 ) -> None:
-    """List findings with their evidence."""
-    rows = asyncio.run(
-        _with_store(
-            lambda store: store.findings(
-                status=None if all_statuses else status,
-                finding_class=finding_class,
-                session_id=session,
-                limit=limit,
-            )
-        )
-    )
+    """List findings with their evidence, newest first, from the operator API."""
+    client = Api(api, token, as_json)
+    params: dict[str, Any] = {
+        "status": None if all_statuses else status.value,
+        "class": None if finding_class is None else finding_class.value,
+        "session_id": session,
+    }
+    rows: list[dict[str, Any]] = []
+    while len(rows) < limit:
+        params["limit"] = min(PAGE_MAX, limit - len(rows))
+        answer = client.call("GET", "/findings", params=params)
+        rows.extend(answer["items"])
+        params["cursor"] = answer["next_cursor"]
+        if params["cursor"] is None:
+            break
     if as_json:
-        print(json.dumps([_jsonable(r) for r in rows], default=str))
+        print(json.dumps(rows))
         return
     _print_findings(rows)
 
 
 def finding_status(
     finding_id: Annotated[int, typer.Argument(help="The finding's id.")],
-    status: Annotated[str, typer.Argument(help="open, resolved or ignored.")],
+    status: Annotated[FindingStatus, typer.Argument(help="The new status.")],
     *,
     by: Annotated[str, typer.Option(help="Who changes it (recorded).")],
     reason: Annotated[str | None, typer.Option(help="Why (recorded).")] = None,
+    api: ApiUrl = DEFAULT_API,
+    token: Token = "",
+    as_json: JsonOut = False,
 ) -> None:
-    """Change a finding's status; the change is recorded with who, when and why, and published."""
-    if status not in ("open", "resolved", "ignored"):
-        print(f"unknown status {status!r}", file=sys.stderr)
-        raise typer.Exit(2)
-    changed = asyncio.run(
-        _with_store(lambda store: store.set_status([finding_id], status, by, reason))
-    )
-    print(f"finding {finding_id}: {status}" if changed else f"finding {finding_id}: unchanged")
-
-
-async def _with_store(action: Any) -> Any:
-    from services.reconciler.app import DEFAULT_PROVIDER  # noqa: PLC0415
-    from services.reconciler.store import ReconcilerStore  # noqa: PLC0415
-    from shared.db.pool import create_pool  # noqa: PLC0415
-
-    pool = await create_pool(_settings(), max_size=2, application_name="reconciler-cli")
-    try:
-        return await action(ReconcilerStore(pool, DEFAULT_PROVIDER))
-    finally:
-        await pool.close()
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+    """Change a finding's status through the operator API; the change is recorded with who, when
+    and why, and the reconciler publishes it."""
+    client = Api(api, token, as_json)
+    body = {"status": status.value, "changed_by": by, "note": reason}
+    answer = client.call("POST", f"/findings/{finding_id}/status", body=body)
+    if as_json:
+        print(json.dumps(answer))
+        return
+    print(f"finding {finding_id}: {answer['status']}")
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -158,7 +190,7 @@ def _print_findings(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         table.add_row(
             str(r["finding_id"]),
-            r["finding_class"],
+            r["class"],
             r["status"] + (f" by {r['status_changed_by']}" if r["status_changed_by"] else ""),
             r["session_id"],
             f"{r['kind']}:{r['provider_tx_id']}",

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from services.cli.conventions import Generation
+
 
 def register(app: typer.Typer) -> None:
     app.command("simulator")(simulator)
@@ -23,7 +25,8 @@ def simulator(
         str | None, typer.Option(help="Where the operator's webhooks are.")
     ] = None,
     generation: Annotated[
-        str | None, typer.Option(help="Doc generation of the webhooks: v1..v4.")
+        Generation | None,
+        typer.Option(case_sensitive=False, help="Doc generation of the webhooks."),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of every random choice.")] = None,
 ) -> None:
@@ -37,7 +40,7 @@ def simulator(
             "host": host,
             "port": port,
             "webhook_base_url": webhook_base_url,
-            "generation": generation,
+            "generation": None if generation is None else generation.value,
             "seed": seed,
         }.items()
         if value is not None

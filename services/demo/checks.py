@@ -177,3 +177,45 @@ def finding_mismatches(
 
 def count_classes(findings: Sequence[Mapping[str, Any]]) -> Counter[str]:
     return Counter(str(finding["finding_class"]) for finding in findings)
+
+
+def refusals(truth: Mapping[str, Any]) -> dict[str, int]:
+    """Bets and deposits the operator refused, by problem type (from the provider's side)."""
+    return dict(
+        Counter(
+            tx["operatorProblem"]
+            for tx in truth["transactions"]
+            if tx["transactionType"] == "BET" and tx.get("operatorProblem")
+        )
+    )
+
+
+def protection_mismatches(
+    truth: Mapping[str, Any], loss_limits: Mapping[str, Decimal], excluded: Iterable[str]
+) -> list[Mismatch]:
+    """Player protection against the truth: no excluded player had a bet accepted, and no
+    limited player lost more than the daily loss limit on any day (checked as: the net loss of
+    the run, stakes minus wins minus refunds accepted by the operator, is at most the limit times
+    the days the run touched)."""
+    found = []
+    shut_out = set(excluded)
+    net: dict[str, Decimal] = defaultdict(Decimal)
+    days: dict[str, set[str]] = defaultdict(set)
+    for tx in truth["transactions"]:
+        user = tx["userId"]
+        if tx["operatorStatus"] != 200 or tx.get("mode") == "free":
+            continue
+        kind = tx["transactionType"]
+        if kind == "BET" and user in shut_out:
+            found.append(Mismatch("protection", user, f"bet {tx['transactionId']} accepted"))
+        sign = {"BET": 1, "WIN": -1, "ROLLBACK": -1}.get(kind)
+        if sign is not None:
+            net[user] += sign * Decimal(tx["amount"])
+            days[user].add(tx["requestedAt"][:10])
+    for user, limit in loss_limits.items():
+        bound = limit * max(1, len(days[user]))
+        if net[user] > bound:
+            found.append(
+                Mismatch("protection", user, f"net loss {net[user]} above {bound} (loss limit)")
+            )
+    return found

@@ -31,12 +31,14 @@ from services.demo.checks import (
     expected_findings,
     finding_mismatches,
     movement_mismatches,
+    protection_mismatches,
+    refusals,
 )
 from services.demo.processes import ServiceProcess, free_port, run_once
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, RECONCILIATION, TRANSACTIONS
 from shared.db.databases import create_database, drop_database
 from shared.db.migrate import migrate
-from shared.infra.stack import local_stack
+from shared.infra.stack import describe, local_stack
 from shared.kafka import ensure_topics
 from shared.settings import BrokerFlavour, CommonSettings
 
@@ -63,6 +65,11 @@ class DemoOptions:
     free_bets: int = 0
     """Free bets granted to every player through the operator API (0: none)."""
     free_bet_value: Decimal = Decimal("2.00")
+    limited_players: int = 4
+    """Players with a daily loss limit (the first ones), so the demo shows limit refusals."""
+    loss_limit: Decimal = Decimal("10.00")
+    excluded_players: int = 1
+    """Players who self-exclude after their launch (the last ones): their bets are refused."""
     betting_window_s: Decimal = Decimal("0.2")
     faults: Mapping[str, Decimal] = field(
         default_factory=lambda: {
@@ -104,6 +111,7 @@ class DemoResult:
     run_dir: Path | None = None
     shutdown: dict[str, int | None] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    protection: str = ""
 
     @property
     def clean_shutdown(self) -> bool:
@@ -120,8 +128,9 @@ class DemoResult:
 
 
 @contextlib.asynccontextmanager
-async def infrastructure(options: DemoOptions) -> AsyncIterator[dict[str, str]]:
-    """Postgres and a Kafka-protocol broker, a fresh migrated database, the contract topics."""
+async def infrastructure(options: DemoOptions) -> AsyncIterator[tuple[dict[str, str], str]]:
+    """Postgres and Apache Kafka (or its fallback), a fresh migrated database, the contract
+    topics; yields the services' environment and a line naming the servers."""
     async with local_stack() as stack:
         name = f"hypeledger_demo_{secrets.token_hex(4)}"
         dsn = await create_database(stack.database_admin_url, name)
@@ -147,7 +156,7 @@ async def infrastructure(options: DemoOptions) -> AsyncIterator[dict[str, str]]:
                     (COMMANDS, COMMANDS_DLQ, TRANSACTIONS, RECONCILIATION), options.partitions
                 ),
             )
-            yield env
+            yield env, describe(stack.plan)
         finally:
             with contextlib.suppress(Exception):
                 await drop_database(stack.database_admin_url, name)
@@ -312,6 +321,49 @@ async def grant_free_bets(
     await asyncio.gather(*(one(user) for user in users))
 
 
+async def protect_players(
+    api: httpx.AsyncClient, options: DemoOptions, users: list[str]
+) -> tuple[dict[str, Decimal], list[str], list[Mismatch]]:
+    """Daily loss limits for the first players, a self-exclusion for the last ones (after their
+    launch: their bets come and are refused), and a launch refused for an excluded player
+    without asking the provider."""
+    limited = users[: options.limited_players]
+    excluded = users[max(len(limited), len(users) - options.excluded_players) :]
+    who = {"reason": "demo: player protection", "requested_by": "demo"}
+
+    async def limit(user: str) -> None:
+        answer = await api.put(
+            f"/accounts/{user}/{options.currency}/limits",
+            json={"limit": "loss", "period": "day", "amount": str(options.loss_limit), **who},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        _expect(answer, (200,), f"loss limit for {user}")
+
+    async def exclude(user: str) -> None:
+        answer = await api.post(
+            f"/accounts/{user}/{options.currency}/exclusion",
+            json=who,
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        _expect(answer, (200,), f"self-exclusion of {user}")
+
+    await asyncio.gather(*(limit(u) for u in limited), *(exclude(u) for u in excluded))
+    mismatches = []
+    for user in excluded[:1]:
+        launched = await api.post(
+            "/sessions",
+            json={"user_id": user, "game": options.game, "currency": options.currency,
+                  "username": user},
+        )  # fmt: skip
+        if launched.status_code != 403 or not launched.json()["type"].endswith(
+            "/player-self-excluded"
+        ):
+            mismatches.append(
+                Mismatch("protection", user, f"launch answered {launched.status_code}")
+            )
+    return dict.fromkeys(limited, options.loss_limit), excluded, mismatches
+
+
 # -- step 5: play ----------------------------------------------------------------------------
 
 
@@ -445,9 +497,9 @@ async def run_demo(
         clock = now
 
     console.print(f"[bold]hypeledger demo[/] run {run_id}: logs in {run_dir}")
-    async with infrastructure(options) as common:
+    async with infrastructure(options) as (common, servers):
         lap("infrastructure")
-        console.print("infrastructure up: Postgres, broker, database migrated, topics created")
+        console.print(f"infrastructure up ({servers}): database migrated, topics created")
         services = plan_services(options, common, run_dir, base_env)
         async with running_services(services, options.startup_timeout_s):
             lap("services")
@@ -466,6 +518,8 @@ async def run_demo(
                 if options.free_bets:
                     await grant_free_bets(api, options, users, run_id)
                 sessions = await launch_sessions(api, options, users)
+                limits, excluded, refused = await protect_players(api, options, users)
+                result.mismatches += refused
                 lap("players")
                 console.print(
                     f"{len(users)} players with {options.deposit} {options.currency}, {len(sessions)} sessions"
@@ -479,6 +533,12 @@ async def run_demo(
                 balances, rows = await ledger_state(api, users, options.currency)
                 result.mismatches += balance_mismatches(result.truth, balances)
                 result.mismatches += movement_mismatches(result.truth, rows)
+                result.mismatches += protection_mismatches(result.truth, limits, excluded)
+                result.protection = (
+                    f"{len(limits)} with a loss limit of {options.loss_limit}/day,"
+                    f" {len(excluded)} self-excluded (launch refused); bets refused: "
+                    + (_pairs(refusals(result.truth)) or "none")
+                )
                 lap("check")
                 result.reconcile_report, result.findings = await reconcile(services)
                 result.mismatches += finding_mismatches(result.truth, result.findings)
@@ -510,6 +570,7 @@ def summary(result: DemoResult, options: DemoOptions) -> Table:
     if free:
         table.add_row("free-bet transactions", _pairs(_count(tx["transactionType"] for tx in free)))
     table.add_row("faults injected", _pairs(truth.get("faults", {}).get("counts", {})) or "none")
+    table.add_row("player protection", result.protection or "-")
     table.add_row("findings (reconciler)", _pairs(count_classes(result.findings)) or "none")
     table.add_row(
         "findings expected",

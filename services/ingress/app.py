@@ -97,6 +97,7 @@ def create_app(
         settings, request_topic=COMMANDS, instance_id=settings.instance_id, client_id="ingress"
     )
     metrics = IngressMetrics()
+    metrics.count_unmatched_replies(lambda: link.stats.unmatched_replies)
     routes = webhook_routes(settings)
     verifier = SignatureVerifier(
         (key.get_secret_value().encode() for key in settings.hypetech_api_keys),
@@ -122,7 +123,6 @@ def create_app(
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics_endpoint(_: Request) -> Response:
-        metrics.unmatched_replies.set(link.stats.unmatched_replies)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi_endpoint(_: Request) -> Response:
@@ -131,7 +131,10 @@ def create_app(
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 404
         slug = "method-not-allowed" if status == 405 else "not-found"
-        return problem_response(slug, f"{request.method} {request.url.path}", request.url.path)
+        headers = exc.headers if isinstance(exc, HTTPException) else None  # 405: Allow
+        return problem_response(
+            slug, f"{request.method} {request.url.path}", request.url.path, headers=headers
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from shared.metrics import service_registry
 
 LATENCY_BUCKETS = (
     0.002,
@@ -28,7 +33,7 @@ LATENCY_BUCKETS = (
 class IngressMetrics:
     def __init__(self) -> None:
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry: CollectorRegistry = service_registry(auto_describe=True)
         self.requests = Counter(
             "hypeledger_ingress_requests",
             "Webhook requests answered, by route and HTTP status.",
@@ -52,11 +57,6 @@ class IngressMetrics:
             "Webhooks answered 503 because the ledger did not reply in time.",
             registry=self.registry,
         )
-        self.unmatched_replies = Gauge(
-            "hypeledger_ingress_unmatched_replies",
-            "Replies that arrived for no waiting request (after a timeout), since start.",
-            registry=self.registry,
-        )
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency (label children cached per route/status)."""
@@ -67,3 +67,29 @@ class IngressMetrics:
         counter, histogram = children
         counter.inc()
         histogram.observe(seconds)
+
+    def count_unmatched_replies(self, read: Callable[[], int]) -> None:
+        """Expose the request-reply link's running count of replies nobody waited for."""
+        self.registry.register(_UnmatchedReplies(read))
+
+
+class _UnmatchedReplies(Collector):
+    """``hypeledger_ingress_unmatched_replies_total``: a counter read from the link at scrape
+    time (the link counts; a Prometheus counter cannot be set)."""
+
+    def __init__(self, read: Callable[[], int]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield self._family(self._read())
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        yield self._family(None)
+
+    @staticmethod
+    def _family(value: int | None) -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "hypeledger_ingress_unmatched_replies",
+            "Replies that arrived for no waiting request (after a timeout), since start.",
+            value=value,
+        )

@@ -5,7 +5,7 @@ request (query string, then the JSON body on top: the body wins) and the kind of
 arrived on. Every rejection is a ``Rejection`` naming its problem slug, so the HTTP edge maps it to
 an RFC 7807 answer through the one table in ``shared.contracts.problems``.
 
-Reading rules (``hypetech-api.md`` §8 decides the contradictions between doc generations):
+Reading rules (``docs/hypetech-api.md`` decides the contradictions between doc generations):
 
 * the round is ``round_id``, else the V1 ``action_id``;
 * ``provider_tx_id``, ``linked_tx_id`` and ``rollback_provider_tx_id`` may be JSON strings or

@@ -12,6 +12,7 @@ from typing import Any
 from services.ingress.webhooks import WebhookRoute
 from shared.contracts.commands import WebhookKind
 from shared.contracts.problems import PROBLEM_CONTENT_TYPE, PROBLEM_STATUS
+from shared.currencies import ISO_4217_EXPONENTS
 
 _TEXT = {"type": "string"}
 _ID = {"oneOf": [{"type": "string"}, {"type": "integer"}], "description": "string or number"}
@@ -22,7 +23,7 @@ _AMOUNT = {
 
 _MONEY_FIELDS: dict[str, Any] = {
     "user_id": _ID,
-    "currency": {"type": "string", "description": "ISO 4217 code"},
+    "currency": {"$ref": "#/components/schemas/CurrencyCode"},
     "amount": _AMOUNT,
     "provider": _TEXT,
     "provider_tx_id": _ID,
@@ -109,8 +110,8 @@ def _problems(*slugs: str) -> dict[str, Any]:
 _LEDGER_PROBLEMS = {
     WebhookKind.BET: (
         "account-not-found", "player-blocked", "invalid-session", "transaction-rolled-back",
-        "no-free-bets-left", "insufficient-funds", "duplicate-transaction-mismatch",
-        "decision-expired",
+        "no-free-bets-left", "insufficient-funds", "limit-exceeded", "player-self-excluded",
+        "duplicate-transaction-mismatch", "decision-expired",
     ),
     WebhookKind.WIN: (
         "account-not-found", "bet-not-found", "round-not-found", "bet-rolled-back",
@@ -180,7 +181,15 @@ def build_openapi(routes: Sequence[WebhookRoute], public_base_url: str) -> dict[
         "servers": [{"url": public_base_url.rstrip("/")}],
         "paths": paths,
         "components": {
-            "schemas": {"Problem": _PROBLEM},
+            "schemas": {
+                "Problem": _PROBLEM,
+                "CurrencyCode": {
+                    "type": "string",
+                    "enum": sorted(ISO_4217_EXPONENTS),
+                    "description": "ISO 4217 code (read in any case; codes a deployment adds "
+                    "with HYPELEDGER_EXTRA_CURRENCIES are accepted too)",
+                },
+            },
             "securitySchemes": {
                 "HypeHash": {
                     "type": "apiKey",

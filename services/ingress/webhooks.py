@@ -212,12 +212,19 @@ class WebhookHandler:
         return b"".join(chunks)
 
 
-def problem_response(slug: str, detail: str, instance: str, field: str | None = None) -> Response:
+def problem_response(
+    slug: str,
+    detail: str,
+    instance: str,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     body = problem(slug, detail, instance=instance, field=field)
     return Response(
         dumps_compact(body).encode(),
         status_code=int(body["status"]),
         media_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
     )
 
 

@@ -42,6 +42,8 @@ def policy_of(settings: LedgerSettings) -> Policy:
         rollback_unknown_status=settings.rollback_unknown_status,
         win_without_round=settings.win_without_round,
         currencies=CurrencyTable(settings.extra_currencies),
+        time_zone=settings.ledger_time_zone,
+        limit_cooling_off=settings.ledger_limit_cooling_off,
     )
 
 

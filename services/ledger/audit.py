@@ -2,14 +2,31 @@
 
 Each check is one SQL query returning its violations (at most ``limit`` rows each); an empty
 report means the ledger is consistent. The checks read only, in one repeatable-read snapshot.
+Player protection's check replays each protected account's applied decisions, in the ledger's
+order, against the limits and exclusions its recorded changes put in force at each one's time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+
+from services.ledger.protection import (
+    DEPOSIT_KINDS,
+    STAKE_KINDS,
+    Exclusion,
+    Limit,
+    Totals,
+    add,
+    breach,
+    change_limit,
+    current_totals,
+    extend_exclusion,
+)
+from shared.contracts.protection import CALENDAR_PERIODS, ExclusionKind, LimitKind, LimitPeriod
 
 CHECKS: dict[str, str] = {
     "balance_matches_postings": """
@@ -147,13 +164,142 @@ class AuditReport:
         return not any(self.violations.values())
 
 
-async def audit(conn: asyncpg.Connection, *, limit: int = 20) -> AuditReport:
+async def audit(
+    conn: asyncpg.Connection,
+    *,
+    limit: int = 20,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> AuditReport:
+    """Every check in one snapshot; ``progress(done, total)`` is told each finished check."""
     report = AuditReport()
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        for name, sql in CHECKS.items():
+        for done, (name, sql) in enumerate(CHECKS.items(), start=1):
             rows = await conn.fetch(sql, limit)
             report.violations[name] = [dict(row) for row in rows]
+            if progress is not None:
+                progress(done, len(CHECKS) + 1)
+        report.violations["no_bet_or_deposit_broke_a_limit"] = await _protection_violations(
+            conn, limit
+        )
+        if progress is not None:
+            progress(len(CHECKS) + 1, len(CHECKS) + 1)
         report.accounts = await conn.fetchval("SELECT count(*) FROM accounts")
         report.postings = await conn.fetchval("SELECT count(*) FROM postings")
         report.decisions = await conn.fetchval("SELECT count(*) FROM decisions")
     return report
+
+
+# -- player protection ------------------------------------------------------------------------
+
+#: Accounts whose protection ever changed, with the zone their periods were counted in.
+_PROTECTED_ACCOUNTS = """
+SELECT DISTINCT ON (user_id, currency) user_id, currency, time_zone
+FROM protection_changes
+ORDER BY user_id, currency, requested_at DESC
+"""
+
+#: One account's applied decisions in the ledger's order (and its changes whose decision has
+#: expired), with what protection needs of each:
+#: the change it recorded, the stake of a bet, the money a decision moved for the player and
+#: whether it was a free bet's money (the bonus account's).
+_ACCOUNT_DECISIONS = """
+SELECT d.kind, d.operator_tx_id::text, coalesce(d.occurred_at, d.decided_at) AS at,
+       c.change, c.limit_kind, c.period, c.amount AS limit_amount, c.exclusion, c.until,
+       c.requested_at, c.effective_at,
+       b.mode, b.amount AS stake,
+       p.player, p.bonus,
+       d.decided_at AS ordered_at, d.source_offset
+FROM decisions d
+LEFT JOIN protection_changes c ON c.operator_tx_id = d.operator_tx_id
+LEFT JOIN bets b ON d.kind = 'bet' AND b.provider = d.provider AND b.bet_tx_id = d.provider_tx_id
+LEFT JOIN LATERAL (
+    SELECT sum(amount) FILTER (WHERE account_type = 'player') AS player,
+           bool_or(account_type = 'bonus') AS bonus
+    FROM postings
+    WHERE operator_tx_id = d.operator_tx_id
+) p ON true
+WHERE d.user_id = $1
+  AND d.currency = $2
+  AND d.outcome = 'applied'
+UNION ALL
+-- Changes whose decision retention has deleted: kept for good, in the same place of the order
+-- (recorded in the same transaction as their decision; the rest of that batch expired with it,
+-- so a tie with a kept decision only happens when rows were written by hand: the change first).
+SELECT c.change, c.operator_tx_id::text, c.requested_at,
+       c.change, c.limit_kind, c.period, c.amount, c.exclusion, c.until,
+       c.requested_at, c.effective_at,
+       NULL, NULL, NULL, NULL,
+       c.recorded_at, NULL
+FROM protection_changes c
+WHERE c.user_id = $1
+  AND c.currency = $2
+  AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.operator_tx_id = c.operator_tx_id)
+ORDER BY ordered_at, source_offset NULLS FIRST
+"""
+
+
+async def _protection_violations(conn: asyncpg.Connection, limit: int) -> list[dict[str, Any]]:
+    """Replay each protected account's decisions in order against its recorded changes: no
+    applied bet or deposit may have broken a limit in force at its time, nor come while the
+    player was excluded."""
+    found: list[dict[str, Any]] = []
+    for account in await conn.fetch(_PROTECTED_ACCOUNTS):
+        rows = await conn.fetch(_ACCOUNT_DECISIONS, account["user_id"], account["currency"])
+        for violation in replay_protection(rows, account["time_zone"]):
+            found.append(
+                {"user_id": account["user_id"], "currency": account["currency"]} | violation
+            )
+            if len(found) >= limit:
+                return found
+    return found
+
+
+def replay_protection(rows: list[Any], time_zone: str) -> list[dict[str, Any]]:
+    """The violations in one account's applied decisions (``_ACCOUNT_DECISIONS`` rows)."""
+    limits: dict[tuple[LimitKind, LimitPeriod], Limit] = {}
+    exclusion: Exclusion | None = None
+    stored: dict[LimitPeriod, Totals] = {}
+    violations: list[dict[str, Any]] = []
+    for row in rows:
+        at = row["at"]
+        if row["change"] in ("set_limit", "remove_limit"):
+            kind, period = LimitKind(row["limit_kind"]), LimitPeriod(row["period"])
+            change = change_limit(
+                limits.get((kind, period)),
+                kind,
+                period,
+                row["limit_amount"],
+                at=row["requested_at"],
+                cooling_off=row["effective_at"] - row["requested_at"],
+            )
+            if change.limit is not None:
+                limits[(kind, period)] = change.limit
+            continue
+        if row["change"] in ("exclude", "time_out"):
+            exclusion = extend_exclusion(
+                exclusion, ExclusionKind(row["exclusion"]), row["until"], row["requested_at"]
+            )
+            continue
+        totals = {p: current_totals(stored.get(p), p, at, time_zone) for p in CALENDAR_PERIODS}
+        moved = row["player"] or 0
+        if row["kind"] == "bet" and row["mode"] == "default" and row["stake"]:
+            kinds, amounts = STAKE_KINDS, {"wagers": row["stake"], "losses": row["stake"]}
+        elif row["kind"] == "deposit" and moved > 0:
+            kinds, amounts = DEPOSIT_KINDS, {"deposits": moved}
+        elif row["kind"] in ("win", "rollback") and moved > 0 and not row["bonus"]:
+            stored, _ = add(limits, totals, at, losses=-moved)
+            continue
+        else:
+            continue
+        amount = next(iter(amounts.values()))
+        what = {"operator_tx_id": row["operator_tx_id"], "kind": row["kind"], "amount": amount}
+        if exclusion is not None and exclusion.in_force(at):
+            violations.append({**what, "broke": exclusion.kind.value, "at": at.isoformat()})
+        broken = breach(limits, totals, kinds, amount, at)
+        if broken is not None:
+            limit_name = f"{broken.kind.value}/{broken.period.value}"
+            violations.append(
+                {**what, "broke": limit_name, "limit": broken.limit, "at": at.isoformat()}
+            )
+        stored, _ = add(limits, totals, at, **amounts)
+    return violations

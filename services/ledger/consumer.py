@@ -928,6 +928,8 @@ class LedgerConsumer:
         self._metrics.decisions.labels(decision.kind, decision.outcome).inc()
         for flag in decision.flags:
             self._metrics.findings.labels(flag).inc()
+        if decision.refused_by is not None:
+            self._metrics.protection_refusals.labels(decision.refused_by).inc()
         if decision.outcome is Outcome.APPLIED:
             log.debug(
                 "ledger.decision.applied",
@@ -974,18 +976,18 @@ class LedgerConsumer:
         """Every ``lag_interval_s``: each owned partition's log end offset minus the offset last
         committed to Kafka, as Kafka's own tools report it (also while nothing is applied)."""
         while not stop.is_set():
-            owned = [tp for tp in self._owned if tp in self._committed or tp in self._positions]
+            owned = list(self._owned)
             try:
                 ends = await consumer.end_offsets(owned) if owned else {}
             except Exception as exc:  # noqa: BLE001 - a metric: try again at the next interval
                 log.debug("ledger.lag.unavailable", error=repr(exc))
                 ends = {}
             for tp, end in ends.items():
-                committed = self._committed.get(tp, self._positions.get(tp))
-                if committed is not None and tp in self._owned:
-                    self._metrics.consumer_lag.labels(str(tp.partition)).set(
-                        max(end - committed, 0)
-                    )
+                if tp not in self._owned:
+                    continue  # revoked meanwhile: its new owner reports it
+                # nothing committed yet: what Postgres says was applied, else from the start
+                committed = self._committed.get(tp, self._positions.get(tp, 0))
+                self._metrics.consumer_lag.labels(str(tp.partition)).set(max(end - committed, 0))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._settings.lag_interval_s)
 

@@ -1,6 +1,6 @@
 """The ledger's decision core: stored state + one command -> one ``Decision``.
 
-Pure: every row of the decision table in ``wallet-semantics.md`` is a function of the stored state
+Pure: every row of the decision table in ``docs/wallet-semantics.md`` is a function of the stored state
 (read through ``BatchState``), the command and the ``Policy``. No clock (a webhook's time is its
 ``received_at``), no random ids (``operator_tx_id`` is derived from the key), no I/O.
 
@@ -20,8 +20,10 @@ from typing import Any, TypeVar
 
 import orjson
 
+from services.ledger import protection
 from services.ledger.model import (
     BALANCE_CEILING,
+    EVENT_NAMESPACE,
     MAX_BALANCE_MINOR,
     OPERATOR_PROVIDER,
     Account,
@@ -37,9 +39,11 @@ from services.ledger.model import (
     Outcome,
     Policy,
     Posting,
+    ProtectionRecord,
     RoundLock,
     Tombstone,
     event_id_for,
+    uuid5_text,
 )
 from services.ledger.state import BatchState
 from shared.contracts.commands import (
@@ -51,6 +55,15 @@ from shared.contracts.commands import (
 )
 from shared.contracts.events import transaction_event
 from shared.contracts.problems import problem
+from shared.contracts.protection import (
+    CALENDAR_PERIODS,
+    PROTECTION_EVENT_TYPE,
+    ExclusionKind,
+    LimitKind,
+    LimitPeriod,
+    ProtectionEventKind,
+    period_fits,
+)
 from shared.currencies import CurrencyTable
 from shared.money import MAX_MAJOR, InvalidAmount, format_minor, parse_minor
 
@@ -202,6 +215,7 @@ class _Ctx:
             fingerprint=self.fingerprint,
             operator_tx_id=self.operator_tx_id,
             flags=flags,
+            occurred_at=_command_time(self.command),
         )
 
     def money_body(self, old: int, new: int) -> str:
@@ -264,6 +278,7 @@ class _Ctx:
             key=self.key,
             fingerprint=self.fingerprint,
             operator_tx_id=self.operator_tx_id,
+            occurred_at=_command_time(self.command),
             **changes,
         )
 
@@ -472,6 +487,7 @@ def _bet(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
     account = _account_or_refuse(ctx)
     if account.status is AccountStatus.BLOCKED:
         return ctx.reject("player-blocked", f"user {ctx.user_id} is blocked")
+    _refuse_if_excluded(ctx)
     if ctx.policy.session_check:
         _check_session(ctx, env)
     free = env.mode is Mode.FREE
@@ -485,11 +501,16 @@ def _bet(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
         )
     grant_id: int | None = None
     balance = account.balance
+    totals: tuple[protection.Totals, ...] = ()
+    alerts: tuple[OutboxEvent, ...] = ()
     if free:
         grant = _free_bet_grant(ctx, env)
         grant_id = None if grant is None else grant.grant_id
         delta = 0
     else:
+        period_totals = _period_totals(ctx)
+        _refuse_if_breached(ctx, protection.STAKE_KINDS, amount, period_totals)
+        totals, alerts = _totals_after(ctx, period_totals, wagers=amount, losses=amount)
         if balance < amount:
             return ctx.reject(
                 "insufficient-funds",
@@ -522,6 +543,7 @@ def _bet(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
         balance_delta=delta,
         new_bet=bet,
         grant_deltas=() if grant_id is None else ((grant_id, -1),),
+        totals=totals,
         events=(
             ctx.event(
                 old=balance,
@@ -532,6 +554,7 @@ def _bet(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
                 bet_state=BetState.OPEN,
                 flags=flags,
             ),
+            *alerts,
         ),
     )
 
@@ -628,6 +651,9 @@ def _win(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
     movement = None if amount == 0 else ctx.movement(counterparty, provider, amount)
     balance = account.balance
     _within_bound_or_refuse(ctx, balance, amount, MAX_BALANCE_MINOR)
+    totals: tuple[protection.Totals, ...] = ()
+    if amount and not free:  # a win takes back from the period's net loss
+        totals, _ = _totals_after(ctx, _period_totals(ctx), losses=-amount)
     return ctx.applied(
         ctx.money_body(balance, balance + amount),
         flags=flags,
@@ -635,6 +661,7 @@ def _win(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
         balance_delta=amount,
         bet_states=tuple((bet.provider, bet.bet_tx_id, BetState.WON) for bet in settled),
         round_lock=round_lock,
+        totals=totals,
         events=(
             ctx.event(
                 old=balance,
@@ -746,11 +773,15 @@ def _rollback(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
     movement = (
         None if refund == 0 else ctx.movement(AccountType.PROVIDER_CLEARING, provider, refund)
     )
+    totals: tuple[protection.Totals, ...] = ()
+    if refund:  # a refunded stake is no longer lost
+        totals, _ = _totals_after(ctx, _period_totals(ctx), losses=-refund)
     return ctx.applied(
         ctx.money_body(balance, balance + refund),
         flags=flags,
         movement=movement,
         balance_delta=refund,
+        totals=totals,
         bet_states=((bet.provider, bet.bet_tx_id, BetState.ROLLED_BACK),),
         grant_deltas=((bet.grant_id, 1),) if bet.grant_id is not None else (),
         events=(
@@ -793,17 +824,8 @@ _WEBHOOK = {
 def _operator_body(
     ctx: _Ctx, cmd: OperatorCommand, status: AccountStatus, old: int, new: int
 ) -> str:
-    return dumps_compact(
-        {
-            "operator_tx_id": ctx.operator_tx_id,
-            "kind": cmd.kind,
-            "idempotency_key": cmd.idempotency_key,
-            "user_id": cmd.user_id,
-            "currency": cmd.currency,
-            "status": status,
-            "new_balance": ctx.fmt(new),
-            "old_balance": ctx.fmt(old),
-        }
+    return _command_body(
+        ctx, cmd, status=status, new_balance=ctx.fmt(new), old_balance=ctx.fmt(old)
     )
 
 
@@ -840,6 +862,13 @@ def _deposit_or_withdraw(ctx: _Ctx, cmd: OperatorCommand) -> Decision:
     delta = amount if cmd.kind is OperatorKind.DEPOSIT else -amount
     balance = account.balance
     _within_bound_or_refuse(ctx, balance, delta, MAX_BALANCE_MINOR)
+    totals: tuple[protection.Totals, ...] = ()
+    alerts: tuple[OutboxEvent, ...] = ()
+    if cmd.kind is OperatorKind.DEPOSIT:
+        _refuse_if_excluded(ctx, amount)
+        period_totals = _period_totals(ctx)
+        _refuse_if_breached(ctx, protection.DEPOSIT_KINDS, amount, period_totals)
+        totals, alerts = _totals_after(ctx, period_totals, deposits=amount)
     if balance + delta < 0:
         return ctx.reject(
             "insufficient-funds",
@@ -850,7 +879,8 @@ def _deposit_or_withdraw(ctx: _Ctx, cmd: OperatorCommand) -> Decision:
         _operator_body(ctx, cmd, account.status, balance, balance + delta),
         movement=ctx.movement(AccountType.OPERATOR_CASH, OPERATOR_PROVIDER, delta),
         balance_delta=delta,
-        events=(ctx.event(old=balance, new=balance + delta, amount=amount),),
+        totals=totals,
+        events=(ctx.event(old=balance, new=balance + delta, amount=amount), *alerts),
     )
 
 
@@ -882,6 +912,305 @@ def _settle_lost(ctx: _Ctx, cmd: OperatorCommand) -> Decision:
     )
 
 
+# -- player protection ------------------------------------------------------------------------
+
+
+def _command_time(command: Command) -> datetime:
+    """The command's own time: a webhook's ``received_at``, an operator command's
+    ``requested_at`` (the ledger has no clock of its own)."""
+    at = command.received_at if isinstance(command, WebhookEnvelope) else command.requested_at
+    return _as_utc(at)
+
+
+def _refuse_if_excluded(ctx: _Ctx, amount: int | None = None) -> None:
+    exclusion = ctx.state.exclusion(ctx.user_id, ctx.currency)
+    if exclusion is None or not exclusion.in_force(_command_time(ctx.command)):
+        return
+    until = exclusion.until
+    detail = f"user {ctx.user_id} is self-excluded " + (
+        "indefinitely" if until is None else f"until {until.isoformat()}"
+    )
+    refusal = ctx.reject(
+        "player-self-excluded",
+        detail,
+        exclusion=exclusion.kind.value,
+        until=None if until is None else until.isoformat(),
+    )
+    event = _protection_event(
+        ctx,
+        "refused",
+        ProtectionEventKind.REFUSED,
+        exclusion=exclusion.kind.value,
+        until=until,
+        problem="player-self-excluded",
+        amount=None if amount is None else ctx.fmt(amount),
+    )
+    raise _Refused(replace(refusal, events=(event,), refused_by=exclusion.kind.value))
+
+
+def _period_totals(ctx: _Ctx) -> dict[LimitPeriod, protection.Totals]:
+    at = _command_time(ctx.command)
+    zone = ctx.policy.time_zone
+    return {
+        period: protection.current_totals(
+            ctx.state.stored_totals(ctx.user_id, ctx.currency, period), period, at, zone
+        )
+        for period in CALENDAR_PERIODS
+    }
+
+
+def _refuse_if_breached(
+    ctx: _Ctx,
+    kinds: tuple[LimitKind, ...],
+    amount: int,
+    totals: dict[LimitPeriod, protection.Totals],
+) -> None:
+    limits = ctx.state.limits_of(ctx.user_id, ctx.currency)
+    if not limits:
+        return
+    found = protection.breach(limits, totals, kinds, amount, _command_time(ctx.command))
+    if found is None:
+        return
+    refusal = ctx.reject(
+        "limit-exceeded",
+        f"{ctx.fmt(amount)} would exceed the {found.kind.value} limit of {ctx.fmt(found.limit)}"
+        f" per {found.period.value}; {ctx.fmt(found.allowed)} is still allowed",
+        limit=found.kind.value,
+        period=found.period.value,
+        limit_amount=ctx.fmt(found.limit),
+        allowed=ctx.fmt(found.allowed),
+    )
+    event = _protection_event(
+        ctx,
+        "refused",
+        ProtectionEventKind.REFUSED,
+        limit=found.kind.value,
+        period=found.period.value,
+        limit_amount=ctx.fmt(found.limit),
+        problem="limit-exceeded",
+        amount=ctx.fmt(amount),
+        used=None
+        if found.period is LimitPeriod.BET
+        else ctx.fmt(totals[found.period].used(found.kind)),
+        period_start=None
+        if found.period is LimitPeriod.BET
+        else totals[found.period].start.isoformat(),
+    )
+    refused_by = f"{found.kind.value}/{found.period.value}"
+    raise _Refused(replace(refusal, events=(event,), refused_by=refused_by))
+
+
+def _totals_after(
+    ctx: _Ctx,
+    totals: dict[LimitPeriod, protection.Totals],
+    *,
+    deposits: int = 0,
+    wagers: int = 0,
+    losses: int = 0,
+) -> tuple[tuple[protection.Totals, ...], tuple[OutboxEvent, ...]]:
+    """The period totals to store after this decision, and an event per threshold crossed."""
+    after, crossings = protection.add(
+        ctx.state.limits_of(ctx.user_id, ctx.currency),
+        totals,
+        _command_time(ctx.command),
+        deposits=deposits,
+        wagers=wagers,
+        losses=losses,
+    )
+    events = tuple(
+        _protection_event(
+            ctx,
+            f"threshold:{c.kind.value}:{c.period.value}:{c.threshold}",
+            ProtectionEventKind.THRESHOLD_REACHED,
+            limit=c.kind.value,
+            period=c.period.value,
+            limit_amount=ctx.fmt(c.limit),
+            threshold_percent=c.threshold,
+            used=ctx.fmt(c.used),
+            period_start=c.start.isoformat(),
+        )
+        for c in crossings
+    )
+    return tuple(after.values()), events
+
+
+#: ``ProtectionEvent``'s optional fields, in its order (every event carries all of them).
+_PROTECTION_EVENT_FIELDS = (
+    "limit",
+    "period",
+    "limit_amount",
+    "effective_at",
+    "exclusion",
+    "until",
+    "problem",
+    "amount",
+    "threshold_percent",
+    "used",
+    "period_start",
+    "requested_by",
+    "reason",
+)
+
+
+def _protection_event(
+    ctx: _Ctx, suffix: str, kind: ProtectionEventKind, **fields: Any
+) -> OutboxEvent:
+    event_id = uuid5_text(EVENT_NAMESPACE, f"{ctx.operator_tx_id}:protection:{suffix}")
+    payload: dict[str, Any] = {
+        "event_id": event_id,
+        "event_type": PROTECTION_EVENT_TYPE,
+        "schema_version": 1,
+        "kind": kind.value,
+        "operator_tx_id": ctx.operator_tx_id,
+        "user_id": ctx.user_id,
+        "currency": ctx.currency,
+    }
+    payload.update({name: fields.get(name) for name in _PROTECTION_EVENT_FIELDS})
+    payload["occurred_at"] = _command_time(ctx.command)
+    return OutboxEvent(event_id, ctx.user_id, dumps_compact(payload))
+
+
+def _who_and_why(ctx: _Ctx, cmd: OperatorCommand) -> tuple[str, str]:
+    """A protection change is kept with who asked and why: both are required."""
+    if not cmd.requested_by:
+        raise _Refused(
+            ctx.reject("invalid-field", "requested_by is required", field="requested_by")
+        )
+    if not cmd.reason:
+        raise _Refused(ctx.reject("invalid-field", "reason is required", field="reason"))
+    return cmd.requested_by, cmd.reason
+
+
+def _command_body(ctx: _Ctx, cmd: OperatorCommand, **fields: Any) -> str:
+    """An operator command's answer: its ids, then ``fields`` in order."""
+    return dumps_compact(
+        {
+            "operator_tx_id": ctx.operator_tx_id,
+            "kind": cmd.kind,
+            "idempotency_key": cmd.idempotency_key,
+            "user_id": cmd.user_id,
+            "currency": cmd.currency,
+            **fields,
+        }
+    )
+
+
+@_refusing
+def _change_limit(ctx: _Ctx, cmd: OperatorCommand) -> Decision:
+    _account_or_refuse(ctx)
+    requested_by, reason = _who_and_why(ctx, cmd)
+    kind, period = cmd.limit, cmd.period
+    if kind is None:
+        return ctx.reject("invalid-field", "limit is required", field="limit")
+    if period is None or not period_fits(kind, period):
+        return ctx.reject(
+            "invalid-field",
+            "period must be bet for max_bet, and day, week or month for the others",
+            field="period",
+        )
+    requested: int | None = None
+    if cmd.kind is OperatorKind.SET_LIMIT:
+        requested, _ = _amount_or_refuse(ctx, cmd.amount, allow_zero=False)
+    at = _command_time(cmd)
+    current = ctx.state.limits_of(ctx.user_id, ctx.currency).get((kind, period))
+    change = protection.change_limit(
+        current, kind, period, requested, at=at, cooling_off=ctx.policy.limit_cooling_off
+    )
+    in_force = None if change.in_force is None else ctx.fmt(change.in_force)
+    wanted = None if requested is None else ctx.fmt(requested)
+    record = ProtectionRecord(
+        time_zone=ctx.policy.time_zone,
+        change=cmd.kind.value,
+        idempotency_key=cmd.idempotency_key,
+        requested_at=at,
+        requested_by=requested_by,
+        reason=reason,
+        effective_at=change.effective_at,
+        limit_kind=kind,
+        period=period,
+        amount=requested,
+    )
+    return ctx.applied(
+        _command_body(
+            ctx,
+            cmd,
+            limit=kind.value,
+            period=period.value,
+            limit_amount=in_force,
+            requested=wanted,
+            effective_at=change.effective_at,
+        ),
+        limit=change.limit,
+        protection_record=record,
+        events=(
+            _protection_event(
+                ctx,
+                "limit",
+                ProtectionEventKind.LIMIT_CHANGED,
+                limit=kind.value,
+                period=period.value,
+                limit_amount=wanted,
+                effective_at=change.effective_at,
+                requested_by=requested_by,
+                reason=reason,
+            ),
+        ),
+    )
+
+
+@_refusing
+def _exclude(ctx: _Ctx, cmd: OperatorCommand) -> Decision:
+    _account_or_refuse(ctx)
+    requested_by, reason = _who_and_why(ctx, cmd)
+    at = _command_time(cmd)
+    until = None if cmd.until is None else _as_utc(cmd.until)
+    kind = (
+        ExclusionKind.TIME_OUT
+        if cmd.kind is OperatorKind.TIME_OUT
+        else ExclusionKind.SELF_EXCLUSION
+    )
+    if kind is ExclusionKind.TIME_OUT and until is None:
+        return ctx.reject("invalid-field", "a time-out needs an end (until)", field="until")
+    if until is not None and until <= at:
+        return ctx.reject("invalid-field", "until must be later than now", field="until")
+    current = ctx.state.exclusion(ctx.user_id, ctx.currency)
+    exclusion = protection.extend_exclusion(current, kind, until, at)
+    record = ProtectionRecord(
+        time_zone=ctx.policy.time_zone,
+        change=cmd.kind.value,
+        idempotency_key=cmd.idempotency_key,
+        requested_at=at,
+        requested_by=requested_by,
+        reason=reason,
+        effective_at=at,
+        exclusion=kind.value,
+        until=until,
+    )
+    return ctx.applied(
+        _command_body(
+            ctx,
+            cmd,
+            exclusion=exclusion.kind.value,
+            since=exclusion.since,
+            until=exclusion.until,
+        ),
+        exclusion=None if exclusion == current else exclusion,
+        protection_record=record,
+        events=(
+            _protection_event(
+                ctx,
+                "exclusion",
+                ProtectionEventKind.EXCLUDED,
+                exclusion=exclusion.kind.value,
+                effective_at=exclusion.since,
+                until=exclusion.until,
+                requested_by=requested_by,
+                reason=reason,
+            ),
+        ),
+    )
+
+
 _OPERATOR = {
     OperatorKind.CREATE_ACCOUNT: _create_account,
     OperatorKind.BLOCK: _set_status,
@@ -889,4 +1218,8 @@ _OPERATOR = {
     OperatorKind.DEPOSIT: _deposit_or_withdraw,
     OperatorKind.WITHDRAW: _deposit_or_withdraw,
     OperatorKind.SETTLE_LOST: _settle_lost,
+    OperatorKind.SET_LIMIT: _change_limit,
+    OperatorKind.REMOVE_LIMIT: _change_limit,
+    OperatorKind.EXCLUDE: _exclude,
+    OperatorKind.TIME_OUT: _exclude,
 }

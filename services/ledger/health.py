@@ -55,7 +55,13 @@ class ProbeServer:
 
     def __init__(self, app: Starlette, host: str, port: int) -> None:
         config = uvicorn.Config(
-            app, host=host, port=port, lifespan="off", log_level="warning", access_log=False
+            app,
+            host=host,
+            port=port,
+            lifespan="off",
+            log_level="warning",
+            log_config=None,
+            access_log=False,
         )
         self._server = _QuietServer(config)
         self._task: asyncio.Task[None] | None = None

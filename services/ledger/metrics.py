@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.metrics import service_registry
+
 BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class LedgerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+        self.registry = registry or service_registry()
         r = self.registry
         self.decisions = Counter(
             "hypeledger_ledger_decisions",
@@ -47,6 +49,12 @@ class LedgerMetrics:
             "hypeledger_ledger_findings",
             "Decisions flagged for reconciliation.",
             ["flag"],
+            registry=r,
+        )
+        self.protection_refusals = Counter(
+            "hypeledger_ledger_protection_refusals",
+            "Bets and deposits refused by a player limit (kind/period) or an exclusion.",
+            ["limit"],
             registry=r,
         )
         self.partition_errors = Counter(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from services.ledger.protection import Exclusion, Limit, Totals
+from shared.contracts.protection import LimitKind, LimitPeriod
 from shared.currencies import DEFAULT_CURRENCIES, CurrencyTable
 
 #: Namespaces for the deterministic ids: the same key always gets the same operator_tx_id, and
@@ -202,6 +204,27 @@ class OutboxEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectionRecord:
+    """One change of a player's protection, kept for good (``protection_changes``)."""
+
+    time_zone: str
+    """The zone the ledger counted calendar periods in (the audit reads them the same way)."""
+    change: str
+    """set_limit, remove_limit, exclude or time_out."""
+    idempotency_key: str
+    requested_at: datetime
+    requested_by: str
+    reason: str
+    effective_at: datetime
+    limit_kind: LimitKind | None = None
+    period: LimitPeriod | None = None
+    amount: int | None = None
+    """The requested limit; None for a removal or an exclusion."""
+    exclusion: str | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """The configurable rows of the decision table (defaults are what ships)."""
 
@@ -210,6 +233,10 @@ class Policy:
     rollback_unknown_status: int = 200
     win_without_round: str = "reject"
     currencies: CurrencyTable = DEFAULT_CURRENCIES
+    time_zone: str = "UTC"
+    """The operator's time zone: where limits' calendar days, weeks and months begin."""
+    limit_cooling_off: timedelta = timedelta(hours=24)
+    """How long a raised or removed limit waits before it takes effect."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +264,16 @@ class Decision:
     round_lock: RoundLock | None = None
     grant_deltas: tuple[tuple[int, int], ...] = ()
     events: tuple[OutboxEvent, ...] = field(default=())
+    limit: Limit | None = None
+    """A limit row to store (set or remove)."""
+    exclusion: Exclusion | None = None
+    totals: tuple[Totals, ...] = ()
+    """The account's period totals after this decision (only those it changed)."""
+    protection_record: ProtectionRecord | None = None
+    occurred_at: datetime | None = None
+    """The command's own time (a webhook's received_at, an operator's requested_at)."""
+    refused_by: str | None = None
+    """A refusal by player protection: the limit (``loss/day``) or the exclusion kind."""
 
     @property
     def stored(self) -> bool:

@@ -2,9 +2,10 @@
 
 Each pass, in one transaction holding a transaction-scoped advisory lock (so two relays never
 interleave and break the order per key), reads the oldest unpublished rows in id order, publishes
-them keyed by ``user_id`` with the stable ``event_id`` in a header, waits for every ack, then marks
-them published. A crash between the acks and the commit publishes those rows again with the same
-``event_id``: consumers dedupe on it.
+them keyed by ``user_id`` as CloudEvents in binary mode (``shared/contracts/cloudevents.py``:
+``ce_id`` is the stable ``event_id``, ``ce_time`` when the decision was stored), waits for every
+ack, then marks them published. A crash between the acks and the commit publishes those rows
+again with the same ``ce_id``: consumers dedupe on it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from services.ledger.metrics import LedgerMetrics
+from shared.contracts.cloudevents import LEDGER_SOURCE, EventSource
 from shared.logs import get_logger
 from shared.settings import LedgerSettings
 
@@ -24,12 +26,10 @@ log = get_logger("hypeledger.relay")
 #: Key of the advisory lock one relay pass holds (any constant shared by every relay).
 RELAY_LOCK_KEY = 0x6879_7065_7265  # "hypere"
 
-HEADER_EVENT_ID = "event_id"
-
 _LOCK = "SELECT pg_try_advisory_xact_lock($1)"
 
 _PENDING = """
-SELECT id, event_id::text, topic, message_key, payload
+SELECT id, event_id::text, topic, message_key, payload, created_at
 FROM outbox
 WHERE published_at IS NULL
 ORDER BY id
@@ -60,6 +60,7 @@ class OutboxRelay:
         self._producer = producer
         self._metrics = metrics
         self._batch = batch
+        self._sources: dict[str, EventSource] = {}
 
     async def publish_once(self) -> int:
         """One pass: publish up to ``batch`` rows; returns how many were published."""
@@ -74,7 +75,9 @@ class OutboxRelay:
                     row["topic"],
                     row["payload"].encode(),
                     key=row["message_key"].encode(),
-                    headers=[(HEADER_EVENT_ID, row["event_id"].encode())],
+                    headers=self._source(row["topic"]).headers(
+                        event_id=row["event_id"], time=row["created_at"], subject=row["message_key"]
+                    ),
                 )
                 for row in rows
             ]
@@ -82,6 +85,14 @@ class OutboxRelay:
             await conn.execute(_MARK, [row["id"] for row in rows])
         self._metrics.outbox_published.inc(len(rows))
         return len(rows)
+
+    def _source(self, topic: str) -> EventSource:
+        """The CloudEvents source of an outbox topic (named without the deployment's prefix)."""
+        source = self._sources.get(topic)
+        if source is None:
+            name = topic.removeprefix(self._settings.topic_prefix)
+            source = self._sources[topic] = EventSource(name, LEDGER_SOURCE)
+        return source
 
     async def pending(self) -> int:
         async with self._pool.acquire() as conn:

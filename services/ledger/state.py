@@ -21,6 +21,11 @@ from services.ledger.model import (
     StoredDecision,
     Tombstone,
 )
+from services.ledger.protection import Exclusion, Limit, Totals
+from shared.contracts.protection import LimitKind, LimitPeriod
+
+LimitKey = tuple[str, str, LimitKind, LimitPeriod]
+"""(user_id, currency, limit kind, period)."""
 
 
 @dataclass(slots=True)
@@ -36,6 +41,11 @@ class BatchState:
     grants: dict[int, Grant] = field(default_factory=dict)
     expired: set[Key] = field(default_factory=set)
     """Keys whose transaction exists but whose decision retention has deleted."""
+    limits: dict[tuple[str, str], dict[tuple[LimitKind, LimitPeriod], Limit]] = field(
+        default_factory=dict
+    )
+    exclusions: dict[tuple[str, str], Exclusion] = field(default_factory=dict)
+    totals: dict[tuple[str, str, LimitPeriod], Totals] = field(default_factory=dict)
 
     # What changed, for the writer.
     new_accounts: set[tuple[str, str]] = field(default_factory=set)
@@ -44,6 +54,9 @@ class BatchState:
     new_bets: set[tuple[str, str]] = field(default_factory=set)
     changed_bets: set[tuple[str, str]] = field(default_factory=set)
     grant_deltas: dict[int, int] = field(default_factory=dict)
+    changed_limits: set[LimitKey] = field(default_factory=set)
+    changed_exclusions: set[tuple[str, str]] = field(default_factory=set)
+    changed_totals: set[tuple[str, str, LimitPeriod]] = field(default_factory=set)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -68,6 +81,15 @@ class BatchState:
 
     def session(self, token: str) -> Session | None:
         return self.sessions.get(token)
+
+    def limits_of(self, user_id: str, currency: str) -> dict[tuple[LimitKind, LimitPeriod], Limit]:
+        return self.limits.get((user_id, currency), {})
+
+    def exclusion(self, user_id: str, currency: str) -> Exclusion | None:
+        return self.exclusions.get((user_id, currency))
+
+    def stored_totals(self, user_id: str, currency: str, period: LimitPeriod) -> Totals | None:
+        return self.totals.get((user_id, currency, period))
 
     def grants_of(self, user_id: str, currency: str) -> list[Grant]:
         found = [g for g in self.grants.values() if g.user_id == user_id and g.currency == currency]
@@ -116,6 +138,16 @@ class BatchState:
             self.tombstones[(tomb.provider, tomb.bet_tx_id)] = tomb
         if decision.round_lock is not None:
             self._lock_round(decision.round_lock)
+        if decision.limit is not None:
+            limit = decision.limit
+            self.limits.setdefault(account_key, {})[(limit.kind, limit.period)] = limit
+            self.changed_limits.add((*account_key, limit.kind, limit.period))
+        if decision.exclusion is not None:
+            self.exclusions[account_key] = decision.exclusion
+            self.changed_exclusions.add(account_key)
+        for totals in decision.totals:
+            self.totals[(*account_key, totals.period)] = totals
+            self.changed_totals.add((*account_key, totals.period))
         for grant_id, delta in decision.grant_deltas:
             grant = self.grants[grant_id]
             self.grants[grant_id] = replace(grant, remaining=grant.remaining + delta)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import asyncpg
@@ -25,8 +26,10 @@ from services.ledger.model import (
     StoredDecision,
     Tombstone,
 )
+from services.ledger.protection import Exclusion, Limit, Totals
 from services.ledger.state import BatchState
 from shared.contracts.commands import Mode, OperatorCommand, OperatorKind, WebhookKind
+from shared.contracts.protection import ExclusionKind, LimitKind, LimitPeriod
 
 # -- offsets ----------------------------------------------------------------------------------
 
@@ -257,6 +260,30 @@ CROSS JOIN LATERAL (
     WHERE g.user_id = k.user_id AND g.currency = k.currency OFFSET 0
 ) g
 UNION ALL
+SELECT 'P', p.user_id, p.currency, p.kind, p.period, NULL, NULL, NULL, NULL, NULL,
+       p.amount, p.pending_amount, p.pending_at
+FROM unnest($4::text[], $5::text[]) AS k (user_id, currency)
+CROSS JOIN LATERAL (
+    SELECT p.* FROM player_limits p
+    WHERE p.user_id = k.user_id AND p.currency = k.currency OFFSET 0
+) p
+UNION ALL
+SELECT 'X', x.user_id, x.currency, x.kind, NULL, NULL, NULL, NULL, NULL, NULL,
+       (extract(epoch FROM x.since) * 1000000)::bigint, NULL, x.until
+FROM unnest($4::text[], $5::text[]) AS k (user_id, currency)
+CROSS JOIN LATERAL (
+    SELECT x.* FROM player_exclusions x
+    WHERE x.user_id = k.user_id AND x.currency = k.currency LIMIT 1
+) x
+UNION ALL
+SELECT 'T', t.user_id, t.currency, t.period, t.period_start::text, t.losses::text,
+       t.alerts::text, NULL, NULL, NULL, t.deposits, t.wagers, NULL
+FROM unnest($4::text[], $5::text[]) AS k (user_id, currency)
+CROSS JOIN LATERAL (
+    SELECT t.* FROM limit_totals t
+    WHERE t.user_id = k.user_id AND t.currency = k.currency OFFSET 0
+) t
+UNION ALL
 SELECT 'o', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        c.partition, c.next_offset, NULL
 FROM unnest($19::int[]) AS k (partition)
@@ -265,6 +292,9 @@ CROSS JOIN LATERAL (
     WHERE c.group_id = $17 AND c.topic = $18 AND c.partition = k.partition LIMIT 1
 ) c
 """
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _loaded_bet(row: asyncpg.Record) -> Bet:
@@ -351,6 +381,17 @@ async def load_state_and_offsets(
             state.grants[row[10]] = Grant(row[10], row[1], row[2], row[3], row[11], row[12])
         elif tag == "o":
             stored[row[10]] = row[11]
+        elif tag == "P":
+            limit = Limit(LimitKind(row[3]), LimitPeriod(row[4]), row[10], row[11], row[12])
+            state.limits.setdefault((row[1], row[2]), {})[(limit.kind, limit.period)] = limit
+        elif tag == "X":
+            since = _EPOCH + timedelta(microseconds=row[10])
+            state.exclusions[(row[1], row[2])] = Exclusion(ExclusionKind(row[3]), since, row[12])
+        elif tag == "T":
+            period = LimitPeriod(row[3])
+            state.totals[(row[1], row[2], period)] = Totals(
+                period, date.fromisoformat(row[4]), row[10], row[11], int(row[5]), int(row[6])
+            )
     # A round's bets in the order they were placed; then the bets named by id that no round
     # brought (a bet can come both ways: it is added once).
     by_round.sort(key=lambda row: (row[12], row[2]))
@@ -403,6 +444,7 @@ COPY_COLUMNS: dict[str, tuple[str, ...]] = {
         "source_topic",
         "source_partition",
         "source_offset",
+        "occurred_at",
     ),
     "accounts": ("user_id", "currency", "status", "balance"),
     "transactions": (
@@ -432,6 +474,67 @@ COPY_COLUMNS: dict[str, tuple[str, ...]] = {
     "rollback_tombstones": ("provider", "bet_tx_id", "rollback_tx_id", "user_id", "currency"),
     "round_locks": ("provider", "user_id", "round_id", "operator_tx_id"),
     "outbox": ("event_id", "topic", "message_key", "payload"),
+    "protection_changes": (
+        "operator_tx_id",
+        "time_zone",
+        "user_id",
+        "currency",
+        "change",
+        "idempotency_key",
+        "limit_kind",
+        "period",
+        "amount",
+        "exclusion",
+        "until",
+        "requested_at",
+        "requested_by",
+        "reason",
+        "effective_at",
+    ),
+}
+
+#: Player protection's current-state tables, written as upserts of the batch's final values
+#: (table -> columns, their Postgres types, the key).
+UPSERT_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "player_limits": (
+        ("user_id", "currency", "kind", "period", "amount", "pending_amount", "pending_at"),
+        ("text", "text", "text", "text", "bigint", "bigint", "timestamptz"),
+        ("user_id", "currency", "kind", "period"),
+    ),
+    "player_exclusions": (
+        ("user_id", "currency", "kind", "since", "until"),
+        ("text", "text", "text", "timestamptz", "timestamptz"),
+        ("user_id", "currency"),
+    ),
+    "limit_totals": (
+        ("user_id", "currency", "period", "period_start", "deposits", "wagers", "losses", "alerts"),
+        ("text", "text", "text", "date", "bigint", "bigint", "bigint", "smallint"),
+        ("user_id", "currency", "period"),
+    ),
+}
+
+
+def _upsert_sql(table: str, source: str, where: str = "") -> str:
+    """``INSERT ... SELECT ... FROM <source> [WHERE] ON CONFLICT (key) DO UPDATE`` of every
+    other column (plus ``updated_at`` where the table has one)."""
+    columns, _, key = UPSERT_COLUMNS[table]
+    names = ", ".join(columns)
+    sets = [f"{c} = EXCLUDED.{c}" for c in columns if c not in key]
+    if table != "limit_totals":
+        sets.append("updated_at = now()")
+    return (
+        f"INSERT INTO {table} ({names}) SELECT {', '.join(f'r.{c}' for c in columns)}"
+        f" FROM {source} AS r ({names}){f' WHERE {where}' if where else ''}"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(sets)}"
+    )
+
+
+def _unnest(types: Sequence[str], first: int = 1) -> str:
+    return "unnest(" + ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types)) + ")"
+
+
+UPSERTS: dict[str, str] = {
+    table: _upsert_sql(table, _unnest(types)) for table, (_, types, _) in UPSERT_COLUMNS.items()
 }
 
 
@@ -499,6 +602,7 @@ class _Rows:
     changed_accounts: list[tuple[Any, ...]]
     grant_deltas: list[tuple[Any, ...]]
     changed_bets: list[tuple[Any, ...]]
+    upserts: dict[str, list[tuple[Any, ...]]]
 
 
 async def write(
@@ -516,10 +620,13 @@ async def write(
     if len(decided) <= ONE_STATEMENT_MAX:
         await conn.execute(_WRITE_ONE, *_one_statement_args(rows, offsets))
         return
-    for table in ("decisions", "accounts"):
+    for table in ("decisions", "accounts", "protection_changes"):
         await insert_rows(conn, table, rows.inserts[table])
     if rows.changed_accounts:
         await conn.execute(UPDATE_ACCOUNTS, *_columns(rows.changed_accounts, 4))
+    for table, (columns, _, _) in UPSERT_COLUMNS.items():
+        if rows.upserts[table]:
+            await conn.execute(UPSERTS[table], *_columns(rows.upserts[table], len(columns)))
     for table in ("transactions", "postings"):
         await insert_rows(conn, table, rows.inserts[table])
     if rows.grant_deltas:
@@ -541,6 +648,7 @@ def _rows(
     tombstones: list[tuple[Any, ...]] = []
     round_locks: list[tuple[Any, ...]] = []
     outbox: list[tuple[Any, ...]] = []
+    changes: list[tuple[Any, ...]] = []
     for source, offset, decision in decided:
         if not decision.stored or decision.key is None:
             continue
@@ -561,6 +669,7 @@ def _rows(
                 source.topic,
                 source.partition,
                 offset,
+                decision.occurred_at,
             )
         )
         movement = decision.movement
@@ -596,6 +705,27 @@ def _rows(
             round_locks.append((lock.provider, lock.user_id, lock.round_id, lock.operator_tx_id))
         for event in decision.events:
             outbox.append((event.event_id, events_topic, event.key, event.payload))
+        record = decision.protection_record
+        if record is not None:
+            changes.append(
+                (
+                    decision.operator_tx_id,
+                    record.time_zone,
+                    decision.user_id,
+                    decision.currency,
+                    record.change,
+                    record.idempotency_key,
+                    record.limit_kind,
+                    record.period,
+                    record.amount,
+                    record.exclusion,
+                    record.until,
+                    record.requested_at,
+                    record.requested_by,
+                    record.reason,
+                    record.effective_at,
+                )
+            )
     accounts = state.accounts
     return _Rows(
         inserts={
@@ -615,6 +745,7 @@ def _rows(
             "rollback_tombstones": tombstones,
             "round_locks": round_locks,
             "outbox": outbox,
+            "protection_changes": changes,
         },
         changed_accounts=[
             (user, currency, accounts[(user, currency)].status, delta)
@@ -622,7 +753,26 @@ def _rows(
         ],
         grant_deltas=sorted(state.grant_deltas.items()),
         changed_bets=[(p, b, state.bets[(p, b)].state) for p, b in sorted(state.changed_bets)],
+        upserts=_protection_rows(state),
     )
+
+
+def _protection_rows(state: BatchState) -> dict[str, list[tuple[Any, ...]]]:
+    limits = []
+    for user, currency, kind, period in sorted(state.changed_limits):
+        limit = state.limits[(user, currency)][(kind, period)]
+        limits.append(
+            (user, currency, kind, period, limit.amount, limit.pending_amount, limit.pending_at)
+        )
+    exclusions = []
+    for user, currency in sorted(state.changed_exclusions):
+        exclusion = state.exclusions[(user, currency)]
+        exclusions.append((user, currency, exclusion.kind, exclusion.since, exclusion.until))
+    totals = []
+    for user, currency, period in sorted(state.changed_totals):
+        t = state.totals[(user, currency, period)]
+        totals.append((user, currency, period, t.start, t.deposits, t.wagers, t.losses, t.alerts))
+    return {"player_limits": limits, "player_exclusions": exclusions, "limit_totals": totals}
 
 
 #: Postgres types of ``COPY_COLUMNS``, for the one-statement write's ``unnest`` arrays.
@@ -630,7 +780,7 @@ _COLUMN_TYPES: dict[str, tuple[str, ...]] = {
     "decisions": (
         "text", "text", "text", "text", "text", "text", "text", "smallint", "text", "uuid",
         "text",  # flags: comma-joined (unnest cannot take an array of arrays of any length)
-        "text", "integer", "bigint",
+        "text", "integer", "bigint", "timestamptz",
     ),
     "accounts": ("text", "text", "text", "bigint"),
     "transactions": ("uuid", "text", "text", "text", "text", "text", "text", "text"),
@@ -641,6 +791,10 @@ _COLUMN_TYPES: dict[str, tuple[str, ...]] = {
     "rollback_tombstones": ("text", "text", "text", "text", "text"),
     "round_locks": ("text", "text", "text", "uuid"),
     "outbox": ("uuid", "text", "text", "text"),
+    "protection_changes": (
+        "uuid", "text", "text", "text", "text", "text", "text", "text", "bigint", "text",
+        "timestamptz", "timestamptz", "text", "text", "timestamptz",
+    ),
 }  # fmt: skip
 
 _FLAGS = COPY_COLUMNS["decisions"].index("flags")
@@ -692,6 +846,9 @@ def _one_statement_sql(*, guarded: bool = False) -> str:
             params.append(f"${number}::{pg_type}[]")
         return ", ".join(params)
 
+    def arrays_unnest(types: Sequence[str]) -> str:
+        return f"unnest({arrays(types)})"
+
     for table, columns in COPY_COLUMNS.items():
         names = ", ".join(columns)
         selected = ", ".join(
@@ -706,6 +863,8 @@ def _one_statement_sql(*, guarded: bool = False) -> str:
             f"{f' WHERE {guard}' if guard else ''})"
         )
     also = f" AND {guard}" if guard else ""
+    for table, (_, types, _) in UPSERT_COLUMNS.items():
+        ctes.append(f"upsert_{table} AS ({_upsert_sql(table, arrays_unnest(types), guard)})")
     ctes.append(
         "update_accounts AS (UPDATE accounts a SET balance = a.balance + d.delta,"
         " status = d.status, updated_at = now()"
@@ -759,6 +918,8 @@ def _one_statement_args(
                 (*row[:_FLAGS], ",".join(row[_FLAGS]), *row[_FLAGS + 1 :]) for row in table_rows
             ]
         args.extend(_columns(table_rows, len(columns)))
+    for table, (columns, _, _) in UPSERT_COLUMNS.items():
+        args.extend(_columns(rows.upserts[table], len(columns)))
     args.extend(_columns(rows.changed_accounts, 4))
     args.extend(_columns(rows.grant_deltas, 2))
     args.extend(_columns(rows.changed_bets, 3))

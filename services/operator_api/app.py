@@ -24,6 +24,7 @@ from services.operator_api import (
     launch,
     openapi,
     probes,
+    protection,
 )
 from services.operator_api.auth import BearerAuth
 from services.operator_api.context import Context
@@ -109,7 +110,11 @@ async def _http_problem(request: Request, exc: Exception) -> Response:
         raise exc
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "malformed-request")
     return problem_response(
-        slug, str(exc.detail), instance=request.url.path, status=exc.status_code
+        slug,
+        str(exc.detail),
+        instance=request.url.path,
+        status=exc.status_code,
+        headers=exc.headers,  # a 405 carries Allow (RFC 9110)
     )
 
 
@@ -165,6 +170,7 @@ def create_app(
         *launch.routes(ctx),
         *free_bets.routes(ctx),
         *findings.routes(ctx),
+        *protection.routes(ctx),
     ]
     document = openapi.document()
 

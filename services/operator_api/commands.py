@@ -8,6 +8,7 @@ through unchanged, so a retry is answered exactly as the first request was.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from services.operator_api.context import Context
 from services.operator_api.http import ProblemError, problem_response
 from services.operator_api.ports import LedgerUnavailable
 from shared.contracts.commands import OperatorCommand, OperatorKind
+from shared.contracts.protection import LimitKind, LimitPeriod
 from shared.currencies import UnknownCurrency
 from shared.logs import get_logger
 from shared.money import InvalidAmount, minor_to_decimal, parse_minor
@@ -87,6 +89,9 @@ async def send_command(
     amount_minor: int | None = None,
     reason: str | None = None,
     requested_by: str | None = None,
+    limit: LimitKind | None = None,
+    period: LimitPeriod | None = None,
+    until: datetime | None = None,
 ) -> Response:
     command = OperatorCommand(
         kind=kind,
@@ -99,6 +104,9 @@ async def send_command(
         reason=reason,
         requested_by=requested_by,
         requested_at=ctx.clock(),
+        limit=limit,
+        period=period,
+        until=until,
     )
     try:
         reply = await ctx.ledger.send(command)

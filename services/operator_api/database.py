@@ -20,11 +20,43 @@ from services.operator_api.ports import (
     HistoryFilter,
     NewGrant,
     NewSession,
+    ProtectionRows,
     Row,
 )
 from shared.currencies import CurrencyTable
 from shared.jsonwire import loads_exact
 from shared.money import format_minor
+
+PROTECTION_LIMITS = """
+SELECT kind, period, amount, pending_amount, pending_at
+FROM player_limits
+WHERE user_id = $1
+  AND currency = $2
+ORDER BY kind, period
+"""
+
+PROTECTION_EXCLUSION = """
+SELECT kind, since, until
+FROM player_exclusions
+WHERE user_id = $1
+  AND currency = $2
+"""
+
+PROTECTION_TOTALS = """
+SELECT period, period_start, deposits, wagers, losses
+FROM limit_totals
+WHERE user_id = $1
+  AND currency = $2
+"""
+
+PROTECTION_HISTORY = """
+SELECT operator_tx_id::text, change, idempotency_key, limit_kind, period, amount, exclusion,
+       until, requested_at, requested_by, reason, effective_at, recorded_at
+FROM protection_changes
+WHERE user_id = $1
+  AND currency = $2
+ORDER BY requested_at, recorded_at
+"""
 
 ACCOUNT_COLUMNS = """
 SELECT user_id, currency, status, balance, created_at, updated_at
@@ -434,6 +466,21 @@ class PostgresStore:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(CHANGE_FINDING, finding_id, status, changed_by, note)
         return await self.finding(finding_id)
+
+    async def protection(self, user_id: str, currency: str) -> ProtectionRows:
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            limits = await conn.fetch(PROTECTION_LIMITS, user_id, currency)
+            exclusion = await conn.fetchrow(PROTECTION_EXCLUSION, user_id, currency)
+            totals = await conn.fetch(PROTECTION_TOTALS, user_id, currency)
+        return ProtectionRows(
+            limits=[dict(row) for row in limits],
+            exclusion=None if exclusion is None else dict(exclusion),
+            totals=[dict(row) for row in totals],
+        )
+
+    async def protection_history(self, user_id: str, currency: str) -> Sequence[dict[str, Any]]:
+        rows = await self.pool.fetch(PROTECTION_HISTORY, user_id, currency)
+        return [dict(row) for row in rows]
 
 
 def _json_text(text: str | None) -> Any:

@@ -18,6 +18,7 @@ from services.operator_api.idempotency import HEADER
 from services.operator_api.models import GrantFreeBets
 from services.operator_api.pages import limit_of, page, position_of
 from services.operator_api.ports import FreeBetOffer, NewGrant, ProviderFailed
+from services.operator_api.protection import refuse_if_excluded
 from shared.logs import get_logger
 from shared.money import minor_to_decimal
 
@@ -42,6 +43,7 @@ def routes(ctx: Context) -> list[Route]:
         account = await existing_account(ctx, body.user_id, currency)
         if account.blocked:
             raise ProblemError("player-blocked", f"player {body.user_id!r} is blocked")
+        await refuse_if_excluded(ctx, body.user_id, currency)
         key = await keyed(request, {**body.model_dump(mode="json"), "value": value_minor})
         if key is None:
             stored = await redeem_and_record(body, currency, value_minor, None, ctx.store.add_grant)

@@ -15,6 +15,7 @@ from services.operator_api.context import Context
 from services.operator_api.http import ProblemError, json_response, read_model
 from services.operator_api.models import LaunchGame
 from services.operator_api.ports import AccessRequest, Account, NewSession, ProviderFailed
+from services.operator_api.protection import refuse_if_excluded
 from shared.logs import get_logger
 from shared.money import format_minor, minor_to_decimal
 
@@ -54,6 +55,7 @@ async def launch_account(ctx: Context, body: LaunchGame) -> Account:
         raise ProblemError(
             "player-blocked", f"player {body.user_id!r} is blocked", user_id=body.user_id
         )
+    await refuse_if_excluded(ctx, account.user_id, account.currency)  # Hypetech is not asked
     return account
 
 

@@ -7,10 +7,12 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.metrics import service_registry
+
 
 class ApiMetrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry: CollectorRegistry = service_registry()
         self.requests = Counter(
             "hypeledger_operator_api_requests_total",
             "HTTP requests answered, by route and status.",

@@ -9,6 +9,8 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.contracts.protection import ExclusionKind, LimitKind, LimitPeriod
+
 UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 CurrencyCode = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z0-9]{3,8}$")
@@ -98,3 +100,42 @@ class TimeWindow(BaseModel):
 
     since: datetime | None = None
     until: datetime | None = None
+
+
+Who = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class SetLimit(BaseModel):
+    """Set a player limit: lower or new at once, higher after the cooling-off period."""
+
+    model_config = _STRICT
+
+    limit: LimitKind
+    period: LimitPeriod = Field(description="bet for max_bet; day, week or month for the others.")
+    amount: Decimal = Field(description='Decimal string in major units, e.g. "100.00".')
+    reason: Who
+    requested_by: Who
+
+
+class RemoveLimit(BaseModel):
+    """Remove a player limit: it stays in force for the cooling-off period."""
+
+    model_config = _STRICT
+
+    limit: LimitKind
+    period: LimitPeriod
+    reason: Who
+    requested_by: Who
+
+
+class Exclude(BaseModel):
+    """Self-exclude (until a date, or indefinitely without one) or time out (until a date)."""
+
+    model_config = _STRICT
+
+    kind: ExclusionKind = ExclusionKind.SELF_EXCLUSION
+    until: AwareDatetime | None = Field(
+        default=None, description="End of the exclusion; none: indefinite (self_exclusion only)."
+    )
+    reason: Who
+    requested_by: Who

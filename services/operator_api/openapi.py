@@ -8,15 +8,23 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from services.operator_api.findings import CLASS_PATTERN
+from services.operator_api.history import KIND_PATTERN
 from services.operator_api.models import (
     AccountChange,
     ChangeFindingStatus,
     CreateAccount,
+    Exclude,
+    FindingStatus,
     GrantFreeBets,
     LaunchGame,
     MoneyMovement,
+    RemoveLimit,
+    SetLimit,
 )
+from services.operator_api.pages import DEFAULT_LIMIT, MAX_LIMIT
 from shared.contracts.problems import PROBLEM_CONTENT_TYPE, PROBLEM_STATUS
+from shared.currencies import ISO_4217_EXPONENTS
 
 TITLE = "hypeledger operator API"
 VERSION = "1.0.0"
@@ -28,16 +36,21 @@ _REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     LaunchGame,
     GrantFreeBets,
     ChangeFindingStatus,
+    SetLimit,
+    RemoveLimit,
+    Exclude,
 )
 
 _USER = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_CURRENCY = {
-    "name": "currency",
+_CURRENCY_REF = {"$ref": "#/components/schemas/CurrencyCode"}
+_CURRENCY = {"name": "currency", "in": "path", "required": True, "schema": _CURRENCY_REF}
+#: A finding id is at most 18 digits (larger ones are answered 404 without a lookup).
+_FINDING = {
+    "name": "finding_id",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "example": "BRL"},
+    "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
 }
-_FINDING = {"name": "finding_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 _KEY_REQUIRED = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -60,11 +73,19 @@ def _query(name: str, description: str, schema: dict[str, Any] | None = None) ->
 
 
 _PAGING = [
-    _query("limit", "Rows per page (1-500, default 50).", {"type": "integer"}),
+    _query(
+        "limit",
+        f"Rows per page (1-{MAX_LIMIT}, default {DEFAULT_LIMIT}).",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    ),
     _query("cursor", "next_cursor of the previous page (opaque; valid for the same filters)."),
 ]
 _HISTORY_FILTERS = [
-    _query("kind", "Transaction kind: bet, win, rollback, deposit, withdraw..."),
+    _query(
+        "kind",
+        "Transaction kind: bet, win, rollback, deposit, withdraw...",
+        {"type": "string", "pattern": KIND_PATTERN.pattern},
+    ),
     _query("round_id", "Only this game round."),
     _query("session_token", "Only this Hypetech session."),
     _query(
@@ -80,28 +101,22 @@ _HISTORY_FILTERS = [
     *_PAGING,
 ]
 _FINDING_FILTERS = [
-    _query("status", "open, resolved or ignored."),
-    _query("class", "Finding class, e.g. missing_in_ledger."),
+    _query("status", "open, resolved or ignored.", {"enum": [s.value for s in FindingStatus]}),
+    _query(
+        "class",
+        "Finding class, e.g. missing_in_ledger.",
+        {"type": "string", "pattern": CLASS_PATTERN.pattern},
+    ),
     _query("session_id", "Only this session."),
     _query("user_id", "Only this player."),
     *_PAGING,
 ]
 
-_ACCOUNT = {
-    "type": "object",
-    "properties": {
-        "user_id": {"type": "string"},
-        "currency": {"type": "string"},
-        "balance": {"type": "string", "example": "2050.00"},
-        "blocked": {"type": "boolean"},
-        "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
-    },
-}
+_ACCOUNT = {"$ref": "#/components/schemas/Account"}
 _LEDGER_REPLY = {
     "description": "The ledger's stored answer, passed through byte for byte: the same "
     "key and body always get the same status and body.",
-    "content": {"application/json": {"schema": {"type": "object"}}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LedgerReply"}}},
 }
 
 
@@ -115,10 +130,12 @@ def _page(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _ok(
-    description: str, schema: dict[str, Any] | None = None, status: str = "200"
-) -> dict[str, Any]:
-    content = {"application/json": {"schema": schema or {"type": "object"}}}
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _ok(description: str, schema: dict[str, Any], status: str = "200") -> dict[str, Any]:
+    content = {"application/json": {"schema": schema}}
     return {status: {"description": description, "content": content}}
 
 
@@ -173,6 +190,114 @@ def _command(
     )
 
 
+_LIMIT_VIEW = {
+    "type": "object",
+    "properties": {
+        "limit": {"type": "string", "enum": ["deposit", "wager", "loss", "max_bet"]},
+        "period": {"type": "string", "enum": ["day", "week", "month", "bet"]},
+        "limit_amount": {"type": "string", "description": "In force now."},
+        "pending": {
+            "type": ["object", "null"],
+            "description": "A raise (amount) or a removal (amount null) waiting for its "
+            "cooling-off period to end at effective_at.",
+            "properties": {
+                "amount": {"type": ["string", "null"]},
+                "effective_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        "period_start": {"type": "string", "format": "date"},
+        "used": {"type": "string", "description": "The period's total so far."},
+        "allowed": {"type": "string", "description": "What the period still allows."},
+    },
+}
+_PROTECTION = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": "string"},
+        "currency": {"type": "string"},
+        "time_zone": {"type": "string", "description": "Where days, weeks and months begin."},
+        "limits": {"type": "array", "items": _LIMIT_VIEW},
+        "exclusion": {
+            "type": ["object", "null"],
+            "properties": {
+                "kind": {"type": "string", "enum": ["self_exclusion", "time_out"]},
+                "since": {"type": "string", "format": "date-time"},
+                "until": {"type": ["string", "null"], "format": "date-time"},
+            },
+        },
+    },
+}
+
+
+def _protection_command(summary: str, model: type[BaseModel], *slugs: str) -> dict[str, Any]:
+    return _operation(
+        summary,
+        {
+            "200": _LEDGER_REPLY,
+            **_problems(
+                "account-not-found",
+                "unknown-currency",
+                "idempotency-key-required",
+                "duplicate-transaction-mismatch",
+                "ledger-unavailable",
+                "invalid-field",
+                *slugs,
+            ),
+        },
+        parameters=[_USER, _CURRENCY, _KEY_REQUIRED],
+        body=_body(model),
+        tag="player protection",
+    )
+
+
+def _protection_paths(account: str) -> dict[str, Any]:
+    return {
+        f"{account}/limits": {
+            "get": _operation(
+                "The limits in force, what each period used and still allows, pending changes "
+                "and the exclusion",
+                {**_ok("Player protection", _PROTECTION), **_problems("account-not-found")},
+                parameters=[_USER, _CURRENCY],
+                tag="player protection",
+            ),
+            "put": _protection_command(
+                "Set a limit: a new or lower one at once, a higher one after the cooling-off "
+                "period",
+                SetLimit,
+                "invalid-amount",
+            ),
+            "delete": _protection_command(
+                "Remove a limit: it stays in force for the cooling-off period", RemoveLimit
+            ),
+        },
+        f"{account}/limits/history": {
+            "get": _operation(
+                "Every change of the account's limits and exclusions, oldest first, with who, "
+                "when, why and when it took effect",
+                {
+                    **_ok(
+                        "The changes",
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": {"type": "object"}}},
+                        },
+                    ),
+                    **_problems("account-not-found"),
+                },
+                parameters=[_USER, _CURRENCY],
+                tag="player protection",
+            )
+        },
+        f"{account}/exclusion": {
+            "post": _protection_command(
+                "Self-exclude (until a date or indefinitely) or time out: bets, deposits and "
+                "launches are refused; never lifted early",
+                Exclude,
+            )
+        },
+    }
+
+
 def _paths() -> dict[str, Any]:
     account = "/accounts/{user_id}/{currency}"
     return {
@@ -222,7 +347,7 @@ def _paths() -> dict[str, Any]:
             "get": _operation(
                 "The balance, read from the database",
                 {
-                    **_ok("The balance", _ACCOUNT),
+                    **_ok("The balance", _ref("Balance")),
                     **_problems("account-not-found", "unknown-currency"),
                 },
                 parameters=[_USER, _CURRENCY],
@@ -241,11 +366,14 @@ def _paths() -> dict[str, Any]:
         },
         f"{account}/deposits": {
             "post": _command(
-                "Deposit (credit from the operator's cash)",
+                "Deposit (credit from the operator's cash); refused by a deposit limit or an "
+                "exclusion",
                 MoneyMovement,
                 _KEY_REQUIRED,
                 "account-not-found",
                 "invalid-amount",
+                "limit-exceeded",
+                "player-self-excluded",
                 "idempotency-key-required",
                 "duplicate-transaction-mismatch",
             )
@@ -263,11 +391,12 @@ def _paths() -> dict[str, Any]:
                 "duplicate-transaction-mismatch",
             )
         },
+        **_protection_paths(account),
         f"{account}/transactions": {
             "get": _operation(
                 "The player's transactions, newest first (keyset-paged)",
                 {
-                    **_ok("A page of transactions", _page({"type": "object"})),
+                    **_ok("A page of transactions", _page(_ref("Transaction"))),
                     **_problems("account-not-found", "invalid-field"),
                 },
                 parameters=[_USER, _CURRENCY, *_HISTORY_FILTERS],
@@ -278,7 +407,7 @@ def _paths() -> dict[str, Any]:
             "get": _operation(
                 "Postings of the player wallet, newest first: they add up to the balance",
                 {
-                    **_ok("A page of postings", _page({"type": "object"})),
+                    **_ok("A page of postings", _page(_ref("Posting"))),
                     **_problems("account-not-found", "invalid-field"),
                 },
                 parameters=[_USER, _CURRENCY, *_HISTORY_FILTERS],
@@ -289,7 +418,7 @@ def _paths() -> dict[str, Any]:
             "get": _operation(
                 "The player's free-bet grants, newest first",
                 {
-                    **_ok("A page of grants", _page({"type": "object"})),
+                    **_ok("A page of grants", _page(_ref("Grant"))),
                     **_problems("account-not-found", "invalid-field"),
                 },
                 parameters=[_USER, _CURRENCY, *_PAGING],
@@ -300,10 +429,11 @@ def _paths() -> dict[str, Any]:
             "post": _operation(
                 "Grant free bets: Hypetech's Redeem Free Bet, then the grant is recorded",
                 {
-                    **_ok("The grant", status="201"),
+                    **_ok("The grant", _ref("Grant"), status="201"),
                     **_problems(
                         "account-not-found",
                         "player-blocked",
+                        "player-self-excluded",
                         "invalid-amount",
                         "invalid-field",
                         "provider-error",
@@ -320,19 +450,15 @@ def _paths() -> dict[str, Any]:
                 {
                     **_ok(
                         "The single-use game URL and its session",
-                        {
-                            "type": "object",
-                            "properties": {
-                                "game_url": {"type": "string"},
-                                "session_token": {"type": "string"},
-                                "balance": {"type": "string"},
-                                "expires_at": {"type": "string", "format": "date-time"},
-                            },
-                        },
+                        _ref("Session"),
                         status="201",
                     ),
                     **_problems(
-                        "account-not-found", "player-blocked", "invalid-field", "provider-error"
+                        "account-not-found",
+                        "player-blocked",
+                        "player-self-excluded",
+                        "invalid-field",
+                        "provider-error",
                     ),
                 },
                 body=_body(LaunchGame),
@@ -343,7 +469,7 @@ def _paths() -> dict[str, Any]:
             "get": _operation(
                 "Reconciliation findings, newest first",
                 {
-                    **_ok("A page of findings", _page({"type": "object"})),
+                    **_ok("A page of findings", _page(_ref("Finding"))),
                     **_problems("invalid-field"),
                 },
                 parameters=_FINDING_FILTERS,
@@ -353,7 +479,7 @@ def _paths() -> dict[str, Any]:
         "/findings/{finding_id}": {
             "get": _operation(
                 "One finding with its evidence and status changes",
-                {**_ok("The finding"), **_problems("not-found")},
+                {**_ok("The finding", _ref("FindingWithChanges")), **_problems("not-found")},
                 parameters=[_FINDING],
                 tag="findings",
             )
@@ -361,7 +487,10 @@ def _paths() -> dict[str, Any]:
         "/findings/{finding_id}/status": {
             "post": _operation(
                 "Change a finding's status (open, resolved, ignored), recording who and why",
-                {**_ok("The finding after the change"), **_problems("not-found", "invalid-field")},
+                {
+                    **_ok("The finding after the change", _ref("FindingWithChanges")),
+                    **_problems("not-found", "invalid-field"),
+                },
                 parameters=[_FINDING],
                 body=_body(ChangeFindingStatus),
                 tag="findings",
@@ -372,7 +501,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "Alive",
                 "tags": ["probes"],
                 "security": [],
-                "responses": _ok("Alive"),
+                "responses": _ok("Alive", _ref("Alive")),
             }
         },
         "/readyz": {
@@ -380,7 +509,13 @@ def _paths() -> dict[str, Any]:
                 "summary": "Database and ledger link usable",
                 "tags": ["probes"],
                 "security": [],
-                "responses": {**_ok("Ready"), "503": {"description": "Not ready"}},
+                "responses": {
+                    **_ok("Ready", _ref("Readiness")),
+                    "503": {
+                        "description": "Not ready: the failing check is false",
+                        "content": {"application/json": {"schema": _ref("Readiness")}},
+                    },
+                },
             }
         },
         "/metrics": {
@@ -396,8 +531,148 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _object(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+_STRING = {"type": "string"}
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_TIME = {"type": "string", "format": "date-time"}
+_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+_MONEY = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "example": "2050.00"}
+
+
+def _response_schemas() -> dict[str, Any]:
+    """What each successful answer holds (every key is always present; some may be null)."""
+    account: dict[str, Any] = {
+        "user_id": _STRING,
+        "currency": _CURRENCY_REF,
+        "balance": _MONEY,
+        "blocked": {"type": "boolean"},
+    }
+    history: dict[str, Any] = {
+        "operator_tx_id": _STRING,
+        "kind": _STRING,
+        "amount": _MONEY,
+        "currency": _CURRENCY_REF,
+        "provider_tx_id": _STRING,
+        "round_id": _NULLABLE_STRING,
+        "session_token": _NULLABLE_STRING,
+        "created_at": _TIME,
+    }
+    finding: dict[str, Any] = {
+        "finding_id": {"type": "integer"},
+        "class": {"type": "string", "pattern": CLASS_PATTERN.pattern},
+        "status": {"enum": [s.value for s in FindingStatus]},
+        "version": {"type": "integer"},
+        "provider": _STRING,
+        "session_id": _STRING,
+        "kind": _STRING,
+        "provider_tx_id": _STRING,
+        "round_id": _NULLABLE_STRING,
+        "user_id": _NULLABLE_STRING,
+        "currency": _NULLABLE_STRING,
+        "detail": _STRING,
+        "provider_row": {"type": ["object", "null"], "description": "Hypetech's row as read"},
+        "ledger_row": {"type": ["object", "null"], "description": "the ledger's row as read"},
+        "first_seen_at": _TIME,
+        "last_seen_at": _TIME,
+        "times_seen": {"type": "integer", "minimum": 1},
+        "status_changed_by": _NULLABLE_STRING,
+        "status_changed_at": _NULLABLE_TIME,
+        "status_reason": _NULLABLE_STRING,
+    }
+    change: dict[str, Any] = {
+        "version": {"type": "integer"},
+        "from_status": {"enum": [s.value for s in FindingStatus]},
+        "to_status": {"enum": [s.value for s in FindingStatus]},
+        "changed_by": _STRING,
+        "changed_at": _TIME,
+        "reason": _NULLABLE_STRING,
+    }
+    return {
+        "CurrencyCode": {
+            "description": "ISO 4217 code (a deployment may add codes with "
+            "HYPELEDGER_EXTRA_CURRENCIES; they are accepted but not listed here).",
+            "enum": sorted(ISO_4217_EXPONENTS),
+        },
+        "Account": _object(
+            [*account, "created_at", "updated_at"],
+            **account,
+            created_at=_TIME,
+            updated_at=_TIME,
+        ),
+        "Balance": _object(list(account), **account),
+        "LedgerReply": _object(
+            ["operator_tx_id", "kind", "user_id", "currency", "status"],
+            operator_tx_id=_STRING,
+            kind=_STRING,
+            idempotency_key=_NULLABLE_STRING,
+            user_id=_STRING,
+            currency=_STRING,
+            status=_STRING,
+            old_balance={"type": ["string", "null"]},
+            new_balance={"type": ["string", "null"]},
+        ),
+        "Transaction": _object([*history, "provider"], **history, provider=_STRING),
+        "Posting": _object(
+            [*history, "leg", "account_type"],
+            **history,
+            leg={"type": "integer"},
+            account_type=_STRING,
+        ),
+        "Grant": _object(
+            [
+                "grant_id",
+                "user_id",
+                "currency",
+                "game",
+                "quantity",
+                "remaining",
+                "value",
+                "expires_at",
+                "created_at",
+            ],
+            grant_id={"type": "integer"},
+            user_id=_STRING,
+            currency=_CURRENCY_REF,
+            game=_STRING,
+            bonus_code=_NULLABLE_STRING,
+            quantity={"type": "integer", "minimum": 1},
+            remaining={"type": "integer", "minimum": 0},
+            value=_MONEY,
+            expires_at=_NULLABLE_TIME,
+            max_multiplier=_NULLABLE_STRING,
+            created_at=_TIME,
+        ),
+        "Finding": _object(list(finding), **finding),
+        "FindingWithChanges": _object(
+            [*finding, "changes"],
+            **finding,
+            changes={"type": "array", "items": _object(list(change), **change)},
+        ),
+        "Session": _object(
+            ["game_url", "session_token", "user_id", "currency", "game", "balance", "expires_at"],
+            game_url={"type": "string", "format": "uri"},
+            session_token=_STRING,
+            user_id=_STRING,
+            currency=_CURRENCY_REF,
+            game=_STRING,
+            balance=_MONEY,
+            expires_at=_TIME,
+        ),
+        "Alive": _object(["status"], status={"const": "ok"}),
+        "Readiness": _object(
+            ["status", "checks"],
+            status={"enum": ["ready", "not-ready"]},
+            checks={"type": "object", "additionalProperties": {"type": "boolean"}},
+        ),
+    }
+
+
 def _schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {
+        **_response_schemas(),
         "Problem": {
             "type": "object",
             "description": "RFC 7807 problem; statusCode repeats status.",
@@ -410,13 +685,27 @@ def _schemas() -> dict[str, Any]:
                 "detail": {"type": "string"},
                 "instance": {"type": "string"},
             },
-        }
+        },
     }
     for model in _REQUEST_MODELS:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
+        _currency_by_code(schema)
         schemas[model.__name__] = schema
     return schemas
+
+
+def _currency_by_code(schema: dict[str, Any]) -> None:
+    """A request body's ``currency`` is a code the server knows, not any 3-8 characters."""
+    field = schema.get("properties", {}).get("currency")
+    if field is None:
+        return
+    if "anyOf" in field:  # optional: the code or null
+        field["anyOf"] = [
+            _CURRENCY_REF if branch.get("type") == "string" else branch for branch in field["anyOf"]
+        ]
+    else:
+        schema["properties"]["currency"] = {**_CURRENCY_REF, "title": field.get("title")}
 
 
 def document() -> dict[str, Any]:

@@ -146,6 +146,15 @@ class NewGrant:
     idempotency_key: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ProtectionRows:
+    """An account's protection rows as stored (amounts in minor units)."""
+
+    limits: Sequence[dict[str, Any]] = ()
+    exclusion: dict[str, Any] | None = None
+    totals: Sequence[dict[str, Any]] = ()
+
+
 class KeyedGrants(Protocol):
     """Grant reads and writes made while holding a key's lock (``Store.key_lock``)."""
 
@@ -202,4 +211,12 @@ class Store(Protocol):
         self, finding_id: int, status: str, changed_by: str, note: str | None
     ) -> dict[str, Any] | None:
         """Set the status (recording who and why); ``None`` when there is no such finding."""
+        ...
+
+    async def protection(self, user_id: str, currency: str) -> ProtectionRows:
+        """The account's stored limits, exclusion and period totals, as the ledger keeps them."""
+        ...
+
+    async def protection_history(self, user_id: str, currency: str) -> Sequence[dict[str, Any]]:
+        """Every change of the account's protection, oldest first."""
         ...

@@ -23,7 +23,7 @@ from services.reconciler.corrections import SettleLostPolicy
 from services.reconciler.metrics import ReconcilerMetrics
 from services.reconciler.provider import build_client
 from services.reconciler.publisher import FindingPublisher
-from services.reconciler.runner import Reconciler, RunRequest, utc_now
+from services.reconciler.runner import Progress, Reconciler, RunRequest, utc_now
 from services.reconciler.store import AnotherRunActive, ReconcilerStore
 from services.reconciler.tap import CommandTap
 from shared.contracts.topics import COMMANDS
@@ -135,6 +135,7 @@ async def serve(settings: ReconcilerSettings) -> None:
                 host=settings.metrics_host,
                 port=settings.metrics_port,
                 log_level="warning",
+                log_config=None,
                 lifespan="off",
             )
         )
@@ -156,8 +157,11 @@ async def serve(settings: ReconcilerSettings) -> None:
             await server_task
 
 
-async def reconcile_once(settings: ReconcilerSettings, request: RunRequest) -> dict[str, object]:
+async def reconcile_once(
+    settings: ReconcilerSettings, request: RunRequest, progress: Progress | None = None
+) -> dict[str, object]:
+    """One run; ``progress(done, total)`` is told the sessions checked after each chunk."""
     configure_logging(settings.log_level, settings.log_format)
     async with build(settings) as app:
-        report = await app.reconciler.run_once(request)
+        report = await app.reconciler.run_once(request, progress)
     return report.as_json()

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.metrics import service_registry
+
 
 @dataclass
 class ReconcilerMetrics:
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    registry: CollectorRegistry = field(default_factory=service_registry)
 
     def __post_init__(self) -> None:
         r = self.registry

@@ -2,16 +2,19 @@
 
 The store is the outbox: a finding is published until ``published_version`` reaches its
 ``version``; a crash between sending and marking sends it again with the same ``event_id``.
+Each is a CloudEvent in the Kafka binding's binary mode (``shared/contracts/cloudevents.py``).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from services.reconciler.metrics import ReconcilerMetrics
 from services.reconciler.store import ReconcilerStore
+from shared.contracts.cloudevents import FINDING_EVENTS, EventSource
 from shared.contracts.reconciliation import ReconciliationFinding
 from shared.contracts.topics import RECONCILIATION
 from shared.settings import CommonSettings
@@ -47,6 +50,12 @@ def finding_event(row: dict[str, Any]) -> ReconciliationFinding:
     )
 
 
+def recorded_at(event: ReconciliationFinding) -> datetime:
+    """When this version of the finding was recorded: its status change, else its last sighting."""
+    changed = event.status_changed_at
+    return event.last_seen_at if changed is None else max(changed, event.last_seen_at)
+
+
 class FindingPublisher:
     def __init__(
         self,
@@ -56,6 +65,7 @@ class FindingPublisher:
         metrics: ReconcilerMetrics,
     ) -> None:
         self._topic = settings.topic(RECONCILIATION)
+        self._events: EventSource = FINDING_EVENTS
         self._store = store
         self._producer = producer
         self._metrics = metrics
@@ -72,7 +82,11 @@ class FindingPublisher:
                         self._topic,
                         event.model_dump_json().encode(),
                         key=event.session_id.encode(),
-                        headers=[("event_id", event.event_id.encode())],
+                        headers=self._events.headers(
+                            event_id=event.event_id,
+                            time=recorded_at(event),
+                            subject=event.session_id,
+                        ),
                     )
                 )
             for future in futures:

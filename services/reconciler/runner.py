@@ -47,6 +47,10 @@ MIN_OVERLAP = timedelta(seconds=60)
 YOUNG_COLLECTION_EVERY = 50_000
 
 
+#: Told ``(sessions checked, sessions in the run)`` as a run goes (the CLI's progress bar).
+Progress = Callable[[int, int | None], None]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -104,7 +108,7 @@ class Reconciler:
         self._fetching = asyncio.Semaphore(settings.concurrency)
         self._log = get_logger("reconciler")
 
-    async def run_once(self, request: RunRequest) -> RunReport:
+    async def run_once(self, request: RunRequest, progress: Progress | None = None) -> RunReport:
         """Finish the run a killed reconciler left, or else start and finish a new one."""
         started = time.perf_counter()
         async with self._pool.acquire() as lock:
@@ -122,7 +126,7 @@ class Reconciler:
                     self._tap.paused() if self._tap is not None else contextlib.nullcontext()
                 )
                 with fewer_collections(YOUNG_COLLECTION_EVERY), tap_paused:
-                    await self._check_sessions(run)
+                    await self._check_sessions(run, progress)
                 await self._publish()
                 if self._settle_lost is not None:
                     await self._settle_lost.apply()
@@ -168,12 +172,15 @@ class Reconciler:
             self._log.warning("reconciler.active_sessions.failed", error=str(exc))
             return []
 
-    async def _check_sessions(self, run: Run) -> None:
+    async def _check_sessions(self, run: Run, progress: Progress | None = None) -> None:
         """Chunk after chunk; Hypetech's rows of the next chunk are read while this one is
         matched and committed."""
         pending = await self._store.pending_sessions(run.run_id, None)
         size = self._settings.chunk_size
         chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
+        done = 0
+        if progress is not None:
+            progress(done, len(pending))
         if not chunks:
             return
         reading = asyncio.create_task(self._fetch_chunk(chunks[0]))
@@ -189,6 +196,9 @@ class Reconciler:
                 ]
                 await self._store.commit_sessions(run, outcomes)
                 self._count(outcomes)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, len(pending))
                 await self._publish()
         finally:
             reading.cancel()

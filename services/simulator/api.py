@@ -15,6 +15,7 @@ from starlette.routing import Route
 from services.simulator.simulator import ApiError, Simulator
 from shared.hypetech.wire import dumps_js
 from shared.jsonwire import MalformedJson, loads_exact
+from shared.metrics import service_registry
 
 Handler = Callable[[Request], Awaitable[Response]]
 MAX_PAGE_SIZE = 1000
@@ -67,7 +68,7 @@ class Api:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
         self.token = sim.settings.api_token.get_secret_value()
-        self.registry = CollectorRegistry()
+        self.registry: CollectorRegistry = service_registry()
         self.requests_total = Counter(
             "hypetech_sim_requests",
             "REST requests answered",

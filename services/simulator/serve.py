@@ -15,7 +15,14 @@ from services.simulator.settings import SimulatorSettings
 
 def serve(settings: SimulatorSettings) -> None:
     app = create_app(settings, configure_logs=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        log_config=None,
+        lifespan="on",
+    )
 
 
 @contextlib.asynccontextmanager
@@ -25,7 +32,9 @@ async def running(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> As
     Port 0 picks a free port. Used by the tests and the demo to run a real HTTP server in-process.
     """
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app, host=host, port=port, log_level="warning", log_config=None, lifespan="on"
+        )
     )
     task = asyncio.create_task(server.serve())
     try:

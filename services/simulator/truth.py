@@ -7,6 +7,7 @@ every transaction with its status, every round with its seed, and every fault in
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -117,6 +118,19 @@ class Transaction:
     operator_status: int | None = None
     operator_body: str | None = None
     faults: list[str] = field(default_factory=list)
+
+
+def problem_slug(status: int | None, body: str | None) -> str | None:
+    """The problem type the operator refused a transaction with (the last segment of the
+    problem's ``type``); None when it was accepted or never answered."""
+    if status is None or status == 200 or not body:
+        return None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    kind = parsed.get("type") if isinstance(parsed, dict) else None
+    return kind.rsplit("/", 1)[-1] if isinstance(kind, str) else None
 
 
 @dataclass
@@ -254,6 +268,7 @@ class Truth:
                     "delivered": tx.delivered,
                     "attempts": tx.attempts,
                     "operatorStatus": tx.operator_status,
+                    "operatorProblem": problem_slug(tx.operator_status, tx.operator_body),
                     "faults": list(tx.faults),
                 }
                 for tx in self.transactions

@@ -21,6 +21,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from shared.contracts.protection import LimitKind, LimitPeriod
+
 
 class WebhookKind(StrEnum):
     BET = "bet"
@@ -38,10 +40,21 @@ class OperatorKind(StrEnum):
     WITHDRAW = "withdraw"
     SETTLE_LOST = "settle_lost"
     """A correction policy's command: settle a finished round's open bets as lost (no money moves)."""
+    SET_LIMIT = "set_limit"
+    REMOVE_LIMIT = "remove_limit"
+    EXCLUDE = "exclude"
+    """Self-exclusion until ``until``, or indefinite when ``until`` is None."""
+    TIME_OUT = "time_out"
+    """A short self-exclusion until ``until``."""
+
+
+PROTECTION_KINDS = frozenset(
+    {OperatorKind.SET_LIMIT, OperatorKind.REMOVE_LIMIT, OperatorKind.EXCLUDE, OperatorKind.TIME_OUT}
+)
 
 
 class Generation(StrEnum):
-    """Which generation of Hypetech's docs the webhook was written in (see hypetech-api.md §0)."""
+    """Which generation of Hypetech's docs the webhook was written in (see docs/hypetech-api.md)."""
 
     V1 = "v1"
     V2 = "v2"
@@ -117,14 +130,24 @@ class OperatorCommand(BaseModel):
     reason: str | None = None
     requested_by: str | None = None
     requested_at: datetime
+    limit: LimitKind | None = None
+    """Player protection (``set_limit``, ``remove_limit``): which limit."""
+    period: LimitPeriod | None = None
+    until: datetime | None = None
+    """Player protection (``exclude``, ``time_out``): the end of the exclusion."""
 
     def fingerprint_fields(self) -> tuple[object, ...]:
-        return (
+        fields: tuple[object, ...] = (
             self.user_id,
             self.currency,
             None if self.amount is None else self.amount.normalize(),
             self.round_id,
         )
+        if self.kind in PROTECTION_KINDS:
+            # Only protection commands name these, so older kinds keep their fingerprints.
+            until = None if self.until is None else self.until.isoformat()
+            fields = (*fields, self.limit, self.period, until)
+        return fields
 
 
 WalletCommand = Annotated[WebhookEnvelope | OperatorCommand, Field(discriminator="type")]

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts.compatibility import open_to_additions
+
 EVENT_TYPE: Literal["wallet.transaction"] = "wallet.transaction"
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -52,6 +54,15 @@ class TransactionEvent(BaseModel):
     )
     flags: list[str] = Field(default_factory=list, description="Findings raised by this decision.")
     occurred_at: datetime = Field(description="When the webhook or command was received.")
+
+
+def transaction_json_schema() -> dict[str, Any]:
+    """The JSON Schema committed as ``schemas/transaction_event.v1.json`` (open to additions)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://hypeledger.dev/schemas/transaction_event.v1.json",
+        **open_to_additions(TransactionEvent.model_json_schema()),
+    }
 
 
 def transaction_event(

@@ -24,6 +24,8 @@ _STATUS: dict[str, tuple[int, str]] = {
     "no-free-bets-left": (403, "No free bets left"),
     "insufficient-funds": (403, "Insufficient funds"),
     "balance-limit-exceeded": (403, "Balance limit exceeded"),
+    "limit-exceeded": (403, "Limit exceeded"),
+    "player-self-excluded": (403, "Player self-excluded"),
     "bet-not-found": (404, "Bet not found"),
     "round-not-found": (404, "Round not found"),
     "bet-rolled-back": (409, "Bet rolled back"),

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from shared.contracts.compatibility import open_to_additions
+
 
 class RowClass(StrEnum):
     MATCHED = "matched"
@@ -80,7 +82,7 @@ RECONCILIATION_FINDING: TypeAdapter[ReconciliationFinding] = TypeAdapter(Reconci
 
 def finding_json_schema() -> dict[str, Any]:
     """The JSON Schema committed as ``schemas/reconciliation_finding.v1.json``."""
-    schema = ReconciliationFinding.model_json_schema()
+    schema = open_to_additions(ReconciliationFinding.model_json_schema())
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://hypeledger.dev/schemas/reconciliation_finding.v1.json"
     return schema

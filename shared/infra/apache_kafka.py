@@ -224,7 +224,7 @@ def server_properties(node: KafkaNode) -> str:
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
-        # the tests' consumers use 1 s sessions; Kafka's default floor is 6 s
+        # the tests' consumers use 3 s sessions; Kafka's default floor is 6 s
         "group.min.session.timeout.ms": "500",
         "num.network.threads": "2",
         "num.io.threads": "4",

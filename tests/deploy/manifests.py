@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
-
-from tests.deploy.kustomize_subset import pod_spec, render
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -25,8 +27,47 @@ def manifest_files() -> list[Path]:
     return sorted(path for path in K8S.rglob("*.yaml") if path.name != "kustomization.yaml")
 
 
+POD_TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
+
+
 def rendered(folder: Path) -> list[dict[str, Any]]:
-    return render(folder)
+    """Every resource the kustomization in ``folder`` produces, as ``kubectl kustomize`` renders
+    it (the kustomize built into kubectl, the one ``kubectl apply -k`` uses)."""
+    return copy.deepcopy(_kustomize(folder))
+
+
+@functools.cache
+def _kustomize(folder: Path) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl is not None, "the deploy tests render overlays with kubectl; install it"
+    done = subprocess.run(
+        [kubectl, "kustomize", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,  # the assertion below shows kustomize's error
+    )
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+#: API group of the Prometheus Operator's resources, which the Kubernetes schemas do not know.
+OPERATOR_GROUP = "monitoring.coreos.com/"
+
+
+def is_operator_resource(resource: dict[str, Any]) -> bool:
+    return str(resource.get("apiVersion", "")).startswith(OPERATOR_GROUP)
+
+
+def pod_spec(resource: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod spec inside a workload, or None for kinds without one."""
+    if resource["kind"] in POD_TEMPLATE_KINDS:
+        return resource["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+    if resource["kind"] == "CronJob":
+        return resource["spec"]["jobTemplate"]["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+    if resource["kind"] == "Pod":
+        return resource["spec"]  # type: ignore[no-any-return]
+    return None
 
 
 def containers(resource: dict[str, Any]) -> list[dict[str, Any]]:

@@ -18,6 +18,8 @@ ALERTS = ROOT / "deploy" / "monitoring" / "alerts.yaml"
 #: Series Prometheus itself records for every scrape target.
 PROMETHEUS_SERIES = frozenset({"up", "scrape_duration_seconds"})
 METRIC_KINDS = {"Counter", "Gauge", "Histogram", "Summary"}
+#: Metric families a custom collector yields, by the kind of series they expose.
+FAMILY_KINDS = {"CounterMetricFamily": "Counter", "GaugeMetricFamily": "Gauge"}
 PROMQL_KEYWORDS = {
     "by", "without", "on", "ignoring", "group_left", "group_right",
     "and", "or", "unless", "bool", "offset", "inf", "nan",
@@ -29,7 +31,8 @@ IDENTIFIER = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*(?!\s*\()(?![a-zA-Z0-9_:])")
 
 @functools.cache
 def exported_metrics() -> frozenset[str]:
-    """Every series name the services' Prometheus metrics expose, read from the code."""
+    """Every series name the services' Prometheus metrics expose, read from the code (no
+    ``_created`` series: ``shared.metrics.service_registry`` turns them off)."""
     names: set[str] = set()
     for path in [*ROOT.joinpath("services").rglob("*.py"), *ROOT.joinpath("shared").rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
@@ -37,6 +40,7 @@ def exported_metrics() -> frozenset[str]:
                 continue
             func = node.func
             kind = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            kind = FAMILY_KINDS.get(kind, kind)
             first = node.args[0]
             if kind in METRIC_KINDS and isinstance(first, ast.Constant):
                 names |= _series(kind, str(first.value))
@@ -46,11 +50,11 @@ def exported_metrics() -> frozenset[str]:
 def _series(kind: str, name: str) -> set[str]:
     if kind == "Counter":
         base = name.removesuffix("_total")
-        return {f"{base}_total", f"{base}_created"}
+        return {f"{base}_total"}
     if kind == "Histogram":
-        return {f"{name}_bucket", f"{name}_sum", f"{name}_count", f"{name}_created"}
+        return {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
     if kind == "Summary":
-        return {name, f"{name}_sum", f"{name}_count", f"{name}_created"}
+        return {name, f"{name}_sum", f"{name}_count"}
     return {name}
 
 

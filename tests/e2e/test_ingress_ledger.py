@@ -1,6 +1,6 @@
 """Signed webhooks over real HTTP, through the real broker, decided by the real ledger.
 
-Every row of the decision table in ``wallet-semantics.md`` is answered here over HTTP, on the
+Every row of the decision table in ``docs/wallet-semantics.md`` is answered here over HTTP, on the
 current and the legacy paths, and duplicates are answered byte for byte as the first time.
 """
 

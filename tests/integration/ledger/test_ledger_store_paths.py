@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
@@ -24,6 +25,7 @@ from services.ledger.decide import Command, decide
 from services.ledger.model import Decision
 from services.ledger.state import BatchState
 from shared.contracts.commands import Mode, OperatorKind, WebhookKind
+from shared.contracts.protection import LimitKind, LimitPeriod
 from shared.settings import LedgerSettings
 
 GROUP = "paths"
@@ -55,12 +57,30 @@ TABLES: list[tuple[str, str]] = [
     ("outbox", "event_id, topic, message_key, payload"),
     ("free_bet_grants", "grant_id, user_id, currency, quantity, remaining"),
     ("consumed_offsets", "group_id, topic, partition, next_offset"),
+    ("player_limits", "user_id, currency, kind, period, amount, pending_amount, pending_at"),
+    ("player_exclusions", "user_id, currency, kind, since, until"),
+    (
+        "limit_totals",
+        "user_id, currency, period, period_start, deposits, wagers, losses, alerts",
+    ),
+    (
+        "protection_changes",
+        "operator_tx_id, user_id, currency, change, idempotency_key, limit_kind, period, amount,"
+        " exclusion, until, requested_at, requested_by, reason, effective_at",
+    ),
 ]
+
+WHO = {"requested_by": "support-7", "reason": "player asked"}
 
 
 def commands(user: str, newcomer: str, grant_user: str) -> list[Command]:
     r2 = {"round_id": "r2"}
+    loss_day = {"limit": LimitKind.LOSS, "period": LimitPeriod.DAY, **WHO}
+    wager_week = {"limit": LimitKind.WAGER, "period": LimitPeriod.WEEK, **WHO}
     return [
+        operator(OperatorKind.SET_LIMIT, user, f"loss-{user}", "5000.00", **loss_day),
+        operator(OperatorKind.SET_LIMIT, user, f"wager-{user}", "1500.00", **wager_week),
+        operator(OperatorKind.SET_LIMIT, user, f"raise-{user}", "2000.00", **wager_week),  # waits
         webhook(WebhookKind.BET, user, "b1", "10.00"),
         webhook(WebhookKind.WIN, user, "w1", "25.00", linked_tx_id="b1"),
         webhook(WebhookKind.BET, user, "b2", "5.00", **r2),
@@ -80,6 +100,15 @@ def commands(user: str, newcomer: str, grant_user: str) -> list[Command]:
         ),  # consumes a free-bet unit
         operator(OperatorKind.DEPOSIT, user, f"dep-{user}", "7.50"),
         operator(OperatorKind.CREATE_ACCOUNT, newcomer, f"new-{newcomer}"),
+        operator(  # on an account created in the same batch
+            OperatorKind.TIME_OUT,
+            newcomer,
+            f"out-{newcomer}",
+            until=datetime.now(UTC) + timedelta(days=1),
+            **WHO,
+        ),
+        operator(OperatorKind.EXCLUDE, grant_user, f"ex-{grant_user}", **WHO),
+        webhook(WebhookKind.BET, grant_user, "fb2", "0", round_id="f2", mode=Mode.FREE),
         operator(OperatorKind.BLOCK, user, f"block-{user}"),
         webhook(WebhookKind.BET, user, "b6", "1.00", round_id="r6"),  # refused: blocked
     ]
@@ -214,15 +243,19 @@ async def test_every_path_writes_the_same_rows(db_pool: asyncpg.Pool) -> None:
     assert any(row[flags_at] for row in one["decisions"])  # flags survive both ways
     assert {table: len(rows) for table, rows in one.items()} == {
         "accounts": 3,  # the newcomer's included
-        "decisions": 17,
+        "decisions": 23,
         "transactions": 10,  # the two seeds, b1 w1 b2 b3 rb3 b7 w7 and the deposit
         "postings": 20,
         "bets": 5,  # b1 b2 b3 b7 and the free bet
         "rollback_tombstones": 1,
         "round_locks": 1,
-        "outbox": 13,
+        "outbox": 19,  # and the protection events: 3 limit changes, 2 exclusions, 1 refusal
         "free_bet_grants": 1,
         "consumed_offsets": 1,
+        "player_limits": 2,
+        "player_exclusions": 2,
+        "limit_totals": 3,  # the player's day, week and month
+        "protection_changes": 5,
     }
 
 

@@ -1,10 +1,10 @@
 """``hypeledger reconciler`` as a real process: it runs on schedule, serves /healthz, /readyz and
-/metrics on its metrics port, and ``hypeledger findings --json`` lists what it found."""
+/metrics on its metrics port, and stores what it found (``hypeledger findings`` lists findings
+through the operator API: ``tests/integration/operator_api/test_operator_api_cli.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -24,12 +24,6 @@ WITHIN_S = 60.0
 
 def start(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([HYPELEDGER, "reconciler"], env=env, stderr=subprocess.DEVNULL)
-
-
-def findings_json(env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [HYPELEDGER, "findings", "--json"], env=env, capture_output=True, check=True
-    )
 
 
 async def test_the_scheduled_reconciler_serves_probes_and_metrics_and_its_findings_are_listed(
@@ -63,7 +57,6 @@ async def test_the_scheduled_reconciler_serves_probes_and_metrics_and_its_findin
         finally:
             process.send_signal(signal.SIGTERM)
             returncode = await asyncio.to_thread(process.wait, 30)
-        listed = await asyncio.to_thread(findings_json, env)
 
         findings = await found(stack)
         assert findings, "the seed injected no difference to find"
@@ -74,6 +67,3 @@ async def test_the_scheduled_reconciler_serves_probes_and_metrics_and_its_findin
             in metrics
         )
         assert returncode == 0
-        assert [
-            (f["finding_class"], f["kind"], f["provider_tx_id"]) for f in json.loads(listed.stdout)
-        ] == findings

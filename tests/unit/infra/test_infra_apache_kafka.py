@@ -34,7 +34,7 @@ def test_settings_fit_one_node_and_fast_tests() -> None:
     assert replication
     assert {props[key] for key in replication} == {"1"}
     assert props["group.initial.rebalance.delay.ms"] == "0"
-    assert int(props["group.min.session.timeout.ms"]) <= 1000  # the tests' sessions are 1 s
+    assert int(props["group.min.session.timeout.ms"]) <= 1000  # the tests' sessions are 3 s
 
 
 def test_a_fresh_node_listens_on_two_different_free_ports(tmp_path: Path) -> None:

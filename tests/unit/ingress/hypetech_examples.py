@@ -1,4 +1,6 @@
-"""Every webhook example of ``hypetech-api.md``, copied verbatim (typos and placeholders included).
+"""Every webhook example of Hypetech's docs, copied verbatim (typos and placeholders included).
+
+The generations and fields are described in ``docs/hypetech-api.md``.
 
 Where the doc gives a field list instead of a literal example (V2 and V3 shapes, the lose
 webhook), the example is assembled from the doc's stated values and marked so.

@@ -319,3 +319,25 @@ async def test_serves_a_configured_current_path(ledger: FakeLedger) -> None:
 
     assert response.status_code == 200
     assert ledger.envelopes()[0].generation.value == "v4"
+
+
+def allowed(response: httpx.Response) -> set[str]:
+    return {method.strip() for method in response.headers["allow"].split(",")}
+
+
+async def test_answers_a_method_a_webhook_does_not_take_with_405_and_allow(
+    http: httpx.AsyncClient, ledger: FakeLedger
+) -> None:
+    response = await http.put("/webhooks/hypetech/register", content=b"{}")
+
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert {"GET", "POST"} <= allowed(response)
+    assert ledger.published == []
+
+
+async def test_answers_a_post_to_a_probe_with_405_and_allow(http: httpx.AsyncClient) -> None:
+    response = await http.post("/healthz")
+
+    assert response.status_code == 405
+    assert allowed(response) == {"GET", "HEAD"}

@@ -39,7 +39,7 @@ def concrete(raw: bytes) -> bytes:
     return ex.with_currency(raw).replace(b'"mode":"string"', b'"mode":"default"')
 
 
-# --- every example of hypetech-api.md -------------------------------------------------------
+# --- every example of Hypetech's docs -------------------------------------------------------
 
 
 def test_normalises_the_v4_bet_example_with_its_query_string() -> None:

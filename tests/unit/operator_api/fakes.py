@@ -19,6 +19,7 @@ from services.operator_api.ports import (
     LedgerUnavailable,
     NewGrant,
     NewSession,
+    ProtectionRows,
     ProviderFailed,
     Row,
 )
@@ -35,6 +36,7 @@ class FakeStore:
     grants: list[NewGrant] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
     key_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    protections: dict[tuple[str, str], ProtectionRows] = field(default_factory=dict)
 
     def add_account(
         self, user_id: str, currency: str, balance: int = 0, blocked: bool = False
@@ -111,6 +113,12 @@ class FakeStore:
         self, finding_id: int, status: str, changed_by: str, note: str | None
     ) -> dict[str, Any] | None:
         return None
+
+    async def protection(self, user_id: str, currency: str) -> ProtectionRows:
+        return self.protections.get((user_id, currency), ProtectionRows())
+
+    async def protection_history(self, user_id: str, currency: str) -> Sequence[dict[str, Any]]:
+        return []
 
 
 @dataclass
