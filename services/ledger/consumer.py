@@ -150,6 +150,8 @@ class LedgerConsumer:
         """Partitions whose stored offset is outside their log: paused until an operator
         resolves it (``services.ledger.offsets``)."""
         self._next_log_check = 0.0
+        self._unchecked: set[TopicPartition] = set()
+        """Assigned partitions not yet compared with their log: held until they are."""
         self._lock = asyncio.Lock()
         self._stopping = False
         self._revocations = 0
@@ -199,11 +201,17 @@ class LedgerConsumer:
             and not self._stopped
             and not self._retry_at
             and not self._mismatch
+            and not self._unchecked
         )
 
     def _held(self, tp: TopicPartition) -> bool:
         """Stopped, waiting to retry, or outside its log: not to be applied now."""
-        return tp in self._stopped or tp in self._retry_at or tp in self._mismatch
+        return (
+            tp in self._stopped
+            or tp in self._retry_at
+            or tp in self._mismatch
+            or tp in self._unchecked
+        )
 
     @property
     def alive(self) -> bool:
@@ -237,10 +245,11 @@ class LedgerConsumer:
             self._resume_due(consumer)
             if time.monotonic() >= self._next_log_check:
                 async with self._lock:
-                    await self._check_log(
+                    checked = await self._check_log(
                         consumer, [tp for tp in self._owned if tp not in self._stopped]
                     )
-                self._next_log_check = time.monotonic() + LOG_CHECK_INTERVAL_S
+                # A check the broker did not answer is tried again soon: new partitions wait on it.
+                self._next_log_check = time.monotonic() + (LOG_CHECK_INTERVAL_S if checked else 1.0)
             generation = self._generation
             batches = await consumer.getmany(timeout_ms=200, max_records=size)
             if batches:
@@ -305,6 +314,7 @@ class LedgerConsumer:
                 consumer.resume(tp)
             self._gaps.pop(tp, None)
             await self._reposition(consumer, tp, stored.get(tp.partition))
+            consumer.pause(tp)  # until compared with its log (``_check_log``)
             self._owned.add(tp)
         self._held_gauges()
         self._metrics.partitions_assigned.set(len(consumer.assignment()))
@@ -313,7 +323,11 @@ class LedgerConsumer:
             partitions=sorted(tp.partition for tp in assigned),
             stored=stored,
         )
-        await self._check_log(consumer, list(assigned))
+        # Compared with the log at the top of the next fetch round, before anything of them is
+        # applied (held until then), not inside the rebalance callback, which should not wait on
+        # the broker.
+        self._unchecked.update(assigned)
+        self._next_log_check = 0.0
         self.assigned_once.set()
 
     async def _stored_offsets_retried(self, partitions: list[int]) -> dict[int, int] | None:
@@ -351,14 +365,14 @@ class LedgerConsumer:
             consumer.seek(tp, offset)
             self._positions[tp] = offset
 
-    async def _check_log(self, consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]) -> None:
+    async def _check_log(self, consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]) -> bool:
         """Compare each partition's next offset with its log's start and end; pause (never skip)
         one outside it, and go on with one whose stored offset an operator moved back inside.
 
         A broker that does not answer in time leaves everything as it was until the next check.
         """
         if not tps:
-            return
+            return True
         mismatched = [tp for tp in tps if tp in self._mismatch]
         try:
             async with asyncio.timeout(LOG_CHECK_WITHIN_S):
@@ -372,7 +386,7 @@ class LedgerConsumer:
                 bounds = await log_bounds(consumer, tps)
         except Exception as exc:  # noqa: BLE001 - checked again at the next interval
             log.warning("ledger.offsets.check_failed", error=repr(exc))
-            return
+            return False
         # Tansu's end offsets can be short of the end: there only the start is checked.
         exact_end = self._settings.broker_profile.exact_end_offsets
         for tp in tps:
@@ -382,9 +396,12 @@ class LedgerConsumer:
             position = self._positions.get(tp)
             case = outside_log(position, start, end, exact_end=exact_end)
             if case is None:
-                if self._mismatch.pop(tp, None) is not None:
+                resolved = self._mismatch.pop(tp, None) is not None
+                if resolved or tp in self._unchecked:
+                    self._unchecked.discard(tp)
                     if tp not in self._stopped and tp not in self._retry_at:
                         consumer.resume(tp)
+                if resolved:
                     log.warning(
                         "ledger.partition.offset_resolved",
                         partition=tp.partition,
@@ -404,8 +421,10 @@ class LedgerConsumer:
                     resolve="reconcile, then: hypeledger ledger-offsets set",
                 )
             self._mismatch[tp] = case
+            self._unchecked.discard(tp)
             consumer.pause(tp)
         self._held_gauges()
+        return True
 
     def _held_gauges(self) -> None:
         """Publish how many partitions are stopped, waiting to retry, or outside their log."""
@@ -438,6 +457,7 @@ class LedgerConsumer:
             self._retry_at.pop(tp, None)
             self._attempts.pop(tp, None)
             self._mismatch.pop(tp, None)
+            self._unchecked.discard(tp)
             self._committed.pop(tp, None)
             with contextlib.suppress(KeyError):  # another member reports its lag now
                 self._metrics.consumer_lag.remove(str(tp.partition))

@@ -101,6 +101,18 @@ async def accounts_of(pool: asyncpg.Pool, users: list[str]) -> set[str]:
     return {row["user_id"] for row in rows}
 
 
+async def mismatch_seen(settings: LedgerSettings, case: str) -> tuple[int, str]:
+    """The probes once the ledger has found ``case`` (it checks right after its assignment)."""
+
+    async def found() -> tuple[int, str] | None:
+        status, metrics = await probe(settings)
+        wanted = f'hypeledger_ledger_partitions_offset_mismatch{{case="{case}"}} 1.0'
+        return (status, metrics) if wanted in metrics else None
+
+    answer: tuple[int, str] = await eventually(found, attempts=400)
+    return answer
+
+
 def offsets_settings(common_env: dict[str, Any], prefix: str) -> LedgerSettings:
     return ledger_settings(common_env, topic_prefix=prefix)
 
@@ -121,7 +133,7 @@ async def test_stops_a_partition_whose_stored_offset_is_past_the_log_end_until_a
 
     async with started_ledger(settings):
         await publish_accounts(settings, users)
-        status, metrics = await probe(settings)
+        status, metrics = await mismatch_seen(settings, "ahead_of_log_end")
         await asyncio.sleep(1.5)  # three checks: nothing may be applied meanwhile
         applied_before = await accounts_of(db_pool, users)
         listed = await show(settings)
@@ -163,7 +175,7 @@ async def test_stops_a_partition_whose_stored_offset_is_before_the_log_start_unt
     await store_offset(db_pool, settings, 1)
 
     async with started_ledger(settings):
-        status, metrics = await probe(settings)
+        status, metrics = await mismatch_seen(settings, "behind_log_start")
         await asyncio.sleep(1.5)
         applied_before = await accounts_of(db_pool, users)
         with pytest.raises(ResolutionRefused):
@@ -205,7 +217,13 @@ async def test_stops_a_partition_retrying_while_retention_deletes_what_it_has_no
     )
     try:
         async with started_ledger(settings):
-            await publish_accounts(settings, users)
+            await publish_accounts(settings, users[:1])
+
+            async def first_applied() -> bool:
+                return await accounts_of(db_pool, users) == {users[0]}
+
+            await eventually(first_applied, attempts=400)
+            await publish_accounts(settings, users[1:])
 
             async def retrying() -> bool:
                 _, metrics = await probe(settings)
