@@ -7,12 +7,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install kafka-jars demo test lint fmt bench clean
+.PHONY: help install kafka-jars demo test soak lint fmt bench clean
 
 help:
 	@echo "make demo     start Postgres, Apache Kafka and every service; play and check"
 	@echo "make test     run the whole test suite (unit, integration, e2e, chaos)"
 	@echo "make lint     ruff, mypy --strict and import-linter"
+	@echo "make soak     a 10-minute whole-system fault soak with a report (soak-report.md)"
 	@echo "make bench    run the benchmarks under bench/ (slow)"
 
 install: $(STAMP)
@@ -44,6 +45,10 @@ lint: install
 fmt: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The whole-system fault soak, 10 minutes (the suite runs a short one): docs/reliability.md.
+soak: install kafka-jars
+	$(PY) tests/chaos/soak.py --seconds 600 --players 60 --report soak-report.md
 
 bench: install kafka-jars
 	$(PY) -m bench

@@ -62,6 +62,15 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
         root.removeHandler(previous)  # configured again (tests build several services)
     root.addHandler(handler)
     root.setLevel(max(numeric_level, logging.WARNING))
+    for name in _LIBRARY_LOGGERS:  # handlers a library installed for itself (uvicorn's defaults)
+        library = logging.getLogger(name)
+        library.handlers.clear()
+        library.propagate = True
+
+
+#: Libraries that may have installed handlers of their own before we configure logging: their
+#: lines go to the root handler above like every other library's.
+_LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "aiokafka", "asyncio")
 
 
 class _StructlogHandler(logging.StreamHandler):  # type: ignore[type-arg]

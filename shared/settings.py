@@ -252,7 +252,10 @@ class IngressSettings(CommonSettings, HttpServerLimits):
     port: int = 8080
     public_base_url: str = "http://127.0.0.1:8080"
     hypetech_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    ledger_timeout_s: float = Field(default=5.0, gt=0)
+    ledger_timeout_s: float = Field(default=3.0, gt=0)
+    """How long a webhook waits for the ledger's reply before the 503 ``ledger-unavailable``
+    (with ``Retry-After``). Below Hypetech's own wait (undocumented; 5 s observed, which the
+    simulator keeps), so the 503 reaches Hypetech while it still listens."""
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     retry_after_s: int = Field(default=1, ge=0)
     path_bet: str = "/webhooks/hypetech/bet"
@@ -294,6 +297,10 @@ class LedgerSettings(CommonSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9101
     relay_metrics_port: int = 9103
+    instance_id: str = ""
+    """This member's static identity in the consumer group (Kafka's ``group.instance.id``; the
+    pod's name on Kubernetes): a restarted process with the same one takes its partitions back at
+    once, without a rebalance. Empty: a dynamic member."""
 
 
 class HypetechClientSettings(CommonSettings):

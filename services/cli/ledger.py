@@ -30,6 +30,12 @@ def register(app: typer.Typer) -> None:
     app.command("relay")(relay)
     app.command("audit")(audit)
     app.command("retention")(retention)
+    offsets = typer.Typer(
+        help="Stored consumer offsets against the command topic's log (show; set, audited)."
+    )
+    offsets.command("show")(offsets_show)
+    offsets.command("set")(offsets_set)
+    app.add_typer(offsets, name="ledger-offsets")
 
 
 def ledger(
@@ -126,3 +132,47 @@ def retention(
         )
 
     _run_on_database(main)
+
+
+def offsets_show() -> None:
+    """List each partition's stored next offset, its log's start and end, and any mismatch."""
+    from services.ledger.offsets import show  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    rows = _run_on_database(lambda: show(LedgerSettings()))
+    for row in rows:
+        print(
+            f"partition={row.partition} stored={row.stored} log_start={row.log_start}"
+            f" log_end={row.log_end} {row.case or 'ok'}"
+        )
+    if any(row.case for row in rows):
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+def offsets_set(
+    partition: int = typer.Option(..., help="The partition of wallet.commands.v1."),
+    offset: int = typer.Option(..., help="The next offset to apply (within the log)."),
+    operator: str = typer.Option(..., help="Who decides this (recorded)."),
+    reason: str = typer.Option(..., help="Why, after which reconciliation (recorded)."),
+) -> None:
+    """Move one partition's stored next offset, after a reconciliation; recorded in
+    offset_resolutions. The running ledger goes on from there at its next check."""
+    from services.ledger.offsets import (  # noqa: PLC0415 - keep `hypeledger --help` fast
+        ResolutionRefused,
+        set_offset,
+    )
+    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    try:
+        resolution = _run_on_database(
+            lambda: set_offset(
+                LedgerSettings(),
+                partition=partition,
+                next_offset=offset,
+                operator=operator,
+                reason=reason,
+            )
+        )
+    except ResolutionRefused as exc:
+        fail(str(exc), ExitCode.REFUSED)
+    print(f"resolution={resolution} partition={partition} next_offset={offset}")

@@ -115,12 +115,13 @@ _LEDGER_PROBLEMS = {
     ),
     WebhookKind.WIN: (
         "account-not-found", "bet-not-found", "round-not-found", "bet-rolled-back",
-        "bet-already-settled", "duplicate-transaction-mismatch", "decision-expired",
+        "bet-already-settled", "balance-limit-exceeded", "duplicate-transaction-mismatch",
+        "decision-expired",
     ),
     WebhookKind.LOSE: ("account-not-found", "duplicate-transaction-mismatch"),
     WebhookKind.ROLLBACK: (
-        "account-not-found", "bet-already-settled", "duplicate-transaction-mismatch",
-        "decision-expired",
+        "account-not-found", "bet-already-settled", "balance-limit-exceeded",
+        "duplicate-transaction-mismatch", "decision-expired",
     ),
     WebhookKind.BALANCE: ("account-not-found",),
 }  # fmt: skip

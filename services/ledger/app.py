@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -71,8 +72,22 @@ class LedgerService:
             checks["consumer"] = self.consumer is not None and self.consumer.ready
         return checks
 
+    def alive(self) -> bool:
+        """False once a partition stopped on an error the code does not understand (``/healthz``
+        then fails, so the orchestrator restarts the process)."""
+        return self.consumer is None or self.consumer.alive
+
     async def run(self) -> None:
         settings = self.settings
+        phases: dict[str, float] = {}
+        mark = time.monotonic()
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            phases[name] = round(now - mark, 3)
+            mark = now
+
         if self.create_partitions:
             await ensure_topics(
                 settings,
@@ -91,17 +106,25 @@ class LedgerService:
             server_settings=KEY_LOOKUPS_ONLY,
         )
         self.pool = pool
+        phase("pool_s")
         kafka_producer: AIOKafkaProducer = producer(settings, client_id="hypeledger-ledger")
         await kafka_producer.start()
+        phase("producer_s")
         port = settings.metrics_port if self.run_consumer else settings.relay_metrics_port
         probes = ProbeServer(
-            probes_app(self.metrics.registry, self._ready, settings.metrics_token),
+            probes_app(
+                self.metrics.registry,
+                self._ready,
+                self.alive,
+                metrics_token=settings.metrics_token,
+            ),
             settings.metrics_host,
             port,
         )
         tasks: list[asyncio.Task[None]] = []
         try:
             await probes.start()
+            phase("probes_s")
             if self.run_consumer:
                 self.consumer = LedgerConsumer(
                     settings,
@@ -112,6 +135,7 @@ class LedgerService:
                     faults=self.faults,
                 )
                 await self.consumer.start()
+                phase("group_join_s")
                 tasks.append(
                     asyncio.create_task(self.consumer.run(self.stop_event), name="ledger-consumer")
                 )
@@ -125,6 +149,8 @@ class LedgerService:
                 consumer=self.run_consumer,
                 relay=self.run_relay,
                 metrics_port=port,
+                instance_id=settings.instance_id or None,
+                **phases,
             )
             stopper = asyncio.create_task(self.stop_event.wait())
             done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -133,15 +159,7 @@ class LedgerService:
                     raise task.exception()  # type: ignore[misc]
         finally:
             self.stop_event.set()
-            for task in tasks:
-                try:
-                    await asyncio.wait_for(task, timeout=5)
-                except TimeoutError:
-                    # Cancelled: a consumer batch rolls back, a relay pass leaves its rows
-                    # unpublished; both are taken again after a restart.
-                    log.warning("ledger.task.stop_timed_out", task=task.get_name(), within_s=5)
-                except asyncio.CancelledError:
-                    pass
+            await _stopped(tasks)
             if self.consumer is not None:
                 await self.consumer.stop()
             await probes.stop()
@@ -151,6 +169,19 @@ class LedgerService:
 
     async def _ready(self) -> dict[str, bool]:
         return dict(await self.ready_checks())
+
+
+async def _stopped(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for each task to finish, at most 5 s each."""
+    for task in tasks:
+        try:
+            await asyncio.wait_for(task, timeout=5)
+        except TimeoutError:
+            # Cancelled: a consumer batch rolls back, a relay pass leaves its rows
+            # unpublished; both are taken again after a restart.
+            log.warning("ledger.task.stop_timed_out", task=task.get_name(), within_s=5)
+        except asyncio.CancelledError:
+            pass
 
 
 def build(

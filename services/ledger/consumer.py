@@ -8,27 +8,38 @@ and flushed on revocation and stop. On assignment the consumer seeks to the offs
 Postgres; records fetched before that seek are dropped by position, and the offset row (locked
 at the start of every batch transaction) fences out a second consumer that still believes it owns
 the partition. Undecodable records go to the dead-letter topic with their reason and get a 500
-problem; any other error stops that partition (paused, logged, counted) and never skips it.
+problem.
+
+Errors are handled by class (``services.ledger.errors``): a transient fault of the database or the
+broker pauses the partition and retries it from its stored offset with capped exponential backoff,
+forever; a data exception or an integrity violation has the batch applied again one command at a
+time, and a command the database refuses on its own is answered with a stored 500 and
+dead-lettered while the partition goes on; any other error stops that partition (paused, logged,
+counted, and the process no longer reports itself alive) and never skips it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
 from services.ledger import store
-from services.ledger.decide import Command, decide
+from services.ledger.decide import Command, decide, unprocessable
+from services.ledger.errors import ErrorClass, backoff_s, classify, reason_of
 from services.ledger.faults import Faults
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.model import Decision, Outcome, Policy
+from services.ledger.offsets import OffsetCase, log_bounds, outside_log
 from services.ledger.state import BatchState
 from shared.command_auth import COMMAND, in_scope, reply_headers, signer_of
 from shared.contracts.commands import WALLET_COMMAND, LedgerReply
@@ -52,6 +63,10 @@ log = get_logger("hypeledger.ledger")
 
 #: Consecutive seeks back to the stored offset before a partition is stopped as having a gap.
 MAX_RESYNCS = 20
+#: How often each owned partition's next offset is compared with its log (and at every assignment).
+LOG_CHECK_INTERVAL_S = 10.0
+#: The longest a comparison of the stored offsets with the log may wait for the broker.
+LOG_CHECK_WITHIN_S = 5.0
 #: After its fetched records, a partition applies at most this many more batches that the consumer
 #: already holds for it before the fetch round ends (see ``_apply_in_order``).
 DRAIN_BATCHES = 3
@@ -96,6 +111,7 @@ def command_consumer(settings: LedgerSettings, *, group_id: str | None) -> AIOKa
     return kafka_consumer(
         settings,
         group_id=group_id,
+        group_instance_id=(settings.instance_id or None) if group_id else None,
         client_id="hypeledger-ledger",
         fetch_max_bytes=settings.kafka_fetch_max_bytes,
         max_partition_fetch_bytes=settings.kafka_fetch_max_bytes,
@@ -133,6 +149,17 @@ class LedgerConsumer:
         self._owned: set[TopicPartition] = set()
         """Partitions assigned to this member and already sought to their stored offsets."""
         self._stopped: set[TopicPartition] = set()
+        self._retry_at: dict[TopicPartition, float] = {}
+        """Partitions paused after a transient fault -> when (monotonic) to fetch them again."""
+        self._attempts: dict[TopicPartition, int] = {}
+        """Consecutive transient failures of each partition (cleared by its next applied batch)."""
+        self._rng = random.Random()  # noqa: S311 - jitter, not a secret
+        self._mismatch: dict[TopicPartition, OffsetCase] = {}
+        """Partitions whose stored offset is outside their log: paused until an operator
+        resolves it (``services.ledger.offsets``)."""
+        self._next_log_check = 0.0
+        self._unchecked: set[TopicPartition] = set()
+        """Assigned partitions not yet compared with their log: held until they are."""
         self._lock = asyncio.Lock()
         self._stopping = False
         self._revocations = 0
@@ -176,7 +203,29 @@ class LedgerConsumer:
     @property
     def ready(self) -> bool:
         consumer = self._consumer
-        return consumer is not None and bool(self._owned) and not self._stopped
+        return (
+            consumer is not None
+            and bool(self._owned)
+            and not self._stopped
+            and not self._retry_at
+            and not self._mismatch
+            and not self._unchecked
+        )
+
+    def _held(self, tp: TopicPartition) -> bool:
+        """Stopped, waiting to retry, or outside its log: not to be applied now."""
+        return (
+            tp in self._stopped
+            or tp in self._retry_at
+            or tp in self._mismatch
+            or tp in self._unchecked
+        )
+
+    @property
+    def alive(self) -> bool:
+        """False once a partition stopped on an error the code does not understand: the
+        orchestrator restarts the process (transient faults never make it so)."""
+        return not self._stopped
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and apply until ``stop`` is set.
@@ -201,6 +250,14 @@ class LedgerConsumer:
     async def _fetch_and_apply(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         size = self._settings.max_batch
         while not stop.is_set():
+            self._resume_due(consumer)
+            if time.monotonic() >= self._next_log_check:
+                async with self._lock:
+                    checked = await self._check_log(
+                        consumer, [tp for tp in self._owned if tp not in self._stopped]
+                    )
+                # A check the broker did not answer is tried again soon: new partitions wait on it.
+                self._next_log_check = time.monotonic() + (LOG_CHECK_INTERVAL_S if checked else 1.0)
             generation = self._generation
             batches = await consumer.getmany(timeout_ms=200, max_records=size)
             if batches:
@@ -214,7 +271,7 @@ class LedgerConsumer:
                 parts = [
                     (tp, records)
                     for tp, records in batches.items()
-                    if tp in owned and tp not in self._stopped and records
+                    if tp in owned and not self._held(tp) and records
                 ]
                 if (
                     len(parts) > 1
@@ -254,31 +311,137 @@ class LedgerConsumer:
                 0 if consumer is None else len(consumer.assignment())
             )
             return
-        async with self._pool.acquire() as conn:
-            stored = await store.stored_offsets(
-                conn, self._group, self._topic, [tp.partition for tp in assigned]
-            )
+        stored = await self._stored_offsets_retried([tp.partition for tp in assigned])
+        if stored is None:
+            return  # stopping
         for tp in assigned:
-            if tp in self._stopped:
+            if self._held(tp):
                 self._stopped.discard(tp)
+                self._retry_at.pop(tp, None)
+                self._mismatch.pop(tp, None)
                 consumer.resume(tp)
             self._gaps.pop(tp, None)
-            offset = stored.get(tp.partition)
-            if offset is None:
-                await consumer.seek_to_beginning(tp)
-                self._positions.pop(tp, None)
-            else:
-                consumer.seek(tp, offset)
-                self._positions[tp] = offset
+            await self._reposition(consumer, tp, stored.get(tp.partition))
+            consumer.pause(tp)  # until compared with its log (``_check_log``)
             self._owned.add(tp)
-        self._metrics.partitions_stopped.set(len(self._stopped))
+        self._held_gauges()
         self._metrics.partitions_assigned.set(len(consumer.assignment()))
         log.info(
             "ledger.partitions.assigned",
             partitions=sorted(tp.partition for tp in assigned),
             stored=stored,
         )
+        # Compared with the log at the top of the next fetch round, before anything of them is
+        # applied (held until then), not inside the rebalance callback, which should not wait on
+        # the broker.
+        self._unchecked.update(assigned)
+        self._next_log_check = 0.0
         self.assigned_once.set()
+
+    async def _stored_offsets_retried(self, partitions: list[int]) -> dict[int, int] | None:
+        """The stored offsets of newly assigned partitions, retried (capped backoff, jitter) while
+        the database is away: without them nothing of these partitions can be applied. None
+        when the process stops meanwhile."""
+        attempt = 0
+        while not self._stopping:
+            try:
+                async with self._pool.acquire() as conn:
+                    return await store.stored_offsets(conn, self._group, self._topic, partitions)
+            except Exception as exc:
+                if classify(exc) is not ErrorClass.TRANSIENT:
+                    raise
+                attempt += 1
+                delay = backoff_s(attempt, self._rng)
+                log.warning(
+                    "ledger.partitions.assign_retrying",
+                    partitions=partitions,
+                    attempt=attempt,
+                    retry_in_s=round(delay, 3),
+                    reason=reason_of(exc),
+                )
+                await asyncio.sleep(delay)
+        return None
+
+    async def _reposition(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int | None
+    ) -> None:
+        """Seek to the stored next offset (to the beginning when none is stored)."""
+        if offset is None:
+            await consumer.seek_to_beginning(tp)
+            self._positions.pop(tp, None)
+        else:
+            consumer.seek(tp, offset)
+            self._positions[tp] = offset
+
+    async def _check_log(self, consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]) -> bool:
+        """Compare each partition's next offset with its log's start and end; pause (never skip)
+        one outside it, and go on with one whose stored offset an operator moved back inside.
+
+        A broker that does not answer in time leaves everything as it was until the next check.
+        """
+        if not tps:
+            return True
+        mismatched = [tp for tp in tps if tp in self._mismatch]
+        try:
+            async with asyncio.timeout(LOG_CHECK_WITHIN_S):
+                if mismatched:  # an operator may have moved them (hypeledger ledger-offsets set)
+                    async with self._pool.acquire() as conn:
+                        stored = await store.stored_offsets(
+                            conn, self._group, self._topic, [tp.partition for tp in mismatched]
+                        )
+                    for tp in mismatched:
+                        await self._reposition(consumer, tp, stored.get(tp.partition))
+                bounds = await log_bounds(consumer, tps)
+        except Exception as exc:  # noqa: BLE001 - checked again at the next interval
+            log.warning("ledger.offsets.check_failed", error=repr(exc))
+            return False
+        # Tansu's end offsets can be short of the end: there only the start is checked.
+        exact_end = self._settings.broker_profile.exact_end_offsets
+        for tp in tps:
+            if tp not in self._owned:
+                continue  # revoked meanwhile
+            start, end = bounds[tp]
+            position = self._positions.get(tp)
+            case = outside_log(position, start, end, exact_end=exact_end)
+            if case is None:
+                resolved = self._mismatch.pop(tp, None) is not None
+                if resolved or tp in self._unchecked:
+                    self._unchecked.discard(tp)
+                    if tp not in self._stopped and tp not in self._retry_at:
+                        consumer.resume(tp)
+                if resolved:
+                    log.warning(
+                        "ledger.partition.offset_resolved",
+                        partition=tp.partition,
+                        next_offset=position,
+                        log_start=start,
+                        log_end=end,
+                    )
+                continue
+            if self._mismatch.get(tp) is not case:
+                log.error(
+                    "ledger.partition.offset_mismatch",
+                    partition=tp.partition,
+                    case=case.value,
+                    stored=position,
+                    log_start=start,
+                    log_end=end,
+                    resolve="reconcile, then: hypeledger ledger-offsets set",
+                )
+            self._mismatch[tp] = case
+            self._unchecked.discard(tp)
+            consumer.pause(tp)
+        self._held_gauges()
+        return True
+
+    def _held_gauges(self) -> None:
+        """Publish how many partitions are stopped, waiting to retry, or outside their log."""
+        self._metrics.partitions_stopped.set(len(self._stopped))
+        self._metrics.partitions_retrying.set(len(self._retry_at))
+        for case in OffsetCase:
+            self._metrics.offset_mismatches.labels(case.value).set(
+                sum(1 for found in self._mismatch.values() if found is case)
+            )
 
     async def revoked(self, revoked: Sequence[TopicPartition]) -> None:
         self._revocations += 1
@@ -287,7 +450,7 @@ class LedgerConsumer:
                 await self._revoke(revoked)
         finally:
             self._revocations -= 1
-        self._metrics.partitions_stopped.set(len(self._stopped))
+        self._held_gauges()
         log.info("ledger.partitions.revoked", partitions=sorted(tp.partition for tp in revoked))
 
     async def _revoke(self, revoked: Sequence[TopicPartition]) -> None:
@@ -299,6 +462,10 @@ class LedgerConsumer:
             self._owned.discard(tp)
             self._positions.pop(tp, None)
             self._stopped.discard(tp)
+            self._retry_at.pop(tp, None)
+            self._attempts.pop(tp, None)
+            self._mismatch.pop(tp, None)
+            self._unchecked.discard(tp)
             self._committed.pop(tp, None)
             with contextlib.suppress(KeyError):  # another member reports its lag now
                 self._metrics.consumer_lag.remove(str(tp.partition))
@@ -322,14 +489,14 @@ class LedgerConsumer:
         """
         generation = self._generation
         for start in range(0, len(records), size):
-            if tp in self._stopped or generation != self._generation:
-                return  # stopped, or sought back: the rest is fetched again
+            if self._held(tp) or generation != self._generation:
+                return  # stopped, paused or sought back: the rest is fetched again
             await self._apply_guarded(consumer, tp, records[start : start + size])
         for _ in range(DRAIN_BATCHES):
             if (
                 self._stopping
                 or self._revocations
-                or tp in self._stopped
+                or self._held(tp)
                 or tp not in self._owned
                 or generation != self._generation
             ):
@@ -346,17 +513,171 @@ class LedgerConsumer:
         records: list[ConsumerRecord[bytes, bytes]],
     ) -> None:
         try:
-            await self._apply(consumer, tp, records)
-        except Exception:
-            # Loud and final for this partition: never skip money. A restart or a rebalance that
-            # assigns the partition again resumes it from the offset stored in Postgres.
-            log.exception(
-                "ledger.partition.stopped", partition=tp.partition, first_offset=records[0].offset
-            )
-            self._stopped.add(tp)
+            try:
+                await self._apply(consumer, tp, records)
+            except Exception as exc:
+                if classify(exc) is not ErrorClass.COMMAND:
+                    raise
+                await self._isolate(consumer, tp, records, exc)
+        except Exception as exc:  # noqa: BLE001 - handled by class, never swallowed
+            if classify(exc) is ErrorClass.TRANSIENT:
+                self._retry_later(consumer, tp, records, exc)
+            else:
+                self._stop(consumer, tp, records)
+            return
+        attempts = self._attempts.pop(tp, 0)
+        if attempts:
+            log.info("ledger.partition.recovered", partition=tp.partition, attempts=attempts)
+
+    def _stop(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+    ) -> None:
+        """Loud and final for this partition: never skip money. The process then reports
+        itself not alive; a restart or a rebalance that assigns the partition again resumes it
+        from the offset stored in Postgres."""
+        log.exception(
+            "ledger.partition.stopped", partition=tp.partition, first_offset=records[0].offset
+        )
+        self._stopped.add(tp)
+        self._retry_at.pop(tp, None)
+        consumer.pause(tp)
+        self._metrics.partition_errors.labels(str(tp.partition)).inc()
+        self._held_gauges()
+
+    def _retry_later(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        exc: BaseException,
+    ) -> None:
+        """Pause the partition and fetch it again from its next offset after a backoff.
+
+        The fetch loop goes on meanwhile (other partitions, heartbeats); nothing is applied twice
+        because a retried batch starts from the offset stored with the last one committed.
+        """
+        attempt = self._attempts.get(tp, 0) + 1
+        self._attempts[tp] = attempt
+        delay = backoff_s(attempt, self._rng)
+        reason = reason_of(exc)
+        self._retry_at[tp] = time.monotonic() + delay
+        position = self._positions.get(tp, records[0].offset)
+        with contextlib.suppress(IllegalStateError):  # revoked meanwhile: its owner seeks
             consumer.pause(tp)
-            self._metrics.partition_errors.labels(str(tp.partition)).inc()
-            self._metrics.partitions_stopped.set(len(self._stopped))
+            # Records of it fetched before the seek are dropped by position (``_apply``); the
+            # other partitions' fetches are left alone.
+            consumer.seek(tp, position)
+        self._metrics.partition_retries.labels(str(tp.partition), reason).inc()
+        self._held_gauges()
+        log.warning(
+            "ledger.partition.retrying",
+            partition=tp.partition,
+            offset=position,
+            attempt=attempt,
+            retry_in_s=round(delay, 3),
+            reason=reason,
+            error=repr(exc),
+        )
+
+    def _resume_due(self, consumer: AIOKafkaConsumer) -> None:
+        """Resume the paused partitions whose backoff has passed."""
+        if not self._retry_at:
+            return
+        now = time.monotonic()
+        for tp, due in list(self._retry_at.items()):
+            if due <= now:
+                del self._retry_at[tp]
+                if tp in self._owned and tp not in self._mismatch:
+                    consumer.resume(tp)
+        self._held_gauges()
+
+    async def _isolate(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        exc: BaseException,
+    ) -> None:
+        """The batch failed with a data exception or an integrity violation: apply it again one
+        command at a time, so the others are applied and a command the database refuses alone
+        is found (and answered with a stored 500, ``_poison``)."""
+        expected = self._positions.get(tp)
+        pending = [r for r in records if expected is None or r.offset >= expected]
+        log.warning(
+            "ledger.batch.isolating",
+            partition=tp.partition,
+            first_offset=pending[0].offset if pending else None,
+            records=len(pending),
+            reason=reason_of(exc),
+            error=repr(exc),
+        )
+        for record in pending:
+            try:
+                await self._apply(consumer, tp, [record])
+            except Exception as alone:
+                if classify(alone) is not ErrorClass.COMMAND:
+                    raise
+                await self._poison(consumer, tp, record, alone)
+
+    async def _poison(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        record: ConsumerRecord[bytes, bytes],
+        exc: BaseException,
+    ) -> None:
+        """Store a 500 decision for a command the database refused on its own, dead-letter it
+        with the error, move the offset past it and answer it; the partition goes on.
+
+        Dead-lettered before the commit: a crash between them repeats the dead letter, never
+        loses it. When even the 500 cannot be stored (the key itself is refused), only the
+        offset moves, and every redelivery is answered 500 again the same way.
+        """
+        item = self._decode(record)
+        detail = f"the database refused this command on its own (SQLSTATE {reason_of(exc)})"
+        decision = (
+            None if item.command is None else unprocessable(item.command, detail, self._policy)
+        )
+        reason = f"database refused the command alone: {type(exc).__name__}: {exc}"[:1000]
+        await self._send_dead_letter(record, reason, "database_refused")
+        started = time.perf_counter()
+        offsets = store.Offsets(self._group, self._topic, {tp.partition: record.offset + 1})
+        source = store.Source(tp.topic, tp.partition)
+        stored_decision = decision
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                if not await self._lock_at(conn, consumer, tp, record.offset):
+                    return
+                sourced = [] if decision is None else [(source, record.offset, decision)]
+                await store.write(conn, BatchState(), sourced, self._events_topic, offsets=offsets)
+        except Exception as again:
+            if classify(again) is not ErrorClass.COMMAND or decision is None:
+                raise
+            stored_decision = None
+            async with self._pool.acquire() as conn, conn.transaction():
+                if not await self._lock_at(conn, consumer, tp, record.offset):
+                    return
+                await store.write(conn, BatchState(), [], self._events_topic, offsets=offsets)
+        self._after_commit(consumer, [tp], offsets.next, started, 1)
+        await self._reply([(item, stored_decision)])
+
+    async def _lock_at(
+        self, conn: asyncpg.Connection, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int
+    ) -> bool:
+        """Lock the partition's offset row; True when it is at ``offset`` (False, and positioned
+        there, when it is already past it)."""
+        stored = await store.lock_offset(conn, self._group, tp.topic, tp.partition, offset)
+        if stored < offset:
+            raise OffsetGap(f"partition {tp.partition}: stored offset {stored}, record {offset}")
+        if stored > offset:
+            self._positions[tp] = stored
+            self._generation += 1
+            consumer.seek(tp, stored)
+            return False
+        return True
 
     async def _apply(
         self,
@@ -590,28 +911,36 @@ class LedgerConsumer:
             return _Item(record, None, f"not a wallet command: {exc}")
 
     async def _dead_letter(self, poison: list[_Item]) -> None:
-        futures = []
         for item in poison:
-            record = item.record
-            reason = (item.reason or "unknown")[:1000]
-            headers = [*(record.headers or ()), (HEADER_DLQ_REASON, reason.encode())]
-            futures.append(
-                await self._producer.send(
-                    self._dlq_topic, record.value, key=record.key, headers=headers
-                )
-            )
             if item.refusal is not None:
                 self._metrics.unauthenticated.labels(item.refusal).inc()
-            self._metrics.dlq.labels(
-                "undecodable" if item.refusal is None else "unauthenticated"
-            ).inc()
-            log.error(
-                "ledger.command.dead_lettered",
-                offset=record.offset,
-                partition=record.partition,
-                reason=reason,
+        await asyncio.gather(
+            *(
+                self._send_dead_letter(
+                    item.record,
+                    item.reason or "unknown",
+                    "undecodable" if item.refusal is None else "unauthenticated",
+                )
+                for item in poison
             )
-        await asyncio.gather(*futures)
+        )
+
+    async def _send_dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], reason: str, label: str
+    ) -> None:
+        reason = reason[:1000]
+        headers = [*(record.headers or ()), (HEADER_DLQ_REASON, reason.encode())]
+        future = await self._producer.send(
+            self._dlq_topic, record.value, key=record.key, headers=headers
+        )
+        self._metrics.dlq.labels(label).inc()
+        log.error(
+            "ledger.command.dead_lettered",
+            offset=record.offset,
+            partition=record.partition,
+            reason=reason,
+        )
+        await future
 
     # -- after the commit -------------------------------------------------------------------
 

@@ -22,7 +22,9 @@ import orjson
 
 from services.ledger import protection
 from services.ledger.model import (
+    BALANCE_CEILING,
     EVENT_NAMESPACE,
+    MAX_BALANCE_MINOR,
     OPERATOR_PROVIDER,
     Account,
     AccountStatus,
@@ -301,6 +303,17 @@ class _Ctx:
         )
 
 
+def unprocessable(command: Command, detail: str, policy: Policy) -> Decision | None:
+    """The stored answer (500 ``unprocessable-command``) of a command the database refused on
+    its own; ``None`` for a command without a key (nothing of it could be stored)."""
+    key = key_of(command)
+    if key is None:
+        return None
+    return _Ctx(BatchState(), command, key, fingerprint(command), policy).reject(
+        "unprocessable-command", detail
+    )
+
+
 # -- answers that are never stored ------------------------------------------------------------
 
 
@@ -431,6 +444,20 @@ def _amount_or_refuse(ctx: _Ctx, value: object, *, allow_zero: bool) -> tuple[in
         bound = ">= 0" if allow_zero else "> 0"
         raise _Refused(ctx.reject("invalid-amount", f"amount must be {bound}"))
     return minor, noise
+
+
+def _within_bound_or_refuse(ctx: _Ctx, balance: int, credit: int, bound: int) -> None:
+    """Refuse a credit that would take the balance past ``bound`` (the database never has to be
+    the one to overflow)."""
+    if credit > 0 and balance + credit > bound:
+        raise _Refused(
+            ctx.reject(
+                "balance-limit-exceeded",
+                f"a credit of {ctx.fmt(credit)} would take the balance {ctx.fmt(balance)}"
+                f" past its bound {ctx.fmt(bound)}",
+                balance=ctx.fmt(balance),
+            )
+        )
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -623,6 +650,7 @@ def _win(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
     counterparty = AccountType.BONUS if free else AccountType.PROVIDER_CLEARING
     movement = None if amount == 0 else ctx.movement(counterparty, provider, amount)
     balance = account.balance
+    _within_bound_or_refuse(ctx, balance, amount, MAX_BALANCE_MINOR)
     totals: tuple[protection.Totals, ...] = ()
     if amount and not free:  # a win takes back from the period's net loss
         totals, _ = _totals_after(ctx, _period_totals(ctx), losses=-amount)
@@ -741,6 +769,7 @@ def _rollback(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
         flags = (FLAG_ROLLBACK_AMOUNT_DIFFERS,)
     free = bet.mode == Mode.FREE
     refund = 0 if free else bet.amount
+    _within_bound_or_refuse(ctx, balance, refund, BALANCE_CEILING)
     movement = (
         None if refund == 0 else ctx.movement(AccountType.PROVIDER_CLEARING, provider, refund)
     )
@@ -832,6 +861,7 @@ def _deposit_or_withdraw(ctx: _Ctx, cmd: OperatorCommand) -> Decision:
     amount, _ = _amount_or_refuse(ctx, cmd.amount, allow_zero=False)
     delta = amount if cmd.kind is OperatorKind.DEPOSIT else -amount
     balance = account.balance
+    _within_bound_or_refuse(ctx, balance, delta, MAX_BALANCE_MINOR)
     totals: tuple[protection.Totals, ...] = ()
     alerts: tuple[OutboxEvent, ...] = ()
     if cmd.kind is OperatorKind.DEPOSIT:

@@ -20,12 +20,18 @@ from shared.metrics_access import MetricsTokenGuard
 from shared.settings import HttpServerLimits
 
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
+LiveCheck = Callable[[], bool]
 
 
 def probes_app(
-    registry: CollectorRegistry, ready: ReadyCheck, metrics_token: SecretStr | None = None
+    registry: CollectorRegistry,
+    ready: ReadyCheck,
+    live: LiveCheck = lambda: True,
+    metrics_token: SecretStr | None = None,
 ) -> Starlette:
     async def healthz(_: Request) -> Response:
+        if not live():
+            return JSONResponse({"status": "failed"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:

@@ -69,6 +69,25 @@ class LedgerMetrics:
             ["partition"],
             registry=r,
         )
+        self.partition_retries = Counter(
+            "hypeledger_ledger_partition_retries",
+            "Batches retried after a transient fault (database or broker away), by SQLSTATE or"
+            " error class.",
+            ["partition", "reason"],
+            registry=r,
+        )
+        self.partitions_retrying = Gauge(
+            "hypeledger_ledger_partitions_retrying",
+            "Partitions paused, waiting to retry after a transient fault.",
+            registry=r,
+        )
+        self.offset_mismatches = Gauge(
+            "hypeledger_ledger_partitions_offset_mismatch",
+            "Partitions paused because their stored offset is outside their log, by case"
+            " (ahead_of_log_end, behind_log_start).",
+            ["case"],
+            registry=r,
+        )
         self.partitions_stopped = Gauge(
             "hypeledger_ledger_partitions_stopped",
             "Partitions currently stopped after an error.",

@@ -22,6 +22,15 @@ _NAMESPACE_BYTES = {
     EVENT_NAMESPACE: EVENT_NAMESPACE.bytes,
 }
 
+#: The most a player's balance may hold, in minor units, after a deposit or a win: new money
+#: beyond it is refused (``balance-limit-exceeded``). One amount is at most 1e18 minor units
+#: (``MAX_MAJOR`` at the largest exponent), so a balance at the bound plus any one refund still
+#: fits the BIGINT column.
+MAX_BALANCE_MINOR = 10**18
+#: The BIGINT column's own ceiling: a rollback refunds up to it (it returns money already the
+#: player's), and only a refund past it is refused.
+BALANCE_CEILING = 2**63 - 1
+
 OPERATOR_PROVIDER = "operator"
 """The provider column of operator commands' keys: ("operator", kind, idempotency_key)."""
 

@@ -249,13 +249,19 @@ class GameRunner:
             if delivery.ok:
                 self._note_balance(tx, delivery.body)
             if self._chance(self._faults.duplicate) and delivery.answered:
-                again = await self.sender.replay(webhook)
+                # Delivered (and retried) like any webhook: a duplicate that finds the operator
+                # away is unanswered, not answered differently.
+                again = await self.sender.deliver(webhook)
                 same = again.status == delivery.status and again.body == delivery.body
-                detail = "same answer" if same else f"answered {again.status}: {again.body[:200]}"
+                if not again.answered:
+                    outcome, detail = "duplicate_unanswered", f"no answer ({again.status})"
+                elif same:
+                    outcome, detail = "duplicate_answer_same", "same answer"
+                else:
+                    outcome = "duplicate_answer_differed"
+                    detail = f"answered {again.status}: {again.body[:200]}"
                 self.truth.record_fault(FaultKind.DUPLICATE, tx, detail)
-                self.outcomes.counts[
-                    "duplicate_answer_differed" if not same else "duplicate_answer_same"
-                ] += 1
+                self.outcomes.counts[outcome] += 1
         return delivery
 
     def _note_balance(self, tx: Transaction, body: str) -> None:

@@ -4,6 +4,10 @@ A 200 is an answer, any other 4xx is an answer too (for a bet: rejected). Timeou
 errors and 5xx are retried with the SAME request (same ``provider_tx_id``, same body, same
 signature), a bounded number of times with backoff. A "lost reply" is a request that reached the
 operator but whose answer the provider never saw: it is dropped and the request is sent again.
+
+Any error of one attempt is that attempt's failure (no answer), whatever raised it: httpx's
+transport errors, and also what a peer dying mid-request makes the client raise otherwise (an
+``AttributeError`` about ``getpeername`` once killed the play loop). Only cancellation escapes.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ import httpx
 from services.simulator.webhooks import RenderedWebhook
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class NoAnswer(Exception):
+    """An attempt got no HTTP answer; ``__cause__`` says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +85,10 @@ class WebhookSender:
                 content=webhook.body.encode(),
                 headers={"Content-Type": "application/json", "Hype-Hash": webhook.signature},
             )
-        except httpx.TransportError:
+        except Exception as exc:  # any error of one attempt is that attempt's failure
             self.stats.requests += 1
             self.stats.by_status["no-answer"] += 1
-            raise
+            raise NoAnswer(repr(exc)) from exc
         self.stats.requests += 1
         self.stats.by_status[str(response.status_code)] += 1
         self.stats.latencies_s.append(self._timer() - started)
@@ -96,7 +104,7 @@ class WebhookSender:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 response = await self._send(webhook)
-            except httpx.TransportError:
+            except NoAnswer:
                 last_status, last_body = None, ""
             else:
                 if drop_first_reply and dropped == 0:
@@ -115,6 +123,6 @@ class WebhookSender:
         """Send the exact same request once more (a duplicate delivery)."""
         try:
             response = await self._send(webhook)
-        except httpx.TransportError:
+        except NoAnswer:
             return Delivery(None, "", 1)
         return Delivery(response.status_code, response.text, 1)

@@ -23,6 +23,7 @@ _STATUS: dict[str, tuple[int, str]] = {
     "transaction-rolled-back": (410, "Transaction rolled back"),
     "no-free-bets-left": (403, "No free bets left"),
     "insufficient-funds": (403, "Insufficient funds"),
+    "balance-limit-exceeded": (403, "Balance limit exceeded"),
     "limit-exceeded": (403, "Limit exceeded"),
     "player-self-excluded": (403, "Player self-excluded"),
     "bet-not-found": (404, "Bet not found"),

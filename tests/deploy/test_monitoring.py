@@ -111,11 +111,14 @@ def test_every_alert_uses_metrics_the_services_export_and_says_how_urgent_it_is(
     assert rule["annotations"]["summary"]  # type: ignore[index]
 
 
-def test_alerts_cover_lag_dead_letters_5xx_reply_timeouts_and_reconciliation_findings() -> None:
+def test_alerts_cover_lag_stops_retries_dead_letters_5xx_timeouts_and_findings() -> None:
     used = set().union(*(metric_names(str(rule["expr"])) for rule in alert_rules()))
 
     wanted = {
         "consumer lag": {"hypeledger_ledger_consumer_lag"},
+        "partition stopped": {"hypeledger_ledger_partitions_stopped"},
+        "partition retrying": {"hypeledger_ledger_partitions_retrying"},
+        "offset outside the log": {"hypeledger_ledger_partitions_offset_mismatch"},
         "dead letters": {"hypeledger_ledger_dlq_total"},
         "5xx rate": {"hypeledger_ingress_requests_total"},
         "reply timeouts": {"hypeledger_ingress_ledger_timeouts_total"},

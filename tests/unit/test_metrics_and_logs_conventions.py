@@ -231,3 +231,19 @@ def test_asyncio_debug_lines_use_the_same_handler(capsys: pytest.CaptureFixture[
 
     assert line["logger"] == "asyncio"
     assert line["event"] == "task exception was never retrieved"
+
+
+def test_uvicorn_lines_go_through_structlog_even_after_uvicorn_installed_its_own_handlers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import uvicorn  # noqa: PLC0415
+
+    uvicorn.Config(lambda *_: None).configure_logging()  # uvicorn's defaults: its own handler
+    configure_logging("INFO", "json")
+
+    logging.getLogger("uvicorn.error").warning("shutting down")
+    lines = json_lines(capsys.readouterr().err)
+
+    assert [(line["event"], line["logger"]) for line in lines] == [
+        ("shutting down", "uvicorn.error")
+    ]

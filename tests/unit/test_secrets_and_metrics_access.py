@@ -84,7 +84,7 @@ def _ledger_probes(token: str | None) -> httpx.AsyncClient:
         return {"database": True}
 
     settings = LedgerSettings(environment="test", metrics_token=token)
-    app = probes_app(CollectorRegistry(), ready, settings.metrics_token)
+    app = probes_app(CollectorRegistry(), ready, metrics_token=settings.metrics_token)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ledger")
 
 

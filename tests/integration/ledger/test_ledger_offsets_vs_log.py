@@ -1,0 +1,256 @@
+"""Stored offsets that no longer fit the log stop their partition loudly, and only an operator's
+audited command (after a reconciliation) lets it go on: never an automatic skip.
+
+* ahead of the log's end: what a recreated topic, a rebuilt cluster or a database restored next to
+  another cluster looks like (the ledger would otherwise wait forever, reporting itself ready);
+* before the log's start: commands deleted by retention before the ledger applied them (money
+  that would otherwise be lost without a word).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import RecordsToDelete
+from ledger_harness import (
+    ASSIGNED_WITHIN_S,
+    create_ledger_topics,
+    eventually,
+    ledger_settings,
+    operator,
+)
+
+from services.ledger import consumer as consumer_module
+from services.ledger.app import LedgerService
+from services.ledger.offsets import ResolutionRefused, set_offset, show
+from shared.contracts.commands import OperatorKind
+from shared.contracts.topics import COMMANDS
+from shared.kafka import admin as kafka_admin
+from shared.kafka import producer as kafka_producer
+from shared.settings import LedgerSettings
+
+
+@contextlib.asynccontextmanager
+async def started_ledger(settings: LedgerSettings) -> AsyncIterator[LedgerService]:
+    """A ledger that has had its partitions assigned (ready or not)."""
+    service = LedgerService(settings, run_relay=False)
+    task = asyncio.create_task(service.run(), name="ledger-offsets-under-test")
+    try:
+        async with asyncio.timeout(ASSIGNED_WITHIN_S):
+            while service.consumer is None or not service.consumer.assigned_once.is_set():
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.05)
+        yield service
+    finally:
+        service.stop_event.set()
+        await task
+
+
+async def publish_accounts(settings: LedgerSettings, users: list[str]) -> None:
+    """One create-account command per user, on partition 0, with no reply expected."""
+    producer = kafka_producer(settings)
+    await producer.start()
+    try:
+        for user in users:
+            command = operator(OperatorKind.CREATE_ACCOUNT, user, f"create-{user}")
+            await producer.send_and_wait(
+                settings.topic(COMMANDS), command.model_dump_json().encode(), partition=0
+            )
+    finally:
+        await producer.stop()
+
+
+async def delete_before(settings: LedgerSettings, offset: int) -> None:
+    """Delete partition 0's records before ``offset``, as retention does: the log starts there."""
+    admin = kafka_admin(settings)
+    await admin.start()
+    try:
+        await admin.delete_records(
+            {TopicPartition(settings.topic(COMMANDS), 0): RecordsToDelete(offset)}
+        )
+    finally:
+        await admin.close()
+
+
+async def store_offset(pool: asyncpg.Pool, settings: LedgerSettings, next_offset: int) -> None:
+    await pool.execute(
+        "INSERT INTO consumed_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, 0, $3)",
+        settings.consumer_group,
+        settings.topic(COMMANDS),
+        next_offset,
+    )
+
+
+async def probe(settings: LedgerSettings) -> tuple[int, str]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.metrics_port}") as client:
+        ready = await client.get("/readyz", timeout=5)
+        metrics = await client.get("/metrics", timeout=5)
+    return ready.status_code, metrics.text
+
+
+async def accounts_of(pool: asyncpg.Pool, users: list[str]) -> set[str]:
+    rows = await pool.fetch("SELECT user_id FROM accounts WHERE user_id = ANY($1::text[])", users)
+    return {row["user_id"] for row in rows}
+
+
+async def mismatch_seen(settings: LedgerSettings, case: str) -> tuple[int, str]:
+    """The probes once the ledger has found ``case`` (it checks right after its assignment)."""
+
+    async def found() -> tuple[int, str] | None:
+        status, metrics = await probe(settings)
+        wanted = f'hypeledger_ledger_partitions_offset_mismatch{{case="{case}"}} 1.0'
+        return (status, metrics) if wanted in metrics else None
+
+    answer: tuple[int, str] = await eventually(found, attempts=400)
+    return answer
+
+
+def offsets_settings(common_env: dict[str, Any], prefix: str) -> LedgerSettings:
+    return ledger_settings(common_env, topic_prefix=prefix)
+
+
+@pytest.fixture(autouse=True)
+def frequent_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Check the offsets against the log every half second rather than every 10 s."""
+    monkeypatch.setattr(consumer_module, "LOG_CHECK_INTERVAL_S", 0.5)
+
+
+async def test_stops_a_partition_whose_stored_offset_is_past_the_log_end_until_an_operator_resolves_it(
+    common_env: dict[str, Any], db_pool: asyncpg.Pool, topic_prefix: str
+) -> None:
+    settings = offsets_settings(common_env, topic_prefix)
+    await create_ledger_topics(settings, partitions=1)
+    await store_offset(db_pool, settings, 100)
+    users = [f"ahead-{topic_prefix}{n}" for n in range(3)]
+
+    async with started_ledger(settings):
+        await publish_accounts(settings, users)
+        status, metrics = await mismatch_seen(settings, "ahead_of_log_end")
+        await asyncio.sleep(1.5)  # three checks: nothing may be applied meanwhile
+        applied_before = await accounts_of(db_pool, users)
+        listed = await show(settings)
+        resolution = await set_offset(
+            settings, partition=0, next_offset=0, operator="test", reason="topic recreated"
+        )
+
+        async def all_applied() -> bool:
+            return await accounts_of(db_pool, users) == set(users)
+
+        await eventually(all_applied, attempts=400)
+        status_after, _ = await probe(settings)
+
+    assert status == 503
+    assert 'hypeledger_ledger_partitions_offset_mismatch{case="ahead_of_log_end"} 1.0' in metrics
+    assert applied_before == set()
+    assert [(row.partition, row.stored, row.case) for row in listed] == [
+        (0, 100, "ahead_of_log_end")
+    ]
+    record = await db_pool.fetchrow(
+        "SELECT * FROM offset_resolutions WHERE resolution_id = $1", resolution
+    )
+    assert (record["stored_before"], record["next_offset"], record["reason"]) == (
+        100,
+        0,
+        "topic recreated",
+    )
+    assert status_after == 200
+
+
+async def test_stops_a_partition_whose_stored_offset_is_before_the_log_start_until_an_operator_resolves_it(
+    common_env: dict[str, Any], db_pool: asyncpg.Pool, topic_prefix: str
+) -> None:
+    settings = offsets_settings(common_env, topic_prefix)
+    await create_ledger_topics(settings, partitions=1)
+    users = [f"behind-{topic_prefix}{n}" for n in range(3)]
+    await publish_accounts(settings, users)
+    await delete_before(settings, 2)
+    await store_offset(db_pool, settings, 1)
+
+    async with started_ledger(settings):
+        status, metrics = await mismatch_seen(settings, "behind_log_start")
+        await asyncio.sleep(1.5)
+        applied_before = await accounts_of(db_pool, users)
+        with pytest.raises(ResolutionRefused):
+            await set_offset(settings, partition=0, next_offset=1, operator="test", reason="no")
+        await set_offset(
+            settings, partition=0, next_offset=2, operator="test", reason="offset 1 reconciled"
+        )
+
+        async def last_applied() -> bool:
+            return await accounts_of(db_pool, users) == {users[2]}
+
+        await eventually(last_applied, attempts=400)
+        status_after, _ = await probe(settings)
+
+    assert status == 503
+    assert 'hypeledger_ledger_partitions_offset_mismatch{case="behind_log_start"} 1.0' in metrics
+    assert applied_before == set()
+    assert status_after == 200
+
+
+async def test_stops_a_partition_retrying_while_retention_deletes_what_it_has_not_applied(
+    common_env: dict[str, Any], db_pool: asyncpg.Pool, topic_prefix: str
+) -> None:
+    settings = offsets_settings(common_env, topic_prefix)
+    await create_ledger_topics(settings, partitions=1)
+    users = [f"{kind}-{topic_prefix}" for kind in ("applied", "stuck", "deleted")]
+    await db_pool.execute(
+        f"""
+        CREATE FUNCTION "{topic_prefix}serialize"() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.user_id = '{users[1]}' THEN
+                RAISE EXCEPTION 'try again' USING ERRCODE = 'serialization_failure';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER "{topic_prefix}serialize" BEFORE INSERT ON accounts
+        FOR EACH ROW EXECUTE FUNCTION "{topic_prefix}serialize"();
+        """
+    )
+    try:
+        async with started_ledger(settings):
+            await publish_accounts(settings, users[:1])
+
+            async def first_applied() -> bool:
+                return await accounts_of(db_pool, users) == {users[0]}
+
+            await eventually(first_applied, attempts=400)
+            await publish_accounts(settings, users[1:])
+
+            async def retrying() -> bool:
+                _, metrics = await probe(settings)
+                return 'partition_retries_total{partition="0",reason="40001"}' in metrics
+
+            await eventually(retrying, attempts=400)
+            await delete_before(settings, 3)
+
+            async def stopped_behind() -> bool:
+                _, metrics = await probe(settings)
+                return 'offset_mismatch{case="behind_log_start"} 1.0' in metrics
+
+            await eventually(stopped_behind, attempts=400)
+            status, _ = await probe(settings)
+            await set_offset(
+                settings, partition=0, next_offset=3, operator="test", reason="1-2 reconciled"
+            )
+
+            async def ready_again() -> bool:
+                return (await probe(settings))[0] == 200
+
+            await eventually(ready_again, attempts=400)
+    finally:
+        await db_pool.execute(
+            f'DROP TRIGGER "{topic_prefix}serialize" ON accounts;'
+            f' DROP FUNCTION "{topic_prefix}serialize"();'
+        )
+
+    assert status == 503
+    assert await accounts_of(db_pool, users) == {users[0]}
