@@ -30,6 +30,7 @@ from ledger_harness import (
 from services.ledger import consumer as consumer_module
 from services.ledger.app import LedgerService
 from services.ledger.offsets import ResolutionRefused, set_offset, show
+from shared.command_auth import command_headers
 from shared.contracts.commands import OperatorKind
 from shared.contracts.topics import COMMANDS
 from shared.kafka import admin as kafka_admin
@@ -55,14 +56,19 @@ async def started_ledger(settings: LedgerSettings) -> AsyncIterator[LedgerServic
 
 
 async def publish_accounts(settings: LedgerSettings, users: list[str]) -> None:
-    """One create-account command per user, on partition 0, with no reply expected."""
+    """One signed create-account command per user, on partition 0, with no reply expected."""
     producer = kafka_producer(settings)
+    signer = settings.command_signer()
     await producer.start()
     try:
         for user in users:
             command = operator(OperatorKind.CREATE_ACCOUNT, user, f"create-{user}")
+            key, value = user.encode(), command.model_dump_json().encode()
+            headers = command_headers(
+                signer, key=key, correlation_id=b"", reply_to=b"", value=value
+            )
             await producer.send_and_wait(
-                settings.topic(COMMANDS), command.model_dump_json().encode(), partition=0
+                settings.topic(COMMANDS), value, key=key, partition=0, headers=headers
             )
     finally:
         await producer.stop()
