@@ -487,7 +487,7 @@ def main(argv: list[str] | None = None) -> None:
         "--fetch-max-wait-ms",
         type=int,
         default=None,
-        help="consumers' fetch wait (default: the broker profile's, 500 on Kafka, 20 on Tansu)",
+        help="consumers' fetch wait (default: the broker profile's, 100 on Kafka, 20 on Tansu)",
     )
     parser.add_argument("--out", default="", help="also write the JSON report to this file")
     args = parser.parse_args(argv)

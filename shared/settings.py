@@ -56,7 +56,9 @@ class BrokerProfile:
     idempotent_producer: bool
     """Tansu refuses InitProducerId, so its producers cannot be idempotent."""
     fetch_max_wait_ms: int
-    """Apache Kafka answers a parked fetch as soon as data arrives, so a long wait costs nothing;
+    """Apache Kafka answers a parked fetch as soon as data arrives, so the wait costs no latency
+    in steady state; but a partition resumed or sought while a fetch is parked waits for that
+    fetch to end (a restarted ledger's first batch waited ~1 s at Kafka's default 500), so 100.
     Tansu answers only when the wait ends, so there it sets the latency (10-20 ms is its floor)."""
     reply_rollover_after: int
     """Tansu's fetch cost grows with the record batches in a partition, so a reply topic is
@@ -71,7 +73,7 @@ class BrokerProfile:
 BROKER_PROFILES: dict[BrokerFlavour, BrokerProfile] = {
     BrokerFlavour.KAFKA: BrokerProfile(
         idempotent_producer=True,
-        fetch_max_wait_ms=500,
+        fetch_max_wait_ms=100,
         reply_rollover_after=0,
         exact_end_offsets=True,
     ),
@@ -100,7 +102,7 @@ class CommonSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_flavour: BrokerFlavour = BrokerFlavour.KAFKA
     kafka_fetch_max_wait_ms: int | None = Field(default=None, ge=1, le=5000)
-    """How long a fetch waits for data; unset: the broker profile's (500 on Kafka, 20 on Tansu)."""
+    """How long a fetch waits for data; unset: the broker profile's (100 on Kafka, 20 on Tansu)."""
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"

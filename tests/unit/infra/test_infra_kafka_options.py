@@ -73,5 +73,5 @@ def test_fetches_wait_long_on_kafka_which_wakes_them_on_data_and_briefly_on_tans
         CommonSettings(kafka_flavour=BrokerFlavour.KAFKA, kafka_fetch_max_wait_ms=50), None
     )
 
-    assert (kafka["fetch_max_wait_ms"], tansu["fetch_max_wait_ms"]) == (500, 20)
+    assert (kafka["fetch_max_wait_ms"], tansu["fetch_max_wait_ms"]) == (100, 20)
     assert chosen["fetch_max_wait_ms"] == 50
