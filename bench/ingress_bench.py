@@ -250,6 +250,10 @@ class Bench:
             kafka_flavour=self.stack.kafka_flavour,
             kafka_fetch_max_wait_ms=self.args.fetch_max_wait_ms,
             topic_prefix=prefix,
+            # the run's one signing key, as the processes of self.env() have it
+            command_key_id="bench",
+            command_key=self.key,
+            command_verify_keys={"bench": self.key},
         )
 
     async def fresh_topics(self) -> str:
