@@ -123,6 +123,13 @@ def _account(user_id: str, currency: str) -> str:
     return f"/accounts/{_user(user_id)}/{_checked(identifiers.currency, currency, 'currency')}"
 
 
+def _idempotency_key(key: str | None) -> str:
+    """``--key``, checked by the API's rules, or a new one (``cli-<uuid>``)."""
+    from shared import identifiers  # noqa: PLC0415
+
+    return _checked(identifiers.idempotency_key, key or f"cli-{uuid.uuid4()}", "--key")
+
+
 def _amount(value: str, field: str = "amount") -> str:
     """``value`` if it is ASCII decimal text (the API's rule), else a usage error (exit 2)."""
     from shared.money import InvalidAmount, to_decimal  # noqa: PLC0415
@@ -287,12 +294,8 @@ def _register_money(app: typer.Typer) -> None:
             token: Token = "",
             as_json: JsonOut = False,
         ) -> None:
-            from shared import identifiers  # noqa: PLC0415
-
             path = f"{_account(user_id, currency)}/{segment}"
-            idempotency_key = _checked(
-                identifiers.idempotency_key, key or f"cli-{uuid.uuid4()}", "--key"
-            )
+            idempotency_key = _idempotency_key(key)
             client = Api(api, token, as_json)
             answer = client.call(
                 "POST",

@@ -7,12 +7,21 @@ Tables by default, the API's JSON with ``--json``; a problem answer ends with ex
 from __future__ import annotations
 
 import sys
-import uuid
 from typing import Annotated, Any
 
 import typer
 
-from services.cli.operator import DEFAULT_API, Api, ApiUrl, JsonOut, Token, _show
+from services.cli.operator import (
+    DEFAULT_API,
+    Api,
+    ApiUrl,
+    JsonOut,
+    Token,
+    _account,
+    _amount,
+    _idempotency_key,
+    _show,
+)
 
 LIMIT_COLUMNS = ("limit", "period", "limit_amount", "used", "allowed", "period_start", "pending")
 CHANGE_COLUMNS = ("kind", "user_id", "currency", "limit", "period", "limit_amount", "effective_at")
@@ -42,7 +51,7 @@ Period = Annotated[
 
 
 def _keyed(key: str | None, as_json: bool) -> dict[str, str]:
-    idempotency_key = key or f"cli-{uuid.uuid4()}"
+    idempotency_key = _idempotency_key(key)
     if not as_json:
         print(f"Idempotency-Key: {idempotency_key}", file=sys.stderr)
     return {"Idempotency-Key": idempotency_key}
@@ -73,7 +82,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The limits in force, used and still allowed this period, and the exclusion."""
         client = Api(api, token, as_json)
-        answer = client.call("GET", f"/accounts/{user_id}/{currency}/limits")
+        answer = client.call("GET", f"{_account(user_id, currency)}/limits")
         rows = [_pending(item) for item in answer["limits"]]
         _show(as_json, answer, f"limits of {user_id} {currency}", rows, LIMIT_COLUMNS)
         exclusion = answer.get("exclusion")
@@ -97,10 +106,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Set a limit: lower or new at once, higher after the cooling-off period."""
         client = Api(api, token, as_json)
-        body = {"limit": limit, "period": period, "amount": amount}
+        body = {"limit": limit, "period": period, "amount": _amount(amount)}
         answer = client.call(
             "PUT",
-            f"/accounts/{user_id}/{currency}/limits",
+            f"{_account(user_id, currency)}/limits",
             body={**body, "reason": reason, "requested_by": by},
             headers=_keyed(key, as_json),
         )
@@ -123,7 +132,7 @@ def register(app: typer.Typer) -> None:
         client = Api(api, token, as_json)
         answer = client.call(
             "DELETE",
-            f"/accounts/{user_id}/{currency}/limits",
+            f"{_account(user_id, currency)}/limits",
             body={"limit": limit, "period": period, "reason": reason, "requested_by": by},
             headers=_keyed(key, as_json),
         )
@@ -139,7 +148,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Every change of the account's limits and exclusions, oldest first."""
         client = Api(api, token, as_json)
-        answer = client.call("GET", f"/accounts/{user_id}/{currency}/limits/history")
+        answer = client.call("GET", f"{_account(user_id, currency)}/limits/history")
         _show(as_json, answer, f"protection history of {user_id}", answer["items"], HISTORY_COLUMNS)
 
     @app.command("exclude")
@@ -165,7 +174,7 @@ def register(app: typer.Typer) -> None:
         client = Api(api, token, as_json)
         answer = client.call(
             "POST",
-            f"/accounts/{user_id}/{currency}/exclusion",
+            f"{_account(user_id, currency)}/exclusion",
             body={
                 "kind": "time_out" if time_out else "self_exclusion",
                 "until": until,
