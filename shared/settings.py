@@ -351,15 +351,3 @@ class ReconcilerSettings(HypetechClientSettings):
     """Correction policy (off by default): settle open bets of FINISHED rounds as lost."""
     ledger_timeout_s: float = Field(default=5.0, gt=0)
     instance_id: str = "reconciler"
-    tap_verify_keys: dict[str, SecretStr] = Field(default_factory=dict)
-    """Key id -> key of the producers whose webhooks the tap of ``wallet.commands.v1`` believes
-    (the ingress's; JSON object): a record not signed by one is not stored."""
-
-    @model_validator(mode="after")
-    def _tap_keys(self) -> ReconcilerSettings:
-        for secret in self.tap_verify_keys.values():
-            self.check_secret("tap_verify_keys", secret)
-        return self
-
-    def tap_verifier(self) -> Verifier:
-        return self.verifier_of("tap_verify_keys", self.tap_verify_keys)

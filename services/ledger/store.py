@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Final
 
 import asyncpg
@@ -400,6 +401,11 @@ INSERTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("source_partition", "integer"),
         ("source_offset", "bigint"),
         ("occurred_at", "timestamptz"),
+        ("session_token", "text"),
+        ("round_id", "text"),
+        ("amount", "numeric"),
+        ("target_tx_id", "text"),
+        ("mode", "text"),
     ),
     "accounts": (
         ("user_id", "text"),
@@ -543,6 +549,22 @@ class Source:
     partition: int
 
 
+#: A decision to store, with where its command came from (partition and offset) and the command.
+Sourced = tuple[Source, int, Command, Decision]
+
+
+def as_sent(
+    command: Command,
+) -> tuple[str | None, str | None, Decimal | None, str | None, str | None]:
+    """What a webhook asked for, stored with its decision for the reconciler: the session, the
+    round, the amount as sent, the bet a rollback undoes and the mode (None for operator
+    commands)."""
+    if isinstance(command, OperatorCommand):
+        return None, None, None, None, None
+    target = command.rollback_target if command.kind is WebhookKind.ROLLBACK else None
+    return command.session_token, command.round_id, command.amount, target, command.mode.value
+
+
 @dataclass(frozen=True, slots=True)
 class Offsets:
     """What a batch moves: for one group and topic, partition -> the offset it expects to find
@@ -658,7 +680,7 @@ def _write_args(rows: _Rows, offsets: Offsets) -> list[Any]:
 async def write(
     conn: asyncpg.Connection,
     state: BatchState,
-    decided: Sequence[tuple[Source, int, Decision]],
+    decided: Sequence[Sourced],
     events_topic: str,
     offsets: Offsets,
 ) -> bool:
@@ -680,9 +702,7 @@ async def write(
     return moved == len(offsets.next)
 
 
-def _rows(
-    state: BatchState, decided: Sequence[tuple[Source, int, Decision]], events_topic: str
-) -> _Rows:
+def _rows(state: BatchState, decided: Sequence[Sourced], events_topic: str) -> _Rows:
     decisions: list[tuple[Any, ...]] = []
     transactions: list[tuple[Any, ...]] = []
     postings: list[tuple[Any, ...]] = []
@@ -690,7 +710,7 @@ def _rows(
     round_locks: list[tuple[Any, ...]] = []
     outbox: list[tuple[Any, ...]] = []
     changes: list[tuple[Any, ...]] = []
-    for source, offset, decision in decided:
+    for source, offset, command, decision in decided:
         if not decision.stored or decision.key is None:
             continue
         key = decision.key
@@ -711,6 +731,7 @@ def _rows(
                 source.partition,
                 offset,
                 decision.occurred_at,
+                *as_sent(command),
             )
         )
         movement = decision.movement

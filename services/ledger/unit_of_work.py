@@ -125,16 +125,18 @@ class UnitOfWork:
 
     def _decide_all(
         self, state: BatchState, entries: Sequence[Entry], decide_one: Decider
-    ) -> tuple[list[tuple[Entry, Decision | None]], list[tuple[store.Source, int, Decision]]]:
+    ) -> tuple[list[tuple[Entry, Decision | None]], list[store.Sourced]]:
         """Decide each command in order, folding each decision into ``state``."""
         decided: list[tuple[Entry, Decision | None]] = []
-        sourced: list[tuple[store.Source, int, Decision]] = []
+        sourced: list[store.Sourced] = []
         for entry in entries:
-            decision = None if entry.command is None else decide_one(state, entry.command)
+            command = entry.command
+            decision = None if command is None else decide_one(state, command)
             decided.append((entry, decision))
-            if decision is not None:
+            if command is not None and decision is not None:
                 state.apply(decision)
-                sourced.append((store.Source(self._topic, entry.partition), entry.offset, decision))
+                source = store.Source(self._topic, entry.partition)
+                sourced.append((source, entry.offset, command, decision))
         return decided, sourced
 
 

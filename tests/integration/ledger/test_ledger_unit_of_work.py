@@ -18,7 +18,6 @@ from services.ledger import store
 from services.ledger.app import policy_of
 from services.ledger.decide import Command, decide
 from services.ledger.faults import Faults
-from services.ledger.model import Decision
 from services.ledger.state import BatchState
 from services.ledger.unit_of_work import Entry, OffsetGap, UnitOfWork
 from shared.contracts.commands import Mode, OperatorKind, WebhookKind
@@ -153,12 +152,12 @@ POLICY = policy_of(
 EVENTS = "paths.wallet.transactions.v1"
 
 
-def decide_all(state: BatchState, batch: list[Command]) -> list[tuple[store.Source, int, Decision]]:
-    decided = []
+def decide_all(state: BatchState, batch: list[Command]) -> list[store.Sourced]:
+    decided: list[store.Sourced] = []
     for offset, command in enumerate(batch, start=FIRST_OFFSET):
         decision = decide(state, command, POLICY)
         state.apply(decision)
-        decided.append((store.Source(TOPIC, PARTITION), offset, decision))
+        decided.append((store.Source(TOPIC, PARTITION), offset, command, decision))
     return decided
 
 
@@ -231,9 +230,7 @@ async def test_one_statement_writes_every_table_a_batch_touches(db_pool: asyncpg
     }
 
 
-async def loaded_batch(
-    pool: asyncpg.Pool, tag: str
-) -> tuple[str, BatchState, list[tuple[store.Source, int, Decision]]]:
+async def loaded_batch(pool: asyncpg.Pool, tag: str) -> tuple[str, BatchState, list[store.Sourced]]:
     """A funded player, the offset row stored at FIRST_OFFSET, and a batch loaded (no lock)."""
     user, grant_user = f"guard-{tag}", f"guard-free-{tag}"
     await seed(pool, user, grant_user)
@@ -249,7 +246,7 @@ async def write_loaded(
     pool: asyncpg.Pool,
     tag: str,
     state: BatchState,
-    decided: list[tuple[store.Source, int, Decision]],
+    decided: list[store.Sourced],
     partitions: tuple[int, ...] = (PARTITION,),
 ) -> bool:
     """The loaded batch written, each of ``partitions`` expected at FIRST_OFFSET."""
@@ -471,3 +468,34 @@ async def test_the_unit_refuses_entries_after_a_gap(db_pool: asyncpg.Pool) -> No
     with pytest.raises(OffsetGap):
         await unit(db_pool, tag).apply([Entry(PARTITION, FIRST_OFFSET + 2, None)])
     assert await stored_offsets(db_pool, tag) == {PARTITION: FIRST_OFFSET + 1}
+
+
+@pytest.mark.integration
+async def test_each_decision_keeps_what_its_webhook_asked_for(db_pool: asyncpg.Pool) -> None:
+    """The session, round, amount as sent, rollback target and mode are stored with the
+    decision, refusals included: the reconciler reads them there, not from the topic."""
+    tag = uuid.uuid4().hex[:8]
+    user, grant_user = f"sent-{tag}", f"sent-free-{tag}"
+    await seed(db_pool, user, grant_user)
+    batch: list[Command] = [
+        webhook(WebhookKind.BET, user, f"b-{tag}", "1.50", round_id="r8"),
+        webhook(WebhookKind.ROLLBACK, user, f"rb-{tag}", "1.50", linked_tx_id=f"b-{tag}"),
+        webhook(WebhookKind.BET, user, f"big-{tag}", "999.00", round_id="r9"),  # refused
+        operator(OperatorKind.DEPOSIT, user, f"dep-{tag}", "1.00"),
+    ]
+    entries = [Entry(PARTITION, FIRST_OFFSET + n, command) for n, command in enumerate(batch)]
+
+    await unit(db_pool, tag).apply(entries)
+
+    async with db_pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT provider_tx_id, status, session_token, round_id, amount::text, target_tx_id,"
+            " mode FROM decisions WHERE user_id = $1 ORDER BY source_offset",
+            user,
+        )
+    assert [tuple(row) for row in rows] == [
+        (f"b-{tag}", 200, f"tok-{user}", "r8", "1.50", None, "default"),
+        (f"rb-{tag}", 200, f"tok-{user}", "r1", "1.50", f"b-{tag}", "default"),
+        (f"big-{tag}", 403, f"tok-{user}", "r9", "999.00", None, "default"),
+        (f"dep-{tag}", 200, None, None, None, None, None),
+    ]
