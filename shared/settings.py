@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.command_auth import DEVELOPMENT_KEY, DEVELOPMENT_KEY_ID, Signer, Verifier
 from shared.contracts.commands import WinWithoutRound
+from shared.logs import LogFormat
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "placeholder", "dev", "test", "xxx"}
@@ -118,7 +119,7 @@ class CommonSettings(BaseSettings):
     Unset: the broker profile's (never on Apache Kafka, 20,000 on Tansu).
     """
     log_level: str = "INFO"
-    log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+    log_format: LogFormat = "auto"
     extra_currencies: dict[str, int] = Field(default_factory=dict)
     topic_prefix: str = ""
     """Prepended to every topic name (tests use a unique prefix per test; production leaves it empty)."""
