@@ -7,6 +7,7 @@ into its stored decision. Pure.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from services.ledger.model import (
@@ -46,7 +47,9 @@ class Row:
         "command",
         "currency",
         "fingerprint",
+        "fmt",
         "key",
+        "operator_tx_id",
         "policy",
         "state",
         "texts",
@@ -64,13 +67,9 @@ class Row:
         self.texts = Texts(key, command, policy.currencies)
         self.user_id: str = command.user_id
         self.currency: str = command.currency
-
-    @property
-    def operator_tx_id(self) -> str:
-        return self.texts.operator_tx_id
-
-    def fmt(self, minor: int) -> str:
-        return self.texts.fmt(minor)
+        self.operator_tx_id = self.texts.operator_tx_id
+        self.fmt: Callable[[int], str] = self.texts.fmt
+        """``minor`` in the command's currency as a decimal string (``Texts.fmt``)."""
 
     def refuse(
         self,
