@@ -14,7 +14,9 @@ from typing import Any
 import asyncpg
 
 from services.reconciler.matcher import Difference
-from services.reconciler.rows import BetState, LedgerRow, TxKind
+from services.reconciler.rows import LedgerRow
+from shared.contracts.bets import BetState
+from shared.contracts.commands import WebhookKind
 from shared.contracts.problems import slug_of
 from shared.currencies import DEFAULT_CURRENCIES, CurrencyTable
 from shared.jsonwire import MalformedJson, dumps_compact, loads_exact
@@ -559,7 +561,7 @@ def _columns(differences: Sequence[tuple[str, Difference]]) -> list[list[str | N
     ]
 
 
-_KINDS = {kind.value: kind for kind in TxKind}
+_KINDS = {kind.value: kind for kind in WebhookKind}
 _BET_STATES = {state.value: state for state in BetState}
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from services.reconciler.provider import RateLimiter
 from services.reconciler.provider_rows import provider_row
-from services.reconciler.rows import ProviderStatus, TxKind
+from services.reconciler.rows import ProviderStatus
 from services.reconciler.runner import fewer_collections
 from shared.contracts.commands import (
     Generation,
@@ -42,7 +42,7 @@ def test_a_listed_row_keeps_its_id_as_text_and_its_amount_exact() -> None:
 
     assert (row.tx_id, row.kind, row.amount, row.round_finished) == (
         "10001",
-        TxKind.BET,
+        WebhookKind.BET,
         Decimal("50.10"),
         True,
     )
