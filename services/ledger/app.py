@@ -29,7 +29,7 @@ from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
 from shared.kafka import ensure_topics, producer, stop_client
 from shared.logs import configure_logging, get_logger
-from shared.runtime import collect_garbage_less_often
+from shared.runtime import collect_garbage_less_often, run_service
 from shared.settings import LedgerSettings
 
 log = get_logger("hypeledger.ledger")
@@ -233,4 +233,4 @@ def serve(service: LedgerService) -> None:
             loop.add_signal_handler(sig, service.stop_event.set)
         await service.run()
 
-    asyncio.run(main())
+    run_service(main())
