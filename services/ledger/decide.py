@@ -510,6 +510,7 @@ def _bet(ctx: _Ctx, env: WebhookEnvelope) -> Decision:
     else:
         period_totals = _period_totals(ctx)
         _refuse_if_breached(ctx, protection.STAKE_KINDS, amount, period_totals)
+        _refuse_past_ceiling(ctx, period_totals, wagers=amount)
         totals, alerts = _totals_after(ctx, period_totals, wagers=amount, losses=amount)
         if balance < amount:
             return ctx.reject(
@@ -868,6 +869,7 @@ def _deposit_or_withdraw(ctx: _Ctx, cmd: OperatorCommand) -> Decision:
         _refuse_if_excluded(ctx, amount)
         period_totals = _period_totals(ctx)
         _refuse_if_breached(ctx, protection.DEPOSIT_KINDS, amount, period_totals)
+        _refuse_past_ceiling(ctx, period_totals, deposits=amount)
         totals, alerts = _totals_after(ctx, period_totals, deposits=amount)
     if balance + delta < 0:
         return ctx.reject(
@@ -998,6 +1000,26 @@ def _refuse_if_breached(
     )
     refused_by = f"{found.kind.value}/{found.period.value}"
     raise _Refused(replace(refusal, events=(event,), refused_by=refused_by))
+
+
+def _refuse_past_ceiling(
+    ctx: _Ctx, totals: dict[LimitPeriod, protection.Totals], *, deposits: int = 0, wagers: int = 0
+) -> None:
+    """Refuse a deposit or a stake that would take a period total past what its column holds
+    (the database never has to be the one to overflow)."""
+    found = protection.over_ceiling(totals, deposits=deposits, wagers=wagers)
+    if found is None:
+        return
+    kind, period = found
+    raise _Refused(
+        ctx.reject(
+            "period-total-exceeded",
+            f"the {period.period.value}'s {kind.value} total {ctx.fmt(period.used(kind))} cannot"
+            f" grow by {ctx.fmt(deposits or wagers)}: it would pass {ctx.fmt(protection.TOTAL_CEILING)}",
+            period=period.period.value,
+            period_start=period.start.isoformat(),
+        )
+    )
 
 
 def _totals_after(
