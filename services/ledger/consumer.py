@@ -311,6 +311,9 @@ class LedgerConsumer:
                 0 if consumer is None else len(consumer.assignment())
             )
             return
+        # Held from now until compared with the log: not applied, and not ready, meanwhile (they
+        # were marked only after the awaits below, and a fetch round in between could apply them).
+        self._unchecked.update(assigned)
         stored = await self._stored_offsets_retried([tp.partition for tp in assigned])
         if stored is None:
             return  # stopping
@@ -334,7 +337,6 @@ class LedgerConsumer:
         # Compared with the log at the top of the next fetch round, before anything of them is
         # applied (held until then), not inside the rebalance callback, which should not wait on
         # the broker.
-        self._unchecked.update(assigned)
         self._next_log_check = 0.0
         self.assigned_once.set()
 
