@@ -67,6 +67,10 @@ MAX_RESYNCS = 20
 LOG_CHECK_INTERVAL_S = 10.0
 #: The longest a comparison of the stored offsets with the log may wait for the broker.
 LOG_CHECK_WITHIN_S = 5.0
+#: How long one fetch round waits for records, and how long while partitions wait for their
+#: first comparison with the log or none is assigned yet (a restart's readiness waits on it).
+FETCH_WAIT_MS = 200
+UNSETTLED_FETCH_WAIT_MS = 20
 #: After its fetched records, a partition applies at most this many more batches that the consumer
 #: already holds for it before the fetch round ends (see ``_apply_in_order``).
 DRAIN_BATCHES = 3
@@ -176,6 +180,8 @@ class LedgerConsumer:
         self._deliveries: set[asyncio.Task[None]] = set()
         """Replies handed to the producer whose acknowledgement is still awaited."""
         self.assigned_once = asyncio.Event()
+        self.ready_once = asyncio.Event()
+        """Set the first time the consumer is ready (its partitions sought and checked)."""
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -259,7 +265,11 @@ class LedgerConsumer:
                 # A check the broker did not answer is tried again soon: new partitions wait on it.
                 self._next_log_check = time.monotonic() + (LOG_CHECK_INTERVAL_S if checked else 1.0)
             generation = self._generation
-            batches = await consumer.getmany(timeout_ms=200, max_records=size)
+            # Short waits while partitions wait for their first log check (or none is owned
+            # yet): an assignment does not end a wait in progress, and readiness waits on it.
+            settled = self._owned and not self._unchecked
+            wait_ms = FETCH_WAIT_MS if settled else UNSETTLED_FETCH_WAIT_MS
+            batches = await consumer.getmany(timeout_ms=wait_ms, max_records=size)
             if batches:
                 batches.update(await self._top_up(consumer, batches, size))
             if not batches:
@@ -434,6 +444,8 @@ class LedgerConsumer:
             self._unchecked.discard(tp)
             consumer.pause(tp)
         self._held_gauges()
+        if self.ready:
+            self.ready_once.set()
         return True
 
     def _held_gauges(self) -> None:
