@@ -262,8 +262,7 @@ class LedgerConsumer:
                     checked = await self._check_log(
                         consumer, [tp for tp in self._owned if tp not in self._stopped]
                     )
-                # A check the broker did not answer is tried again soon: new partitions wait on it.
-                self._next_log_check = time.monotonic() + (LOG_CHECK_INTERVAL_S if checked else 1.0)
+                self._next_log_check = self._next_check_after(checked)
             generation = self._generation
             # Short waits while partitions wait for their first log check (or none is owned
             # yet): an assignment does not end a wait in progress, and readiness waits on it.
@@ -292,6 +291,22 @@ class LedgerConsumer:
                 await asyncio.gather(
                     *(self._apply_in_order(consumer, tp, records, size) for tp, records in parts)
                 )
+
+    def _next_check_after(self, checked: bool) -> float:
+        """When to compare the owned partitions with their log again after a check.
+
+        A check the broker did not answer is tried again soon: new partitions wait on it.
+        Partitions whose assignment completed during the check (the assignment does not wait
+        for the lock the check holds) were not part of it: they are checked at once, not after
+        the interval (they waited 10 s, paused and unready, when the check's end postponed the
+        immediate check their assignment had asked for).
+        """
+        now = time.monotonic()
+        if not checked:
+            return now + 1.0
+        if self._unchecked & self._owned:
+            return 0.0
+        return now + LOG_CHECK_INTERVAL_S
 
     @staticmethod
     async def _top_up(
