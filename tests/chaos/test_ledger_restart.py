@@ -7,7 +7,6 @@ for the dead member and rebalancing every member.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -23,6 +22,7 @@ from ledger_processes import (
     chaos_settings,
     check_end_state,
     create_topics,
+    logged,
     start_ledger,
     wait_all_applied,
 )
@@ -71,7 +71,7 @@ async def test_a_killed_ledger_is_ready_and_applying_within_two_seconds_of_its_r
         if restarted is not None:
             restarted.terminate()
 
-    start = start_lines(restarted.log)
+    start = logged(restarted.log, "ledger.started", "ledger.ready")
     logging.getLogger(__name__).warning(
         "restarted ledger: ready after %.2f s, applying after %.2f s; %s",
         ready_s,
@@ -83,13 +83,3 @@ async def test_a_killed_ledger_is_ready_and_applying_within_two_seconds_of_its_r
         f" {ready_s:.2f} s), more than {BACK_WITHIN_S} s; its start: {start};"
         f" load average {os.getloadavg()} on {os.cpu_count()} CPUs"
     )
-
-
-def start_lines(log: Path) -> list[dict[str, Any]]:
-    """The ledger's ``ledger.started`` and ``ledger.ready`` lines: where its start went."""
-    lines = (json.loads(line) for line in log.read_text().splitlines() if line.startswith("{"))
-    return [
-        {k: v for k, v in line.items() if k not in ("level", "timestamp", "consumer", "relay")}
-        for line in lines
-        if line.get("event") in ("ledger.started", "ledger.ready")
-    ]
