@@ -49,8 +49,11 @@ def ledger(
     ),
 ) -> None:
     """Run the ledger consumer (the only writer of money) and, unless --no-relay, the relay."""
-    from services.ledger.app import build, serve  # noqa: PLC0415 - keep `hypeledger --help` fast
-    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from shared.runtime import collector_paused  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    with collector_paused():  # a restart is mostly these imports
+        from services.ledger.app import build, serve  # noqa: PLC0415 - keep `hypeledger --help` fast
+        from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
 
     serve(build(LedgerSettings(), relay=not no_relay, create_partitions=create_topics or None))
 

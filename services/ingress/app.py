@@ -33,10 +33,13 @@ from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
 from shared.http_server import HttpServerConfig, server_config
 from shared.kafka_rpc import KafkaRpcClient, RpcStats
-from shared.logs import configure_logging
+from shared.logs import configure_logging, get_logger
 from shared.metrics_access import METRICS_PATHS, MetricsTokenGuard
 from shared.runtime import collect_garbage_less_often
 from shared.settings import IngressSettings
+from shared.startup import Phases
+
+log = get_logger("hypeledger.ingress")
 
 LEGACY_PREFIX = "/webhooks/hypetech/"
 LEGACY_ROUTES = {
@@ -167,7 +170,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
+        phases = Phases()  # its first phase: the process's start, imports and app until now
         await link.start()
+        phases.phase("link_s")
+        log.info("ingress.started", **phases.durations)
         try:
             yield {}
         finally:

@@ -374,6 +374,8 @@ def _paths() -> dict[str, Any]:
                 "invalid-amount",
                 "limit-exceeded",
                 "player-self-excluded",
+                "balance-limit-exceeded",
+                "period-total-exceeded",
                 "idempotency-key-required",
                 "duplicate-transaction-mismatch",
             )

@@ -35,6 +35,7 @@ from tests.deploy.manifests import (
     CREATE_TOPICS,
     OVERLAYS,
     ROOT,
+    SERVICE_KINDS,
     TOPICS_FILE,
     containers,
     declared_topics,
@@ -221,7 +222,7 @@ def _deployed_args() -> dict[str, list[str]]:
     args: dict[str, list[str]] = {}
     for folder in OVERLAYS:
         for resource in rendered(folder):
-            if resource["kind"] == "Deployment":
+            if resource["kind"] in SERVICE_KINDS:
                 for container in containers(resource):
                     args.setdefault(container["args"][0], container["args"])
     return args

@@ -18,6 +18,7 @@ from tests.deploy.manifests import (
     is_operator_resource,
     pod_spec,
     rendered,
+    services_of,
 )
 
 ALERTS = ROOT / "deploy" / "monitoring" / "alerts.yaml"
@@ -52,10 +53,7 @@ def test_every_pod_behind_a_service_waits_before_it_stops(folder: Path) -> None:
     resources = rendered(folder)
     services = [s for s in by_kind(resources, "Service") if s["spec"].get("clusterIP") != "None"]
     behind = [
-        d
-        for d in by_kind(resources, "Deployment")
-        for s in services
-        if selected(d, s["spec"]["selector"])
+        d for d in services_of(resources) for s in services if selected(d, s["spec"]["selector"])
     ]
 
     for deployment in behind:
@@ -130,7 +128,7 @@ def test_the_service_monitor_scrapes_every_workload_that_serves_metrics() -> Non
 
     workloads = [
         d
-        for d in by_kind(resources, "Deployment")
+        for d in services_of(resources)
         if "prometheus.io/port" in d["spec"]["template"]["metadata"].get("annotations", {})
     ]
 
