@@ -37,6 +37,7 @@ from shared.logs import configure_logging
 from shared.metrics_access import METRICS_PATHS, MetricsTokenGuard
 from shared.runtime import collect_garbage_less_often
 from shared.settings import IngressSettings
+from shared.tracing import configure_tracing
 
 LEGACY_PREFIX = "/webhooks/hypetech/"
 LEGACY_ROUTES = {
@@ -84,6 +85,7 @@ def app_from_environment() -> ASGIApp:
             update={"instance_id": f"{settings.instance_id}-{os.getpid()}"}
         )
     configure_logging(settings.log_level, settings.log_format)
+    configure_tracing("hypeledger-ingress")
     application = create_app(settings)
     collect_garbage_less_often()
     return application

@@ -33,7 +33,7 @@ from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
-from services.ledger import store
+from services.ledger import spans, store
 from services.ledger.decide import Command, decide, unprocessable
 from services.ledger.errors import ErrorClass, backoff_s, classify, reason_of
 from services.ledger.faults import Faults
@@ -819,7 +819,8 @@ class LedgerConsumer:
             decision = decide(state, item.command, self._policy)
             state.apply(decision)
             decided.append((item, decision))
-            sourced.append((store.Source(tp.topic, tp.partition), item.record.offset, decision))
+            source = store.Source(tp.topic, tp.partition, spans.traceparent_of(item.record))
+            sourced.append((source, item.record.offset, decision))
         return decided, sourced, next_offsets
 
     async def _apply_together(
@@ -948,6 +949,7 @@ class LedgerConsumer:
         futures = []
         for item, decision in decided:
             self._observe(decision)
+            traced = spans.decided(item.record, decision)  # tracing: the decision's span
             headers = dict(item.record.headers or ())
             reply_to = headers.get(HEADER_REPLY_TO)
             if not reply_to or item.refusal is not None:
@@ -957,7 +959,7 @@ class LedgerConsumer:
             signed = reply_headers(self._signer, correlation_id=correlation_id, value=value)
             futures.append(
                 await self._producer.send(
-                    reply_to.decode(), value, key=correlation_id, headers=signed
+                    reply_to.decode(), value, key=correlation_id, headers=signed + traced
                 )
             )
         if futures:  # queued in order; their acknowledgements are awaited off the fetch loop

@@ -473,7 +473,7 @@ COPY_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "rollback_tombstones": ("provider", "bet_tx_id", "rollback_tx_id", "user_id", "currency"),
     "round_locks": ("provider", "user_id", "round_id", "operator_tx_id"),
-    "outbox": ("event_id", "topic", "message_key", "payload"),
+    "outbox": ("event_id", "topic", "message_key", "payload", "traceparent"),
     "protection_changes": (
         "operator_tx_id",
         "time_zone",
@@ -576,6 +576,8 @@ WHERE g.grant_id = d.grant_id
 class Source:
     topic: str
     partition: int
+    traceparent: str | None = None
+    """The command's W3C trace context, stored on its outbox rows (``services/ledger/spans.py``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -704,7 +706,9 @@ def _rows(
             lock = decision.round_lock
             round_locks.append((lock.provider, lock.user_id, lock.round_id, lock.operator_tx_id))
         for event in decision.events:
-            outbox.append((event.event_id, events_topic, event.key, event.payload))
+            outbox.append(
+                (event.event_id, events_topic, event.key, event.payload, source.traceparent)
+            )
         record = decision.protection_record
         if record is not None:
             changes.append(
@@ -790,7 +794,7 @@ _COLUMN_TYPES: dict[str, tuple[str, ...]] = {
     ),
     "rollback_tombstones": ("text", "text", "text", "text", "text"),
     "round_locks": ("text", "text", "text", "uuid"),
-    "outbox": ("uuid", "text", "text", "text"),
+    "outbox": ("uuid", "text", "text", "text", "text"),
     "protection_changes": (
         "uuid", "text", "text", "text", "text", "text", "text", "text", "bigint", "text",
         "timestamptz", "timestamptz", "text", "text", "timestamptz",
