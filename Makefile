@@ -39,7 +39,7 @@ test: install kafka-jars
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services shared
+	$(VENV)/bin/mypy services shared examples
 	$(VENV)/bin/lint-imports
 
 fmt: install
