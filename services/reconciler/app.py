@@ -1,4 +1,4 @@
-"""The reconciler's composition root: ``build(settings)`` wires pool, Hypetech client, tap,
+"""The reconciler's composition root: ``build(settings)`` wires pool, Hypetech client,
 publisher, correction policy and runner; ``serve(settings)`` runs it every ``interval_s`` with
 ``/healthz``, ``/readyz`` and ``/metrics`` on the metrics port."""
 
@@ -27,7 +27,6 @@ from services.reconciler.provider import build_client
 from services.reconciler.publisher import FindingPublisher
 from services.reconciler.runner import Progress, Reconciler, RunRequest, utc_now
 from services.reconciler.store import AnotherRunActive, ReconcilerStore
-from services.reconciler.tap import CommandTap
 from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
@@ -49,7 +48,6 @@ class ReconcilerApp:
     pool: asyncpg.Pool
     store: ReconcilerStore
     client: HypetechClient
-    tap: CommandTap
     metrics: ReconcilerMetrics
     reconciler: Reconciler
 
@@ -59,7 +57,7 @@ class ReconcilerApp:
                 await conn.fetchval("SELECT 1")
         except (OSError, asyncpg.PostgresError):
             return False
-        return self.tap.assigned
+        return True
 
 
 @contextlib.asynccontextmanager
@@ -73,9 +71,6 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
         store = ReconcilerStore(pool, DEFAULT_PROVIDER, CurrencyTable(settings.extra_currencies))
         client = build_client(settings)
         stack.push_async_callback(client.aclose)
-        tap = CommandTap(settings, pool, settings.tap_verifier())
-        await tap.start()
-        stack.push_async_callback(tap.stop)
         kafka_producer: AIOKafkaProducer = producer(settings)
         await kafka_producer.start()
         stack.push_async_callback(kafka_producer.stop)
@@ -98,11 +93,10 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
             store=store,
             client=client,
             metrics=metrics,
-            tap=tap,
             publisher=FindingPublisher(settings, store, kafka_producer, metrics),
             settle_lost=settle_lost,
         )
-        yield ReconcilerApp(settings, pool, store, client, tap, metrics, reconciler)
+        yield ReconcilerApp(settings, pool, store, client, metrics, reconciler)
 
 
 def health_app(app: ReconcilerApp, metrics_token: SecretStr | None = None) -> Starlette:
@@ -127,7 +121,7 @@ def health_app(app: ReconcilerApp, metrics_token: SecretStr | None = None) -> St
 
 
 async def serve(settings: ReconcilerSettings) -> None:
-    """Run every ``interval_s`` until SIGTERM or SIGINT; the tap keeps reading in between."""
+    """Run every ``interval_s`` until SIGTERM or SIGINT."""
     configure_logging(settings.log_level, settings.log_format)
     configure_tracing("hypeledger-reconciler")
     log = get_logger("reconciler")
@@ -157,9 +151,8 @@ async def serve(settings: ReconcilerSettings) -> None:
                 except Exception:  # a failed run is retried at the next interval
                     app.metrics.errors.labels("run").inc()
                     log.exception("reconciler.run.failed")
-                deadline = loop.time() + settings.interval_s
-                while not stop.is_set() and loop.time() < deadline:
-                    await app.tap.poll_once(timeout_ms=200)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), settings.interval_s)
         finally:
             server.should_exit = True
             await server_task
