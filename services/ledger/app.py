@@ -32,6 +32,7 @@ from shared.logs import configure_logging, get_logger
 from shared.runtime import collect_garbage_less_often, run_service
 from shared.settings import LedgerSettings
 from shared.startup import Phases
+from shared.tracing import configure_tracing
 
 log = get_logger("hypeledger.ledger")
 
@@ -227,6 +228,7 @@ def build(
     create_partitions: int | None = None,
 ) -> LedgerService:
     configure_logging(settings.log_level, settings.log_format)
+    configure_tracing("hypeledger-ledger")
     if consumer:  # refuse to start without the keys (shared.command_auth), before connecting
         settings.command_verifier()
         settings.command_signer()

@@ -33,7 +33,7 @@ from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
-from services.ledger import store
+from services.ledger import spans, store
 from services.ledger.decide import Command, unprocessable
 from services.ledger.errors import ErrorClass, backoff_s, classify, reason_of
 from services.ledger.faults import Faults
@@ -852,6 +852,7 @@ class LedgerConsumer:
         futures = []
         for item, decision in decided:
             self._observe(decision)
+            traced = spans.decided(item.record, decision)  # tracing: the decision's span
             headers = dict(item.record.headers or ())
             reply_to = headers.get(HEADER_REPLY_TO)
             if not reply_to or item.refusal is not None:
@@ -861,7 +862,7 @@ class LedgerConsumer:
             signed = reply_headers(self._signer, correlation_id=correlation_id, value=value)
             futures.append(
                 await self._producer.send(
-                    reply_to.decode(), value, key=correlation_id, headers=signed
+                    reply_to.decode(), value, key=correlation_id, headers=signed + traced
                 )
             )
         if futures:  # queued in order; their acknowledgements are awaited off the fetch loop
@@ -954,7 +955,7 @@ async def _delivered(futures: list[asyncio.Future[object]]) -> None:
 
 
 def _entry(tp: TopicPartition, item: _Item) -> Entry:
-    return Entry(tp.partition, item.record.offset, item.command)
+    return Entry(tp.partition, item.record.offset, item.command, spans.traceparent_of(item.record))
 
 
 def _reply_of(decision: Decision | None) -> LedgerReply:

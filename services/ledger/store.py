@@ -462,6 +462,7 @@ INSERTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("topic", "text"),
         ("message_key", "text"),
         ("payload", "text"),
+        ("traceparent", "text"),
     ),
     "protection_changes": (
         ("operator_tx_id", "uuid"),
@@ -547,6 +548,8 @@ UPDATES: dict[str, tuple[tuple[tuple[str, str], ...], str, str]] = {
 class Source:
     topic: str
     partition: int
+    traceparent: str | None = None
+    """The command's W3C trace context, stored on its outbox rows (``services/ledger/spans.py``)."""
 
 
 #: A decision to store, with where its command came from (partition and offset) and the command.
@@ -766,7 +769,9 @@ def _rows(state: BatchState, decided: Sequence[Sourced], events_topic: str) -> _
             lock = decision.round_lock
             round_locks.append((lock.provider, lock.user_id, lock.round_id, lock.operator_tx_id))
         for event in decision.events:
-            outbox.append((event.event_id, events_topic, event.key, event.payload))
+            outbox.append(
+                (event.event_id, events_topic, event.key, event.payload, source.traceparent)
+            )
         record = decision.protection_record
         if record is not None:
             changes.append(

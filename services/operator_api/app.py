@@ -47,6 +47,7 @@ from shared.kafka_rpc import KafkaRpcClient
 from shared.logs import configure_logging, get_logger
 from shared.metrics_access import MetricsTokenGuard
 from shared.settings import OperatorApiSettings
+from shared.tracing import TracingMiddleware, configure_tracing
 
 log = get_logger(__name__)
 
@@ -182,6 +183,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(TracingMiddleware),
             Middleware(MetricsMiddleware, metrics=metrics),
             Middleware(MetricsTokenGuard, token=settings.metrics_token),
             Middleware(BearerAuth, tokens=settings.operator_tokens),
@@ -209,4 +211,5 @@ def server_of(settings: OperatorApiSettings) -> HttpServerConfig:
 def serve(settings: OperatorApiSettings) -> None:
     """Run the API with uvicorn on the configured host and port (``hypeledger operator-api``)."""
     configure_logging(settings.log_level, settings.log_format)
+    configure_tracing("hypeledger-operator-api")
     run(server_of(settings))

@@ -37,6 +37,7 @@ from shared.kafka_rpc import KafkaRpcClient
 from shared.logs import configure_logging, get_logger
 from shared.metrics_access import MetricsTokenGuard
 from shared.settings import HttpServerLimits, ReconcilerSettings
+from shared.tracing import configure_tracing
 
 DEFAULT_PROVIDER = "hypetech"
 
@@ -122,6 +123,7 @@ def health_app(app: ReconcilerApp, metrics_token: SecretStr | None = None) -> St
 async def serve(settings: ReconcilerSettings) -> None:
     """Run every ``interval_s`` until SIGTERM or SIGINT."""
     configure_logging(settings.log_level, settings.log_format)
+    configure_tracing("hypeledger-reconciler")
     log = get_logger("reconciler")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

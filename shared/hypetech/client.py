@@ -16,8 +16,10 @@ from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
+from shared import tracing
 from shared.hypetech.errors import (
     HypetechApiError,
     HypetechResponseInvalid,
@@ -193,7 +195,20 @@ class HypetechClient:
         json_body: Mapping[str, Any] | None = None,
     ) -> Any:
         content = None if json_body is None else dumps_rest(dict(json_body)).encode()
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        attributes = {"http.request.method": method, "url.path": path}
+        with tracing.outgoing(f"hypetech {method}", SpanKind.CLIENT, attributes) as carrier:
+            return await self._attempts(method, path, params, content, headers | carrier)
+
+    async def _attempts(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> Any:
+        """Send the request, again on a transport error or a retryable answer, within bounds."""
         retry = 0
         while True:
             self.attempts += 1
