@@ -347,8 +347,9 @@ class ReconcilerSettings(HypetechClientSettings):
     metrics_port: int = 9102
     chunk_size: int = Field(default=64, ge=1, le=10_000)
     """Sessions committed together (findings and progress in one transaction)."""
-    settle_lost_on_finished_rounds: bool = False
-    """Correction policy (off by default): settle open bets of FINISHED rounds as lost."""
+    settle_lost_on_finished_rounds: bool = True
+    """Settle the open bets of rounds Hypetech reports FINISHED, that nothing won there, as lost
+    (a ledger command, reason ``round-finished``, no money moves). Off: they are findings."""
     ledger_timeout_s: float = Field(default=5.0, gt=0)
     instance_id: str = "reconciler"
     tap_verify_keys: dict[str, SecretStr] = Field(default_factory=dict)
