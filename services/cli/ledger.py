@@ -105,25 +105,48 @@ def audit(
 
 
 def retention(
-    days: int = typer.Option(
-        180,
+    days: int | None = typer.Option(
+        None,
         min=180,
-        help="Keep decisions (idempotency keys) and tombstones this many days (>= 180).",
+        help="Keep decisions (idempotency keys) and tombstones this many days; default"
+        " HYPELEDGER_RETENTION_DAYS (five years), never under five years outside development.",
+    ),
+    outbox_days: int | None = typer.Option(
+        None,
+        min=1,
+        help="Keep published outbox rows this many days (HYPELEDGER_RETENTION_OUTBOX_DAYS).",
     ),
 ) -> None:
-    """Expire idempotency keys, tombstones and published outbox rows older than --days."""
+    """Expire decisions and tombstones older than --days, published outbox rows older than
+    --outbox-days; transactions and postings are kept for good."""
     from services.ledger.retention import expire  # noqa: PLC0415 - keep `hypeledger --help` fast
     from shared.db.pool import create_pool  # noqa: PLC0415 - keep `hypeledger --help` fast
-    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from shared.settings import LedgerSettings, retention_floor  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    settings = LedgerSettings()
+    keep = settings.retention_days if days is None else days
+    floor = retention_floor(settings.environment)
+    if keep < floor:
+        raise typer.BadParameter(
+            f"must be at least {floor} in {settings.environment} (records of money are kept"
+            " five years)",
+            param_hint="--days",
+        )
 
     async def main() -> None:
         pool = await create_pool(
-            LedgerSettings(), min_size=1, max_size=1, application_name="hypeledger-retention"
+            settings, min_size=1, max_size=1, application_name="hypeledger-retention"
         )
         try:
             async with pool.acquire() as conn:
                 with progress("expiring keys, tombstones and published outbox rows"):
-                    result = await expire(conn, now=datetime.now(UTC), days=days)
+                    result = await expire(
+                        conn,
+                        now=datetime.now(UTC),
+                        days=keep,
+                        outbox_days=outbox_days or settings.retention_outbox_days,
+                        environment=settings.environment,
+                    )
         finally:
             await pool.close()
         print(
