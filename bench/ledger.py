@@ -134,10 +134,12 @@ async def seed_accounts(dsn: str, players: int) -> None:
                 users,
             )
             await conn.execute(
-                "INSERT INTO postings (operator_tx_id, leg, account_type, account_ref, currency, amount)"
+                "INSERT INTO postings"
+                " (operator_tx_id, leg, account_type, account_ref, currency, amount, balance_after)"
                 " SELECT i, l, CASE l WHEN 0 THEN 'player' ELSE 'operator_cash' END,"
                 "        CASE l WHEN 0 THEN u ELSE 'operator' END, 'USD',"
-                "        CASE l WHEN 0 THEN $3::bigint ELSE -$3::bigint END"
+                "        CASE l WHEN 0 THEN $3::bigint ELSE -$3::bigint END,"
+                "        CASE l WHEN 0 THEN $3::bigint END"
                 " FROM unnest($1::uuid[], $2::text[]) AS s (i, u), (VALUES (0), (1)) AS legs (l)",
                 ids,
                 users,
@@ -344,6 +346,7 @@ async def floor_worker(
 ) -> None:
     now = datetime.now(UTC)
     today = now.date()
+    balances: dict[str, int] = defaultdict(lambda: START_BALANCE)
     async with pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO consumed_offsets (group_id, topic, partition, next_offset) VALUES ('floor', 'floor', $1, 0)",
@@ -411,6 +414,9 @@ async def floor_worker(
                         for r in chunk
                     ],
                 )
+                for r in chunk:
+                    balances[r["user"]] += r["delta"]
+                    r["balance_after"] = balances[r["user"]]
                 await store.insert_rows(
                     conn,
                     "postings",
@@ -422,6 +428,7 @@ async def floor_worker(
                             r["user"] if leg == 0 else "hypetech",
                             "USD",
                             r["delta"] if leg == 0 else -r["delta"],
+                            r["balance_after"] if leg == 0 else None,
                         )
                         for r in chunk
                         for leg in (0, 1)

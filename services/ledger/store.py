@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from services.ledger.balances import with_balances_after
 from services.ledger.decide import Command, key_of
 from services.ledger.model import (
     Account,
@@ -457,7 +458,15 @@ COPY_COLUMNS: dict[str, tuple[str, ...]] = {
         "round_id",
         "session_token",
     ),
-    "postings": ("operator_tx_id", "leg", "account_type", "account_ref", "currency", "amount"),
+    "postings": (
+        "operator_tx_id",
+        "leg",
+        "account_type",
+        "account_ref",
+        "currency",
+        "amount",
+        "balance_after",  # services.ledger.balances
+    ),
     "bets": (
         "provider",
         "bet_tx_id",
@@ -740,7 +749,7 @@ def _rows(
                 for user, currency in sorted(state.new_accounts)
             ],
             "transactions": transactions,
-            "postings": postings,
+            "postings": with_balances_after(postings, lambda u, c: accounts[(u, c)].balance),
             "bets": [_bet_row(state.bets[key]) for key in sorted(state.new_bets)],
             "rollback_tombstones": tombstones,
             "round_locks": round_locks,
@@ -784,7 +793,7 @@ _COLUMN_TYPES: dict[str, tuple[str, ...]] = {
     ),
     "accounts": ("text", "text", "text", "bigint"),
     "transactions": ("uuid", "text", "text", "text", "text", "text", "text", "text"),
-    "postings": ("uuid", "smallint", "text", "text", "text", "bigint"),
+    "postings": ("uuid", "smallint", "text", "text", "text", "bigint", "bigint"),
     "bets": (
         "text", "text", "text", "text", "text", "bigint", "text", "text", "bigint", "text", "uuid",
     ),
