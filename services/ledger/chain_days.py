@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from services.ledger.chain import GENESIS, heads_root
 from shared.contracts.chain import CHAIN_HEADS_KEY, ChainHeadsEvent
+from shared.days import day_bounds
 
 _EVENT_NAMESPACE = uuid.UUID("6f1c7a52-0d55-4f7e-9a51-3b0f4bfa0c11")
 
@@ -51,12 +52,6 @@ class DayHeads:
     matches: bool
     """The day as recomputed now equals the day as recorded (always true when just recorded)."""
     heads: list[tuple[str, str, str]]
-
-
-def day_bounds(day: date, time_zone: str) -> tuple[datetime, datetime]:
-    zone = ZoneInfo(time_zone)
-    start = datetime.combine(day, time(0), tzinfo=zone)
-    return start, datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
 
 
 def root_of(previous_root: str, digest: str) -> str:

@@ -12,9 +12,8 @@ grant; a row whose session is unknown is under ``unknown``.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,19 +23,11 @@ from services.operator_api.context import Context
 from services.operator_api.http import ProblemError, json_response
 from services.operator_api.ports import DayTotals
 from shared.currencies import CurrencyTable
+from shared.days import day_bounds
 from shared.money import format_minor
 
 UNKNOWN_GAME = "unknown"
 MONEY_FIELDS = ("stakes", "wins", "refunds", "free_bet_stakes", "free_bet_wins", "ggr")
-
-
-def day_bounds(day: date, time_zone: str) -> tuple[datetime, datetime]:
-    """The first instant of ``day`` and of the next one, in ``time_zone`` (23 or 25 hours apart
-    on the days clocks change)."""
-    zone = ZoneInfo(time_zone)
-    start = datetime.combine(day, time(0), tzinfo=zone)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-    return start, end
 
 
 def report_view(
