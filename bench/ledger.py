@@ -350,6 +350,34 @@ def limit_totals_columns(
     return [list(column) for column in zip(*rows, strict=True)]
 
 
+#: The floor's writes: the ledger's rows by binary COPY and plain set-based updates, the cheapest
+#: way Postgres takes them (no decisions made, no guard).
+UPSERT_TOTALS = """
+INSERT INTO limit_totals (user_id, currency, period, period_start, deposits, wagers, losses, alerts)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::bigint[], $6::bigint[],
+                     $7::bigint[], $8::smallint[])
+ON CONFLICT (user_id, currency, period) DO UPDATE
+SET period_start = EXCLUDED.period_start, deposits = EXCLUDED.deposits,
+    wagers = EXCLUDED.wagers, losses = EXCLUDED.losses, alerts = EXCLUDED.alerts
+"""
+UPDATE_ACCOUNTS = """
+UPDATE accounts a SET balance = a.balance + d.delta, status = d.status, updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS d (user_id, currency, status, delta)
+WHERE a.user_id = d.user_id AND a.currency = d.currency
+"""
+UPDATE_BETS = """
+UPDATE bets b SET state = d.state, updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[]) AS d (provider, bet_tx_id, state)
+WHERE b.provider = d.provider AND b.bet_tx_id = d.bet_tx_id
+"""
+
+
+async def copy_rows(conn: asyncpg.Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        columns = [name for name, _ in store.INSERTS[table]]
+        await conn.copy_records_to_table(table, records=rows, columns=columns)
+
+
 async def floor_worker(
     pool: asyncpg.Pool, rows: list[dict[str, Any]], batch: int, partition: int
 ) -> None:
@@ -372,7 +400,7 @@ async def floor_worker(
                 if r["key"].kind == "bet":
                     wagers[r["user"]] += r["amount"]
             async with conn.transaction():
-                await store.insert_rows(
+                await copy_rows(
                     conn,
                     "decisions",
                     [
@@ -396,17 +424,15 @@ async def floor_worker(
                         for r in chunk
                     ],
                 )
+                await conn.execute(UPSERT_TOTALS, *limit_totals_columns(deltas, wagers, today))
                 await conn.execute(
-                    store.UPSERTS["limit_totals"], *limit_totals_columns(deltas, wagers, today)
-                )
-                await conn.execute(
-                    store.UPDATE_ACCOUNTS,
+                    UPDATE_ACCOUNTS,
                     list(deltas),
                     ["USD"] * len(deltas),
                     ["active"] * len(deltas),
                     list(deltas.values()),
                 )
-                await store.insert_rows(
+                await copy_rows(
                     conn,
                     "transactions",
                     [
@@ -426,7 +452,7 @@ async def floor_worker(
                 for r in chunk:
                     balances[r["user"]] += r["delta"]
                     r["balance_after"] = balances[r["user"]]
-                await store.insert_rows(
+                await copy_rows(
                     conn,
                     "postings",
                     [
@@ -443,7 +469,7 @@ async def floor_worker(
                         for leg in (0, 1)
                     ],
                 )
-                await store.insert_rows(
+                await copy_rows(
                     conn,
                     "bets",
                     [
@@ -465,12 +491,12 @@ async def floor_worker(
                 )
                 if wins:
                     await conn.execute(
-                        store.UPDATE_BETS,
+                        UPDATE_BETS,
                         ["hypetech"] * len(wins),
                         [r["bet"] for r in wins],
                         ["won"] * len(wins),
                     )
-                await store.insert_rows(
+                await copy_rows(
                     conn,
                     "outbox",
                     [(r["event_id"], "floor", r["user"], r["payload"]) for r in chunk],

@@ -4,8 +4,8 @@ simulator over HTTP and the ledger's tables in Postgres.
 1. Start (or find) Postgres and a Kafka-protocol broker (``shared.infra.stack``); create a fresh
    migrated database.
 2. Seed both sides from one formula (``bench.reconcile_rows``): the simulator, in its own process,
-   bulk-seeded (``services.simulator.bulk``); the ledger's decisions, bets and the reconciler's
-   webhook tap, by COPY. Every row agrees, so the run must end with zero findings.
+   bulk-seeded (``services.simulator.bulk``); the ledger's decisions (with what each webhook
+   asked for) and bets, by COPY. Every row agrees, so the run must end with zero findings.
 3. Time ``Reconciler.run_once``: choose the sessions (ledger activity plus Hypetech's active
    list), page through every session's transactions, match, store progress, finish the run.
 
@@ -80,24 +80,20 @@ async def seed_ledger(dsn: str, sessions: int, per_session: int) -> int:
     decided = datetime.now(UTC) - timedelta(minutes=20)
     decisions: list[tuple[Any, ...]] = []
     bets: list[tuple[Any, ...]] = []
-    tapped: list[tuple[Any, ...]] = []
     for bulk in bench_sessions(sessions, per_session):
         for row in bulk.transactions:
             kind = "bet" if row.type is TxType.BET else "win"
             op = uuid.uuid4()
             decisions.append(
                 ("hypetech", kind, row.tx_id, bulk.user_id, CURRENCY, "", "applied", 200, "{}",
-                 op, "bench", 0, len(decisions), decided)
+                 op, "bench", 0, len(decisions), decided, bulk.token, row.round_id,
+                 Decimal(row.amount_minor).scaleb(-2), None, "default")
             )  # fmt: skip
             if kind == "bet":
                 bets.append(
                     ("hypetech", row.tx_id, bulk.user_id, CURRENCY, row.round_id,
                      row.amount_minor, "default", "won", op, decided)
                 )  # fmt: skip
-            tapped.append(
-                ("hypetech", kind, row.tx_id, bulk.token, bulk.user_id, CURRENCY,
-                 Decimal(row.amount_minor).scaleb(-2), row.round_id, None, "default", decided)
-            )  # fmt: skip
     conn = await asyncpg.connect(dsn)
     try:
         await conn.copy_records_to_table(
@@ -105,19 +101,14 @@ async def seed_ledger(dsn: str, sessions: int, per_session: int) -> int:
             records=decisions,
             columns=["provider", "kind", "provider_tx_id", "user_id", "currency", "fingerprint",
                      "outcome", "status", "body", "operator_tx_id", "source_topic",
-                     "source_partition", "source_offset", "decided_at"],
+                     "source_partition", "source_offset", "decided_at", "session_token",
+                     "round_id", "amount", "target_tx_id", "mode"],
         )  # fmt: skip
         await conn.copy_records_to_table(
             "bets",
             records=bets,
             columns=["provider", "bet_tx_id", "user_id", "currency", "round_id", "amount", "mode",
                      "state", "operator_tx_id", "created_at"],
-        )  # fmt: skip
-        await conn.copy_records_to_table(
-            "reconciler_webhooks",
-            records=tapped,
-            columns=["provider", "kind", "provider_tx_id", "session_token", "user_id",
-                     "currency", "amount", "round_id", "target_tx_id", "mode", "received_at"],
         )  # fmt: skip
         await conn.execute("ANALYZE")
     finally:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 
 class MalformedJson(ValueError):
@@ -43,11 +46,23 @@ def loads_exact(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
 
 
 def dumps_compact(value: Any) -> str:
-    """Serialise compactly (no spaces), keys in insertion order; ``Decimal`` as its exact text."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default)
+    """Compact JSON (no spaces), keys in insertion order, UTF-8 text unescaped; ``Decimal`` as a
+    string of its exact text, ``datetime`` in ISO 8601.
+
+    The one writer of the answers the ledger stores and replays byte for byte, and of every other
+    compact JSON hypeledger writes (HTTP answers, ``json`` columns). orjson writes it; what orjson
+    refuses (an integer past 64 bits, a key that is not a string, an unpaired surrogate) is
+    written by the standard library the same way.
+    """
+    try:
+        return orjson.dumps(value, default=_exact_text).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_exact_text)
 
 
-def _default(value: Any) -> Any:
+def _exact_text(value: Any) -> str:
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")

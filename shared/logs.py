@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Literal
 
 import structlog
 
+LogFormat = Literal["auto", "json", "console"]
+"""``json`` lines, ``console`` lines, or ``auto``: console on a terminal, JSON elsewhere."""
 
-def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
+
+def configure_logging(level: str = "INFO", fmt: LogFormat = "auto") -> None:
     """structlog for our own lines, and the same renderer for every library's ``logging`` lines.
 
     aiokafka, uvicorn, asyncio and the rest log through the standard library; their records go

@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.command_auth import DEVELOPMENT_KEY, DEVELOPMENT_KEY_ID, Signer, Verifier
+from shared.contracts.commands import WinWithoutRound
+from shared.logs import LogFormat
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "placeholder", "dev", "test", "xxx"}
@@ -117,7 +119,7 @@ class CommonSettings(BaseSettings):
     Unset: the broker profile's (never on Apache Kafka, 20,000 on Tansu).
     """
     log_level: str = "INFO"
-    log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+    log_format: LogFormat = "auto"
     extra_currencies: dict[str, int] = Field(default_factory=dict)
     topic_prefix: str = ""
     """Prepended to every topic name (tests use a unique prefix per test; production leaves it empty)."""
@@ -311,7 +313,7 @@ class LedgerSettings(CommonSettings):
     session_check: bool = True
     insufficient_funds_status: int = Field(default=403, ge=400, le=499)
     rollback_unknown_status: int = Field(default=200)
-    win_without_round: str = Field(default="reject", pattern="^(reject|accept_and_flag)$")
+    win_without_round: WinWithoutRound = "reject"
     relay_interval_ms: int = Field(default=50, ge=1)
     lag_interval_s: float = Field(default=2.0, gt=0)
     """How often the consumer lag metric is measured against the log end (Apache Kafka)."""
@@ -384,15 +386,3 @@ class ReconcilerSettings(HypetechClientSettings):
     (a ledger command, reason ``round-finished``, no money moves). Off: they are findings."""
     ledger_timeout_s: float = Field(default=5.0, gt=0)
     instance_id: str = "reconciler"
-    tap_verify_keys: dict[str, SecretStr] = Field(default_factory=dict)
-    """Key id -> key of the producers whose webhooks the tap of ``wallet.commands.v1`` believes
-    (the ingress's; JSON object): a record not signed by one is not stored."""
-
-    @model_validator(mode="after")
-    def _tap_keys(self) -> ReconcilerSettings:
-        for secret in self.tap_verify_keys.values():
-            self.check_secret("tap_verify_keys", secret)
-        return self
-
-    def tap_verifier(self) -> Verifier:
-        return self.verifier_of("tap_verify_keys", self.tap_verify_keys)

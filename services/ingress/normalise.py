@@ -13,8 +13,9 @@ Reading rules (``docs/hypetech-api.md`` decides the contradictions between doc g
   ``float``. A ``linked_tx_id`` of ``0``, ``""`` or ``null`` means "no link" (the V4 schema's
   placeholder);
 * amounts are JSON numbers or numeric strings, parsed exactly, with at most the currency's decimals
-  (binary-float noise within 1e-9 is rounded, see ``shared.money``); bets need ``> 0``, every other
-  money webhook ``>= 0``;
+  (binary-float noise within 1e-9 is rounded, see ``shared.money``, and the envelope says so); bets
+  need ``> 0``, every other money webhook ``>= 0``. The envelope carries the amount in minor units
+  too, so the ledger does not parse it again;
 * ``count_register`` is an integer or a string of digits; ``mode`` is ``default`` or ``free``;
 * ``agreggator`` (sic, V4 win) and ``aggregator`` (V4 rollback) are the same field.
 """
@@ -30,7 +31,7 @@ from typing import Any, Final
 from shared.contracts.commands import Generation, Mode, WebhookEnvelope, WebhookKind
 from shared.currencies import DEFAULT_CURRENCIES, CurrencyTable, UnknownCurrency
 from shared.jsonwire import loads_exact
-from shared.money import InvalidAmount, minor_to_decimal, parse_minor
+from shared.money import InvalidAmount, ParsedAmount, minor_to_decimal, parse_minor
 
 MAX_ID_CHARS: Final = 128
 MAX_TEXT_CHARS: Final = 256
@@ -186,11 +187,16 @@ def normalise(
     mode = reader.mode()
     # A free bet may carry its value or 0 (the docs do not say which): only a paid bet must be > 0.
     paid_bet = kind is WebhookKind.BET and mode is Mode.DEFAULT
+    provider = reader.required_text("provider")  # the fields are read, and refused, in this order
+    provider_tx_id = reader.required_identifier("provider_tx_id")
+    amount = reader.amount(currency, currencies, positive=paid_bet)
     return WebhookEnvelope(
         **common,
-        provider=reader.required_text("provider"),
-        provider_tx_id=reader.required_identifier("provider_tx_id"),
-        amount=reader.amount(currency, currencies, positive=paid_bet),
+        provider=provider,
+        provider_tx_id=provider_tx_id,
+        amount=minor_to_decimal(amount.minor, currency, currencies),
+        amount_minor=amount.minor,
+        amount_noise_rounded=amount.noise_rounded,
         round_id=reader.round_id(required=kind in ROUND_REQUIRED),
         game=reader.text("game"),
         mode=mode,
@@ -282,7 +288,8 @@ class _Reader:
             raise UnknownCurrencyField(code)
         return code
 
-    def amount(self, currency: str, currencies: CurrencyTable, *, positive: bool) -> Decimal:
+    def amount(self, currency: str, currencies: CurrencyTable, *, positive: bool) -> ParsedAmount:
+        """The amount in minor units (parsed here, once) and whether float noise was rounded."""
         value = self._fields.get("amount")
         if value is None:
             raise InvalidField("amount", "is required")
@@ -296,7 +303,7 @@ class _Reader:
             raise UnknownCurrencyField(exc.code) from None
         if parsed.minor < 0 or (positive and parsed.minor == 0):
             raise InvalidAmountField("must be > 0" if positive else "must not be negative")
-        return minor_to_decimal(parsed.minor, currency, currencies)
+        return parsed
 
     def mode(self) -> Mode:
         value = self.text("mode", limit=16)

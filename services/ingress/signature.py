@@ -8,7 +8,7 @@ on the URL followed by ``?`` and the received raw query string is accepted too, 
 configured key is tried (rotation). ``verify`` says which form matched: only a signature over the
 query string authenticates the query's fields (the caller must not read them otherwise). The comparison is constant-time over all candidates and
 case-insensitive. Only when the raw body does not match is the body parsed and re-serialised as
-Node.js's ``JSON.stringify`` would (``jsstringify``) and checked once more, for a body that was
+Node.js's ``JSON.stringify`` would (``shared.hypetech.jsstringify``) and checked once more, for a body that was
 re-formatted on its way.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from enum import Enum
 from typing import Final
 
-from services.ingress.jsstringify import js_stringify
+from shared.hypetech.jsstringify import js_stringify
 from shared.jsonwire import loads_exact
 
 HEADER: Final = "hype-hash"

@@ -13,7 +13,7 @@ being ``GENESIS``. The canonical encoding is every field that matters, each leng
 transaction's id, kind, provider, provider id, player, currency and round, its time in
 microseconds since the epoch, then each posting in leg order (leg, account type, account, currency,
 amount, balance after). The database computes the links as the postings are written (trigger
-``transaction_chain_link``, migration 0035, in the same transaction); ``hypeledger audit``
+``transaction_chain_link``, migration 0036, in the same transaction); ``hypeledger audit``
 recomputes them here, independently, from the stored rows.
 
 Each day's heads are summarised by ``heads_root``: a hash over every account's head at the end of

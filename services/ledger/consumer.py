@@ -34,13 +34,13 @@ from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
 from services.ledger import store
-from services.ledger.decide import Command, decide, unprocessable
+from services.ledger.decide import Command, unprocessable
 from services.ledger.errors import ErrorClass, backoff_s, classify, reason_of
 from services.ledger.faults import Faults
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.model import Decision, Outcome, Policy
 from services.ledger.offsets import OffsetCase, log_bounds, outside_log
-from services.ledger.state import BatchState
+from services.ledger.unit_of_work import Applied, Entry, OffsetGap, UnitOfWork
 from shared.command_auth import COMMAND, in_scope, reply_headers, signer_of
 from shared.contracts.commands import WALLET_COMMAND, LedgerReply
 from shared.contracts.problems import PROBLEM_CONTENT_TYPE, problem
@@ -70,14 +70,6 @@ LOG_CHECK_WITHIN_S = 5.0
 #: After its fetched records, a partition applies at most this many more batches that the consumer
 #: already holds for it before the fetch round ends (see ``_apply_in_order``).
 DRAIN_BATCHES = 3
-
-
-class OffsetGap(RuntimeError):
-    """Records after the stored offset arrived while the ones before them never did."""
-
-
-class _Diverged(Exception):
-    """A stored offset is not where the fetched records start: apply partition by partition."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +134,15 @@ class LedgerConsumer:
         self._scopes = {
             key_id: frozenset(scopes) for key_id, scopes in settings.command_key_scopes.items()
         }
-        self._events_topic = settings.topic(TRANSACTIONS)
         self._group = settings.consumer_group
+        self._unit = UnitOfWork(
+            pool,
+            group=self._group,
+            topic=self._topic,
+            events_topic=settings.topic(TRANSACTIONS),
+            policy=policy,
+            faults=faults,
+        )
         self._consumer: AIOKafkaConsumer | None = None
         self._positions: dict[TopicPartition, int] = {}
         self._owned: set[TopicPartition] = set()
@@ -638,46 +637,21 @@ class LedgerConsumer:
         """
         item = self._decode(record)
         detail = f"the database refused this command on its own (SQLSTATE {reason_of(exc)})"
-        decision = (
-            None if item.command is None else unprocessable(item.command, detail, self._policy)
-        )
         reason = f"database refused the command alone: {type(exc).__name__}: {exc}"[:1000]
         await self._send_dead_letter(record, reason, "database_refused")
-        started = time.perf_counter()
-        offsets = store.Offsets(self._group, self._topic, {tp.partition: record.offset + 1})
-        source = store.Source(tp.topic, tp.partition)
-        stored_decision = decision
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                if not await self._lock_at(conn, consumer, tp, record.offset):
-                    return
-                sourced = [] if decision is None else [(source, record.offset, decision)]
-                await store.write(conn, BatchState(), sourced, self._events_topic, offsets=offsets)
-        except Exception as again:
-            if classify(again) is not ErrorClass.COMMAND or decision is None:
-                raise
-            stored_decision = None
-            async with self._pool.acquire() as conn, conn.transaction():
-                if not await self._lock_at(conn, consumer, tp, record.offset):
-                    return
-                await store.write(conn, BatchState(), [], self._events_topic, offsets=offsets)
-        self._after_commit(consumer, [tp], offsets.next, started, 1)
-        await self._reply([(item, stored_decision)])
 
-    async def _lock_at(
-        self, conn: asyncpg.Connection, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int
-    ) -> bool:
-        """Lock the partition's offset row; True when it is at ``offset`` (False, and positioned
-        there, when it is already past it)."""
-        stored = await store.lock_offset(conn, self._group, tp.topic, tp.partition, offset)
-        if stored < offset:
-            raise OffsetGap(f"partition {tp.partition}: stored offset {stored}, record {offset}")
-        if stored > offset:
-            self._positions[tp] = stored
-            self._generation += 1
-            consumer.seek(tp, stored)
-            return False
-        return True
+        def refuse(_: object, command: Command) -> Decision | None:
+            return unprocessable(command, detail, self._policy)
+
+        started = time.perf_counter()
+        try:
+            applied = await self._unit.apply([_entry(tp, item)], refuse)
+        except Exception as again:
+            if classify(again) is not ErrorClass.COMMAND or item.command is None:
+                raise
+            offset_only = _Item(record, None, item.reason, item.refusal)
+            applied = await self._unit.apply([_entry(tp, offset_only)])
+        await self._book(consumer, [(tp, item)], applied, started)
 
     async def _apply(
         self,
@@ -694,148 +668,27 @@ class LedgerConsumer:
         if not records:
             return
         self._gaps[tp] = 0
-        items = [self._decode(record) for record in records]
-        poison = [item for item in items if item.command is None]
+        items = [(tp, self._decode(record)) for record in records]
+        poison = [item for _, item in items if item.command is None]
         if poison:
             await self._dead_letter(poison)
         started = time.perf_counter()
-        first = items[0].record.offset
-        done = await self._apply_unlocked([(tp, item) for item in items], {tp.partition: first})
-        if done is not None:
-            decided, next_offsets = done
-            self._after_commit(consumer, [tp], next_offsets, started, len(items))
-            await self._reply(decided)
-            return
-        async with self._pool.acquire() as conn, conn.transaction():
-            stored = await store.lock_offset(conn, self._group, tp.topic, tp.partition, first)
-            if stored < first:
-                raise OffsetGap(
-                    f"partition {tp.partition}: stored offset {stored}, first fetched {first}"
-                )
-            if stored > first:
-                log.warning(
-                    "ledger.batch.already_applied",
-                    partition=tp.partition,
-                    stored=stored,
-                    first=first,
-                )
-                items = [item for item in items if item.record.offset >= stored]
-                if not items:
-                    self._positions[tp] = stored
-                    self._generation += 1
-                    consumer.seek(tp, stored)
-                    return
-            decided, next_offsets = await self._load_decide_write(conn, [(tp, i) for i in items])
-        self._after_commit(consumer, [tp], next_offsets, started, len(items))
-        await self._reply(decided)
-
-    def _after_commit(
-        self,
-        consumer: AIOKafkaConsumer,
-        tps: Sequence[TopicPartition],
-        next_offsets: dict[int, int],
-        started: float,
-        size: int,
-    ) -> None:
-        """Book a committed batch: positions, metrics, and the Kafka offset commit to come."""
-        self._faults.reach("after_db_commit")
-        for tp in tps:
-            self._positions[tp] = self._uncommitted[tp] = next_offsets[tp.partition]
-            self._gaps[tp] = 0
-        self._metrics.apply_seconds.observe(time.perf_counter() - started)
-        self._metrics.batch_size.observe(size)
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_pending(consumer))
-
-    async def _apply_unlocked(
-        self, items: Sequence[tuple[TopicPartition, _Item]], firsts: dict[int, int]
-    ) -> tuple[list[tuple[_Item, Decision | None]], dict[int, int]] | None:
-        """Apply a small batch in two round trips and no transaction, or return None untouched.
-
-        Read the state and the stored offsets in one statement (no lock), decide, and write
-        everything in one statement that moves the offsets only from ``firsts`` and writes
-        nothing unless all of them moved (``store.write_if_unmoved``). None when the batch is
-        too big for one statement, a stored offset is not the expected one, another writer
-        moved one meanwhile, or anything fails: the caller then applies it under the lock.
-        """
-        if len(items) > store.ONE_STATEMENT_MAX:
-            return None
-        commands = [item.command for _, item in items if item.command is not None]
-        try:
-            async with self._pool.acquire() as conn:
-                state, stored = await store.load_state_and_offsets(
-                    conn, commands, self._group, self._topic, firsts
-                )
-                if stored != firsts:
-                    return None
-                decided, sourced, next_offsets = self._decide_all(state, items)
-                self._faults.reach("mid_batch")
-                written = await store.write_if_unmoved(
-                    conn,
-                    state,
-                    sourced,
-                    self._events_topic,
-                    offsets=store.Offsets(self._group, self._topic, next_offsets),
-                    expected=firsts,
-                )
-        except Exception as exc:  # noqa: BLE001 - applied again under the lock
-            log.warning("ledger.batch.unlocked_failed", error=repr(exc))
-            return None
-        return (decided, next_offsets) if written else None
-
-    async def _load_decide_write(
-        self, conn: asyncpg.Connection, items: Sequence[tuple[TopicPartition, _Item]]
-    ) -> tuple[list[tuple[_Item, Decision | None]], dict[int, int]]:
-        """The locked path's body, inside the caller's transaction once it holds the offsets."""
-        commands = [item.command for _, item in items if item.command is not None]
-        state = await store.load_state(conn, commands)
-        decided, sourced, next_offsets = self._decide_all(state, items)
-        await store.write(
-            conn,
-            state,
-            sourced,
-            self._events_topic,
-            offsets=store.Offsets(self._group, self._topic, next_offsets),
-        )
-        self._faults.reach("mid_batch")
-        return decided, next_offsets
-
-    def _decide_all(
-        self, state: BatchState, items: Sequence[tuple[TopicPartition, _Item]]
-    ) -> tuple[
-        list[tuple[_Item, Decision | None]],
-        list[tuple[store.Source, int, Decision]],
-        dict[int, int],
-    ]:
-        """Decide each command in order, folding each decision into ``state``."""
-        decided: list[tuple[_Item, Decision | None]] = []
-        sourced: list[tuple[store.Source, int, Decision]] = []
-        next_offsets: dict[int, int] = {}
-        for tp, item in items:
-            next_offsets[tp.partition] = item.record.offset + 1
-            if item.command is None:
-                decided.append((item, None))
-                continue
-            decision = decide(state, item.command, self._policy)
-            state.apply(decision)
-            decided.append((item, decision))
-            sourced.append((store.Source(tp.topic, tp.partition), item.record.offset, decision))
-        return decided, sourced, next_offsets
+        applied = await self._unit.apply([_entry(tp, item) for tp, item in items])
+        await self._book(consumer, items, applied, started)
 
     async def _apply_together(
         self,
         consumer: AIOKafkaConsumer,
         parts: list[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]],
     ) -> bool:
-        """Apply small batches of several partitions in ONE transaction; False if not applied.
+        """Apply small batches of several partitions as ONE unit of work; False if not applied.
 
         Taken only when every partition continues exactly at its expected offset and holds no
-        undecodable record. Anything unusual (a resync, a stored offset that differs, an error)
-        rolls the whole transaction back and returns False: the caller then applies each
-        partition on its own, which handles it and stops only the partition at fault.
+        undecodable record. Anything unusual (a resync, an error) returns False with nothing
+        applied: the caller then applies each partition on its own, which handles it and stops
+        only the partition at fault.
         """
         items: list[tuple[TopicPartition, _Item]] = []
-        firsts: dict[int, int] = {}
         for tp, fetched in parts:
             expected = self._positions.get(tp)
             records = fetched
@@ -848,25 +701,47 @@ class LedgerConsumer:
                 if item.command is None:
                     return False
                 items.append((tp, item))
-            firsts[tp.partition] = records[0].offset
         started = time.perf_counter()
-        done = await self._apply_unlocked(items, firsts)
-        if done is None:
-            try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    stored = await store.lock_offsets(conn, self._group, self._topic, firsts)
-                    if stored != firsts:
-                        raise _Diverged  # noqa: TRY301 - rolls the transaction back
-                    decided, next_offsets = await self._load_decide_write(conn, items)
-            except Exception as exc:  # noqa: BLE001 - applied again partition by partition
-                if not isinstance(exc, _Diverged):
-                    log.warning("ledger.batch.together_failed", error=repr(exc))
-                return False
-            done = decided, next_offsets
-        decided, next_offsets = done
-        self._after_commit(consumer, [tp for tp, _ in parts], next_offsets, started, len(items))
-        await self._reply(decided)
+        try:
+            applied = await self._unit.apply([_entry(tp, item) for tp, item in items])
+        except Exception as exc:  # noqa: BLE001 - applied again partition by partition
+            log.warning("ledger.batch.together_failed", error=repr(exc))
+            return False
+        await self._book(consumer, items, applied, started)
         return True
+
+    async def _book(
+        self,
+        consumer: AIOKafkaConsumer,
+        items: Sequence[tuple[TopicPartition, _Item]],
+        applied: Applied,
+        started: float,
+    ) -> None:
+        """After a batch was applied: positions, metrics, the Kafka offset commit to come, and
+        the replies. A partition whose stored offset is past what was fetched (applied before,
+        by this member or another) is sought there."""
+        self._faults.reach("after_db_commit")
+        fetched_end: dict[TopicPartition, int] = {}
+        by_position: dict[tuple[int, int], _Item] = {}
+        for tp, item in items:
+            fetched_end[tp] = item.record.offset + 1
+            by_position[(tp.partition, item.record.offset)] = item
+        for tp, end in fetched_end.items():
+            next_offset = applied.next_offsets[tp.partition]
+            self._positions[tp] = self._uncommitted[tp] = next_offset
+            self._gaps[tp] = 0
+            if next_offset > end:
+                log.warning(
+                    "ledger.batch.already_applied", partition=tp.partition, stored=next_offset
+                )
+                self._generation += 1
+                consumer.seek(tp, next_offset)
+        if applied.decided:
+            self._metrics.apply_seconds.observe(time.perf_counter() - started)
+            self._metrics.batch_size.observe(len(applied.decided))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_pending(consumer))
+        await self._reply([(by_position[(e.partition, e.offset)], d) for e, d in applied.decided])
 
     def _resync(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, expected: int, first: int
@@ -1047,6 +922,10 @@ async def _delivered(futures: list[asyncio.Future[object]]) -> None:
     for result in await asyncio.gather(*futures, return_exceptions=True):
         if isinstance(result, BaseException):
             log.error("ledger.reply.failed", error=repr(result))
+
+
+def _entry(tp: TopicPartition, item: _Item) -> Entry:
+    return Entry(tp.partition, item.record.offset, item.command)
 
 
 def _reply_of(decision: Decision | None) -> LedgerReply:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from services.ledger.protection import Exclusion, Limit, Totals
-from shared.contracts.protection import LimitKind, LimitPeriod
+from shared.contracts.bets import BetState as BetState  # noqa: PLC0414 - store.py reads it here
+from shared.contracts.commands import OperatorCommand, WebhookEnvelope, WinWithoutRound
+from shared.contracts.protection import ExclusionKind, LimitKind, LimitPeriod
 from shared.currencies import DEFAULT_CURRENCIES, CurrencyTable
 
 #: Namespaces for the deterministic ids: the same key always gets the same operator_tx_id, and
@@ -31,6 +33,9 @@ MAX_BALANCE_MINOR = 10**18
 #: player's), and only a refund past it is refused.
 BALANCE_CEILING = 2**63 - 1
 
+Command = WebhookEnvelope | OperatorCommand
+"""What the ledger decides: a normalised webhook or one of the operator's own commands."""
+
 OPERATOR_PROVIDER = "operator"
 """The provider column of operator commands' keys: ("operator", kind, idempotency_key)."""
 
@@ -40,21 +45,14 @@ class AccountStatus(StrEnum):
     BLOCKED = "blocked"
 
 
-class BetState(StrEnum):
-    OPEN = "open"
-    WON = "won"
-    LOST = "lost"
-    ROLLED_BACK = "rolled_back"
+class Flag(StrEnum):
+    """Stored on a decision (and carried by its event) for the reconciler to raise as a finding."""
 
-
-ALLOWED_BET_TRANSITIONS: frozenset[tuple[BetState, BetState]] = frozenset(
-    {
-        (BetState.OPEN, BetState.WON),
-        (BetState.OPEN, BetState.LOST),
-        (BetState.OPEN, BetState.ROLLED_BACK),
-        (BetState.LOST, BetState.ROLLED_BACK),
-    }
-)
+    WIN_ON_ROLLED_BACK_BET = "win_on_rolled_back_bet"
+    ROLLBACK_OF_SETTLED_BET = "rollback_of_settled_bet"
+    ROLLBACK_AMOUNT_DIFFERS = "rollback_amount_differs"
+    WIN_WITHOUT_ROUND = "win_without_round"
+    AMOUNT_NOISE_ROUNDED = "amount_noise_rounded"
 
 
 class Outcome(StrEnum):
@@ -91,6 +89,18 @@ class Key:
     def operator_tx_id(self) -> str:
         name = f"{self.provider}\x1f{self.kind}\x1f{self.provider_tx_id}"
         return uuid5_text(OPERATOR_TX_NAMESPACE, name)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A naive time read as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def command_time(command: Command) -> datetime:
+    """The command's own time: a webhook's ``received_at``, an operator command's
+    ``requested_at`` (the ledger has no clock of its own)."""
+    at = command.received_at if isinstance(command, WebhookEnvelope) else command.requested_at
+    return as_utc(at)
 
 
 def event_id_for(operator_tx_id: str) -> str:
@@ -197,6 +207,23 @@ class Movement:
 
 
 @dataclass(frozen=True, slots=True)
+class BetChange:
+    """A bet that already exists moves to ``state``."""
+
+    provider: str
+    bet_tx_id: str
+    state: BetState
+
+
+@dataclass(frozen=True, slots=True)
+class GrantChange:
+    """Free-bet units taken (-1) from a grant or given back (+1) to it."""
+
+    grant_id: int
+    delta: int
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxEvent:
     event_id: str
     key: str
@@ -220,7 +247,7 @@ class ProtectionRecord:
     period: LimitPeriod | None = None
     amount: int | None = None
     """The requested limit; None for a removal or an exclusion."""
-    exclusion: str | None = None
+    exclusion: ExclusionKind | None = None
     until: datetime | None = None
 
 
@@ -231,7 +258,7 @@ class Policy:
     session_check: bool = True
     insufficient_funds_status: int = 403
     rollback_unknown_status: int = 200
-    win_without_round: str = "reject"
+    win_without_round: WinWithoutRound = "reject"
     currencies: CurrencyTable = DEFAULT_CURRENCIES
     time_zone: str = "UTC"
     """The operator's time zone: where limits' calendar days, weeks and months begin."""
@@ -252,17 +279,16 @@ class Decision:
     key: Key | None = None
     fingerprint: str = ""
     operator_tx_id: str | None = None
-    flags: tuple[str, ...] = ()
+    flags: tuple[Flag, ...] = ()
     movement: Movement | None = None
     new_account: Account | None = None
     account_status: AccountStatus | None = None
     balance_delta: int = 0
     new_bet: Bet | None = None
-    bet_states: tuple[tuple[str, str, BetState], ...] = ()
-    """(provider, bet_tx_id, new state) for bets that already exist."""
+    bet_states: tuple[BetChange, ...] = ()
     tombstone: Tombstone | None = None
     round_lock: RoundLock | None = None
-    grant_deltas: tuple[tuple[int, int], ...] = ()
+    grant_deltas: tuple[GrantChange, ...] = ()
     events: tuple[OutboxEvent, ...] = field(default=())
     limit: Limit | None = None
     """A limit row to store (set or remove)."""

@@ -131,8 +131,8 @@ class BatchState:
         if decision.new_bet is not None:
             self.add_bet(decision.new_bet)
             self.new_bets.add((decision.new_bet.provider, decision.new_bet.bet_tx_id))
-        for provider, bet_tx_id, state in decision.bet_states:
-            self._set_bet_state(provider, bet_tx_id, state)
+        for change in decision.bet_states:
+            self._set_bet_state(change.provider, change.bet_tx_id, change.state)
         if decision.tombstone is not None:
             tomb = decision.tombstone
             self.tombstones[(tomb.provider, tomb.bet_tx_id)] = tomb
@@ -148,10 +148,12 @@ class BatchState:
         for totals in decision.totals:
             self.totals[(*account_key, totals.period)] = totals
             self.changed_totals.add((*account_key, totals.period))
-        for grant_id, delta in decision.grant_deltas:
-            grant = self.grants[grant_id]
-            self.grants[grant_id] = replace(grant, remaining=grant.remaining + delta)
-            self.grant_deltas[grant_id] = self.grant_deltas.get(grant_id, 0) + delta
+        for taken in decision.grant_deltas:
+            grant = self.grants[taken.grant_id]
+            self.grants[taken.grant_id] = replace(grant, remaining=grant.remaining + taken.delta)
+            self.grant_deltas[taken.grant_id] = (
+                self.grant_deltas.get(taken.grant_id, 0) + taken.delta
+            )
 
     def _set_bet_state(self, provider: str, bet_tx_id: str, state: BetState) -> None:
         key = (provider, bet_tx_id)

@@ -1,7 +1,9 @@
 """The ledger's SQL: load what a batch can touch into a ``BatchState``, write its decisions back.
 
-Everything is set-based: one statement per table per batch, arrays in through ``unnest``. The
-caller owns the transaction (``async with conn.transaction():``); nothing here commits.
+Two statements per batch, each its own transaction: ``load`` reads every row the batch's
+commands can read and the partitions' stored offsets (no lock); ``write`` writes every row of the
+batch and moves the offsets, all of it only if those offsets are still the ones loaded. Arrays go
+in through ``unnest``. ``services.ledger.unit_of_work`` drives them.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Final
 
 import asyncpg
@@ -34,31 +37,6 @@ from shared.contracts.protection import ExclusionKind, LimitKind, LimitPeriod
 
 # -- offsets ----------------------------------------------------------------------------------
 
-_LOCK_OFFSET = """
-INSERT INTO consumed_offsets (group_id, topic, partition, next_offset)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (group_id, topic, partition)
-DO UPDATE SET next_offset = consumed_offsets.next_offset
-RETURNING next_offset
-"""
-
-_LOCK_OFFSETS = """
-INSERT INTO consumed_offsets (group_id, topic, partition, next_offset)
-SELECT $1, $2, k.partition, k.next_offset
-FROM unnest($3::int[], $4::bigint[]) AS k (partition, next_offset)
-ORDER BY k.partition
-ON CONFLICT (group_id, topic, partition)
-DO UPDATE SET next_offset = consumed_offsets.next_offset
-RETURNING partition, next_offset
-"""
-
-_SET_OFFSETS = """
-UPDATE consumed_offsets c
-SET next_offset = k.next_offset, updated_at = now()
-FROM unnest($3::int[], $4::bigint[]) AS k (partition, next_offset)
-WHERE c.group_id = $1 AND c.topic = $2 AND c.partition = k.partition
-"""
-
 _STORED_OFFSETS = """
 SELECT partition, next_offset
 FROM consumed_offsets
@@ -73,36 +51,20 @@ async def stored_offsets(
     return {row["partition"]: row["next_offset"] for row in rows}
 
 
-async def lock_offset(
-    conn: asyncpg.Connection, group: str, topic: str, partition: int, first: int
-) -> int:
-    """Lock the partition's offset row for this transaction (creating it at ``first``); return it.
-
-    Two consumers that both think they own the partition serialise here, and the second sees
-    the offset the first one moved.
-    """
-    next_offset: int = await conn.fetchval(_LOCK_OFFSET, group, topic, partition, first)
-    return next_offset
+_ENSURE_OFFSETS = """
+INSERT INTO consumed_offsets (group_id, topic, partition, next_offset)
+SELECT $1, $2, k.partition, k.next_offset
+FROM unnest($3::int[], $4::bigint[]) AS k (partition, next_offset)
+ON CONFLICT (group_id, topic, partition) DO NOTHING
+"""
 
 
-async def lock_offsets(
+async def ensure_offsets(
     conn: asyncpg.Connection, group: str, topic: str, firsts: dict[int, int]
-) -> dict[int, int]:
-    """``lock_offset`` for several partitions in one statement, locking them in partition order."""
-    partitions = sorted(firsts)
-    rows = await conn.fetch(
-        _LOCK_OFFSETS, group, topic, partitions, [firsts[p] for p in partitions]
-    )
-    return {row["partition"]: row["next_offset"] for row in rows}
-
-
-async def set_offsets(
-    conn: asyncpg.Connection, group: str, topic: str, next_offsets: dict[int, int]
 ) -> None:
-    partitions = sorted(next_offsets)
-    await conn.execute(
-        _SET_OFFSETS, group, topic, partitions, [next_offsets[p] for p in partitions]
-    )
+    """Store ``firsts`` as the next offsets of the partitions that have none stored yet."""
+    partitions = sorted(firsts)
+    await conn.execute(_ENSURE_OFFSETS, group, topic, partitions, [firsts[p] for p in partitions])
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -182,7 +144,7 @@ def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return columns or [[] for _ in range(width)]
 
 
-#: Everything ``load_state`` reads, in ONE statement (one round trip instead of one per table):
+#: Everything ``load`` reads, in ONE statement (one round trip instead of one per table):
 #: each part's rows are tagged and laid out in shared columns (text t1-t9, bigint i1-i2,
 #: timestamptz ts). A part whose arrays are empty reads nothing. A key without a stored decision
 #: whose transaction exists comes back with NULLs ('d' with no fingerprint): retention deleted
@@ -315,25 +277,20 @@ def _loaded_bet(row: asyncpg.Record) -> Bet:
     )
 
 
-async def load_state(conn: asyncpg.Connection, commands: Sequence[Command]) -> BatchState:
-    """Every stored row the batch's commands can read, in a fresh ``BatchState``.
-
-    One round trip (``_LOAD``); a batch with a rollback may need a second one, for the round
-    locks of the rounds its loaded bets belong to.
-    """
-    state, _ = await load_state_and_offsets(conn, commands, "", "", ())
-    return state
-
-
-async def load_state_and_offsets(
+async def load(
     conn: asyncpg.Connection,
     commands: Sequence[Command],
     group: str,
     topic: str,
     partitions: Iterable[int],
 ) -> tuple[BatchState, dict[int, int]]:
-    """``load_state``, and in the same statement the stored next offset of each of
-    ``partitions`` (read, not locked; a partition with no stored offset is left out)."""
+    """Every stored row the batch's commands can read, in a fresh ``BatchState``, and in the
+    same statement the stored next offset of each of ``partitions`` (read, not locked; a
+    partition with no stored offset is left out).
+
+    One round trip (``_LOAD``); a batch with a rollback may need a second one, for the round
+    locks of the rounds its loaded bets belong to.
+    """
     wanted = _wanted(commands)
     state = BatchState()
     lock_rounds = set(wanted.lock_rounds)
@@ -426,159 +383,166 @@ KEY_LOOKUPS_ONLY: Final = {"enable_hashjoin": "off", "enable_mergejoin": "off"}
 
 # -- writing ----------------------------------------------------------------------------------
 
-#: Insert-only tables and the columns the ledger writes, in record order. Rows go in with one
-#: binary ``COPY`` per table per batch (statement-level triggers, such as the zero-sum check on
-#: postings, fire for it as for an ``INSERT``).
-COPY_COLUMNS: dict[str, tuple[str, ...]] = {
+#: Insert-only tables: the columns the ledger writes, in row order, with their Postgres types (for
+#: the ``unnest`` arrays of ``_WRITE``).
+INSERTS: dict[str, tuple[tuple[str, str], ...]] = {
     "decisions": (
-        "provider",
-        "kind",
-        "provider_tx_id",
-        "user_id",
-        "currency",
-        "fingerprint",
-        "outcome",
-        "status",
-        "body",
-        "operator_tx_id",
-        "flags",
-        "source_topic",
-        "source_partition",
-        "source_offset",
-        "occurred_at",
+        ("provider", "text"),
+        ("kind", "text"),
+        ("provider_tx_id", "text"),
+        ("user_id", "text"),
+        ("currency", "text"),
+        ("fingerprint", "text"),
+        ("outcome", "text"),
+        ("status", "smallint"),
+        ("body", "text"),
+        ("operator_tx_id", "uuid"),
+        ("flags", "text"),  # comma-joined: unnest cannot take an array of arrays of any length
+        ("source_topic", "text"),
+        ("source_partition", "integer"),
+        ("source_offset", "bigint"),
+        ("occurred_at", "timestamptz"),
+        ("session_token", "text"),
+        ("round_id", "text"),
+        ("amount", "numeric"),
+        ("target_tx_id", "text"),
+        ("mode", "text"),
     ),
-    "accounts": ("user_id", "currency", "status", "balance"),
+    "accounts": (
+        ("user_id", "text"),
+        ("currency", "text"),
+        ("status", "text"),
+        ("balance", "bigint"),
+    ),
     "transactions": (
-        "operator_tx_id",
-        "kind",
-        "provider",
-        "provider_tx_id",
-        "user_id",
-        "currency",
-        "round_id",
-        "session_token",
+        ("operator_tx_id", "uuid"),
+        ("kind", "text"),
+        ("provider", "text"),
+        ("provider_tx_id", "text"),
+        ("user_id", "text"),
+        ("currency", "text"),
+        ("round_id", "text"),
+        ("session_token", "text"),
     ),
     "postings": (
-        "operator_tx_id",
-        "leg",
-        "account_type",
-        "account_ref",
-        "currency",
-        "amount",
-        "balance_after",  # services.ledger.balances
+        ("operator_tx_id", "uuid"),
+        ("leg", "smallint"),
+        ("account_type", "text"),
+        ("account_ref", "text"),
+        ("currency", "text"),
+        ("amount", "bigint"),
+        ("balance_after", "bigint"),  # services.ledger.balances
     ),
     "bets": (
-        "provider",
-        "bet_tx_id",
-        "user_id",
-        "currency",
-        "round_id",
-        "amount",
-        "mode",
-        "bonus_code",
-        "grant_id",
-        "state",
-        "operator_tx_id",
+        ("provider", "text"),
+        ("bet_tx_id", "text"),
+        ("user_id", "text"),
+        ("currency", "text"),
+        ("round_id", "text"),
+        ("amount", "bigint"),
+        ("mode", "text"),
+        ("bonus_code", "text"),
+        ("grant_id", "bigint"),
+        ("state", "text"),
+        ("operator_tx_id", "uuid"),
     ),
-    "rollback_tombstones": ("provider", "bet_tx_id", "rollback_tx_id", "user_id", "currency"),
-    "round_locks": ("provider", "user_id", "round_id", "operator_tx_id"),
-    "outbox": ("event_id", "topic", "message_key", "payload"),
+    "rollback_tombstones": (
+        ("provider", "text"),
+        ("bet_tx_id", "text"),
+        ("rollback_tx_id", "text"),
+        ("user_id", "text"),
+        ("currency", "text"),
+    ),
+    "round_locks": (
+        ("provider", "text"),
+        ("user_id", "text"),
+        ("round_id", "text"),
+        ("operator_tx_id", "uuid"),
+    ),
+    "outbox": (
+        ("event_id", "uuid"),
+        ("topic", "text"),
+        ("message_key", "text"),
+        ("payload", "text"),
+    ),
     "protection_changes": (
-        "operator_tx_id",
-        "time_zone",
-        "user_id",
-        "currency",
-        "change",
-        "idempotency_key",
-        "limit_kind",
-        "period",
-        "amount",
-        "exclusion",
-        "until",
-        "requested_at",
-        "requested_by",
-        "reason",
-        "effective_at",
+        ("operator_tx_id", "uuid"),
+        ("time_zone", "text"),
+        ("user_id", "text"),
+        ("currency", "text"),
+        ("change", "text"),
+        ("idempotency_key", "text"),
+        ("limit_kind", "text"),
+        ("period", "text"),
+        ("amount", "bigint"),
+        ("exclusion", "text"),
+        ("until", "timestamptz"),
+        ("requested_at", "timestamptz"),
+        ("requested_by", "text"),
+        ("reason", "text"),
+        ("effective_at", "timestamptz"),
     ),
 }
 
-#: Player protection's current-state tables, written as upserts of the batch's final values
-#: (table -> columns, their Postgres types, the key).
-UPSERT_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+#: Player protection's current-state tables, written as upserts of the batch's final values:
+#: their columns (name, type) and their key.
+UPSERTS: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     "player_limits": (
-        ("user_id", "currency", "kind", "period", "amount", "pending_amount", "pending_at"),
-        ("text", "text", "text", "text", "bigint", "bigint", "timestamptz"),
+        (
+            ("user_id", "text"),
+            ("currency", "text"),
+            ("kind", "text"),
+            ("period", "text"),
+            ("amount", "bigint"),
+            ("pending_amount", "bigint"),
+            ("pending_at", "timestamptz"),
+        ),
         ("user_id", "currency", "kind", "period"),
     ),
     "player_exclusions": (
-        ("user_id", "currency", "kind", "since", "until"),
-        ("text", "text", "text", "timestamptz", "timestamptz"),
+        (
+            ("user_id", "text"),
+            ("currency", "text"),
+            ("kind", "text"),
+            ("since", "timestamptz"),
+            ("until", "timestamptz"),
+        ),
         ("user_id", "currency"),
     ),
     "limit_totals": (
-        ("user_id", "currency", "period", "period_start", "deposits", "wagers", "losses", "alerts"),
-        ("text", "text", "text", "date", "bigint", "bigint", "bigint", "smallint"),
+        (
+            ("user_id", "text"),
+            ("currency", "text"),
+            ("period", "text"),
+            ("period_start", "date"),
+            ("deposits", "bigint"),
+            ("wagers", "bigint"),
+            ("losses", "bigint"),
+            ("alerts", "smallint"),
+        ),
         ("user_id", "currency", "period"),
     ),
 }
 
-
-def _upsert_sql(table: str, source: str, where: str = "") -> str:
-    """``INSERT ... SELECT ... FROM <source> [WHERE] ON CONFLICT (key) DO UPDATE`` of every
-    other column (plus ``updated_at`` where the table has one)."""
-    columns, _, key = UPSERT_COLUMNS[table]
-    names = ", ".join(columns)
-    sets = [f"{c} = EXCLUDED.{c}" for c in columns if c not in key]
-    if table != "limit_totals":
-        sets.append("updated_at = now()")
-    return (
-        f"INSERT INTO {table} ({names}) SELECT {', '.join(f'r.{c}' for c in columns)}"
-        f" FROM {source} AS r ({names}){f' WHERE {where}' if where else ''}"
-        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(sets)}"
-    )
-
-
-def _unnest(types: Sequence[str], first: int = 1) -> str:
-    return "unnest(" + ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types)) + ")"
-
-
-UPSERTS: dict[str, str] = {
-    table: _upsert_sql(table, _unnest(types)) for table, (_, types, _) in UPSERT_COLUMNS.items()
+#: The updates of rows a batch changes: (table, the set-clause, the key), with the ``unnest``
+#: arrays' columns and types. Deltas are added, so the statement is right whatever it reads.
+UPDATES: dict[str, tuple[tuple[tuple[str, str], ...], str, str]] = {
+    "accounts": (
+        (("user_id", "text"), ("currency", "text"), ("status", "text"), ("delta", "bigint")),
+        "balance = t.balance + d.delta, status = d.status, updated_at = now()",
+        "t.user_id = d.user_id AND t.currency = d.currency",
+    ),
+    "free_bet_grants": (
+        (("grant_id", "bigint"), ("delta", "integer")),
+        "remaining = t.remaining + d.delta",
+        "t.grant_id = d.grant_id",
+    ),
+    "bets": (
+        (("provider", "text"), ("bet_tx_id", "text"), ("state", "text")),
+        "state = d.state, updated_at = now()",
+        "t.provider = d.provider AND t.bet_tx_id = d.bet_tx_id",
+    ),
 }
-
-
-async def insert_rows(conn: asyncpg.Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
-    """Insert ``rows`` (tuples in ``COPY_COLUMNS[table]`` order) with one binary COPY."""
-    if rows:
-        await conn.copy_records_to_table(table, records=rows, columns=COPY_COLUMNS[table])
-
-
-UPDATE_ACCOUNTS = """
-UPDATE accounts a
-SET balance = a.balance + d.delta,
-    status = d.status,
-    updated_at = now()
-FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
-    AS d (user_id, currency, status, delta)
-WHERE a.user_id = d.user_id
-  AND a.currency = d.currency
-"""
-
-UPDATE_BETS = """
-UPDATE bets b
-SET state = d.state,
-    updated_at = now()
-FROM unnest($1::text[], $2::text[], $3::text[]) AS d (provider, bet_tx_id, state)
-WHERE b.provider = d.provider
-  AND b.bet_tx_id = d.bet_tx_id
-"""
-
-UPDATE_GRANTS = """
-UPDATE free_bet_grants g
-SET remaining = g.remaining + d.delta
-FROM unnest($1::bigint[], $2::int[]) AS d (grant_id, delta)
-WHERE g.grant_id = d.grant_id
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -587,70 +551,160 @@ class Source:
     partition: int
 
 
+#: A decision to store, with where its command came from (partition and offset) and the command.
+Sourced = tuple[Source, int, Command, Decision]
+
+
+def as_sent(
+    command: Command,
+) -> tuple[str | None, str | None, Decimal | None, str | None, str | None]:
+    """What a webhook asked for, stored with its decision for the reconciler: the session, the
+    round, the amount as sent, the bet a rollback undoes and the mode (None for operator
+    commands)."""
+    if isinstance(command, OperatorCommand):
+        return None, None, None, None, None
+    target = command.rollback_target if command.kind is WebhookKind.ROLLBACK else None
+    return command.session_token, command.round_id, command.amount, target, command.mode.value
+
+
 @dataclass(frozen=True, slots=True)
 class Offsets:
-    """The consumer offsets a batch moves: partition -> next offset to apply, for one group."""
+    """What a batch moves: for one group and topic, partition -> the offset it expects to find
+    stored, and the one it stores."""
 
     group: str
     topic: str
+    expected: dict[int, int]
     next: dict[int, int]
-
-
-#: A batch of at most this many decisions is written by ONE statement (data-modifying CTEs over
-#: ``unnest``): one round trip instead of one or two per table, which is what small batches
-#: (a webhook or a few at a time) wait on. Larger batches go through binary COPY per table,
-#: which Postgres ingests faster per row.
-ONE_STATEMENT_MAX = 64
 
 
 @dataclass(slots=True)
 class _Rows:
-    """A batch's rows per table, in ``COPY_COLUMNS`` order, and its updates."""
+    """A batch's rows per table (tuples in column order), its updates and its upserts."""
 
     inserts: dict[str, list[tuple[Any, ...]]]
-    changed_accounts: list[tuple[Any, ...]]
-    grant_deltas: list[tuple[Any, ...]]
-    changed_bets: list[tuple[Any, ...]]
+    updates: dict[str, list[tuple[Any, ...]]]
     upserts: dict[str, list[tuple[Any, ...]]]
+
+
+def _write_sql() -> str:
+    """The whole batch as ONE statement of data-modifying CTEs over ``unnest`` arrays, written
+    only if every offset it moves is still the one it expects.
+
+    Its first five parameters are the group, the topic, and the partitions, next offsets and
+    expected offsets as arrays; then one array per column of each table. ``held`` locks, in
+    partition order, the offset rows still at their expected value (under READ COMMITTED
+    ``FOR UPDATE`` waits for a writer holding a row and re-checks the condition on what that
+    writer committed); every other part, the offsets' own update included, writes only if all
+    of them are held. The statement returns how many offsets moved: all of the batch's
+    partitions, or none. Every CTE runs to completion within the statement; foreign keys and the
+    statement-level zero-sum trigger on postings are checked at its end.
+    """
+    number = 5
+    guard = "(SELECT count(*) FROM held) = cardinality($3::integer[])"
+
+    def unnest(columns: Sequence[tuple[str, str]]) -> str:
+        nonlocal number
+        arrays = []
+        for _, pg_type in columns:
+            number += 1
+            arrays.append(f"${number}::{pg_type}[]")
+        names = ", ".join(name for name, _ in columns)
+        return f"unnest({', '.join(arrays)}) AS r ({names})"
+
+    ctes = [
+        "held AS (SELECT c.partition FROM consumed_offsets c"
+        " JOIN unnest($3::integer[], $5::bigint[]) AS k (partition, expected)"
+        " ON c.partition = k.partition"
+        " WHERE c.group_id = $1 AND c.topic = $2 AND c.next_offset = k.expected"
+        " ORDER BY c.partition FOR UPDATE OF c)",
+        # No ``next_offset = expected`` test here: ``held`` holds these rows, checked, and the
+        # offsets must move under the very condition the rows are written under.
+        "moved AS (UPDATE consumed_offsets c SET next_offset = k.next_offset, updated_at = now()"
+        " FROM unnest($3::integer[], $4::bigint[]) AS k (partition, next_offset)"
+        " WHERE c.group_id = $1 AND c.topic = $2 AND c.partition = k.partition"
+        f" AND {guard} RETURNING c.partition)",
+    ]
+    for table, columns in INSERTS.items():
+        names = ", ".join(name for name, _ in columns)
+        selected = ", ".join(
+            "coalesce(string_to_array(nullif(r.flags, ''), ','), '{}')"
+            if name == "flags"
+            else f"r.{name}"
+            for name, _ in columns
+        )
+        ctes.append(
+            f"insert_{table} AS (INSERT INTO {table} ({names}) SELECT {selected}"
+            f" FROM {unnest(columns)} WHERE {guard})"
+        )
+    for table, (columns, key) in UPSERTS.items():
+        names = ", ".join(name for name, _ in columns)
+        assigned = [f"{name} = EXCLUDED.{name}" for name, _ in columns if name not in key]
+        if table != "limit_totals":
+            assigned.append("updated_at = now()")
+        ctes.append(
+            f"upsert_{table} AS (INSERT INTO {table} ({names})"
+            f" SELECT {', '.join(f'r.{name}' for name, _ in columns)} FROM {unnest(columns)}"
+            f" WHERE {guard} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(assigned)})"
+        )
+    for table, (columns, sets, match) in UPDATES.items():
+        source = unnest(columns).replace(" AS r (", " AS d (")
+        ctes.append(
+            f"update_{table} AS (UPDATE {table} t SET {sets} FROM {source}"
+            f" WHERE {match} AND {guard})"
+        )
+    return "WITH " + ",\n".join(ctes) + "\nSELECT count(*) FROM moved"
+
+
+_WRITE: Final = _write_sql()
+
+_FLAGS: Final = [name for name, _ in INSERTS["decisions"]].index("flags")
+
+
+def _write_args(rows: _Rows, offsets: Offsets) -> list[Any]:
+    partitions = sorted(offsets.next)
+    args: list[Any] = [offsets.group, offsets.topic, partitions]
+    args += [[offsets.next[p] for p in partitions], [offsets.expected[p] for p in partitions]]
+    for table, columns in INSERTS.items():
+        table_rows = rows.inserts[table]
+        if table == "decisions":
+            table_rows = [
+                (*row[:_FLAGS], ",".join(row[_FLAGS]), *row[_FLAGS + 1 :]) for row in table_rows
+            ]
+        args.extend(_columns(table_rows, len(columns)))
+    for table, (columns, _) in UPSERTS.items():
+        args.extend(_columns(rows.upserts[table], len(columns)))
+    for table, (columns, _, _) in UPDATES.items():
+        args.extend(_columns(rows.updates[table], len(columns)))
+    return args
 
 
 async def write(
     conn: asyncpg.Connection,
     state: BatchState,
-    decided: Sequence[tuple[Source, int, Decision]],
+    decided: Sequence[Sourced],
     events_topic: str,
-    *,
     offsets: Offsets,
-) -> None:
-    """Write the batch, inside the caller's transaction: every stored decision (each with the
-    partition and offset it came from), movement, state change and outbox event, and the
-    consumer offsets it moves."""
+) -> bool:
+    """Write the batch in ONE statement, only if every partition's stored offset is still the
+    one ``offsets`` expects; True if written, False if nothing was.
+
+    Written: every stored decision (each with the partition and offset it came from), movement,
+    state change and outbox event, and the offsets it moves. The state was read without a lock
+    (``load``), and every batch that changes a row this batch read also moves the offset of that
+    player's partition (one writer per partition): if any offset moved meanwhile, nothing of the
+    batch is written and the caller loads again.
+    """
+    if not offsets.next:
+        raise ValueError("a batch moves at least one offset")
+    if set(offsets.expected) != set(offsets.next):
+        raise ValueError("expected and next offsets name different partitions")
     rows = _rows(state, decided, events_topic)
-    if len(decided) <= ONE_STATEMENT_MAX:
-        await conn.execute(_WRITE_ONE, *_one_statement_args(rows, offsets))
-        return
-    for table in ("decisions", "accounts", "protection_changes"):
-        await insert_rows(conn, table, rows.inserts[table])
-    if rows.changed_accounts:
-        await conn.execute(UPDATE_ACCOUNTS, *_columns(rows.changed_accounts, 4))
-    for table, (columns, _, _) in UPSERT_COLUMNS.items():
-        if rows.upserts[table]:
-            await conn.execute(UPSERTS[table], *_columns(rows.upserts[table], len(columns)))
-    for table in ("transactions", "postings"):
-        await insert_rows(conn, table, rows.inserts[table])
-    if rows.grant_deltas:
-        await conn.execute(UPDATE_GRANTS, *_columns(rows.grant_deltas, 2))
-    await insert_rows(conn, "bets", rows.inserts["bets"])
-    if rows.changed_bets:
-        await conn.execute(UPDATE_BETS, *_columns(rows.changed_bets, 3))
-    for table in ("rollback_tombstones", "round_locks", "outbox"):
-        await insert_rows(conn, table, rows.inserts[table])
-    await set_offsets(conn, offsets.group, offsets.topic, offsets.next)
+    moved: int = await conn.fetchval(_WRITE, *_write_args(rows, offsets))
+    return moved == len(offsets.next)
 
 
-def _rows(
-    state: BatchState, decided: Sequence[tuple[Source, int, Decision]], events_topic: str
-) -> _Rows:
+def _rows(state: BatchState, decided: Sequence[Sourced], events_topic: str) -> _Rows:
     decisions: list[tuple[Any, ...]] = []
     transactions: list[tuple[Any, ...]] = []
     postings: list[tuple[Any, ...]] = []
@@ -658,7 +712,7 @@ def _rows(
     round_locks: list[tuple[Any, ...]] = []
     outbox: list[tuple[Any, ...]] = []
     changes: list[tuple[Any, ...]] = []
-    for source, offset, decision in decided:
+    for source, offset, command, decision in decided:
         if not decision.stored or decision.key is None:
             continue
         key = decision.key
@@ -679,6 +733,7 @@ def _rows(
                 source.partition,
                 offset,
                 decision.occurred_at,
+                *as_sent(command),
             )
         )
         movement = decision.movement
@@ -756,12 +811,14 @@ def _rows(
             "outbox": outbox,
             "protection_changes": changes,
         },
-        changed_accounts=[
-            (user, currency, accounts[(user, currency)].status, delta)
-            for (user, currency), delta in sorted(state.changed_accounts.items())
-        ],
-        grant_deltas=sorted(state.grant_deltas.items()),
-        changed_bets=[(p, b, state.bets[(p, b)].state) for p, b in sorted(state.changed_bets)],
+        updates={
+            "accounts": [
+                (user, currency, accounts[(user, currency)].status, delta)
+                for (user, currency), delta in sorted(state.changed_accounts.items())
+            ],
+            "free_bet_grants": sorted(state.grant_deltas.items()),
+            "bets": [(p, b, state.bets[(p, b)].state) for p, b in sorted(state.changed_bets)],
+        },
         upserts=_protection_rows(state),
     )
 
@@ -782,190 +839,6 @@ def _protection_rows(state: BatchState) -> dict[str, list[tuple[Any, ...]]]:
         t = state.totals[(user, currency, period)]
         totals.append((user, currency, period, t.start, t.deposits, t.wagers, t.losses, t.alerts))
     return {"player_limits": limits, "player_exclusions": exclusions, "limit_totals": totals}
-
-
-#: Postgres types of ``COPY_COLUMNS``, for the one-statement write's ``unnest`` arrays.
-_COLUMN_TYPES: dict[str, tuple[str, ...]] = {
-    "decisions": (
-        "text", "text", "text", "text", "text", "text", "text", "smallint", "text", "uuid",
-        "text",  # flags: comma-joined (unnest cannot take an array of arrays of any length)
-        "text", "integer", "bigint", "timestamptz",
-    ),
-    "accounts": ("text", "text", "text", "bigint"),
-    "transactions": ("uuid", "text", "text", "text", "text", "text", "text", "text"),
-    "postings": ("uuid", "smallint", "text", "text", "text", "bigint", "bigint"),
-    "bets": (
-        "text", "text", "text", "text", "text", "bigint", "text", "text", "bigint", "text", "uuid",
-    ),
-    "rollback_tombstones": ("text", "text", "text", "text", "text"),
-    "round_locks": ("text", "text", "text", "uuid"),
-    "outbox": ("uuid", "text", "text", "text"),
-    "protection_changes": (
-        "uuid", "text", "text", "text", "text", "text", "text", "text", "bigint", "text",
-        "timestamptz", "timestamptz", "text", "text", "timestamptz",
-    ),
-}  # fmt: skip
-
-_FLAGS = COPY_COLUMNS["decisions"].index("flags")
-
-
-def _one_statement_sql(*, guarded: bool = False) -> str:
-    """INSERT per table, the three UPDATEs and the offsets, as data-modifying CTEs.
-
-    Every CTE runs to completion within the statement; foreign keys and the statement-level
-    zero-sum trigger on postings are checked at its end, as for separate statements.
-
-    ``guarded`` (``_WRITE_GUARDED``): all or nothing on the offsets the batch expects. Its first
-    five parameters are the group, the topic, and the partitions, next offsets and expected
-    offsets as arrays (``_GUARD_PARAMETERS``). ``held`` locks, in partition order, the offset
-    rows still at their expected value (under READ COMMITTED ``FOR UPDATE`` waits for a writer
-    holding a row and re-checks the condition on what it committed); every other part, the
-    offsets' own ``UPDATE`` included, writes only if all of them are held. The statement
-    returns how many offsets moved: all of the batch's partitions, or none.
-    """
-    ctes: list[str] = []
-    number = 0
-    guard = ""
-    if guarded:
-        group, topic, partitions, nexts, expected = (f"${n}" for n in range(1, 6))
-        number = _GUARD_PARAMETERS
-        ctes.append(
-            "held AS (SELECT c.partition FROM consumed_offsets c"
-            f" JOIN unnest({partitions}::integer[], {expected}::bigint[]) AS k (partition, expected)"
-            " ON c.partition = k.partition"
-            f" WHERE c.group_id = {group} AND c.topic = {topic} AND c.next_offset = k.expected"
-            " ORDER BY c.partition FOR UPDATE OF c)"
-        )
-        guard = f"(SELECT count(*) FROM held) = cardinality({partitions}::integer[])"
-        # No ``next_offset = expected`` test here: ``held`` holds these rows, checked, and the
-        # offsets must move under the very condition the rows are written under.
-        ctes.append(
-            "moved AS (UPDATE consumed_offsets c SET next_offset = k.next_offset,"
-            " updated_at = now()"
-            f" FROM unnest({partitions}::integer[], {nexts}::bigint[]) AS k (partition, next_offset)"
-            f" WHERE c.group_id = {group} AND c.topic = {topic} AND c.partition = k.partition"
-            f" AND {guard} RETURNING c.partition)"
-        )
-
-    def arrays(types: Sequence[str]) -> str:
-        nonlocal number
-        params = []
-        for pg_type in types:
-            number += 1
-            params.append(f"${number}::{pg_type}[]")
-        return ", ".join(params)
-
-    def arrays_unnest(types: Sequence[str]) -> str:
-        return f"unnest({arrays(types)})"
-
-    for table, columns in COPY_COLUMNS.items():
-        names = ", ".join(columns)
-        selected = ", ".join(
-            "coalesce(string_to_array(nullif(r.flags, ''), ','), '{}')"
-            if table == "decisions" and column == "flags"
-            else f"r.{column}"
-            for column in columns
-        )
-        ctes.append(
-            f"insert_{table} AS (INSERT INTO {table} ({names}) SELECT {selected}"
-            f" FROM unnest({arrays(_COLUMN_TYPES[table])}) AS r ({names})"
-            f"{f' WHERE {guard}' if guard else ''})"
-        )
-    also = f" AND {guard}" if guard else ""
-    for table, (_, types, _) in UPSERT_COLUMNS.items():
-        ctes.append(f"upsert_{table} AS ({_upsert_sql(table, arrays_unnest(types), guard)})")
-    ctes.append(
-        "update_accounts AS (UPDATE accounts a SET balance = a.balance + d.delta,"
-        " status = d.status, updated_at = now()"
-        f" FROM unnest({arrays(('text', 'text', 'text', 'bigint'))})"
-        " AS d (user_id, currency, status, delta)"
-        f" WHERE a.user_id = d.user_id AND a.currency = d.currency{also})"
-    )
-    ctes.append(
-        "update_grants AS (UPDATE free_bet_grants g SET remaining = g.remaining + d.delta"
-        f" FROM unnest({arrays(('bigint', 'integer'))}) AS d (grant_id, delta)"
-        f" WHERE g.grant_id = d.grant_id{also})"
-    )
-    ctes.append(
-        "update_bets AS (UPDATE bets b SET state = d.state, updated_at = now()"
-        f" FROM unnest({arrays(('text', 'text', 'text'))}) AS d (provider, bet_tx_id, state)"
-        f" WHERE b.provider = d.provider AND b.bet_tx_id = d.bet_tx_id{also})"
-    )
-    if guarded:
-        return "WITH " + ",\n".join(ctes) + "\nSELECT count(*) FROM moved"
-    group, topic = f"${number + 1}", f"${number + 2}"
-    number += 2
-    ctes.append(
-        "update_offsets AS (UPDATE consumed_offsets c SET next_offset = k.next_offset,"
-        " updated_at = now()"
-        f" FROM unnest({arrays(('integer', 'bigint'))}) AS k (partition, next_offset)"
-        f" WHERE c.group_id = {group} AND c.topic = {topic} AND c.partition = k.partition)"
-    )
-    return "WITH " + ",\n".join(ctes) + "\nSELECT 1"
-
-
-#: Parameters ``_WRITE_GUARDED`` takes before the rows: group, topic, partitions, next and
-#: expected offsets.
-_GUARD_PARAMETERS: Final = 5
-_WRITE_ONE = _one_statement_sql()
-_WRITE_GUARDED = _one_statement_sql(guarded=True)
-
-
-def _one_statement_args(
-    rows: _Rows, offsets: Offsets, expected: dict[int, int] | None = None
-) -> list[Any]:
-    """``_WRITE_ONE``'s parameters, or with ``expected`` offsets ``_WRITE_GUARDED``'s."""
-    partitions = sorted(offsets.next)
-    args: list[Any] = []
-    if expected is not None:
-        args += [offsets.group, offsets.topic, partitions]
-        args += [[offsets.next[p] for p in partitions], [expected[p] for p in partitions]]
-    for table, columns in COPY_COLUMNS.items():
-        table_rows = rows.inserts[table]
-        if table == "decisions":
-            table_rows = [
-                (*row[:_FLAGS], ",".join(row[_FLAGS]), *row[_FLAGS + 1 :]) for row in table_rows
-            ]
-        args.extend(_columns(table_rows, len(columns)))
-    for table, (columns, _, _) in UPSERT_COLUMNS.items():
-        args.extend(_columns(rows.upserts[table], len(columns)))
-    args.extend(_columns(rows.changed_accounts, 4))
-    args.extend(_columns(rows.grant_deltas, 2))
-    args.extend(_columns(rows.changed_bets, 3))
-    if expected is None:
-        args += [offsets.group, offsets.topic, partitions, [offsets.next[p] for p in partitions]]
-    return args
-
-
-async def write_if_unmoved(
-    conn: asyncpg.Connection,
-    state: BatchState,
-    decided: Sequence[tuple[Source, int, Decision]],
-    events_topic: str,
-    *,
-    offsets: Offsets,
-    expected: dict[int, int],
-) -> bool:
-    """Write a small batch (at most ``ONE_STATEMENT_MAX`` decisions) in ONE statement, outside
-    any transaction, only if every partition's stored offset is still ``expected``; True if
-    written, False if nothing was.
-
-    The optimistic half of the ledger's protocol: the state was read without a lock, and every
-    batch that changed a row this batch read also moved the offset of that player's partition
-    (one writer per partition). The statement's ``held`` part locks the offset rows still at
-    ``expected``, waiting for a writer that holds one and re-checking what it committed: if any
-    moved, nothing of the batch is written (no offset either), and the caller applies it again
-    under the lock.
-    """
-    if not offsets.next:
-        raise ValueError("a batch moves at least one offset")
-    if len(decided) > ONE_STATEMENT_MAX:
-        raise ValueError(f"{len(decided)} decisions: more than one statement writes")
-    if set(expected) != set(offsets.next):
-        raise ValueError("expected and next offsets name different partitions")
-    rows = _rows(state, decided, events_topic)
-    moved: int = await conn.fetchval(_WRITE_GUARDED, *_one_statement_args(rows, offsets, expected))
-    return moved == len(offsets.next)
 
 
 def _bet_row(bet: Bet) -> tuple[Any, ...]:

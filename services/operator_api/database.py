@@ -112,7 +112,7 @@ FULL JOIN placed p ON p.game = m.game AND p.currency = m.currency
 """
 
 #: The balance after the account's last posting at or before a time: one index lookup
-#: (``postings_player_balance``, migration 0034).
+#: (``postings_player_balance``, migration 0035).
 BALANCE_AT = """
 SELECT balance_after
 FROM postings

@@ -1,6 +1,6 @@
-"""The reconciler's composition root: ``build(settings)`` wires pool, Hypetech client, tap,
-publisher, the settler of finished rounds and runner; ``serve(settings)`` runs it every ``interval_s`` with
-``/healthz``, ``/readyz`` and ``/metrics`` on the metrics port."""
+"""The reconciler's composition root: ``build(settings)`` wires pool, Hypetech client,
+publisher, the settler of finished rounds and runner; ``serve(settings)`` runs it every
+``interval_s`` with ``/healthz``, ``/readyz`` and ``/metrics`` on the metrics port."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from services.reconciler.publisher import FindingPublisher
 from services.reconciler.runner import Progress, Reconciler, RunRequest, utc_now
 from services.reconciler.settling import RoundSettler
 from services.reconciler.store import AnotherRunActive, ReconcilerStore
-from services.reconciler.tap import CommandTap
 from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
@@ -48,7 +47,6 @@ class ReconcilerApp:
     pool: asyncpg.Pool
     store: ReconcilerStore
     client: HypetechClient
-    tap: CommandTap
     metrics: ReconcilerMetrics
     reconciler: Reconciler
 
@@ -58,7 +56,7 @@ class ReconcilerApp:
                 await conn.fetchval("SELECT 1")
         except (OSError, asyncpg.PostgresError):
             return False
-        return self.tap.assigned
+        return True
 
 
 @contextlib.asynccontextmanager
@@ -72,9 +70,6 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
         store = ReconcilerStore(pool, DEFAULT_PROVIDER, CurrencyTable(settings.extra_currencies))
         client = build_client(settings)
         stack.push_async_callback(client.aclose)
-        tap = CommandTap(settings, pool, settings.tap_verifier())
-        await tap.start()
-        stack.push_async_callback(tap.stop)
         kafka_producer: AIOKafkaProducer = producer(settings)
         await kafka_producer.start()
         stack.push_async_callback(kafka_producer.stop)
@@ -97,11 +92,10 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
             store=store,
             client=client,
             metrics=metrics,
-            tap=tap,
             publisher=FindingPublisher(settings, store, kafka_producer, metrics),
             settler=settler,
         )
-        yield ReconcilerApp(settings, pool, store, client, tap, metrics, reconciler)
+        yield ReconcilerApp(settings, pool, store, client, metrics, reconciler)
 
 
 def health_app(app: ReconcilerApp, metrics_token: SecretStr | None = None) -> Starlette:
@@ -126,7 +120,7 @@ def health_app(app: ReconcilerApp, metrics_token: SecretStr | None = None) -> St
 
 
 async def serve(settings: ReconcilerSettings) -> None:
-    """Run every ``interval_s`` until SIGTERM or SIGINT; the tap keeps reading in between."""
+    """Run every ``interval_s`` until SIGTERM or SIGINT."""
     configure_logging(settings.log_level, settings.log_format)
     log = get_logger("reconciler")
     stop = asyncio.Event()
@@ -155,9 +149,8 @@ async def serve(settings: ReconcilerSettings) -> None:
                 except Exception:  # a failed run is retried at the next interval
                     app.metrics.errors.labels("run").inc()
                     log.exception("reconciler.run.failed")
-                deadline = loop.time() + settings.interval_s
-                while not stop.is_set() and loop.time() < deadline:
-                    await app.tap.poll_once(timeout_ms=200)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), settings.interval_s)
         finally:
             server.should_exit = True
             await server_task

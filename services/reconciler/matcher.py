@@ -31,12 +31,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.reconciler.rounds import Settlement, finished_rounds
-from services.reconciler.rows import BetState, LedgerRow, ProviderRow, ProviderStatus, TxKind
+from services.reconciler.rows import LedgerRow, ProviderRow, ProviderStatus
+from shared.contracts.bets import BetState
+from shared.contracts.commands import WebhookKind
 from shared.contracts.reconciliation import RowClass
 
 _APPLIED = frozenset({ProviderStatus.SUCCESS, ProviderStatus.ROLLED_BACK})
 #: Enum values looked up once (an enum's ``.value`` is a descriptor call, a million per run).
-_KIND_TEXT = {kind: kind.value for kind in TxKind}
+_KIND_TEXT = {kind: kind.value for kind in WebhookKind}
 _CLASS_TEXT = {row_class: row_class.value for row_class in RowClass}
 
 
@@ -179,7 +181,11 @@ def _match_rows(
 
 
 def _pair_class(prow: ProviderRow, lrow: LedgerRow, rolled_back_there: frozenset[str]) -> RowClass:
-    if lrow.kind is TxKind.BET and prow.status is ProviderStatus.ROLLED_BACK and not lrow.accepted:
+    if (
+        lrow.kind is WebhookKind.BET
+        and prow.status is ProviderStatus.ROLLED_BACK
+        and not lrow.accepted
+    ):
         return (
             RowClass.MATCHED
         )  # placed and cancelled there, refused here: nothing moved on either side
@@ -188,7 +194,7 @@ def _pair_class(prow: ProviderRow, lrow: LedgerRow, rolled_back_there: frozenset
         return RowClass.STATUS_MISMATCH
     if not applied_there:
         return RowClass.MATCHED
-    if lrow.kind is TxKind.BET:
+    if lrow.kind is WebhookKind.BET:
         there = prow.status is ProviderStatus.ROLLED_BACK or lrow.tx_id in rolled_back_there
         here = lrow.bet_state is BetState.ROLLED_BACK
         if there != here:
@@ -206,17 +212,17 @@ def _bets_rolled_back_at_provider(
     targets = {
         p.linked_tx_id
         for p in provider_rows
-        if p.kind is TxKind.ROLLBACK and p.status in _APPLIED and p.linked_tx_id is not None
+        if p.kind is WebhookKind.ROLLBACK and p.status in _APPLIED and p.linked_tx_id is not None
     }
     unnamed = {
         p.tx_id
         for p in provider_rows
-        if p.kind is TxKind.ROLLBACK and p.status in _APPLIED and p.linked_tx_id is None
+        if p.kind is WebhookKind.ROLLBACK and p.status in _APPLIED and p.linked_tx_id is None
     }
     targets.update(
         lrow.rollback_target
         for lrow in ledger_rows
-        if lrow.kind is TxKind.ROLLBACK
+        if lrow.kind is WebhookKind.ROLLBACK
         and lrow.accepted
         and lrow.rollback_target is not None
         and lrow.tx_id in unnamed
@@ -292,7 +298,7 @@ def open_bet_difference(
         row_class=RowClass.OPEN_BET_ON_FINISHED_ROUND,
         subject=f"round:{bet.round_id}:bet:{bet.tx_id}",
         detail=f"bet {bet.tx_id} open; Hypetech: round {bet.round_id} FINISHED, {why}",
-        kind=TxKind.BET.value,
+        kind=WebhookKind.BET.value,
         tx_id=bet.tx_id,
         round_id=bet.round_id,
         user_id=bet.user_id,

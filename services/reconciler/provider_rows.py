@@ -16,17 +16,18 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, Final
 
-from services.reconciler.rows import ProviderRow, ProviderStatus, TxKind
+from services.reconciler.rows import ProviderRow, ProviderStatus
+from shared.contracts.commands import WebhookKind
 from shared.hypetech import SessionTransaction
 from shared.hypetech.client import parse_transactions_page
 from shared.hypetech.models import exact_text, parse_requested_at
 
 _KINDS = {
-    "BET": TxKind.BET,
-    "WIN": TxKind.WIN,
-    "LOSE": TxKind.LOSE,
-    "LOSS": TxKind.LOSE,
-    "ROLLBACK": TxKind.ROLLBACK,
+    "BET": WebhookKind.BET,
+    "WIN": WebhookKind.WIN,
+    "LOSE": WebhookKind.LOSE,
+    "LOSS": WebhookKind.LOSE,
+    "ROLLBACK": WebhookKind.ROLLBACK,
 }
 _STATUSES = {
     "SUCCESS": ProviderStatus.SUCCESS,
@@ -180,7 +181,7 @@ def _id(value: Any) -> str:
 # The texts as Hypetech sends them are looked up first; others are stripped and upper-cased.
 
 
-def _kind(text: str) -> TxKind | None:
+def _kind(text: str) -> WebhookKind | None:
     kind = _KINDS.get(text)
     return kind if kind is not None else _KINDS.get(text.strip().upper())
 

@@ -28,12 +28,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from services.reconciler.rows import BetState, LedgerRow, ProviderRow, ProviderStatus, TxKind
+from services.reconciler.rows import LedgerRow, ProviderRow, ProviderStatus
+from shared.contracts.bets import BetState
+from shared.contracts.commands import WebhookKind
 from shared.contracts.reconciliation import RowClass
 
 REASON = "round-finished"
 _APPLIED = frozenset({ProviderStatus.SUCCESS, ProviderStatus.ROLLED_BACK})
-_SETTLING = frozenset({TxKind.WIN, TxKind.LOSE})
+_SETTLING = frozenset({WebhookKind.WIN, WebhookKind.LOSE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +93,7 @@ def finished_rounds(
         bet = outcome.ledger
         if (
             bet is None
-            or bet.kind is not TxKind.BET
+            or bet.kind is not WebhookKind.BET
             or not bet.accepted
             or bet.bet_state is not BetState.OPEN
             or bet.round_id not in finished
@@ -120,7 +122,7 @@ def _paid_at_provider(provider_rows: Sequence[ProviderRow]) -> tuple[set[str], s
     bets: set[str] = set()
     rounds: set[str] = set()
     for p in provider_rows:
-        if p.kind is not TxKind.WIN or p.status not in _APPLIED:
+        if p.kind is not WebhookKind.WIN or p.status not in _APPLIED:
             continue
         if p.linked_tx_id is not None:
             bets.add(p.linked_tx_id)
@@ -137,7 +139,7 @@ def _unsettled(outcomes: Sequence[RoundOutcome]) -> tuple[set[str], set[str]]:
         p = o.provider
         if p is None or o.row_class is RowClass.MATCHED:
             continue
-        if p.linked_tx_id is not None and p.kind is not TxKind.ROLLBACK:
+        if p.linked_tx_id is not None and p.kind is not WebhookKind.ROLLBACK:
             bets.add(p.linked_tx_id)
         elif p.kind in _SETTLING and p.round_id is not None:
             rounds.add(p.round_id)

@@ -17,12 +17,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-
-class TxKind(StrEnum):
-    BET = "bet"
-    WIN = "win"
-    LOSE = "lose"
-    ROLLBACK = "rollback"
+from shared.contracts.bets import BetState
+from shared.contracts.commands import WebhookKind
 
 
 class ProviderStatus(StrEnum):
@@ -34,17 +30,10 @@ class ProviderStatus(StrEnum):
     """Hypetech did not apply it (refused, failed, cancelled before it counted)."""
 
 
-class BetState(StrEnum):
-    OPEN = "open"
-    WON = "won"
-    LOST = "lost"
-    ROLLED_BACK = "rolled_back"
-
-
 @dataclass(slots=True, eq=False)
 class ProviderRow:
     tx_id: str
-    kind: TxKind | None
+    kind: WebhookKind | None
     """``None`` when Hypetech's ``transactionType`` is not one hypeledger knows."""
     status: ProviderStatus
     amount: Decimal
@@ -64,7 +53,7 @@ class ProviderRow:
 
 @dataclass(slots=True, eq=False)
 class LedgerRow:
-    kind: TxKind
+    kind: WebhookKind
     tx_id: str
     accepted: bool
     """The stored decision applied the transaction (answered 200)."""

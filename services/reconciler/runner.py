@@ -35,7 +35,6 @@ from services.reconciler.store import (
     RunReport,
     SessionOutcome,
 )
-from services.reconciler.tap import CommandTap
 from shared.contracts.reconciliation import RowClass
 from shared.hypetech import HypetechClient, HypetechError
 from shared.logs import get_logger
@@ -91,7 +90,6 @@ class Reconciler:
         store: ReconcilerStore,
         client: HypetechClient,
         metrics: ReconcilerMetrics,
-        tap: CommandTap | None = None,
         publisher: FindingPublisher | None = None,
         settler: RoundSettler | None = None,
         clock: Callable[[], datetime] = utc_now,
@@ -101,7 +99,6 @@ class Reconciler:
         self._store = store
         self._client = client
         self._metrics = metrics
-        self._tap = tap
         self._publisher = publisher
         self._settler = settler
         self._clock = clock
@@ -116,17 +113,12 @@ class Reconciler:
             if not await self._store.try_lock(lock):
                 raise AnotherRunActive("another reconciler is running")
             try:
-                if self._tap is not None:
-                    await self._tap.catch_up()
                 run = await self._store.resume_running()
                 if run is None:
                     run = await self._start(request)
                 else:
                     self._log.info("reconciler.run.resumed", run_id=run.run_id, times=run.resumed)
-                tap_paused = (
-                    self._tap.paused() if self._tap is not None else contextlib.nullcontext()
-                )
-                with fewer_collections(YOUNG_COLLECTION_EVERY), tap_paused:
+                with fewer_collections(YOUNG_COLLECTION_EVERY):
                     await self._check_sessions(run, progress)
                 await self._settle()  # also what a killed run stored and never sent
                 await self._publish()

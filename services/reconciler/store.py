@@ -15,7 +15,9 @@ import asyncpg
 
 from services.reconciler.matcher import Difference
 from services.reconciler.rounds import Settlement
-from services.reconciler.rows import BetState, LedgerRow, TxKind
+from services.reconciler.rows import LedgerRow
+from shared.contracts.bets import BetState
+from shared.contracts.commands import WebhookKind
 from shared.contracts.problems import slug_of
 from shared.currencies import DEFAULT_CURRENCIES, CurrencyTable
 from shared.jsonwire import MalformedJson, dumps_compact, loads_exact
@@ -133,13 +135,11 @@ WHERE run_id = $1
 """
 
 SQL_ACTIVE_SESSIONS = """
-SELECT DISTINCT w.session_token
+SELECT DISTINCT d.session_token
 FROM decisions d
-JOIN reconciler_webhooks w
-  ON w.provider = d.provider AND w.kind = d.kind AND w.provider_tx_id = d.provider_tx_id
 WHERE d.decided_at > $1
   AND d.decided_at <= $2
-  AND w.session_token IS NOT NULL
+  AND d.session_token IS NOT NULL
 """
 
 SQL_FAILED_LAST_RUN = """
@@ -339,18 +339,16 @@ WHERE idempotency_key = $1
 # -- the ledger's side ------------------------------------------------------------------------
 
 SQL_LEDGER_ROWS = """
-SELECT w.session_token, w.kind, w.provider_tx_id, w.user_id, w.currency, w.amount, w.round_id,
-       w.target_tx_id, d.status, d.operator_tx_id::text AS operator_tx_id, d.decided_at,
+SELECT d.session_token, d.kind, d.provider_tx_id, d.user_id, d.currency, d.amount, d.round_id,
+       d.target_tx_id, d.status, d.operator_tx_id::text AS operator_tx_id, d.decided_at,
        CASE WHEN d.status <> 200 THEN d.body END AS body,
        b.state AS bet_state, tb.amount AS target_stake
-FROM reconciler_webhooks w
-JOIN decisions d
-  ON d.provider = w.provider AND d.kind = w.kind AND d.provider_tx_id = w.provider_tx_id
+FROM decisions d
 LEFT JOIN bets b
-  ON w.kind = 'bet' AND b.provider = w.provider AND b.bet_tx_id = w.provider_tx_id
+  ON d.kind = 'bet' AND b.provider = d.provider AND b.bet_tx_id = d.provider_tx_id
 LEFT JOIN bets tb
-  ON w.kind = 'rollback' AND tb.provider = w.provider AND tb.bet_tx_id = w.target_tx_id
-WHERE w.session_token = ANY($1::text[])
+  ON d.kind = 'rollback' AND tb.provider = d.provider AND tb.bet_tx_id = d.target_tx_id
+WHERE d.session_token = ANY($1::text[])
 """
 
 
@@ -590,7 +588,7 @@ def _columns(differences: Sequence[tuple[str, Difference]]) -> list[list[str | N
     ]
 
 
-_KINDS = {kind.value: kind for kind in TxKind}
+_KINDS = {kind.value: kind for kind in WebhookKind}
 _BET_STATES = {state.value: state for state in BetState}
 
 

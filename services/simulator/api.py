@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.simulator.simulator import ApiError, Simulator
-from shared.hypetech.wire import dumps_js
+from shared.hypetech.wire import dumps_rest
 from shared.jsonwire import MalformedJson, loads_exact
 from shared.metrics import service_registry
 
@@ -23,7 +23,7 @@ MAX_PAGE_SIZE = 1000
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(dumps_js(body), status_code=status, media_type="application/json")
+    return Response(dumps_rest(body), status_code=status, media_type="application/json")
 
 
 def _error(status: int, title: str, detail: str, shape: str) -> Response:
@@ -34,7 +34,7 @@ def _error(status: int, title: str, detail: str, shape: str) -> Response:
             "status": status,
             "detail": detail,
         }
-        return Response(dumps_js(body), status_code=status, media_type="application/problem+json")
+        return Response(dumps_rest(body), status_code=status, media_type="application/problem+json")
     body = {"title": title, "statusCode": status}
     if detail:
         body["detail"] = detail

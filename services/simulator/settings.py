@@ -8,6 +8,7 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.commands import Generation
+from shared.logs import LogFormat
 from shared.settings import Environment, HttpServerLimits
 
 
@@ -32,7 +33,7 @@ class SimulatorSettings(BaseSettings, HttpServerLimits):
     """Listen address: loopback unless a deployment names another on purpose."""
     port: int = 8090
     log_level: str = "INFO"
-    log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+    log_format: LogFormat = "auto"
     public_base_url: str = ""
     """Base of the game URLs handed out; empty means ``http://{host}:{port}``."""
     api_token: SecretStr = SecretStr("simulator-token")

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from shared.contracts.commands import Generation, WebhookKind
-from shared.hypetech.wire import dumps_js, js_number
+from shared.hypetech.jsstringify import js_stringify, number_to_string
 
 LEGACY_PATHS: dict[WebhookKind, str] = {
     WebhookKind.BET: "/webhooks/hypetech/register",
@@ -138,7 +138,7 @@ def render_fields(event: WebhookEvent, generation: Generation) -> dict[str, Any]
 
 def _query_value(value: Any) -> str:
     if isinstance(value, Decimal | int) and not isinstance(value, bool):
-        return js_number(value)
+        return number_to_string(value)
     return str(value)
 
 
@@ -153,7 +153,7 @@ def render(
 ) -> RenderedWebhook:
     """The request Hypetech sends for ``event`` in ``generation``. ``paths`` are the V4 paths."""
     fields = render_fields(event, generation)
-    body = dumps_js(fields)
+    body = js_stringify(fields)
     path = paths[event.kind] if generation is Generation.V4 else LEGACY_PATHS[event.kind]
     url = base_url.rstrip("/") + path
     method = "POST"

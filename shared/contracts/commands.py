@@ -8,8 +8,10 @@ partition, in order):
 * ``OperatorCommand``: the operator's own account changes, deposits and withdrawals. Its
   idempotency key is ``("operator", kind, idempotency_key)``.
 
-Amounts travel as exact decimal strings (pydantic serialises ``Decimal`` as a string in JSON mode);
-the ledger turns them into minor units with the currency's exponent.
+Amounts travel as exact decimal strings (pydantic serialises ``Decimal`` as a string in JSON mode).
+A webhook's amount also travels in minor units, as the ingress parsed it (``amount_minor``); an
+operator command's, and a webhook's written before that field, the ledger turns into minor units
+with the currency's exponent.
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ class Generation(StrEnum):
     V4 = "v4"
 
 
+WinWithoutRound = Literal["reject", "accept_and_flag"]
+"""What the ledger does with a win whose round has no bet of the player: refuse it
+(``round-not-found``), or accept it and flag it for the reconciler."""
+
+
 class Mode(StrEnum):
     DEFAULT = "default"
     FREE = "free"
@@ -85,6 +92,13 @@ class WebhookEnvelope(BaseModel):
     user_id: str
     currency: str
     amount: Decimal | None = None
+    """The amount as the ingress read it, exact, with the currency's decimals (what the
+    fingerprint hashes)."""
+    amount_minor: int | None = None
+    """The same amount in the currency's minor units, parsed once by the ingress. Envelopes
+    written before it was carried have only ``amount``, which the ledger then parses."""
+    amount_noise_rounded: bool = False
+    """The provider's number was within float noise of ``amount`` and was rounded to it."""
     round_id: str | None = None
     session_token: str | None = None
     game: str | None = None

@@ -36,7 +36,7 @@ from shared.hypetech.models import (
     TransactionsPage,
 )
 from shared.hypetech.retry import Backoff
-from shared.hypetech.wire import dumps_js
+from shared.hypetech.wire import dumps_rest
 from shared.jsonwire import MalformedJson, loads_exact
 from shared.settings import HypetechClientSettings
 
@@ -192,7 +192,7 @@ class HypetechClient:
         params: Mapping[str, Any] | None = None,
         json_body: Mapping[str, Any] | None = None,
     ) -> Any:
-        content = None if json_body is None else dumps_js(dict(json_body)).encode()
+        content = None if json_body is None else dumps_rest(dict(json_body)).encode()
         headers = {"Content-Type": "application/json"} if content is not None else None
         retry = 0
         while True:

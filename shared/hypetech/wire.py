@@ -1,9 +1,9 @@
-"""JSON text exactly as JavaScript's ``JSON.stringify`` writes it, with exact decimal numbers.
+"""JSON of Hypetech's REST API (the client's requests, the simulator's answers) with exact numbers.
 
 Hypetech's bodies carry amounts as JSON numbers (``"amount":200``, ``"value":10.5``). Writing them
-from ``Decimal`` keeps them exact, and writing them the way JavaScript does (compact, keys in
-insertion order, ``200`` rather than ``200.00``, no exponent) makes the text equal to what
-``JSON.stringify(JSON.parse(text))`` gives back, which is what Hypetech's signature covers.
+from ``Decimal`` keeps them exact, in JavaScript's style (compact, keys in insertion order, ``200``
+rather than ``200.00``, no exponent). What a signature covers is written by
+``shared.hypetech.jsstringify`` instead, which writes numbers as Node.js does (through a double).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 
 
-def js_number(value: Decimal | int) -> str:
-    """The text JavaScript writes for this number: ``200.00 -> "200"``, ``10.50 -> "10.5"``."""
+def plain_number(value: Decimal | int) -> str:
+    """The exact number in plain notation, no trailing zeros: ``200.00 -> "200"``, ``10.50 -> "10.5"``."""
     if isinstance(value, bool):
         raise TypeError("a boolean is not a number")
     if isinstance(value, int):
@@ -27,8 +27,8 @@ def js_number(value: Decimal | int) -> str:
     return "0" if text in ("-0", "0") else text
 
 
-def dumps_js(value: Any) -> str:
-    """Serialise ``value`` as ``JSON.stringify`` would; ``Decimal`` and ``int`` become numbers.
+def dumps_rest(value: Any) -> str:
+    """Serialise ``value`` compactly; ``Decimal`` and ``int`` become exact numbers (``plain_number``).
 
     Values made only of what orjson writes exactly the same way (str-keyed dicts, lists, tuples,
     strings, booleans, ``None``, 64-bit ints, finite ``Decimal`` as a raw fragment) take orjson;
@@ -44,7 +44,7 @@ def dumps_js(value: Any) -> str:
 
 def _fragment(value: Any) -> orjson.Fragment:
     if isinstance(value, Decimal):
-        return orjson.Fragment(js_number(value))
+        return orjson.Fragment(plain_number(value))
     raise TypeError(f"{type(value).__name__} is not JSON serialisable without losing exactness")
 
 
@@ -96,10 +96,10 @@ def _dumps_reference(value: Any) -> str:
     if value is None or isinstance(value, bool | str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, Decimal | int):
-        return js_number(value)
+        return plain_number(value)
     if isinstance(value, dict):
-        items = (f"{dumps_js(str(key))}:{dumps_js(item)}" for key, item in value.items())
+        items = (f"{dumps_rest(str(key))}:{dumps_rest(item)}" for key, item in value.items())
         return "{" + ",".join(items) + "}"
     if isinstance(value, list | tuple):
-        return "[" + ",".join(dumps_js(item) for item in value) + "]"
+        return "[" + ",".join(dumps_rest(item) for item in value) + "]"
     raise TypeError(f"{type(value).__name__} is not JSON serialisable without losing exactness")

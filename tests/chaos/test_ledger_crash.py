@@ -98,19 +98,17 @@ async def test_applies_nothing_twice_after_a_kill_between_the_db_commit_and_the_
 async def test_reapplies_a_batch_killed_in_the_middle_of_its_transaction(
     common_env: dict[str, Any], db_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    """Batches of at most 20 go the unlocked way: killed after deciding, before the statement
-    that writes them."""
+    """Batches of at most 20: killed after deciding, before the statement that writes them."""
     exit_code, _ = await crash_and_recover(common_env, db_pool, tmp_path, "mid_batch:3")
 
     assert exit_code == -signal.SIGKILL
 
 
-async def test_reapplies_a_large_batch_killed_after_its_writes_before_its_commit(
+async def test_reapplies_a_large_batch_killed_before_its_write(
     common_env: dict[str, Any], db_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    """A backlog of about a hundred commands per partition, batches of up to 200: more than
-    one statement writes (store.ONE_STATEMENT_MAX), so the batch takes the locked transaction,
-    and the kill lands after every COPY and UPDATE, before the COMMIT."""
+    """A backlog of about a hundred commands per partition, batches of up to 200: the kill
+    lands after deciding a large batch, before the one statement that writes it."""
     exit_code, committed = await crash_and_recover(
         common_env, db_pool, tmp_path, "mid_batch:1", max_batch=200, players=40
     )

@@ -279,7 +279,6 @@ def started(
             "HYPELEDGER_COMMAND_KEY_ID": "image-test",
             "HYPELEDGER_COMMAND_KEY": key,
             "HYPELEDGER_COMMAND_VERIFY_KEYS": json.dumps({"image-test": key}),
-            "HYPELEDGER_TAP_VERIFY_KEYS": json.dumps({"image-test": key}),
             "HYPELEDGER_HYPETECH_API_TOKEN": token,
             "HYPELEDGER_HYPETECH_BASE_URL": f"http://127.0.0.1:{_free_port()}",
             # What compose and the dev overlay give the simulator (it refuses production).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -194,6 +195,19 @@ async def test_refuses_a_bet_with_an_invalid_amount(
 
     assert (response.status_code, slug(response)) == (400, "invalid-amount")
     assert await ledger.balance(user) == 100_00
+
+
+async def test_rounds_float_noise_in_a_bet_and_flags_its_stored_decision(
+    ledger: Ledger, hypetech: Hypetech
+) -> None:
+    user, bet_id = await ledger.player("100.00"), tx()
+
+    response = await hypetech.post(BET, bet(user, bet_id, Decimal("10.299999999999999")))
+
+    assert (response.status_code, response.json()["new_balance"]) == (200, "89.70")
+    stored = await ledger.decision("bet", bet_id)
+    assert stored is not None
+    assert stored["flags"] == ["amount_noise_rounded"]
 
 
 async def test_refuses_a_bet_whose_rollback_came_first(ledger: Ledger, hypetech: Hypetech) -> None:

@@ -15,7 +15,7 @@ from shared.command_auth import (
     in_scope,
     reply_headers,
 )
-from shared.settings import Environment, LedgerSettings, ReconcilerSettings
+from shared.settings import Environment, LedgerSettings
 
 KEY_A = b"a" * 32
 KEY_B = b"b" * 32
@@ -143,10 +143,3 @@ def test_a_scope_names_a_command_type_or_one_kind(
 def test_a_scope_outside_the_command_types_is_refused_at_start() -> None:
     with pytest.raises(ValidationError, match="pattern"):
         LedgerSettings(environment="test", command_key_scopes={"ingress-1": ["admin"]})
-
-
-def test_the_production_reconciler_needs_the_keys_its_tap_believes() -> None:
-    settings = ReconcilerSettings(environment="production", hypetech_api_token="t" * 16)
-
-    with pytest.raises(ValueError, match="HYPELEDGER_TAP_VERIFY_KEYS"):
-        settings.tap_verifier()

@@ -1,4 +1,4 @@
-"""``dumps_js`` takes orjson for plain values: its text must equal the reference serialiser's."""
+"""``dumps_rest`` takes orjson for plain values: its text must equal the reference serialiser's."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.hypetech.wire import _dumps_reference, _plain, _plain_any, dumps_js
+from shared.hypetech.wire import _dumps_reference, _plain, _plain_any, dumps_rest
 
 _scalars = st.one_of(
     st.none(),
@@ -30,17 +30,17 @@ _values = st.recursive(
 
 @given(_values)
 def test_the_fast_path_writes_the_same_text_as_the_reference(value: Any) -> None:
-    assert dumps_js(value) == _dumps_reference(value)
+    assert dumps_rest(value) == _dumps_reference(value)
 
 
 def test_a_float_is_still_refused() -> None:
     with pytest.raises(TypeError):
-        dumps_js({"amount": 1.5})
+        dumps_rest({"amount": 1.5})
 
 
 def test_an_infinite_decimal_is_still_refused() -> None:
     with pytest.raises(ValueError, match="NaN or infinity"):
-        dumps_js([Decimal("Infinity")])
+        dumps_rest([Decimal("Infinity")])
 
 
 class _Text(str):

@@ -40,12 +40,7 @@ GROWING = {
 STATEMENTS = {
     "load": store._LOAD,
     "round_locks": store._ROUND_LOCKS,
-    "update_accounts": store.UPDATE_ACCOUNTS,
-    "update_bets": store.UPDATE_BETS,
-    "update_grants": store.UPDATE_GRANTS,
-    **{f"upsert_{table}": sql for table, sql in store.UPSERTS.items()},
-    "write_one_statement": store._WRITE_ONE,
-    "write_if_unmoved": store._WRITE_GUARDED,
+    "write": store._WRITE,
 }
 
 

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from services.ingress.jsstringify import js_stringify
 from services.ingress.signature import SignatureVerifier, sign
+from shared.hypetech.jsstringify import js_stringify
 from shared.jsonwire import loads_exact
 
 TRICKY_BODIES = [

@@ -21,17 +21,12 @@ from ledger_values import (
     win,
 )
 
-from services.ledger.decide import (
-    FLAG_ROLLBACK_AMOUNT_DIFFERS,
-    FLAG_ROLLBACK_OF_SETTLED_BET,
-    FLAG_WIN_ON_ROLLED_BACK_BET,
-    FLAG_WIN_WITHOUT_ROUND,
-    decide,
-)
+from services.ledger.decide import decide
 from services.ledger.model import (
     AccountStatus,
     AccountType,
     BetState,
+    Flag,
     Key,
     Outcome,
     Policy,
@@ -349,7 +344,7 @@ def test_accepts_and_flags_a_win_without_round_when_configured() -> None:
     decision = run(state_with(), win(round_id="r9"), Policy(win_without_round="accept_and_flag"))
 
     assert decision.status == 200
-    assert FLAG_WIN_WITHOUT_ROUND in decision.flags
+    assert Flag.WIN_WITHOUT_ROUND in decision.flags
 
 
 def test_refuses_a_win_on_a_rolled_back_bet_and_flags_a_finding() -> None:
@@ -359,7 +354,7 @@ def test_refuses_a_win_on_a_rolled_back_bet_and_flags_a_finding() -> None:
     decision = run(state, win(linked_tx_id="b1"))
 
     assert (decision.status, slug(decision)) == (409, "bet-rolled-back")
-    assert decision.flags == (FLAG_WIN_ON_ROLLED_BACK_BET,)
+    assert decision.flags == (Flag.WIN_ON_ROLLED_BACK_BET,)
     assert decision.balance_delta == 0
 
 
@@ -492,7 +487,7 @@ def test_refuses_a_rollback_of_a_won_bet_and_flags_a_finding() -> None:
     decision = run(state, rollback("rb1", linked_tx_id="b1"))
 
     assert (decision.status, slug(decision)) == (409, "bet-already-settled")
-    assert decision.flags == (FLAG_ROLLBACK_OF_SETTLED_BET,)
+    assert decision.flags == (Flag.ROLLBACK_OF_SETTLED_BET,)
 
 
 def test_refuses_a_rollback_in_a_round_settled_by_an_unlinked_win() -> None:
@@ -532,7 +527,7 @@ def test_refunds_the_stake_not_a_differing_rollback_amount_and_flags_it() -> Non
     decision = run(state, rollback("rb1", amount="99.00", linked_tx_id="b1"))
 
     assert decision.balance_delta == 10_00
-    assert decision.flags == (FLAG_ROLLBACK_AMOUNT_DIFFERS,)
+    assert decision.flags == (Flag.ROLLBACK_AMOUNT_DIFFERS,)
 
 
 def test_refunds_nothing_for_a_free_bet_but_returns_its_grant_unit() -> None:

@@ -1,18 +1,14 @@
-"""The hot-path helpers give exactly what the standard ones give."""
+"""Deterministic ids and fingerprints: the same key or command always gives the same value."""
 
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 
-from hypothesis import given
-from hypothesis import strategies as st
+from ledger_values import bet, operator
 
-from services.ledger.decide import dumps_compact as fast_dumps
-from services.ledger.decide import format_exponent, minor_units
+from services.ledger.decide import fingerprint
 from services.ledger.model import EVENT_NAMESPACE, OPERATOR_TX_NAMESPACE, Key, event_id_for
-from shared.jsonwire import dumps_compact
-from shared.money import format_minor, parse_minor
+from shared.contracts.commands import Mode, OperatorKind
 
 
 def test_derives_operator_tx_ids_exactly_as_uuid5_does() -> None:
@@ -25,24 +21,24 @@ def test_derives_event_ids_exactly_as_uuid5_does() -> None:
     assert event_id_for("abc") == str(uuid.uuid5(EVENT_NAMESPACE, "abc"))
 
 
-def test_writes_bodies_as_the_shared_compact_json_does() -> None:
-    value = {"a": "x\u2028y\n\x1f", "b": "\u00e9", "c": None, "d": [1, "2"], "e": True}
-
-    assert fast_dumps(value) == dumps_compact(value)
-
-
-@given(minor=st.integers(-(10**15), 10**15), exponent=st.sampled_from([0, 2, 3, 4]))
-def test_formats_balances_exactly_as_the_shared_formatter(minor: int, exponent: int) -> None:
-    currency = {0: "JPY", 2: "USD", 3: "KWD", 4: "CLF"}[exponent]
-
-    assert format_exponent(minor, exponent) == format_minor(minor, currency)
+# Fingerprints are stored with every decision: a redelivery whose fingerprint changed would be
+# answered 409 instead of its stored answer. These are the values stored before amounts travelled
+# in minor units; they must never change.
 
 
-@given(value=st.decimals(min_value=-(10**11), max_value=10**11, places=4, allow_nan=False))
-def test_parses_amounts_exactly_as_the_shared_parser_when_no_rounding_is_needed(
-    value: Decimal,
-) -> None:
-    fast = minor_units(value, 2)
+def test_keeps_the_stored_fingerprint_of_a_bet() -> None:
+    assert fingerprint(bet("b1", "10.50")) == (
+        "212d7de99ccc917da934d04c9026060029668ed438cb6fa2c2e5f77fdfd54226"
+    )
 
-    if fast is not None:
-        assert fast == (parse_minor(value, "USD").minor, False)
+
+def test_keeps_the_stored_fingerprint_of_a_free_bet() -> None:
+    assert fingerprint(bet("b1", "10.50", mode=Mode.FREE, bonus_code="X")) == (
+        "b7028c2349dc2011311c2ed36c53b223caf48255668ce05c26e9d13edf4760d5"
+    )
+
+
+def test_keeps_the_stored_fingerprint_of_a_deposit() -> None:
+    assert fingerprint(operator(OperatorKind.DEPOSIT, "k1", "100.00")) == (
+        "00dadd218ab723194b69ba97d24d3d6a09818014131451e185330f767d8f693d"
+    )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from services.reconciler.rows import BetState, LedgerRow, ProviderRow, ProviderStatus, TxKind
+from services.reconciler.rows import LedgerRow, ProviderRow, ProviderStatus
+from shared.contracts.bets import BetState
+from shared.contracts.commands import WebhookKind
 
 NOW = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)
 GRACE = timedelta(minutes=10)
@@ -14,7 +16,7 @@ OLD = NOW - timedelta(hours=1)
 
 def prow(
     tx_id: str,
-    kind: TxKind = TxKind.BET,
+    kind: WebhookKind = WebhookKind.BET,
     *,
     amount: str = "10.00",
     status: ProviderStatus = ProviderStatus.SUCCESS,
@@ -38,7 +40,7 @@ def prow(
 
 def lrow(
     tx_id: str,
-    kind: TxKind = TxKind.BET,
+    kind: WebhookKind = WebhookKind.BET,
     *,
     amount: str | None = "10",
     accepted: bool = True,
@@ -47,7 +49,7 @@ def lrow(
     target: str | None = None,
     decided_at: datetime = OLD,
 ) -> LedgerRow:
-    if kind is TxKind.BET and state is None and accepted:
+    if kind is WebhookKind.BET and state is None and accepted:
         state = BetState.WON
     return LedgerRow(
         kind=kind,

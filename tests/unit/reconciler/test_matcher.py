@@ -6,7 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.reconciler.matcher import _match_id, _match_rows, match_session
-from services.reconciler.rows import BetState, LedgerRow, ProviderRow, ProviderStatus, TxKind
+from services.reconciler.rows import LedgerRow, ProviderRow, ProviderStatus
+from shared.contracts.bets import BetState
+from shared.contracts.commands import WebhookKind
 from shared.contracts.reconciliation import RowClass
 from tests.unit.reconciler.rows import GRACE, NOW, lrow, prow
 
@@ -18,8 +20,8 @@ def classes(provider: list[ProviderRow], ledger: list[LedgerRow]) -> list[str]:
 
 def test_equal_rows_on_both_sides_are_matched_with_no_difference() -> None:
     result = match_session(
-        [prow("1"), prow("2", TxKind.WIN, amount="25.50")],
-        [lrow("1"), lrow("2", TxKind.WIN, amount="25.5")],
+        [prow("1"), prow("2", WebhookKind.WIN, amount="25.50")],
+        [lrow("1"), lrow("2", WebhookKind.WIN, amount="25.5")],
         now=NOW,
         grace=GRACE,
     )
@@ -29,7 +31,7 @@ def test_equal_rows_on_both_sides_are_matched_with_no_difference() -> None:
 
 
 def test_a_success_row_the_ledger_never_applied_is_missing_in_ledger() -> None:
-    assert classes([prow("1"), prow("2", TxKind.WIN)], [lrow("1")]) == ["missing_in_ledger"]
+    assert classes([prow("1"), prow("2", WebhookKind.WIN)], [lrow("1")]) == ["missing_in_ledger"]
 
 
 def test_a_young_success_row_the_ledger_has_not_seen_yet_is_pending() -> None:
@@ -64,7 +66,8 @@ def test_a_refused_ledger_row_unknown_at_hypetech_is_matched() -> None:
 
 def test_different_amounts_under_one_id_are_an_amount_mismatch() -> None:
     assert classes(
-        [prow("1", TxKind.ROLLBACK, amount="10.00")], [lrow("1", TxKind.ROLLBACK, amount="12")]
+        [prow("1", WebhookKind.ROLLBACK, amount="10.00")],
+        [lrow("1", WebhookKind.ROLLBACK, amount="12")],
     ) == ["amount_mismatch"]
 
 
@@ -73,7 +76,9 @@ def test_amounts_compare_exactly_whatever_their_scale() -> None:
 
 
 def test_one_id_of_different_kinds_on_each_side_is_a_kind_mismatch() -> None:
-    result = match_session([prow("7", TxKind.WIN)], [lrow("7", TxKind.BET)], now=NOW, grace=GRACE)
+    result = match_session(
+        [prow("7", WebhookKind.WIN)], [lrow("7", WebhookKind.BET)], now=NOW, grace=GRACE
+    )
 
     assert [(d.row_class, d.kind) for d in result.differences] == [
         (RowClass.KIND_MISMATCH, "win/bet")
@@ -82,19 +87,19 @@ def test_one_id_of_different_kinds_on_each_side_is_a_kind_mismatch() -> None:
 
 def test_a_bet_and_its_rollback_sharing_one_id_pair_by_kind() -> None:
     provider = [
-        prow("5", TxKind.BET, status=ProviderStatus.ROLLED_BACK),
-        prow("5", TxKind.ROLLBACK),
+        prow("5", WebhookKind.BET, status=ProviderStatus.ROLLED_BACK),
+        prow("5", WebhookKind.ROLLBACK),
     ]
     ledger = [
-        lrow("5", TxKind.ROLLBACK, target="5"),
-        lrow("5", TxKind.BET, state=BetState.ROLLED_BACK),
+        lrow("5", WebhookKind.ROLLBACK, target="5"),
+        lrow("5", WebhookKind.BET, state=BetState.ROLLED_BACK),
     ]
 
     assert classes(provider, ledger) == []
 
 
 def test_success_there_and_refused_here_is_a_status_mismatch() -> None:
-    assert classes([prow("1", TxKind.WIN)], [lrow("1", TxKind.WIN, accepted=False)]) == [
+    assert classes([prow("1", WebhookKind.WIN)], [lrow("1", WebhookKind.WIN, accepted=False)]) == [
         "status_mismatch"
     ]
 
@@ -114,15 +119,15 @@ def test_a_bet_cancelled_there_and_refused_here_is_matched() -> None:
 
 
 def test_a_bet_whose_rollback_row_names_it_counts_as_rolled_back_there() -> None:
-    provider = [prow("1"), prow("9", TxKind.ROLLBACK, linked="1")]
-    ledger = [lrow("1", state=BetState.ROLLED_BACK), lrow("9", TxKind.ROLLBACK, target="1")]
+    provider = [prow("1"), prow("9", WebhookKind.ROLLBACK, linked="1")]
+    ledger = [lrow("1", state=BetState.ROLLED_BACK), lrow("9", WebhookKind.ROLLBACK, target="1")]
 
     assert classes(provider, ledger) == []
 
 
 def test_a_bet_whose_unnamed_rollback_the_ledger_links_counts_as_rolled_back_there() -> None:
-    provider = [prow("1"), prow("9", TxKind.ROLLBACK)]
-    ledger = [lrow("1", state=BetState.ROLLED_BACK), lrow("9", TxKind.ROLLBACK, target="1")]
+    provider = [prow("1"), prow("9", WebhookKind.ROLLBACK)]
+    ledger = [lrow("1", state=BetState.ROLLED_BACK), lrow("9", WebhookKind.ROLLBACK, target="1")]
 
     assert classes(provider, ledger) == []
 
@@ -138,8 +143,8 @@ def test_an_open_bet_of_a_finished_round_nothing_won_is_settled_not_reported() -
 
 
 def test_an_open_bet_hypetech_paid_while_the_ledger_has_that_win_is_reported() -> None:
-    provider = [prow("1", finished=True), prow("2", TxKind.WIN, finished=True, linked="1")]
-    ledger = [lrow("1", state=BetState.OPEN), lrow("2", TxKind.WIN)]
+    provider = [prow("1", finished=True), prow("2", WebhookKind.WIN, finished=True, linked="1")]
+    ledger = [lrow("1", state=BetState.OPEN), lrow("2", WebhookKind.WIN)]
 
     result = match_session(provider, ledger, now=NOW, grace=GRACE)
 
@@ -167,15 +172,15 @@ def test_a_bet_that_already_differs_is_not_reported_again_at_round_level() -> No
 
 
 def test_a_bet_left_open_by_its_missing_win_is_not_reported_again_at_round_level() -> None:
-    provider = [prow("1", finished=True), prow("2", TxKind.WIN, finished=True, linked="1")]
+    provider = [prow("1", finished=True), prow("2", WebhookKind.WIN, finished=True, linked="1")]
 
     assert classes(provider, [lrow("1", state=BetState.OPEN)]) == ["missing_in_ledger"]
 
 
 def test_each_difference_carries_both_sides_as_evidence() -> None:
     result = match_session(
-        [prow("1", TxKind.WIN, amount="3.00")],
-        [lrow("1", TxKind.WIN, amount="4")],
+        [prow("1", WebhookKind.WIN, amount="3.00")],
+        [lrow("1", WebhookKind.WIN, amount="4")],
         now=NOW,
         grace=GRACE,
     )
@@ -197,7 +202,7 @@ def test_the_dedupe_key_is_the_same_for_the_same_difference_in_another_run() -> 
     assert first.differences[0].dedupe_key("s1") == second.differences[0].dedupe_key("s1")
 
 
-_kinds = st.sampled_from(list(TxKind))
+_kinds = st.sampled_from(list(WebhookKind))
 _ids = st.sampled_from(["1", "2", "3", "4"])
 _provider_rows = st.lists(
     st.builds(

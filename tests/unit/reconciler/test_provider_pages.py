@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.reconciler.provider_rows import page_rows, provider_row
-from services.reconciler.rows import ProviderRow, ProviderStatus, TxKind
+from services.reconciler.rows import ProviderRow, ProviderStatus
+from shared.contracts.commands import WebhookKind
 from shared.hypetech.client import parse_transactions_page
 from shared.hypetech.errors import HypetechResponseInvalid
 from shared.jsonwire import loads_exact
@@ -104,7 +105,7 @@ def test_a_documented_page_is_read_into_rows_with_exact_amounts_and_its_page_cou
     (row,) = rows
     assert (row.tx_id, row.kind, row.status, row.amount, row.linked_tx_id) == (
         "7",
-        TxKind.WIN,
+        WebhookKind.WIN,
         ProviderStatus.SUCCESS,
         Decimal("50.10"),
         "6",

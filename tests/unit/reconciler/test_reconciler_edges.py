@@ -1,4 +1,4 @@
-"""The reconciler's edges without I/O: Hypetech's rows, the request rate, the command tap."""
+"""The reconciler's edges without I/O: Hypetech's rows and the request rate."""
 
 from __future__ import annotations
 
@@ -10,13 +10,10 @@ import pytest
 
 from services.reconciler.provider import RateLimiter
 from services.reconciler.provider_rows import provider_row
-from services.reconciler.rows import ProviderStatus, TxKind
+from services.reconciler.rows import ProviderStatus
 from services.reconciler.runner import fewer_collections
-from services.reconciler.tap import tapped
 from shared.contracts.commands import (
     Generation,
-    OperatorCommand,
-    OperatorKind,
     WebhookEnvelope,
     WebhookKind,
 )
@@ -45,7 +42,7 @@ def test_a_listed_row_keeps_its_id_as_text_and_its_amount_exact() -> None:
 
     assert (row.tx_id, row.kind, row.amount, row.round_finished) == (
         "10001",
-        TxKind.BET,
+        WebhookKind.BET,
         Decimal("50.10"),
         True,
     )
@@ -102,32 +99,6 @@ def webhook(kind: WebhookKind, tx: str | None = "9") -> bytes:
         .model_dump_json()
         .encode()
     )
-
-
-def test_the_tap_keeps_a_rollback_with_its_target() -> None:
-    envelope = tapped(webhook(WebhookKind.ROLLBACK))
-
-    assert envelope is not None
-    assert (envelope.session_token, envelope.rollback_target, envelope.amount) == (
-        "s1",
-        "8",
-        Decimal("2.50"),
-    )
-
-
-def test_the_tap_skips_balance_reads_operator_commands_and_poison() -> None:
-    operator = OperatorCommand(
-        kind=OperatorKind.DEPOSIT,
-        idempotency_key="k",
-        user_id="u1",
-        currency="USD",
-        amount=Decimal(1),
-        requested_at=NOW,
-    )
-
-    assert tapped(webhook(WebhookKind.BALANCE, None)) is None
-    assert tapped(operator.model_dump_json().encode()) is None
-    assert tapped(b"{not json") is None
 
 
 def test_sessions_are_checked_with_fewer_young_collections_and_the_thresholds_come_back() -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.reconciler.matcher import match_session
-from services.reconciler.rows import BetState, LedgerRow, ProviderRow, ProviderStatus, TxKind
+from services.reconciler.rows import LedgerRow, ProviderRow, ProviderStatus
+from shared.contracts.bets import BetState
+from shared.contracts.commands import WebhookKind
 from tests.unit.reconciler.rows import GRACE, NOW, lrow, prow
 
 
@@ -25,9 +27,13 @@ def test_a_lost_bet_beside_a_won_one_is_settled_in_the_newest_generation() -> No
     provider = [
         prow("1", finished=True),
         prow("2", finished=True),
-        prow("3", TxKind.WIN, finished=True, linked="1"),
+        prow("3", WebhookKind.WIN, finished=True, linked="1"),
     ]
-    ledger = [lrow("1", state=BetState.WON), lrow("2", state=BetState.OPEN), lrow("3", TxKind.WIN)]
+    ledger = [
+        lrow("1", state=BetState.WON),
+        lrow("2", state=BetState.OPEN),
+        lrow("3", WebhookKind.WIN),
+    ]
 
     assert settled(provider, ledger) == [("2",)]
 
@@ -48,7 +54,7 @@ def test_a_young_bet_holds_its_round_back() -> None:
 
 def test_a_win_still_on_its_way_holds_the_bet_back() -> None:
     on_its_way = prow(
-        "2", TxKind.WIN, finished=True, linked="1", requested_at=NOW - timedelta(seconds=5)
+        "2", WebhookKind.WIN, finished=True, linked="1", requested_at=NOW - timedelta(seconds=5)
     )
     result = match_session(
         [prow("1", finished=True), on_its_way],
@@ -62,7 +68,7 @@ def test_a_win_still_on_its_way_holds_the_bet_back() -> None:
 
 
 def test_an_unnamed_win_of_the_round_missing_here_explains_the_bets_not_settles_them() -> None:
-    provider = [prow("1", finished=True), prow("2", TxKind.WIN, finished=True)]
+    provider = [prow("1", finished=True), prow("2", WebhookKind.WIN, finished=True)]
 
     result = match_session(provider, [lrow("1", state=BetState.OPEN)], now=NOW, grace=GRACE)
 

@@ -7,23 +7,23 @@ from decimal import Decimal
 import pytest
 
 from shared.hypetech.errors import parse_error
-from shared.hypetech.wire import dumps_js
+from shared.hypetech.wire import dumps_rest
 
 
 def test_decimals_are_written_as_javascript_numbers() -> None:
     assert (
-        dumps_js({"a": Decimal("200.00"), "b": Decimal("10.50"), "c": Decimal("1E+3")})
+        dumps_rest({"a": Decimal("200.00"), "b": Decimal("10.50"), "c": Decimal("1E+3")})
         == '{"a":200,"b":10.5,"c":1000}'
     )
 
 
 def test_keys_keep_their_order_and_text_is_not_escaped_to_ascii() -> None:
-    assert dumps_js({"z": "ção", "a": [True, None]}) == '{"z":"ção","a":[true,null]}'
+    assert dumps_rest({"z": "ção", "a": [True, None]}) == '{"z":"ção","a":[true,null]}'
 
 
 def test_a_float_is_refused() -> None:
     with pytest.raises(TypeError):
-        dumps_js({"amount": 0.1})
+        dumps_rest({"amount": 0.1})
 
 
 def test_an_error_with_status_code_is_read() -> None:

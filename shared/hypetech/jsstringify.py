@@ -1,8 +1,10 @@
-"""JavaScript's ``JSON.stringify`` of a parsed JSON value, byte for byte. Pure.
+"""JavaScript's ``JSON.stringify`` of a JSON value, byte for byte: the one writer of what a
+``Hype-Hash`` signature covers. Pure.
 
-Hypetech signs ``url + JSON.stringify(body)``. The raw body normally IS that text; when something
-on the way re-formats it (pretty-printing, ``10.50`` written for ``10.5``), the signature can
-still be checked against what Node.js would have produced from the same value. Numbers follow
+Hypetech signs ``url + JSON.stringify(body)``. The simulator writes and signs its webhooks with
+``js_stringify``; the ingress checks the raw body, and when something on the way re-formatted it
+(pretty-printing, ``10.50`` written for ``10.5``), checks what Node.js would have produced from
+the same value. Numbers follow
 ECMAScript's Number::toString (shortest round-trip digits of the double, plain notation from
 1e-6 up to 1e21); strings are escaped as ``JSON.stringify`` does. This is only for checking
 signatures: amounts are never read from here.
@@ -28,7 +30,7 @@ def js_stringify(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, int | Decimal):
-        return js_number(value)
+        return number_to_string(value)
     if isinstance(value, str):
         return _js_string(value)
     if isinstance(value, list):
@@ -38,7 +40,7 @@ def js_stringify(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
-def js_number(number: int | Decimal) -> str:
+def number_to_string(number: int | Decimal) -> str:
     """ECMAScript Number::toString of the double nearest to ``number`` (NaN, ±Infinity: null)."""
     try:
         double = float(number)

@@ -1,11 +1,6 @@
-"""The ledger's ways to write a batch store exactly the same rows, and the guarded one writes
-nothing once another writer moved an offset.
-
-A small batch is written by one statement (``store.ONE_STATEMENT_MAX``), a larger one by a binary
-COPY per table; a small batch read without a lock is written by one statement guarded by the
-offsets it expects (``store.write_if_unmoved``). The same commands, decided on the same stored
-state, go through each path in a transaction of their own (rolled back); what each left in every
-table must be equal, row by row.
+"""A batch becomes money once: the unit of work writes every table in one statement guarded by
+the offsets it loaded, writes nothing once another writer moved one, and drops what was applied
+before.
 """
 
 from __future__ import annotations
@@ -13,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
 import pytest
@@ -22,8 +17,9 @@ from ledger_harness import operator, webhook
 from services.ledger import store
 from services.ledger.app import policy_of
 from services.ledger.decide import Command, decide
-from services.ledger.model import Decision
+from services.ledger.faults import Faults
 from services.ledger.state import BatchState
+from services.ledger.unit_of_work import Entry, OffsetGap, UnitOfWork
 from shared.contracts.commands import Mode, OperatorKind, WebhookKind
 from shared.contracts.protection import LimitKind, LimitPeriod
 from shared.settings import LedgerSettings
@@ -156,57 +152,37 @@ POLICY = policy_of(
 EVENTS = "paths.wallet.transactions.v1"
 
 
-def decide_all(state: BatchState, batch: list[Command]) -> list[tuple[store.Source, int, Decision]]:
-    decided = []
+def decide_all(state: BatchState, batch: list[Command]) -> list[store.Sourced]:
+    decided: list[store.Sourced] = []
     for offset, command in enumerate(batch, start=FIRST_OFFSET):
         decision = decide(state, command, POLICY)
         state.apply(decision)
-        decided.append((store.Source(TOPIC, PARTITION), offset, decision))
+        decided.append((store.Source(TOPIC, PARTITION), offset, command, decision))
     return decided
 
 
 async def written(
-    pool: asyncpg.Pool,
-    batch: list[Command],
-    users: list[str],
-    path: Literal["one_statement", "copy", "guarded"],
+    pool: asyncpg.Pool, batch: list[Command], users: list[str]
 ) -> dict[str, list[tuple[Any, ...]]]:
-    """What the path leaves in every table for these users, read inside its transaction."""
+    """What the batch leaves in every table for these users, read inside a transaction that is
+    then rolled back."""
     rows: dict[str, list[tuple[Any, ...]]] = {}
-    offsets = store.Offsets(GROUP, TOPIC, {PARTITION: FIRST_OFFSET + len(batch)})
+    offsets = store.Offsets(
+        GROUP, TOPIC, {PARTITION: FIRST_OFFSET}, {PARTITION: FIRST_OFFSET + len(batch)}
+    )
     async with pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
         try:
-            await store.lock_offset(conn, GROUP, TOPIC, PARTITION, FIRST_OFFSET)
-            if path == "guarded":
-                state, stored = await store.load_state_and_offsets(
-                    conn, batch, GROUP, TOPIC, [PARTITION]
-                )
-                assert stored == {PARTITION: FIRST_OFFSET}
-                assert await store.write_if_unmoved(
-                    conn,
-                    state,
-                    decide_all(state, batch),
-                    EVENTS,
-                    offsets=offsets,
-                    expected={PARTITION: FIRST_OFFSET},
-                )
-            else:
-                state = await store.load_state(conn, batch)
-                limit = store.ONE_STATEMENT_MAX
-                store.ONE_STATEMENT_MAX = len(batch) if path == "one_statement" else 0
-                try:
-                    await store.write(
-                        conn, state, decide_all(state, batch), EVENTS, offsets=offsets
-                    )
-                finally:
-                    store.ONE_STATEMENT_MAX = limit
+            await store.ensure_offsets(conn, GROUP, TOPIC, {PARTITION: FIRST_OFFSET})
+            state, stored = await store.load(conn, batch, GROUP, TOPIC, [PARTITION])
+            assert stored == {PARTITION: FIRST_OFFSET}
+            assert await store.write(conn, state, decide_all(state, batch), EVENTS, offsets)
             for table, columns in TABLES:
                 found = await conn.fetch(_select(table, columns), users)
                 rows[table] = [tuple(row) for row in found]
         finally:
-            await transaction.rollback()  # each path starts from the same stored state
+            await transaction.rollback()
     return rows
 
 
@@ -226,21 +202,16 @@ def _select(table: str, columns: str) -> str:
 
 
 @pytest.mark.integration
-async def test_every_path_writes_the_same_rows(db_pool: asyncpg.Pool) -> None:
+async def test_one_statement_writes_every_table_a_batch_touches(db_pool: asyncpg.Pool) -> None:
     tag = uuid.uuid4().hex[:8]
     user, newcomer, grant_user = f"paths-{tag}", f"paths-new-{tag}", f"paths-free-{tag}"
     await seed(db_pool, user, grant_user)
     batch = commands(user, newcomer, grant_user)
-    users = [user, newcomer, grant_user]
 
-    one = await written(db_pool, batch, users, "one_statement")
-    copied = await written(db_pool, batch, users, "copy")
-    guarded = await written(db_pool, batch, users, "guarded")
+    one = await written(db_pool, batch, [user, newcomer, grant_user])
 
-    assert one == copied
-    assert guarded == one
     flags_at = TABLES[1][1].split(", ").index("flags")
-    assert any(row[flags_at] for row in one["decisions"])  # flags survive both ways
+    assert any(row[flags_at] for row in one["decisions"])  # flags survive the text array
     assert {table: len(rows) for table, rows in one.items()} == {
         "accounts": 3,  # the newcomer's included
         "decisions": 23,
@@ -259,41 +230,34 @@ async def test_every_path_writes_the_same_rows(db_pool: asyncpg.Pool) -> None:
     }
 
 
-async def unlocked_batch(
-    pool: asyncpg.Pool, tag: str
-) -> tuple[str, BatchState, list[tuple[store.Source, int, Decision]]]:
-    """A funded player, the offset row stored at FIRST_OFFSET, and a batch read without a lock."""
+async def loaded_batch(pool: asyncpg.Pool, tag: str) -> tuple[str, BatchState, list[store.Sourced]]:
+    """A funded player, the offset row stored at FIRST_OFFSET, and a batch loaded (no lock)."""
     user, grant_user = f"guard-{tag}", f"guard-free-{tag}"
     await seed(pool, user, grant_user)
     async with pool.acquire() as conn:
-        await store.lock_offset(conn, f"{GROUP}-{tag}", TOPIC, PARTITION, FIRST_OFFSET)
+        await store.ensure_offsets(conn, f"{GROUP}-{tag}", TOPIC, {PARTITION: FIRST_OFFSET})
         batch = [webhook(WebhookKind.BET, user, f"b-{tag}", "10.00")]
-        state, stored = await store.load_state_and_offsets(
-            conn, batch, f"{GROUP}-{tag}", TOPIC, [PARTITION]
-        )
+        state, stored = await store.load(conn, batch, f"{GROUP}-{tag}", TOPIC, [PARTITION])
     assert stored == {PARTITION: FIRST_OFFSET}
     return user, state, decide_all(state, batch)
 
 
-async def write_unlocked(
+async def write_loaded(
     pool: asyncpg.Pool,
     tag: str,
     state: BatchState,
-    decided: list[tuple[store.Source, int, Decision]],
+    decided: list[store.Sourced],
     partitions: tuple[int, ...] = (PARTITION,),
 ) -> bool:
-    """The batch written without a lock, each of ``partitions`` expected at FIRST_OFFSET."""
+    """The loaded batch written, each of ``partitions`` expected at FIRST_OFFSET."""
     async with pool.acquire() as conn:
-        return await store.write_if_unmoved(
-            conn,
-            state,
-            decided,
-            EVENTS,
-            offsets=store.Offsets(
-                f"{GROUP}-{tag}", TOPIC, dict.fromkeys(partitions, FIRST_OFFSET + 1)
-            ),
-            expected=dict.fromkeys(partitions, FIRST_OFFSET),
+        offsets = store.Offsets(
+            f"{GROUP}-{tag}",
+            TOPIC,
+            dict.fromkeys(partitions, FIRST_OFFSET),
+            dict.fromkeys(partitions, FIRST_OFFSET + 1),
         )
+        return await store.write(conn, state, decided, EVENTS, offsets)
 
 
 async def stored_now(pool: asyncpg.Pool, tag: str, user: str) -> tuple[int, int, int]:
@@ -335,9 +299,9 @@ async def test_the_guarded_write_applies_a_batch_whose_offset_did_not_move(
     db_pool: asyncpg.Pool,
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    user, state, decided = await unlocked_batch(db_pool, tag)
+    user, state, decided = await loaded_batch(db_pool, tag)
 
-    assert await write_unlocked(db_pool, tag, state, decided)
+    assert await write_loaded(db_pool, tag, state, decided)
     assert await stored_now(db_pool, tag, user) == (FIRST_OFFSET + 1, 10000 - 1000, 1)
 
 
@@ -346,11 +310,11 @@ async def test_the_guarded_write_writes_nothing_once_another_writer_moved_the_of
     db_pool: asyncpg.Pool,
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    user, state, decided = await unlocked_batch(db_pool, tag)
+    user, state, decided = await loaded_batch(db_pool, tag)
     async with db_pool.acquire() as other:
         await move_offset(other, tag, FIRST_OFFSET + 5)
 
-    assert not await write_unlocked(db_pool, tag, state, decided)
+    assert not await write_loaded(db_pool, tag, state, decided)
     assert await stored_now(db_pool, tag, user) == (FIRST_OFFSET + 5, 10000, 0)
 
 
@@ -362,12 +326,12 @@ async def test_the_guarded_write_waits_for_a_writer_holding_the_offset(
     """Another member's batch holds the offset row: the write waits for it, then writes nothing
     if that batch committed (it moved the offset) and everything if it rolled back."""
     tag = uuid.uuid4().hex[:8]
-    user, state, decided = await unlocked_batch(db_pool, tag)
+    user, state, decided = await loaded_batch(db_pool, tag)
     async with db_pool.acquire() as other:
         transaction = other.transaction()
         await transaction.start()
         await move_offset(other, tag, FIRST_OFFSET + 5)
-        write = asyncio.create_task(write_unlocked(db_pool, tag, state, decided))
+        write = asyncio.create_task(write_loaded(db_pool, tag, state, decided))
         await asyncio.sleep(0.5)
         waited = not write.done()
         await (transaction.commit() if other_commits else transaction.rollback())
@@ -389,11 +353,11 @@ async def test_the_guarded_write_moves_no_offset_unless_it_can_move_them_all(
     """Two partitions in one batch; another writer moved one of them: the other stays put."""
     tag = uuid.uuid4().hex[:8]
     other_partition = PARTITION + 1
-    user, state, decided = await unlocked_batch(db_pool, tag)
+    user, state, decided = await loaded_batch(db_pool, tag)
     async with db_pool.acquire() as conn:
-        await store.lock_offset(conn, f"{GROUP}-{tag}", TOPIC, other_partition, FIRST_OFFSET)
+        await store.ensure_offsets(conn, f"{GROUP}-{tag}", TOPIC, {other_partition: FIRST_OFFSET})
         await move_offset(conn, tag, FIRST_OFFSET + 5, other_partition)
-    written = await write_unlocked(db_pool, tag, state, decided, (PARTITION, other_partition))
+    written = await write_loaded(db_pool, tag, state, decided, (PARTITION, other_partition))
     offsets = await stored_offsets(db_pool, tag)
 
     assert not written
@@ -413,19 +377,23 @@ async def test_the_guarded_write_waits_on_the_second_of_two_partitions(
     second: both move with the rows, or neither does."""
     tag = uuid.uuid4().hex[:8]
     second = PARTITION + 1
-    user, state, decided = await unlocked_batch(db_pool, tag)
+    user, state, decided = await loaded_batch(db_pool, tag)
     async with db_pool.acquire() as conn:
-        await store.lock_offset(conn, f"{GROUP}-{tag}", TOPIC, second, FIRST_OFFSET)
+        await store.ensure_offsets(conn, f"{GROUP}-{tag}", TOPIC, {second: FIRST_OFFSET})
 
     async with db_pool.acquire() as holder:
         transaction = holder.transaction()
         await transaction.start()
         if other == "locks without moving":
-            await store.lock_offset(holder, f"{GROUP}-{tag}", TOPIC, second, FIRST_OFFSET)
+            await holder.execute(
+                "SELECT 1 FROM consumed_offsets WHERE group_id = $1 AND partition = $2 FOR UPDATE",
+                f"{GROUP}-{tag}",
+                second,
+            )
         else:
             await move_offset(holder, tag, FIRST_OFFSET + 9, second)
         writing = asyncio.create_task(
-            write_unlocked(db_pool, tag, state, decided, (PARTITION, second))
+            write_loaded(db_pool, tag, state, decided, (PARTITION, second))
         )
         await asyncio.sleep(0.5)
         waited = not writing.done()
@@ -441,3 +409,93 @@ async def test_the_guarded_write_waits_on_the_second_of_two_partitions(
     else:
         assert offsets == {PARTITION: FIRST_OFFSET, second: FIRST_OFFSET + 9}
         assert (await stored_now(db_pool, tag, user))[1:] == (10000, 0)
+
+
+def unit(pool: asyncpg.Pool, tag: str) -> UnitOfWork:
+    return UnitOfWork(
+        pool,
+        group=f"{GROUP}-{tag}",
+        topic=TOPIC,
+        events_topic=EVENTS,
+        policy=POLICY,
+        faults=Faults(),
+    )
+
+
+@pytest.mark.integration
+async def test_the_unit_applies_a_batch_once_and_drops_what_was_applied_before(
+    db_pool: asyncpg.Pool,
+) -> None:
+    """The first entry of a partition stores its offset; the same entries again (a redelivery
+    after a crash, or a second member) are dropped; one more entry after them is applied."""
+    tag = uuid.uuid4().hex[:8]
+    user, grant_user = f"uow-{tag}", f"uow-free-{tag}"
+    await seed(db_pool, user, grant_user)
+    bets = [webhook(WebhookKind.BET, user, f"b{n}-{tag}", "1.00") for n in range(3)]
+    entries = [Entry(PARTITION, FIRST_OFFSET + n, bet) for n, bet in enumerate(bets)]
+
+    first = await unit(db_pool, tag).apply(entries[:2])
+    again = await unit(db_pool, tag).apply(entries[:2])
+    overlapping = await unit(db_pool, tag).apply(entries)
+
+    assert [d.status for _, d in first.decided if d is not None] == [200, 200]
+    assert first.next_offsets == {PARTITION: FIRST_OFFSET + 2}
+    assert again.decided == []
+    assert again.next_offsets == {PARTITION: FIRST_OFFSET + 2}
+    assert [entry for entry, _ in overlapping.decided] == entries[2:]
+    async with db_pool.acquire() as conn:
+        balance = await conn.fetchval("SELECT balance FROM accounts WHERE user_id = $1", user)
+    assert balance == 10000 - 3 * 100
+
+
+@pytest.mark.integration
+async def test_the_unit_moves_the_offset_past_an_entry_without_a_command(
+    db_pool: asyncpg.Pool,
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+
+    applied = await unit(db_pool, tag).apply([Entry(PARTITION, FIRST_OFFSET, None)])
+
+    assert applied.decided == [(Entry(PARTITION, FIRST_OFFSET, None), None)]
+    assert await stored_offsets(db_pool, tag) == {PARTITION: FIRST_OFFSET + 1}
+
+
+@pytest.mark.integration
+async def test_the_unit_refuses_entries_after_a_gap(db_pool: asyncpg.Pool) -> None:
+    tag = uuid.uuid4().hex[:8]
+    await unit(db_pool, tag).apply([Entry(PARTITION, FIRST_OFFSET, None)])
+
+    with pytest.raises(OffsetGap):
+        await unit(db_pool, tag).apply([Entry(PARTITION, FIRST_OFFSET + 2, None)])
+    assert await stored_offsets(db_pool, tag) == {PARTITION: FIRST_OFFSET + 1}
+
+
+@pytest.mark.integration
+async def test_each_decision_keeps_what_its_webhook_asked_for(db_pool: asyncpg.Pool) -> None:
+    """The session, round, amount as sent, rollback target and mode are stored with the
+    decision, refusals included: the reconciler reads them there, not from the topic."""
+    tag = uuid.uuid4().hex[:8]
+    user, grant_user = f"sent-{tag}", f"sent-free-{tag}"
+    await seed(db_pool, user, grant_user)
+    batch: list[Command] = [
+        webhook(WebhookKind.BET, user, f"b-{tag}", "1.50", round_id="r8"),
+        webhook(WebhookKind.ROLLBACK, user, f"rb-{tag}", "1.50", linked_tx_id=f"b-{tag}"),
+        webhook(WebhookKind.BET, user, f"big-{tag}", "999.00", round_id="r9"),  # refused
+        operator(OperatorKind.DEPOSIT, user, f"dep-{tag}", "1.00"),
+    ]
+    entries = [Entry(PARTITION, FIRST_OFFSET + n, command) for n, command in enumerate(batch)]
+
+    await unit(db_pool, tag).apply(entries)
+
+    async with db_pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT provider_tx_id, status, session_token, round_id, amount::text, target_tx_id,"
+            " mode FROM decisions WHERE user_id = $1 ORDER BY source_offset",
+            user,
+        )
+    assert [tuple(row) for row in rows] == [
+        (f"b-{tag}", 200, f"tok-{user}", "r8", "1.50", None, "default"),
+        (f"rb-{tag}", 200, f"tok-{user}", "r1", "1.50", f"b-{tag}", "default"),
+        (f"big-{tag}", 403, f"tok-{user}", "r9", "999.00", None, "default"),
+        (f"dep-{tag}", 200, None, None, None, None, None),
+    ]
