@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from services.ledger.balances import with_balances_after
 from services.ledger.decide import Command, key_of
 from services.ledger.model import (
     Account,
@@ -430,6 +431,7 @@ INSERTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("account_ref", "text"),
         ("currency", "text"),
         ("amount", "bigint"),
+        ("balance_after", "bigint"),  # services.ledger.balances
     ),
     "bets": (
         ("provider", "text"),
@@ -807,7 +809,7 @@ def _rows(state: BatchState, decided: Sequence[Sourced], events_topic: str) -> _
                 for user, currency in sorted(state.new_accounts)
             ],
             "transactions": transactions,
-            "postings": postings,
+            "postings": with_balances_after(postings, lambda u, c: accounts[(u, c)].balance),
             "bets": [_bet_row(state.bets[key]) for key in sorted(state.new_bets)],
             "rollback_tombstones": tombstones,
             "round_locks": round_locks,

@@ -24,6 +24,7 @@ from services.operator_api import (
     openapi,
     probes,
     protection,
+    reports,
 )
 from services.operator_api.auth import BearerAuth
 from services.operator_api.context import Context
@@ -173,6 +174,7 @@ def create_app(
         *free_bets.routes(ctx),
         *findings.routes(ctx),
         *protection.routes(ctx),
+        *reports.routes(ctx),
     ]
     document = openapi.document()
 

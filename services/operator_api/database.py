@@ -16,6 +16,7 @@ import asyncpg
 from services.operator_api.cursor import Position
 from services.operator_api.ports import (
     Account,
+    DayTotals,
     FindingFilter,
     HistoryFilter,
     NewGrant,
@@ -56,6 +57,71 @@ FROM protection_changes
 WHERE user_id = $1
   AND currency = $2
 ORDER BY requested_at, recorded_at
+"""
+
+DAILY_TOTALS = """
+WITH moved AS (
+    SELECT coalesce(s.game, 'unknown') AS game,
+           t.currency,
+           t.kind,
+           p.amount,
+           EXISTS (
+               SELECT 1 FROM postings b
+               WHERE b.operator_tx_id = t.operator_tx_id AND b.account_type = 'bonus'
+           ) AS free
+    FROM transactions t
+    JOIN postings p
+      ON p.operator_tx_id = t.operator_tx_id AND p.account_type = 'player'
+    LEFT JOIN sessions s ON s.token = t.session_token
+    WHERE t.created_at >= $1
+      AND t.created_at < $2
+      AND t.kind IN ('bet', 'win', 'rollback')
+), money AS (
+    SELECT game, currency,
+           coalesce(sum(-amount) FILTER (WHERE kind = 'bet'), 0) AS stakes,
+           coalesce(sum(amount) FILTER (WHERE kind = 'win' AND NOT free), 0) AS wins,
+           coalesce(sum(amount) FILTER (WHERE kind = 'win' AND free), 0) AS free_bet_wins,
+           coalesce(sum(amount) FILTER (WHERE kind = 'rollback'), 0) AS refunds
+    FROM moved
+    GROUP BY game, currency
+), placed AS (
+    SELECT coalesce(s.game, g.game, 'unknown') AS game,
+           b.currency,
+           coalesce(sum(b.amount) FILTER (WHERE b.mode = 'free'), 0) AS free_bet_stakes,
+           count(*) AS bets,
+           count(DISTINCT b.user_id) AS players
+    FROM bets b
+    LEFT JOIN transactions t ON t.operator_tx_id = b.operator_tx_id
+    LEFT JOIN sessions s ON s.token = t.session_token
+    LEFT JOIN free_bet_grants g ON g.grant_id = b.grant_id
+    WHERE b.created_at >= $1
+      AND b.created_at < $2
+    GROUP BY 1, 2
+)
+SELECT coalesce(m.game, p.game) AS game,
+       coalesce(m.currency, p.currency) AS currency,
+       coalesce(m.stakes, 0)::bigint AS stakes,
+       coalesce(m.wins, 0)::bigint AS wins,
+       coalesce(m.refunds, 0)::bigint AS refunds,
+       coalesce(p.free_bet_stakes, 0)::bigint AS free_bet_stakes,
+       coalesce(m.free_bet_wins, 0)::bigint AS free_bet_wins,
+       coalesce(p.bets, 0)::bigint AS bets,
+       coalesce(p.players, 0)::bigint AS players
+FROM money m
+FULL JOIN placed p ON p.game = m.game AND p.currency = m.currency
+"""
+
+#: The balance after the account's last posting at or before a time: one index lookup
+#: (``postings_player_balance``, migration 0035).
+BALANCE_AT = """
+SELECT balance_after
+FROM postings
+WHERE account_type = 'player'
+  AND account_ref = $1
+  AND currency = $2
+  AND posted_at <= $3
+ORDER BY posted_at DESC, posting_id DESC
+LIMIT 1
 """
 
 ACCOUNT_COLUMNS = """
@@ -481,6 +547,14 @@ class PostgresStore:
     async def protection_history(self, user_id: str, currency: str) -> Sequence[dict[str, Any]]:
         rows = await self.pool.fetch(PROTECTION_HISTORY, user_id, currency)
         return [dict(row) for row in rows]
+
+    async def daily_totals(self, start: datetime, end: datetime) -> Sequence[DayTotals]:
+        rows = await self.pool.fetch(DAILY_TOTALS, start, end)
+        return [DayTotals(**dict(row)) for row in rows]
+
+    async def balance_at(self, user_id: str, currency: str, at: datetime) -> int:
+        found = await self.pool.fetchval(BALANCE_AT, user_id, currency, at)
+        return 0 if found is None else int(found)
 
 
 def _json_text(text: str | None) -> Any:

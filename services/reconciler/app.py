@@ -1,6 +1,6 @@
 """The reconciler's composition root: ``build(settings)`` wires pool, Hypetech client,
-publisher, correction policy and runner; ``serve(settings)`` runs it every ``interval_s`` with
-``/healthz``, ``/readyz`` and ``/metrics`` on the metrics port."""
+publisher, the settler of finished rounds and runner; ``serve(settings)`` runs it every
+``interval_s`` with ``/healthz``, ``/readyz`` and ``/metrics`` on the metrics port."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.reconciler.corrections import SettleLostPolicy
 from services.reconciler.metrics import ReconcilerMetrics
 from services.reconciler.provider import build_client
 from services.reconciler.publisher import FindingPublisher
 from services.reconciler.runner import Progress, Reconciler, RunRequest, utc_now
+from services.reconciler.settling import RoundSettler
 from services.reconciler.store import AnotherRunActive, ReconcilerStore
 from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
@@ -74,7 +74,7 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
         kafka_producer: AIOKafkaProducer = producer(settings)
         await kafka_producer.start()
         stack.push_async_callback(kafka_producer.stop)
-        settle_lost = None
+        settler = None
         if settings.settle_lost_on_finished_rounds:
             rpc = KafkaRpcClient(
                 settings,
@@ -84,7 +84,7 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
             )
             await rpc.start()
             stack.push_async_callback(rpc.stop)
-            settle_lost = SettleLostPolicy(
+            settler = RoundSettler(
                 rpc, store, metrics, timeout_s=settings.ledger_timeout_s, clock=utc_now
             )
         reconciler = Reconciler(
@@ -94,7 +94,7 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
             client=client,
             metrics=metrics,
             publisher=FindingPublisher(settings, store, kafka_producer, metrics),
-            settle_lost=settle_lost,
+            settler=settler,
         )
         yield ReconcilerApp(settings, pool, store, client, metrics, reconciler)
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.settings import RECORDS_RETENTION_DAYS
 from tests.deploy.manifests import (
     K8S,
     OVERLAYS,
@@ -73,7 +74,7 @@ def test_every_pod_behind_a_service_waits_before_it_stops(folder: Path) -> None:
 
 
 @pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
-def test_retention_runs_daily_one_at_a_time_keeping_at_least_180_days(folder: Path) -> None:
+def test_retention_runs_daily_one_at_a_time_keeping_five_years(folder: Path) -> None:
     resources = rendered(folder)
     (cron,) = [
         r for r in by_kind(resources, "CronJob") if r["metadata"]["name"].endswith("retention")
@@ -82,7 +83,7 @@ def test_retention_runs_daily_one_at_a_time_keeping_at_least_180_days(folder: Pa
     args = cron_args(resources, cron["metadata"]["name"])
 
     assert args[0] == "retention"
-    assert int(args[args.index("--days") + 1]) >= 180
+    assert int(args[args.index("--days") + 1]) >= RECORDS_RETENTION_DAYS
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
     assert len(shlex.split(cron["spec"]["schedule"])) == 5
 
