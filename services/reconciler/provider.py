@@ -12,9 +12,8 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from services.reconciler.provider_rows import page_rows
+from services.reconciler.provider_rows import provider_row
 from services.reconciler.rows import ProviderRow
-from services.reconciler.transport import KeepAliveTransport
 from shared.hypetech import HypetechClient
 from shared.settings import ReconcilerSettings
 
@@ -57,10 +56,26 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+#: Idle connections are closed before the usual 5 s of servers' keep-alive (uvicorn's, the
+#: simulator's) would close them under a request.
+KEEP_ALIVE_S = 4.0
+
+
+def http_transport(concurrency: int) -> httpx.AsyncHTTPTransport:
+    """httpx's own HTTP/1.1 transport: one connection per session read at once, each kept
+    alive between its pages."""
+    return httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(
+            max_connections=concurrency,
+            max_keepalive_connections=concurrency,
+            keepalive_expiry=KEEP_ALIVE_S,
+        )
+    )
+
+
 def build_client(settings: ReconcilerSettings) -> HypetechClient:
     transport = RateLimitedTransport(
-        KeepAliveTransport(max_connections=settings.concurrency),
-        RateLimiter(settings.requests_per_second),
+        http_transport(settings.concurrency), RateLimiter(settings.requests_per_second)
     )
     return HypetechClient.from_settings(settings, transport=transport)
 
@@ -68,18 +83,11 @@ def build_client(settings: ReconcilerSettings) -> HypetechClient:
 async def session_rows(
     client: HypetechClient, session_id: str, page_size: int
 ) -> list[ProviderRow]:
-    """Every page of the session, as the client's ``session_transactions`` reads them."""
-    rows: list[ProviderRow] = []
-    page_number = 1
-    while True:
-        body = await client.transactions_page_body(
-            session_id, page_number=page_number, page_size=page_size
-        )
-        page, total_pages = page_rows(body)
-        rows += page
-        if page_number >= total_pages or not page:
-            return rows
-        page_number += 1
+    """Every row of the session, every page."""
+    return [
+        provider_row(tx)
+        async for tx in client.session_transactions(session_id, page_size=page_size)
+    ]
 
 
 async def active_session_ids(client: HypetechClient, page_size: int) -> list[str]:
