@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -38,13 +37,12 @@ from services.reconciler.store import (
 from services.reconciler.tap import CommandTap
 from shared.hypetech import HypetechClient, HypetechError
 from shared.logs import get_logger
+from shared.runtime import fewer_collections
 from shared.settings import ReconcilerSettings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Decisions committed late (a batch's ``now()`` is its start) are still caught by the next run.
 MIN_OVERLAP = timedelta(seconds=60)
-#: Allocations between collections of the youngest generation while sessions are checked.
-YOUNG_COLLECTION_EVERY = 50_000
 
 
 #: Told ``(sessions checked, sessions in the run)`` as a run goes (the CLI's progress bar).
@@ -53,25 +51,6 @@ Progress = Callable[[int, int | None], None]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@contextlib.contextmanager
-def fewer_collections(young: int) -> Iterator[None]:
-    """Run the cyclic garbage collector less often inside the block.
-
-    Checking sessions keeps every row of a chunk (and of the next, being read) alive until the
-    chunk is committed: with Python's default (a young collection every 700 allocations) almost
-    all of them survive into the oldest generation and trigger a full collection every few
-    thousand rows, a fifth of the run's CPU. Collecting the young generation every ``young``
-    allocations instead keeps that to a few collections; rows are freed by reference counting
-    either way, and cycles are still collected. The previous thresholds come back afterwards.
-    """
-    before = gc.get_threshold()
-    gc.set_threshold(max(young, before[0]), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +104,7 @@ class Reconciler:
                 tap_paused = (
                     self._tap.paused() if self._tap is not None else contextlib.nullcontext()
                 )
-                with fewer_collections(YOUNG_COLLECTION_EVERY), tap_paused:
+                with fewer_collections(), tap_paused:
                     await self._check_sessions(run, progress)
                 await self._publish()
                 if self._settle_lost is not None:

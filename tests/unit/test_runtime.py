@@ -1,11 +1,14 @@
-"""``collect_garbage_less_often``: what the ledger and the ingress apply at start-up."""
+"""The cycle collector's tuning: for a whole service from start-up, or for one block."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
-from shared.runtime import GC_THRESHOLDS
+import pytest
+
+from shared.runtime import GC_THRESHOLDS, fewer_collections
 
 
 def test_freezes_start_up_objects_and_raises_the_thresholds() -> None:
@@ -26,3 +29,19 @@ def test_freezes_start_up_objects_and_raises_the_thresholds() -> None:
     assert frozen > 1000  # the imports' objects are out of every collection
     assert tuple(thresholds) == GC_THRESHOLDS
     assert GC_THRESHOLDS[0] > 700  # the default young threshold
+
+
+def test_a_block_collects_its_young_generation_less_often_and_the_thresholds_come_back() -> None:
+    before = gc.get_threshold()
+    inside: list[tuple[int, ...]] = []
+
+    def failing_chunk() -> None:
+        with fewer_collections():
+            inside.append(gc.get_threshold())
+            raise RuntimeError("a failed chunk")
+
+    with pytest.raises(RuntimeError):
+        failing_chunk()
+
+    assert inside == [(max(GC_THRESHOLDS[0], before[0]), *before[1:])]
+    assert gc.get_threshold() == before

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -11,7 +10,6 @@ import pytest
 from services.reconciler.provider import RateLimiter
 from services.reconciler.provider_rows import provider_row
 from services.reconciler.rows import ProviderStatus, TxKind
-from services.reconciler.runner import fewer_collections
 from services.reconciler.tap import tapped
 from shared.contracts.commands import (
     Generation,
@@ -128,19 +126,3 @@ def test_the_tap_skips_balance_reads_operator_commands_and_poison() -> None:
     assert tapped(webhook(WebhookKind.BALANCE, None)) is None
     assert tapped(operator.model_dump_json().encode()) is None
     assert tapped(b"{not json") is None
-
-
-def test_sessions_are_checked_with_fewer_young_collections_and_the_thresholds_come_back() -> None:
-    before = gc.get_threshold()
-    inside: list[tuple[int, ...]] = []
-
-    def failing_chunk() -> None:
-        with fewer_collections(before[0] * 10):
-            inside.append(gc.get_threshold())
-            raise RuntimeError("a failed chunk")
-
-    with pytest.raises(RuntimeError):
-        failing_chunk()
-
-    assert inside == [(before[0] * 10, *before[1:])]
-    assert gc.get_threshold() == before
