@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
@@ -241,11 +240,19 @@ def _parse_ok(content: bytes) -> Any:
 
 
 _TRANSACTIONS_PAGE: Final = TypeAdapter(TransactionsPage)
-#: What pydantic's JSON parser may not read exactly: it reads a number with a fraction or an
-#: exponent through a binary float (pydantic-core issue 1688), which keeps the value of a number
-#: of at most 15 significant digits and no exponent (a token with no more than 16 digits and
-#: dots), and nothing longer; and it reads ``NaN`` and ``Infinity``, which are not JSON.
-_NOT_FLOAT_EXACT: Final = re.compile(rb"[0-9.]{17,}|[0-9.][eE]|NaN|Infinity")
+#: pydantic's JSON parser reads a number with a fraction or an exponent through a binary float
+#: (pydantic-core issue 1688): that keeps the value of a number of at most 15 significant digits
+#: written without an exponent (at most 16 digits and dots in a row), and of nothing longer; and
+#: it reads ``NaN`` and ``Infinity``, which are not JSON. With every digit and dot written as
+#: ``0``, a page holds none of these when it holds none of the texts below (a C-speed scan).
+_AS_ZEROS: Final = bytes.maketrans(b"0123456789.", b"0" * 11)
+_NOT_FLOAT_EXACT: Final = (b"0" * 17, b"0e", b"0E", b"NaN", b"Infinity")
+
+
+def _float_exact(raw: bytes) -> bool:
+    """True when binary floats read every number of ``raw`` exactly (and it holds no ``NaN``)."""
+    zeros = raw.translate(_AS_ZEROS)
+    return not any(text in zeros for text in _NOT_FLOAT_EXACT)
 
 
 def parse_transactions_page(raw: bytes) -> TransactionsPage:
@@ -255,7 +262,7 @@ def parse_transactions_page(raw: bytes) -> TransactionsPage:
     A reconciliation run reads a million rows: pydantic parses and validates each page in one
     pass. A page that holds a number a binary float could change (or bytes that only look like
     one) is parsed exactly first, then validated by the same model."""
-    if raw and _NOT_FLOAT_EXACT.search(raw) is None:
+    if raw and _float_exact(raw):
         try:
             return _TRANSACTIONS_PAGE.validate_json(raw)
         except ValidationError as exc:
