@@ -14,6 +14,7 @@ import httpx
 
 from services.reconciler.provider_rows import provider_row
 from services.reconciler.rows import ProviderRow
+from services.reconciler.transport import KeepAliveTransport
 from shared.hypetech import HypetechClient
 from shared.settings import ReconcilerSettings
 
@@ -56,26 +57,10 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-#: Idle connections are closed before the usual 5 s of servers' keep-alive (uvicorn's, the
-#: simulator's) would close them under a request.
-KEEP_ALIVE_S = 4.0
-
-
-def http_transport(concurrency: int) -> httpx.AsyncHTTPTransport:
-    """httpx's own HTTP/1.1 transport: one connection per session read at once, each kept
-    alive between its pages."""
-    return httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(
-            max_connections=concurrency,
-            max_keepalive_connections=concurrency,
-            keepalive_expiry=KEEP_ALIVE_S,
-        )
-    )
-
-
 def build_client(settings: ReconcilerSettings) -> HypetechClient:
     transport = RateLimitedTransport(
-        http_transport(settings.concurrency), RateLimiter(settings.requests_per_second)
+        KeepAliveTransport(max_connections=settings.concurrency),
+        RateLimiter(settings.requests_per_second),
     )
     return HypetechClient.from_settings(settings, transport=transport)
 

@@ -1,6 +1,5 @@
-"""The reconciler's HTTP transport (httpx's own, tuned) against real sockets: pages share kept-alive
-connections, no more are opened than sessions read at once, and an idle connection the server
-dropped costs no failure."""
+"""The reconciler's HTTP transport against real sockets: keep-alive, the server's own closes,
+chunked answers, and every failure as the httpx exception the Hypetech client retries."""
 
 from __future__ import annotations
 
@@ -11,7 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
-from services.reconciler.provider import http_transport
+from services.reconciler.transport import KeepAliveTransport
+from shared.infra.processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ def answer(body: bytes, *, status: bytes = b"200 OK", extra: bytes = b"") -> byt
 def client(url: str, *, timeout_s: float = 2.0, connections: int = 2) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=url,
-        transport=http_transport(connections),
+        transport=KeepAliveTransport(max_connections=connections),
         timeout=httpx.Timeout(timeout_s),
     )
 
@@ -85,6 +85,33 @@ async def test_requests_share_one_kept_alive_connection_and_bodies_arrive_whole(
     assert seen[1].endswith(b'\r\n\r\n{"quantity":"1"}')
 
 
+async def test_a_chunked_answer_is_read_to_its_end() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n")
+        writer.write(b'5\r\n{"sta\r\n')
+        await writer.drain()
+        writer.write(b'9\r\ntus":503}\r\n0\r\n\r\n')
+        await reader.read()
+
+    async with server(handler) as (url, _), client(url) as http:
+        response = await http.get("/x")
+
+    assert (response.status_code, response.json()) == (503, {"status": 503})
+
+
+async def test_a_connection_the_server_closes_after_answering_is_not_reused() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(b"{}", extra=b"Connection: close\r\n"))
+
+    async with server(handler) as (url, connections), client(url) as http:
+        statuses = [(await http.get("/x")).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 200]
+    assert len(connections) == 3
+
+
 async def test_a_get_on_an_idle_connection_the_server_dropped_is_sent_again_on_a_new_one() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
@@ -99,6 +126,43 @@ async def test_a_get_on_an_idle_connection_the_server_dropped_is_sent_again_on_a
 
     assert (first.status_code, second.status_code) == (200, 200)
     assert len(connections) == 2
+
+
+async def test_a_server_that_stays_silent_is_a_read_timeout() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(5)
+
+    async with server(handler) as (url, _), client(url, timeout_s=0.2) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get("/x")
+
+
+async def test_an_answer_cut_short_is_a_remote_protocol_error() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(b'{"transactions":[]}')[:-5])
+
+    async with server(handler) as (url, _), client(url) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get("/x")
+
+
+async def test_garbage_instead_of_http_is_a_remote_protocol_error() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+        await reader.read()
+
+    async with server(handler) as (url, _), client(url) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get("/x")
+
+
+async def test_nobody_listening_is_a_connect_error() -> None:
+    async with client(f"http://127.0.0.1:{free_port()}") as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get("/x")
 
 
 async def test_no_more_connections_than_allowed_are_opened() -> None:
