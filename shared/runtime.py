@@ -1,4 +1,4 @@
-"""Process-wide tuning that the long-running services apply at start-up."""
+"""How often Python's cycle collector runs: for a whole service from start-up, or for one block."""
 
 from __future__ import annotations
 
@@ -58,3 +58,22 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """The young generation collected every ``GC_THRESHOLDS[0]`` allocations inside the block
+    (never more often than before it); the previous thresholds come back after it.
+
+    For work that keeps many objects alive for a while in a process that is otherwise mostly
+    idle (the reconciler's run: every row of a chunk lives until the chunk commits). With the
+    default (every 700 allocations) almost all of them reach the oldest generation and trigger a
+    full collection every few thousand rows, a fifth of a run's CPU. Objects are still freed by
+    reference counting, and cycles still collected.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(max(GC_THRESHOLDS[0], before[0]), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)

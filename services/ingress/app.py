@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -35,6 +34,7 @@ from shared.http_server import HttpServerConfig, server_config
 from shared.kafka_rpc import KafkaRpcClient, RpcStats
 from shared.logs import configure_logging, get_logger
 from shared.metrics_access import METRICS_PATHS, MetricsTokenGuard
+from shared.probes import probe_routes
 from shared.runtime import collect_garbage_less_often
 from shared.settings import IngressSettings
 from shared.startup import Phases
@@ -146,18 +146,10 @@ def create_app(
     handler = WebhookHandler(config, verifier, link, metrics, clock)
     openapi = build_openapi(routes, settings.public_base_url)
 
-    async def healthz(_: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(_: Request) -> Response:
+    async def ready() -> dict[str, bool]:
         assigned = link.reply_consumer_assigned
         reachable = assigned and await link.broker_reachable()
-        ready = assigned and reachable
-        body = {"ready": ready, "reply_consumer_assigned": assigned, "broker_reachable": reachable}
-        return JSONResponse(body, status_code=200 if ready else 503)
-
-    async def metrics_endpoint(_: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return {"reply_consumer_assigned": assigned, "broker_reachable": reachable}
 
     async def openapi_endpoint(_: Request) -> Response:
         return JSONResponse(openapi)
@@ -187,9 +179,7 @@ def create_app(
                 Route(route.path, handler.endpoint(route), methods=["GET", "POST"])
                 for route in routes
             ),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *probe_routes(metrics.registry, ready),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
         middleware=[

@@ -19,7 +19,6 @@ from aiokafka import AIOKafkaProducer
 
 from services.ledger.consumer import LedgerConsumer
 from services.ledger.faults import Faults
-from services.ledger.health import ProbeServer, probes_app
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.model import Policy
 from services.ledger.relay import OutboxRelay
@@ -29,6 +28,7 @@ from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
 from shared.kafka import ensure_topics, producer, stop_client
 from shared.logs import configure_logging, get_logger
+from shared.probes import ProbeServer, probes_app
 from shared.runtime import collect_garbage_less_often, run_service
 from shared.settings import LedgerSettings
 from shared.startup import Phases
@@ -96,7 +96,7 @@ class LedgerService:
         probes = ProbeServer(
             probes_app(
                 self.metrics.registry,
-                self._ready,
+                self.ready_checks,
                 self.alive,
                 metrics_token=settings.metrics_token,
             ),
@@ -167,9 +167,6 @@ class LedgerService:
             await stop_client(kafka_producer)
             await pool.close()
             log.info("ledger.stopped")
-
-    async def _ready(self) -> dict[str, bool]:
-        return dict(await self.ready_checks())
 
 
 async def _started_together(

@@ -284,6 +284,12 @@ class _Query:
             fragment = fragment.replace(placeholder, f"${len(self.args)}")
         self.text += fragment
 
+    def where(self, conditions: dict[str, Any]) -> None:
+        """``AND <column and operator> <value>`` for each condition whose value is set."""
+        for condition, value in conditions.items():
+            if value is not None:
+                self.add(f"  AND {condition} $P\n", value)
+
     def finish(self, order: str, limit: int) -> tuple[str, list[Any]]:
         self.args.append(limit)
         return self.text + order.replace("$L", f"${len(self.args)}"), self.args
@@ -291,16 +297,15 @@ class _Query:
 
 def _filtered(head: str, user_id: str, currency: str, where: HistoryFilter) -> _Query:
     query = _Query(head, [user_id, currency])
-    if where.kind is not None:
-        query.add("  AND t.kind = $P\n", where.kind)
-    if where.round_id is not None:
-        query.add("  AND t.round_id = $P\n", where.round_id)
-    if where.session_token is not None:
-        query.add("  AND t.session_token = $P\n", where.session_token)
-    if where.since is not None:
-        query.add("  AND t.created_at >= $P\n", where.since)
-    if where.until is not None:
-        query.add("  AND t.created_at < $P\n", where.until)
+    query.where(
+        {
+            "t.kind =": where.kind,
+            "t.round_id =": where.round_id,
+            "t.session_token =": where.session_token,
+            "t.created_at >=": where.since,
+            "t.created_at <": where.until,
+        }
+    )
     return query
 
 
@@ -490,14 +495,14 @@ class PostgresStore:
         self, where: FindingFilter, after: Position | None, limit: int
     ) -> Sequence[Row]:
         query = _Query(FINDING_COLUMNS + "WHERE true\n", [])
-        if where.status is not None:
-            query.add("  AND status = $P\n", where.status)
-        if where.finding_class is not None:
-            query.add("  AND finding_class = $P\n", where.finding_class)
-        if where.session_id is not None:
-            query.add("  AND session_id = $P\n", where.session_id)
-        if where.user_id is not None:
-            query.add("  AND user_id = $P\n", where.user_id)
+        query.where(
+            {
+                "status =": where.status,
+                "finding_class =": where.finding_class,
+                "session_id =": where.session_id,
+                "user_id =": where.user_id,
+            }
+        )
         if after is not None:
             query.add(FINDINGS_AFTER, int(after.key[0]))
         text, args = query.finish(FINDINGS_ORDER, limit)

@@ -717,8 +717,8 @@ def _response_schemas() -> dict[str, Any]:
         ),
         "Alive": _object(["status"], status={"const": "ok"}),
         "Readiness": _object(
-            ["status", "checks"],
-            status={"enum": ["ready", "not-ready"]},
+            ["ready", "checks"],
+            ready={"type": "boolean"},
             checks={"type": "object", "additionalProperties": {"type": "boolean"}},
         ),
     }

