@@ -641,7 +641,7 @@ def _response_schemas() -> dict[str, Any]:
             "description": "Now: with blocked. As of a time (at given): with at instead.",
         },
         "DailyReport": _object(
-            ["date", "time_zone", "from", "to", "items"],
+            ["date", "time_zone", "from", "to", "items", "unpriced_currencies"],
             date={"type": "string", "format": "date"},
             time_zone=_STRING,
             **{"from": _TIME, "to": _TIME},
@@ -655,6 +655,13 @@ def _response_schemas() -> dict[str, Any]:
                     bets={"type": "integer", "minimum": 0},
                     players={"type": "integer", "minimum": 0},
                 ),
+            },
+            unpriced_currencies={
+                "type": "array",
+                "items": _STRING,
+                "description": "Currencies with activity that day that this service's currency"
+                " table does not know: left out of items (configure the same"
+                " HYPELEDGER_EXTRA_CURRENCIES as the ledger).",
             },
         ),
         "LedgerReply": _object(

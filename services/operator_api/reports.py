@@ -7,7 +7,10 @@ day): ``stakes`` of bets, ``wins`` of wins paid against the provider's clearing 
 ``stakes - refunds - wins``: cash only, free bets shown apart. ``free_bet_stakes`` (no money moves
 on a free bet), ``bets`` and ``players`` come from the bets placed that day. A transaction's game
 is its session's (``sessions.game``, set when the game was launched), a free bet's that of its
-grant; a row whose session is unknown is under ``unknown``.
+grant; a row whose session is unknown is under ``unknown``. Rows in a currency this service's
+table does not know (a currency added to the ledger's ``HYPELEDGER_EXTRA_CURRENCIES`` and not to
+the operator API's) cannot be written in major units: they are left out of ``items`` and their
+codes listed in ``unpriced_currencies``, never guessed.
 """
 
 from __future__ import annotations
@@ -38,7 +41,11 @@ def report_view(
 ) -> dict[str, Any]:
     start, end = day_bounds(day, time_zone)
     items = []
+    unpriced: set[str] = set()
     for row in sorted(rows, key=lambda r: (r.game, r.currency)):
+        if row.currency not in currencies:
+            unpriced.add(row.currency)
+            continue
         item: dict[str, Any] = {"game": row.game, "currency": row.currency}
         for name in MONEY_FIELDS:
             item[name] = format_minor(getattr(row, name), row.currency, currencies)
@@ -51,6 +58,7 @@ def report_view(
         "from": start.isoformat(),
         "to": end.isoformat(),
         "items": items,
+        "unpriced_currencies": sorted(unpriced),
     }
 
 
