@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import structlog
 from ledger_harness import Ledger, operator, unique, webhook
+from structlog.testing import capture_logs
 
 from shared.contracts.commands import Mode, OperatorKind, WebhookKind
 from shared.contracts.topics import COMMANDS_DLQ, HEADER_DLQ_REASON
@@ -87,6 +89,26 @@ async def test_stores_a_rejection_as_the_final_decision_for_its_key(ledger: Ledg
 
     assert (first.status, again.body) == (403, first.body)
     assert await ledger.balance(user) == 105_00
+
+
+async def test_logs_a_refusal_with_the_partition_and_offset_it_was_read_from(
+    ledger: Ledger,
+) -> None:
+    user = await ledger.player("5.00")
+    tx = unique("b")
+
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        await ledger.send(webhook(BET, user, tx, "10.00"))
+
+    (line,) = [entry for entry in logs if entry["event"] == "ledger.bet.rejected"]
+    stored = await ledger.decision("bet", tx)
+    assert stored is not None
+    assert (line["user_id"], line["partition"], line["offset"]) == (
+        user,
+        stored["source_partition"],
+        stored["source_offset"],
+    )
+    assert line["correlation_id"]
 
 
 # -- bet --------------------------------------------------------------------------------------
@@ -269,9 +291,12 @@ async def test_answers_a_balance_read(ledger: Ledger) -> None:
 async def test_dead_letters_an_undecodable_command_with_its_reason(ledger: Ledger) -> None:
     key = unique("p")
 
-    reply = await ledger.send_raw(key, b"not json at all")
+    with capture_logs() as logs:
+        reply = await ledger.send_raw(key, b"not json at all")
 
     assert (reply.status, reply.slug) == (500, "unprocessable-command")
+    (logged,) = [entry for entry in logs if entry["event"] == "ledger.command.dead_lettered"]
+    assert "not a wallet command" in logged["reason"]
     dead = await dead_letters(ledger, key)
     assert dead.value == b"not json at all"
     assert b"not a wallet command" in dict(dead.headers)[HEADER_DLQ_REASON]
