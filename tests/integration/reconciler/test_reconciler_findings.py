@@ -3,6 +3,7 @@ across runs, publication on wallet.reconciliation.v1, and the settle-lost correc
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -55,19 +56,25 @@ def envelope(kind: WebhookKind, tx: str, user: str, token: str, **fields: Any) -
     return WebhookEnvelope(**values)
 
 
-async def published(settings: Any, count: int) -> list[dict[str, Any]]:
+async def published(settings: Any) -> list[dict[str, Any]]:
+    """Every event on the findings topic up to its end as it is now. A run returns only once its
+    events are acknowledged, so none of the runs above can add one later: reading to the end
+    sees each event and any duplicate, without waiting out a timeout."""
     reader = consumer(settings, settings.topic(RECONCILIATION), group_id=None)
     await reader.start()
     events: list[dict[str, Any]] = []
+    ends: dict[Any, int] = {}
     try:
-        for _ in range(200):
-            batches = await reader.getmany(timeout_ms=100)
-            events += [json.loads(m.value) for ms in batches.values() for m in ms]
-            if len(events) >= count:
-                break
+        async with asyncio.timeout(20):
+            while True:
+                batches = await reader.getmany(timeout_ms=100)
+                events += [json.loads(m.value) for ms in batches.values() for m in ms]
+                if not ends and reader.assignment():
+                    ends = await reader.end_offsets(list(reader.assignment()))
+                if ends and all([await reader.position(tp) >= end for tp, end in ends.items()]):
+                    return events
     finally:
         await reader.stop()
-    return events
 
 
 async def test_differences_made_on_the_operator_side_are_found_in_their_classes(
@@ -128,7 +135,7 @@ async def test_a_difference_found_again_is_the_same_finding_and_each_is_publishe
         async with build(settings) as app:
             first = await app.reconciler.run_once(RunRequest())
             second = await app.reconciler.run_once(RunRequest())
-        events = await published(settings, 1_000)
+        events = await published(settings)
 
         rows = await stack.pool.fetch(
             "SELECT finding_id, times_seen, first_run_id, last_run_id FROM reconciliation_findings"
@@ -158,7 +165,7 @@ async def test_a_status_change_is_recorded_with_its_author_and_published(
             )
             await app.store.set_status([finding_id], "ignored", "alice", "known provider drift")
             await app.reconciler.run_once(RunRequest())
-        events = await published(settings, 1_000)
+        events = await published(settings)
 
         row = await stack.pool.fetchrow(
             "SELECT status, version, status_changed_by, status_reason FROM reconciliation_findings"
