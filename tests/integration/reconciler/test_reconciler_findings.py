@@ -3,7 +3,6 @@ across runs, publication on wallet.reconciliation.v1, and the settle-lost correc
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,13 +17,13 @@ from reconciler_stack import (  # type: ignore[import-not-found]
     found,
     money_path,
     play,
+    read_to_end,
 )
 
 from services.reconciler.app import build
 from services.reconciler.runner import RunRequest
 from shared.contracts.commands import Generation, WebhookEnvelope, WebhookKind
 from shared.contracts.topics import RECONCILIATION
-from shared.kafka import consumer
 
 pytestmark = pytest.mark.integration
 
@@ -57,24 +56,7 @@ def envelope(kind: WebhookKind, tx: str, user: str, token: str, **fields: Any) -
 
 
 async def published(settings: Any) -> list[dict[str, Any]]:
-    """Every event on the findings topic up to its end as it is now. A run returns only once its
-    events are acknowledged, so none of the runs above can add one later: reading to the end
-    sees each event and any duplicate, without waiting out a timeout."""
-    reader = consumer(settings, settings.topic(RECONCILIATION), group_id=None)
-    await reader.start()
-    events: list[dict[str, Any]] = []
-    ends: dict[Any, int] = {}
-    try:
-        async with asyncio.timeout(20):
-            while True:
-                batches = await reader.getmany(timeout_ms=100)
-                events += [json.loads(m.value) for ms in batches.values() for m in ms]
-                if not ends and reader.assignment():
-                    ends = await reader.end_offsets(list(reader.assignment()))
-                if ends and all([await reader.position(tp) >= end for tp, end in ends.items()]):
-                    return events
-    finally:
-        await reader.stop()
+    return [json.loads(record.value) for record in await read_to_end(settings, RECONCILIATION)]
 
 
 async def test_differences_made_on_the_operator_side_are_found_in_their_classes(
