@@ -6,8 +6,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: help install kafka-jars demo test soak lint fmt bench clean
+.PHONY: help install venv kafka-jars demo test soak lint fmt bench clean
 
 help:
 	@echo "make demo     start Postgres, Apache Kafka and every service; play and check"
@@ -16,21 +17,30 @@ help:
 	@echo "make soak     a 10-minute whole-system fault soak with a report (soak-report.md)"
 	@echo "make bench    run the benchmarks under bench/ (slow)"
 
+# `install` (tests, lint, benchmarks): the project with the `dev` extra. `make demo` installs only
+# the `demo` extra (the local infrastructure, the simulator and the demo need nothing more).
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory venv EXTRA=dev
+	@touch $(STAMP)
+
+$(DEMO_STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory venv EXTRA=demo
+	@touch $(DEMO_STAMP)
+
+venv:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "hypeledger needs Python >= 3.11"'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip setuptools wheel
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
-	@touch $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[$(EXTRA)]'
 
 # The local Apache Kafka's jars come from Maven Central on the first run (with progress), then
-# from the cache; without Java 17+ this says that Tansu stands in.
-kafka-jars: install
+# from the cache; without Java 17+ this says that Tansu stands in. Needs either install first.
+kafka-jars:
 	@$(PY) -m shared.infra.apache_kafka
 
-demo: install kafka-jars
+demo: $(DEMO_STAMP) kafka-jars
 	$(VENV)/bin/hypeledger demo
 
 test: install kafka-jars
@@ -39,7 +49,7 @@ test: install kafka-jars
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services shared
+	$(VENV)/bin/mypy services shared examples
 	$(VENV)/bin/lint-imports
 
 fmt: install

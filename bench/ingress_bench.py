@@ -333,12 +333,14 @@ class Bench:
                     self.logs / f"{prefix}ledger.log",
                 )
             await wait_ready(f"{url}/readyz", ingress, self.logs / f"{prefix}ingress.log")
-            result = run_json(
-                self.load_argv(url, rate, duration),
-                env,
-                {"ingress": ingress.pid, name: backend.pid, **self.broker}
-                | ({"postgres": self.postgres} if ledger and self.postgres else {}),
-            )
+            profiled = {"ingress": ingress.pid, name: backend.pid}
+            with profiles(self.args.profile if rate == 0 else "", profiled, prefix):
+                result = run_json(
+                    self.load_argv(url, rate, duration),
+                    env,
+                    {"ingress": ingress.pid, name: backend.pid, **self.broker}
+                    | ({"postgres": self.postgres} if ledger and self.postgres else {}),
+                )
             result["peak_rss_mb_by_process"] = {
                 "ingress": peak_rss_mb(ingress.pid),
                 name: peak_rss_mb(backend.pid),
@@ -414,6 +416,31 @@ async def _bench(
             "answered_200": answered_200,
             "bets_in_ledger": await applied_bets(dsn, users),
         }
+
+
+@contextlib.contextmanager
+def profiles(folder: str, pids: dict[str, int], prefix: str) -> Iterator[None]:
+    """Sample each of ``pids`` with py-spy while the block runs (when ``folder`` is given): one
+    collapsed-stack file per process, summarised by ``python -m bench.profiles``."""
+    if not folder:
+        yield
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    spy = str(Path(PY).with_name("py-spy"))
+    samplers = []
+    for name, pid in pids.items():
+        argv = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "250"]
+        argv += ["--nonblocking", "--output", str(Path(folder) / f"{prefix}{name}.txt")]
+        samplers.append(
+            subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+    try:
+        yield
+    finally:
+        for sampler in samplers:
+            sampler.send_signal(signal.SIGINT)
+        for sampler in samplers:
+            sampler.wait(timeout=30)
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -494,6 +521,12 @@ def main(argv: list[str] | None = None) -> None:
         help="consumers' fetch wait (default: the broker profile's, 100 on Kafka, 20 on Tansu)",
     )
     parser.add_argument("--out", default="", help="also write the JSON report to this file")
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="sample the ingress and the ledger with py-spy during each full-speed run into this"
+        " folder (summary: python -m bench.profiles FOLDER)",
+    )
     args = parser.parse_args(argv)
     report = asyncio.run(bench(args))
     text = json.dumps(report, indent=2)

@@ -11,7 +11,11 @@
    players: no Kafka, no decoding, no decision logic.
 
     python -m bench ledger [--n 100000] [--players 10000] [--partitions 8] [--batch 500]
-                           [--processes 1,2]
+                           [--processes 1,2] [--history-days 0] [--history-per-day 5000]
+
+With ``--history-days D``, the ledger's database first gets D days of history (``--history-per-day``
+lost bets a day, ``bench/ledger_history.py``) before the same N envelopes are applied: compare
+its rate with a run without history to see whether the hot path slows down as data accumulates.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench.ledger_history import History, seed_history
 from services.ledger import store
 from services.ledger.app import process_env
 from services.ledger.audit import audit
@@ -77,7 +82,11 @@ class Result:
     ledger_peak_rss_mb: float
     """The largest peak RSS of one ledger process."""
     ledger_total_peak_rss_mb: float
-    audit_clean: bool
+    audit_clean: bool | None
+    """None when the audit was skipped (synthetic history carries no chain links)."""
+    history_transactions: int
+    history_seed_s: float
+    database_mb: float
     load_before: str
     load_after: str
     machine: str
@@ -134,10 +143,12 @@ async def seed_accounts(dsn: str, players: int) -> None:
                 users,
             )
             await conn.execute(
-                "INSERT INTO postings (operator_tx_id, leg, account_type, account_ref, currency, amount)"
+                "INSERT INTO postings"
+                " (operator_tx_id, leg, account_type, account_ref, currency, amount, balance_after)"
                 " SELECT i, l, CASE l WHEN 0 THEN 'player' ELSE 'operator_cash' END,"
                 "        CASE l WHEN 0 THEN u ELSE 'operator' END, 'USD',"
-                "        CASE l WHEN 0 THEN $3::bigint ELSE -$3::bigint END"
+                "        CASE l WHEN 0 THEN $3::bigint ELSE -$3::bigint END,"
+                "        CASE l WHEN 0 THEN $3::bigint END"
                 " FROM unnest($1::uuid[], $2::text[]) AS s (i, u), (VALUES (0), (1)) AS legs (l)",
                 ids,
                 users,
@@ -372,6 +383,7 @@ async def floor_worker(
 ) -> None:
     now = datetime.now(UTC)
     today = now.date()
+    balances: dict[str, int] = defaultdict(lambda: START_BALANCE)
     async with pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO consumed_offsets (group_id, topic, partition, next_offset) VALUES ('floor', 'floor', $1, 0)",
@@ -437,6 +449,9 @@ async def floor_worker(
                         for r in chunk
                     ],
                 )
+                for r in chunk:
+                    balances[r["user"]] += r["delta"]
+                    r["balance_after"] = balances[r["user"]]
                 await copy_rows(
                     conn,
                     "postings",
@@ -448,6 +463,7 @@ async def floor_worker(
                             r["user"] if leg == 0 else "hypetech",
                             "USD",
                             r["delta"] if leg == 0 else -r["delta"],
+                            r["balance_after"] if leg == 0 else None,
                         )
                         for r in chunk
                         for leg in (0, 1)
@@ -531,7 +547,15 @@ def machine() -> str:
     return f"{os.cpu_count()} CPU ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
-async def run(n: int, players: int, partitions: int, batch: int, processes: int = 1) -> Result:
+async def run(  # noqa: PLR0917 - one argument per bench option
+    n: int,
+    players: int,
+    partitions: int,
+    batch: int,
+    processes: int = 1,
+    history_days: int = 0,
+    history_per_day: int = 5000,
+) -> Result:
     tag = uuid.uuid4().hex[:8]
     async with local_stack() as stack:
         ledger_db = await create_database(stack.database_admin_url, f"bench_ledger_{tag}")
@@ -540,6 +564,13 @@ async def run(n: int, players: int, partitions: int, batch: int, processes: int 
             for dsn in (ledger_db, floor_db):
                 await migrate(dsn)
                 await seed_accounts(dsn, players)
+            history = History(0, 0, 0.0, 0.0)
+            if history_days:
+                history = await seed_history(ledger_db, history_days, history_per_day)
+                print(
+                    f"history: {history.transactions} bets over {history_days} days seeded in"
+                    f" {history.seconds:.1f} s; database {history.database_mb:.0f} MB"
+                )
             settings = LedgerSettings(
                 environment="test",
                 database_url=ledger_db,
@@ -575,7 +606,10 @@ async def run(n: int, players: int, partitions: int, batch: int, processes: int 
             conn = await asyncpg.connect(ledger_db)
             try:
                 await conn.execute("ANALYZE")  # fresh statistics after the bulk load
-                clean = (await audit(conn)).clean
+                clean = None if history_days else (await audit(conn)).clean
+                database_mb = (
+                    await conn.fetchval("SELECT pg_database_size(current_database())") / 2**20
+                )
             finally:
                 await conn.close()
         finally:
@@ -599,6 +633,9 @@ async def run(n: int, players: int, partitions: int, batch: int, processes: int 
         ledger_peak_rss_mb=round(max(rss), 1),
         ledger_total_peak_rss_mb=round(sum(rss), 1),
         audit_clean=clean,
+        history_transactions=history.transactions,
+        history_seed_s=round(history.seconds, 1),
+        database_mb=round(database_mb),
         load_before=load_before,
         load_after=load_after,
         machine=machine(),
@@ -619,13 +656,31 @@ def main(argv: list[str]) -> None:
         help="ledger processes in the consumer group; a comma-separated list runs the bench once"
         " for each (each run with its own databases, topic and floor)",
     )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=0,
+        help="seed this many days of history in the ledger's database first (bench/ledger_history.py)",
+    )
+    parser.add_argument("--history-per-day", type=int, default=5000)
     args = parser.parse_args(argv)
     for processes in (int(count) for count in args.processes.split(",")):
-        result = asyncio.run(run(args.n, args.players, args.partitions, args.batch, processes))
+        result = asyncio.run(
+            run(
+                args.n,
+                args.players,
+                args.partitions,
+                args.batch,
+                processes,
+                args.history_days,
+                args.history_per_day,
+            )
+        )
         print(json.dumps(asdict(result), indent=2))
         print(
             f"| {result.n} | {result.players} | {result.partitions} | {result.batch}"
             f" | {result.processes} | {result.ledger_s} s ({result.ledger_per_s}/s)"
             f" | {result.floor_s} s ({result.floor_per_s}/s) | {result.ratio}"
-            f" | {result.ledger_total_peak_rss_mb} MB | {result.audit_clean} |"
+            f" | {result.ledger_total_peak_rss_mb} MB | {result.audit_clean}"
+            f" | {result.history_transactions} | {result.database_mb} MB |"
         )

@@ -1,7 +1,10 @@
-"""ISO 4217 minor-unit exponents for the currencies an operator is likely to carry.
+"""ISO 4217 minor-unit exponents, from the ``iso4217`` package (ISO's published table, pinned in
+``pyproject.toml``; the package's version ends with the table's date), plus the project's explicit
+additions.
 
-The table is deliberately explicit: an unknown code is an error (``UnknownCurrency``) unless the
-operator names it in ``HYPELEDGER_EXTRA_CURRENCIES`` with its exponent.
+An unknown code is an error (``UnknownCurrency``) unless the operator names it in
+``HYPELEDGER_EXTRA_CURRENCIES`` with its exponent. Codes without minor units in ISO's table
+(precious metals, ``XDR``, the testing code ``XTS``, ``XXX``) are not money an account can hold.
 """
 
 from __future__ import annotations
@@ -9,25 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-# fmt: off
+from iso4217 import Currency
+
+#: Codes ISO has withdrawn that the project still reads, with the exponent they had: accounts
+#: and records opened in them must keep formatting and reconciling. ``BGN``: withdrawn on
+#: 2026-01-01, when Bulgaria adopted the euro.
+WITHDRAWN_STILL_HELD: Mapping[str, int] = MappingProxyType({"BGN": 2})
+
 _ISO_4217: dict[str, int] = {
-    # zero-decimal currencies
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
-    "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-    # three-decimal currencies
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-    # four-decimal currencies
-    "CLF": 4, "UYW": 4,
-    # two-decimal currencies
-    "AED": 2, "ARS": 2, "AUD": 2, "AZN": 2, "BAM": 2, "BDT": 2, "BGN": 2, "BOB": 2, "BRL": 2,
-    "BYN": 2, "CAD": 2, "CHF": 2, "CNY": 2, "COP": 2, "CRC": 2, "CZK": 2, "DKK": 2, "DOP": 2,
-    "DZD": 2, "EGP": 2, "EUR": 2, "GBP": 2, "GEL": 2, "GHS": 2, "GTQ": 2, "HKD": 2, "HNL": 2,
-    "HUF": 2, "IDR": 2, "ILS": 2, "INR": 2, "KES": 2, "KZT": 2, "MAD": 2, "MDL": 2, "MXN": 2,
-    "MYR": 2, "NGN": 2, "NOK": 2, "NZD": 2, "PEN": 2, "PHP": 2, "PKR": 2, "PLN": 2, "QAR": 2,
-    "RON": 2, "RSD": 2, "RUB": 2, "SAR": 2, "SEK": 2, "SGD": 2, "THB": 2, "TRY": 2, "TWD": 2,
-    "TZS": 2, "UAH": 2, "USD": 2, "UYU": 2, "UZS": 2, "VES": 2, "ZAR": 2, "ZMW": 2,
+    **WITHDRAWN_STILL_HELD,
+    **{c.code: c.exponent for c in Currency if c.exponent is not None},
 }
-# fmt: on
 
 ISO_4217_EXPONENTS: Mapping[str, int] = MappingProxyType(_ISO_4217)
 

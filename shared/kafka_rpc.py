@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from typing import Final
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from shared import kafka
+from shared import kafka, tracing
 from shared.command_auth import REPLY, command_headers
 from shared.contracts.topics import (
     HEADER_CONTENT_TYPE,
@@ -136,7 +137,7 @@ class KafkaRpcClient:
     async def start(self) -> None:
         """Create the reply topic, start the producer, assign and position the reply consumer."""
         settings = self._settings
-        await ensure_topics(settings, {reply_topic(self.instance_id): 1})
+        started = time.monotonic()
         producer = kafka.producer(settings, client_id=f"{self._client_id}-{self.instance_id}")
         consumer = kafka.consumer(
             settings,
@@ -144,9 +145,16 @@ class KafkaRpcClient:
             client_id=f"{self._client_id}-{self.instance_id}-replies",
             fetch_max_bytes=REPLY_FETCH_MAX_BYTES,
         )
-        await producer.start()
+        # The reply topic is created while both clients connect (a restart waits for the slowest
+        # of the three, not their sum); the consumer is positioned once the topic exists.
+        outcomes = await asyncio.gather(
+            ensure_topics(settings, {reply_topic(self.instance_id): 1}),
+            producer.start(),
+            consumer.start(),
+            return_exceptions=True,
+        )
         try:
-            await consumer.start()
+            _raise_any(outcomes)
             partition = TopicPartition(self.reply_topic, 0)
             consumer.assign([partition])
             end = await consumer.end_offsets([partition])
@@ -160,7 +168,11 @@ class KafkaRpcClient:
         self._reader = asyncio.create_task(self._read_replies(consumer), name="rpc-replies")
         self._reader.add_done_callback(self._reader_ended)
         self._heartbeat = asyncio.create_task(self._beat(producer), name="rpc-heartbeat")
-        self._log.info("rpc.started", request_topic=self.request_topic)
+        self._log.info(
+            "rpc.started",
+            request_topic=self.request_topic,
+            start_s=round(time.monotonic() - started, 3),
+        )
 
     async def stop(self) -> None:
         for task in (self._heartbeat, self._rolling, self._reader):
@@ -218,17 +230,40 @@ class KafkaRpcClient:
         future: asyncio.Future[RpcReply] = asyncio.get_running_loop().create_future()
         self._pending[cid] = future
         record_key = key.encode()
-        all_headers = [
-            *command_headers(
-                self._signer,
-                key=record_key,
-                correlation_id=cid.encode(),
-                reply_to=self.reply_topic.encode(),
+        with tracing.producer_span(self.request_topic) as trace_headers:
+            all_headers = [
+                *command_headers(
+                    self._signer,
+                    key=record_key,
+                    correlation_id=cid.encode(),
+                    reply_to=self.reply_topic.encode(),
+                    value=value,
+                ),
+                (HEADER_CONTENT_TYPE, content_type.encode()),
+                *headers,
+                *trace_headers,
+            ]
+            return await self._send_and_await(
+                producer,
+                record_key=record_key,
                 value=value,
-            ),
-            (HEADER_CONTENT_TYPE, content_type.encode()),
-            *headers,
-        ]
+                all_headers=all_headers,
+                cid=cid,
+                future=future,
+                timeout_s=timeout_s,
+            )
+
+    async def _send_and_await(
+        self,
+        producer: AIOKafkaProducer,
+        *,
+        record_key: bytes,
+        value: bytes,
+        all_headers: list[tuple[str, bytes]],
+        cid: str,
+        future: asyncio.Future[RpcReply],
+        timeout_s: float,
+    ) -> RpcReply:
         try:
             async with asyncio.timeout(timeout_s):
                 try:
@@ -355,3 +390,10 @@ class KafkaRpcClient:
             return
         self.stats.replied += 1
         future.set_result(RpcReply(value=value, headers=header_map, correlation_id=cid))
+
+
+def _raise_any(outcomes: Sequence[object]) -> None:
+    """Raise the first exception among ``asyncio.gather(..., return_exceptions=True)``'s results."""
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome

@@ -5,10 +5,12 @@ Call ``configure_logging`` once from a service's composition root; never at impo
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from typing import Literal
 
+import orjson
 import structlog
 
 LogFormat = Literal["auto", "json", "console"]
@@ -27,6 +29,16 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto") -> None:
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     )
+    # Our own lines, one per webhook on the ingress's hot path: orjson renders them to bytes
+    # and the bytes go straight to stderr (a tenth of the cost of the standard json module).
+    own_renderer: structlog.typing.Processor = (
+        renderer if use_console else structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+    )
+    factory: structlog.typing.WrappedLogger = (
+        structlog.PrintLoggerFactory(file=sys.stderr)
+        if use_console
+        else structlog.BytesLoggerFactory(file=sys.stderr.buffer)
+    )
     numeric_level = logging.getLevelName(level.upper())
     if not isinstance(numeric_level, int):
         numeric_level = logging.INFO
@@ -38,10 +50,10 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto") -> None:
             timestamper,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
-            renderer,
+            own_renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=factory,
         cache_logger_on_first_use=True,
     )
     rendering: list[structlog.typing.Processor] = [
@@ -79,6 +91,15 @@ _LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "aiokafka", "a
 
 class _StructlogHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The root handler ``configure_logging`` installs (told apart from other handlers)."""
+
+
+def _orjson_dumps(value: object, **_: object) -> bytes:
+    """A log line as JSON bytes; what orjson refuses (an integer past 64 bits) goes through the
+    standard module, so a log call never raises."""
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(value, default=str).encode()
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

@@ -101,6 +101,13 @@ class CommonSettings(BaseSettings):
 
     environment: Environment = Environment.PRODUCTION
     database_url: str = "postgresql://postgres@127.0.0.1:5432/hypeledger"
+    database_transaction_pooling: bool = False
+    """True when ``database_url`` is a PgBouncer in transaction pooling mode: no session settings
+    are sent at connection start (PgBouncer refuses them) and the statement cache is off unless
+    ``database_statement_cache_size`` says otherwise (docs/deploy.md#pgbouncer)."""
+    database_statement_cache_size: int | None = Field(default=None, ge=0, le=10_000)
+    """asyncpg's prepared statements kept per connection; unset: 100, or 0 with transaction
+    pooling (PgBouncer before 1.21, or without ``max_prepared_statements``, loses them)."""
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_flavour: BrokerFlavour = BrokerFlavour.KAFKA
     kafka_fetch_max_wait_ms: int | None = Field(default=None, ge=1, le=5000)
@@ -280,8 +287,30 @@ class IngressSettings(CommonSettings, HttpServerLimits):
         return self
 
 
+#: Records of money (decisions accepted and refused, tombstones, transactions, postings, limit
+#: changes) are kept five years by default, as regulators ask (Brazil's betting rules among
+#: them): five calendar years hold at most two leap days.
+RECORDS_RETENTION_DAYS = 5 * 365 + 2
+#: The floor in development: idempotency keys and tombstones outlive any provider's retries.
+KEYS_MIN_RETENTION_DAYS = 180
+
+
+def retention_floor(environment: Environment) -> int:
+    """The shortest retention allowed: five years, except in development."""
+    if environment is Environment.DEVELOPMENT:
+        return KEYS_MIN_RETENTION_DAYS
+    return RECORDS_RETENTION_DAYS
+
+
 class LedgerSettings(CommonSettings):
     consumer_group: str = "hypeledger-ledger"
+    retention_days: int = Field(default=RECORDS_RETENTION_DAYS, ge=KEYS_MIN_RETENTION_DAYS)
+    """Decisions (idempotency keys with their responses) and rollback tombstones older than this
+    are deleted by ``hypeledger retention``; transactions and postings are never deleted. At
+    least five years outside development (``retention_floor``)."""
+    retention_outbox_days: int = Field(default=30, ge=1)
+    """Published outbox rows older than this are deleted (the events are on Kafka; the outbox is
+    their way there, not a record)."""
     command_key_scopes: dict[
         str, list[Annotated[str, Field(pattern=r"^(webhook|operator)(:[a-z_]{1,32})?$")]]
     ] = Field(default_factory=dict)
@@ -305,6 +334,16 @@ class LedgerSettings(CommonSettings):
     """This member's static identity in the consumer group (Kafka's ``group.instance.id``; the
     pod's name on Kubernetes): a restarted process with the same one takes its partitions back at
     once, without a rebalance. Empty: a dynamic member."""
+
+    @model_validator(mode="after")
+    def _retention(self) -> LedgerSettings:
+        floor = retention_floor(self.environment)
+        if self.retention_days < floor:
+            raise ValueError(
+                f"HYPELEDGER_RETENTION_DAYS must be at least {floor} in {self.environment}"
+                " (records of money are kept five years)"
+            )
+        return self
 
 
 class HypetechClientSettings(CommonSettings):
@@ -349,7 +388,17 @@ class ReconcilerSettings(HypetechClientSettings):
     metrics_port: int = 9102
     chunk_size: int = Field(default=64, ge=1, le=10_000)
     """Sessions committed together (findings and progress in one transaction)."""
-    settle_lost_on_finished_rounds: bool = False
-    """Correction policy (off by default): settle open bets of FINISHED rounds as lost."""
+    settle_lost_on_finished_rounds: bool = True
+    """Settle the open bets of rounds Hypetech reports FINISHED, that nothing won there, as lost
+    (a ledger command, reason ``round-finished``, no money moves). Off: they are findings."""
     ledger_timeout_s: float = Field(default=5.0, gt=0)
     instance_id: str = "reconciler"
+
+    @model_validator(mode="after")
+    def _session_pooling(self) -> ReconcilerSettings:
+        if self.database_transaction_pooling:
+            raise ValueError(
+                "the reconciler holds a session-level advisory lock for a whole run: connect it "
+                "to Postgres directly or through a session-mode pool (docs/deploy.md#pgbouncer)"
+            )
+        return self

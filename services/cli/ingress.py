@@ -18,9 +18,12 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Serve the signed webhooks: verify, normalise, ask the ledger, answer its decision."""
-        from services.ingress.app import server_of  # noqa: PLC0415 - keep --help fast
-        from shared.http_server import run  # noqa: PLC0415
-        from shared.settings import IngressSettings  # noqa: PLC0415
+        from shared.runtime import collector_paused  # noqa: PLC0415 - keep --help fast
+
+        with collector_paused():  # a restart is mostly these imports
+            from services.ingress.app import server_of  # noqa: PLC0415
+            from shared.http_server import run  # noqa: PLC0415
+            from shared.settings import IngressSettings  # noqa: PLC0415
 
         settings = IngressSettings()
         if print_openapi:

@@ -1,4 +1,5 @@
-"""``hypeledger ledger``, ``relay``, ``audit`` and ``retention``: the ledger's commands."""
+"""``hypeledger ledger``, ``relay``, ``audit``, ``retention`` and ``chain-heads``: the ledger's
+commands."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def register(app: typer.Typer) -> None:
     app.command("relay")(relay)
     app.command("audit")(audit)
     app.command("retention")(retention)
+    app.command("chain-heads")(chain_heads)
     offsets = typer.Typer(
         help="Stored consumer offsets against the command topic's log (show; set, audited)."
     )
@@ -49,8 +51,11 @@ def ledger(
     ),
 ) -> None:
     """Run the ledger consumer (the only writer of money) and, unless --no-relay, the relay."""
-    from services.ledger.app import build, serve  # noqa: PLC0415 - keep `hypeledger --help` fast
-    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from shared.runtime import collector_paused  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    with collector_paused():  # a restart is mostly these imports
+        from services.ledger.app import build, serve  # noqa: PLC0415 - keep `hypeledger --help` fast
+        from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
 
     serve(build(LedgerSettings(), relay=not no_relay, create_partitions=create_topics or None))
 
@@ -105,25 +110,48 @@ def audit(
 
 
 def retention(
-    days: int = typer.Option(
-        180,
+    days: int | None = typer.Option(
+        None,
         min=180,
-        help="Keep decisions (idempotency keys) and tombstones this many days (>= 180).",
+        help="Keep decisions (idempotency keys) and tombstones this many days; default"
+        " HYPELEDGER_RETENTION_DAYS (five years), never under five years outside development.",
+    ),
+    outbox_days: int | None = typer.Option(
+        None,
+        min=1,
+        help="Keep published outbox rows this many days (HYPELEDGER_RETENTION_OUTBOX_DAYS).",
     ),
 ) -> None:
-    """Expire idempotency keys, tombstones and published outbox rows older than --days."""
+    """Expire decisions and tombstones older than --days, published outbox rows older than
+    --outbox-days; transactions and postings are kept for good."""
     from services.ledger.retention import expire  # noqa: PLC0415 - keep `hypeledger --help` fast
     from shared.db.pool import create_pool  # noqa: PLC0415 - keep `hypeledger --help` fast
-    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from shared.settings import LedgerSettings, retention_floor  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    settings = LedgerSettings()
+    keep = settings.retention_days if days is None else days
+    floor = retention_floor(settings.environment)
+    if keep < floor:
+        raise typer.BadParameter(
+            f"must be at least {floor} in {settings.environment} (records of money are kept"
+            " five years)",
+            param_hint="--days",
+        )
 
     async def main() -> None:
         pool = await create_pool(
-            LedgerSettings(), min_size=1, max_size=1, application_name="hypeledger-retention"
+            settings, min_size=1, max_size=1, application_name="hypeledger-retention"
         )
         try:
             async with pool.acquire() as conn:
                 with progress("expiring keys, tombstones and published outbox rows"):
-                    result = await expire(conn, now=datetime.now(UTC), days=days)
+                    result = await expire(
+                        conn,
+                        now=datetime.now(UTC),
+                        days=keep,
+                        outbox_days=outbox_days or settings.retention_outbox_days,
+                        environment=settings.environment,
+                    )
         finally:
             await pool.close()
         print(
@@ -132,6 +160,78 @@ def retention(
         )
 
     _run_on_database(main)
+
+
+def chain_heads(
+    through: str | None = typer.Option(
+        None,
+        metavar="DATE",
+        help="Record days up to this one (YYYY-MM-DD, the operator's time zone); default yesterday.",
+    ),
+    check: str | None = typer.Option(
+        None,
+        metavar="DATE",
+        help="Only recompute this recorded day and compare; exit 1 if not equal.",
+    ),
+    heads: bool = typer.Option(False, "--heads", help="Print every account's head too."),
+) -> None:
+    """Record and publish each finished day's chain heads (the wallet.chain_heads event), and
+    print them; or --check a recorded day against the ledger as stored now."""
+    from datetime import date, timedelta  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from zoneinfo import ZoneInfo  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    from services.ledger.chain_days import check_day, record_days  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from shared.contracts.topics import TRANSACTIONS  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from shared.db.pool import create_pool  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+    settings = LedgerSettings()
+    zone = settings.ledger_time_zone
+
+    def day_of(text: str, name: str) -> date:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise typer.BadParameter("must be a date, YYYY-MM-DD", param_hint=name) from None
+
+    checked = None if check is None else day_of(check, "--check")
+    last = (
+        day_of(through, "--through")
+        if through is not None
+        else datetime.now(ZoneInfo(zone)).date() - timedelta(days=1)
+    )
+
+    async def main() -> bool:
+        pool = await create_pool(
+            settings, min_size=1, max_size=1, application_name="hypeledger-chain"
+        )
+        try:
+            async with pool.acquire() as conn:
+                if checked is not None:
+                    found = await check_day(conn, checked, zone)
+                    if found is None:
+                        fail(f"{checked} is not recorded", ExitCode.FAILED)
+                    days = [found]
+                else:
+                    days = await record_days(
+                        conn, through=last, time_zone=zone, topic=settings.topic(TRANSACTIONS)
+                    )
+        finally:
+            await pool.close()
+        for day in days:
+            e = day.event
+            verdict = "recorded" if day.recorded else ("matches" if day.matches else "DIFFERS")
+            print(
+                f"{e.day} {e.time_zone} accounts={e.accounts} links={e.links}"
+                f" root={e.root} previous={e.previous_root} {verdict}"
+            )
+            if heads:
+                for user_id, currency, head in day.heads:
+                    print(f"  {user_id} {currency} {head}")
+        return all(day.matches for day in days)
+
+    if not _run_on_database(main):
+        raise typer.Exit(int(ExitCode.FAILED))
 
 
 def offsets_show() -> None:

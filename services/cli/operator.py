@@ -166,6 +166,10 @@ def _show(
     Console().print(table)
 
 
+REPORT_COLUMNS = (
+    "game", "currency", "stakes", "wins", "refunds", "free_bet_stakes", "free_bet_wins", "bets",
+    "players", "ggr",
+)  # fmt: skip
 ACCOUNT_COLUMNS = ("user_id", "currency", "balance", "blocked", "updated_at")
 #: The ledger's answer to an operator command.
 REPLY_COLUMNS = (
@@ -317,17 +321,64 @@ def _register_money(app: typer.Typer) -> None:
 
 def _register_reads(app: typer.Typer) -> None:
     @app.command("balance")
-    def balance(
+    def balance(  # noqa: PLR0917 - typer: one parameter per CLI option
         user_id: str,
         currency: str,
+        at: Annotated[
+            str | None,
+            typer.Option(
+                parser=iso_time,
+                metavar="TIME",
+                help="The balance as of then (after every posting at or before it): ISO 8601"
+                " with Z or an offset.",
+            ),
+        ] = None,
         api: ApiUrl = DEFAULT_API,
         token: Token = "",
         as_json: JsonOut = False,
     ) -> None:
-        """The balance of (USER_ID, CURRENCY), as the operator API answers it."""
+        """The balance of (USER_ID, CURRENCY), now or --at a past time."""
         client = Api(api, token, as_json)
-        answer = client.call("GET", f"{_account(user_id, currency)}/balance")
-        _show(as_json, answer, "balance", None, ("user_id", "currency", "balance", "blocked"))
+        params = None if at is None else {"at": at}
+        answer = client.call("GET", f"{_account(user_id, currency)}/balance", params=params)
+        columns = ("user_id", "currency", "balance", "blocked" if at is None else "at")
+        _show(as_json, answer, "balance", None, columns)
+
+    report = typer.Typer(help="Reports of the ledger's records.", no_args_is_help=True)
+
+    @report.command("daily")
+    def daily(
+        date: Annotated[
+            str,
+            typer.Option(
+                "--date",
+                metavar="DATE",
+                help="The day, YYYY-MM-DD, in the"
+                " operator's time zone (HYPELEDGER_LEDGER_TIME_ZONE of the operator API).",
+            ),
+        ],
+        csv_out: Annotated[
+            bool, typer.Option("--csv", help="Print CSV instead of a table.")
+        ] = False,
+        api: ApiUrl = DEFAULT_API,
+        token: Token = "",
+        as_json: JsonOut = False,
+    ) -> None:
+        """Per game and currency: stakes, wins, refunds, free bets, bets, players, GGR."""
+        client = Api(api, token, as_json)
+        answer = client.call("GET", "/reports/daily", params={"date": date})
+        if csv_out and not as_json:
+            import csv  # noqa: PLC0415 - keep `hypeledger --help` fast
+
+            writer = csv.writer(sys.stdout)
+            writer.writerow(["date", *REPORT_COLUMNS])
+            for item in answer["items"]:
+                writer.writerow([answer["date"], *(item[c] for c in REPORT_COLUMNS)])
+            return
+        title = f"daily report {answer.get('date')} ({answer.get('time_zone')})"
+        _show(as_json, answer, title, answer["items"], REPORT_COLUMNS)
+
+    app.add_typer(report, name="report")
 
     @app.command("history")
     def history(  # noqa: PLR0917 - typer: one parameter per CLI option

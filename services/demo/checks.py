@@ -13,8 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 MONEY_KINDS = {"BET": "bet", "WIN": "win", "ROLLBACK": "rollback"}
-SETTLED_BY_ROUND = frozenset({"v1", "v2", "v3"})
-"""Generations whose wins carry no ``linked_tx_id``: a win or lose settles the player's round."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,57 +104,22 @@ def movement_mismatches(
     return found
 
 
-def expected_open_bets(truth: Mapping[str, Any]) -> set[str]:
-    """Bets the ledger accepted that no delivered win or lose settled: still open there, while the
-    provider reports their round FINISHED (the reconciler's ``open_bet_on_finished_round``).
-    A bet whose win drifted is left out: that win's own finding already explains it."""
-    by_round = truth.get("generation") in SETTLED_BY_ROUND
-    settled_bets: set[str] = set()
-    settled_rounds: set[tuple[str, str]] = set()
-    for tx in truth["transactions"]:
-        if tx["transactionType"] in ("WIN", "LOSE") and tx["operatorStatus"] == 200:
-            settled_rounds.add((tx["userId"], tx["roundId"]))
-            if tx.get("linkedTransactionId"):
-                settled_bets.add(tx["linkedTransactionId"])
-    explained = {
-        tx["linkedTransactionId"]
-        for tx in truth["transactions"]
-        if "drift" in tx.get("faults", []) and tx.get("linkedTransactionId")
-    }
-    open_bets = set()
-    for tx in truth["transactions"]:
-        if (
-            tx["transactionType"] != "BET"
-            or tx["operatorStatus"] != 200
-            or tx["transactionStatus"] != "SUCCESS"
-        ):
-            continue
-        settled = (
-            (tx["userId"], tx["roundId"]) in settled_rounds
-            if by_round
-            else tx["transactionId"] in settled_bets
-        )
-        if not settled and tx["transactionId"] not in explained:
-            open_bets.add(tx["transactionId"])
-    return open_bets
-
-
 def expected_findings(truth: Mapping[str, Any]) -> dict[str, set[str]]:
-    """Finding class -> provider transaction ids the reconciler must report, from the faults."""
+    """Finding class -> provider transaction ids the reconciler must report: the injected faults
+    and nothing else (the lost bets of finished rounds are settled, not reported)."""
     expected: dict[str, set[str]] = defaultdict(set)
     for record in truth["faults"]["records"]:
         if record["kind"] == "drift":
             expected["missing_in_ledger"].add(record["transactionId"])
         elif record["kind"] == "wrong_rollback_amount":
             expected["amount_mismatch"].add(record["transactionId"])
-    expected["open_bet_on_finished_round"] = expected_open_bets(truth)
     return dict(expected)
 
 
 def finding_mismatches(
     truth: Mapping[str, Any], findings: Sequence[Mapping[str, Any]]
 ) -> list[Mismatch]:
-    """The reconciler's findings must be exactly what the faults and the unsettled bets predict."""
+    """The reconciler's findings must be exactly what the faults predict."""
     expected = expected_findings(truth)
     got: dict[str, set[str]] = defaultdict(set)
     for finding in findings:

@@ -386,16 +386,23 @@ def progress_table(status: Mapping[str, Any], rounds: int, elapsed_s: float) -> 
 
 
 async def play(sim: httpx.AsyncClient, rounds: int, console: Console) -> dict[str, Any]:
-    """Ask the simulator to play, and show its progress live until it is done."""
+    """Ask the simulator to play until it is done, its progress drawn live on a terminal only
+    (piped, the demo writes only its steps and its summary)."""
     started = time.monotonic()
     accepted = await sim.post("/_sim/play", json={"rounds": rounds, "wait": False})
     _expect(accepted, (202,), "start playing")
     status: dict[str, Any] = accepted.json()
-    with Live(progress_table(status, rounds, 0.0), console=console, refresh_per_second=4) as live:
+    live = (
+        Live(progress_table(status, rounds, 0.0), console=console, refresh_per_second=4)
+        if console.is_terminal
+        else None
+    )
+    with live or contextlib.nullcontext():
         while status.get("playing", False) or status.get("rounds_played", 0) < rounds:
             await asyncio.sleep(0.25)
             status = (await sim.get("/_sim/status")).json()
-            live.update(progress_table(status, rounds, time.monotonic() - started))
+            if live is not None:
+                live.update(progress_table(status, rounds, time.monotonic() - started))
             if not status.get("playing") and status.get("rounds_played", 0) < rounds:
                 raise RuntimeError(
                     f"the simulator stopped after {status.get('rounds_played')} rounds"

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -33,10 +32,15 @@ from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
 from shared.http_server import HttpServerConfig, server_config
 from shared.kafka_rpc import KafkaRpcClient, RpcStats
-from shared.logs import configure_logging
+from shared.logs import configure_logging, get_logger
 from shared.metrics_access import METRICS_PATHS, MetricsTokenGuard
+from shared.probes import probe_routes
 from shared.runtime import collect_garbage_less_often
 from shared.settings import IngressSettings
+from shared.startup import Phases
+from shared.tracing import configure_tracing
+
+log = get_logger("hypeledger.ingress")
 
 LEGACY_PREFIX = "/webhooks/hypetech/"
 LEGACY_ROUTES = {
@@ -84,6 +88,7 @@ def app_from_environment() -> ASGIApp:
             update={"instance_id": f"{settings.instance_id}-{os.getpid()}"}
         )
     configure_logging(settings.log_level, settings.log_format)
+    configure_tracing("hypeledger-ingress")
     application = create_app(settings)
     collect_garbage_less_often()
     return application
@@ -141,18 +146,10 @@ def create_app(
     handler = WebhookHandler(config, verifier, link, metrics, clock)
     openapi = build_openapi(routes, settings.public_base_url)
 
-    async def healthz(_: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(_: Request) -> Response:
+    async def ready() -> dict[str, bool]:
         assigned = link.reply_consumer_assigned
         reachable = assigned and await link.broker_reachable()
-        ready = assigned and reachable
-        body = {"ready": ready, "reply_consumer_assigned": assigned, "broker_reachable": reachable}
-        return JSONResponse(body, status_code=200 if ready else 503)
-
-    async def metrics_endpoint(_: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return {"reply_consumer_assigned": assigned, "broker_reachable": reachable}
 
     async def openapi_endpoint(_: Request) -> Response:
         return JSONResponse(openapi)
@@ -167,7 +164,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
+        phases = Phases()  # its first phase: the process's start, imports and app until now
         await link.start()
+        phases.phase("link_s")
+        log.info("ingress.started", **phases.durations)
         try:
             yield {}
         finally:
@@ -179,9 +179,7 @@ def create_app(
                 Route(route.path, handler.endpoint(route), methods=["GET", "POST"])
                 for route in routes
             ),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *probe_routes(metrics.registry, ready),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
         middleware=[

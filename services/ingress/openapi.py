@@ -111,7 +111,7 @@ _LEDGER_PROBLEMS = {
     WebhookKind.BET: (
         "account-not-found", "player-blocked", "invalid-session", "transaction-rolled-back",
         "no-free-bets-left", "insufficient-funds", "limit-exceeded", "player-self-excluded",
-        "duplicate-transaction-mismatch", "decision-expired",
+        "period-total-exceeded", "duplicate-transaction-mismatch", "decision-expired",
     ),
     WebhookKind.WIN: (
         "account-not-found", "bet-not-found", "round-not-found", "bet-rolled-back",

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.ingress.metrics import IngressMetrics
 from services.ingress.normalise import Rejection, merge_fields, normalise
 from services.ingress.signature import HEADER, Coverage, SignatureVerifier
+from shared import tracing
 from shared.contracts.commands import LEDGER_REPLY, WebhookKind
 from shared.contracts.problems import PROBLEM_CONTENT_TYPE, problem
 from shared.currencies import CurrencyTable
@@ -107,9 +108,11 @@ class WebhookHandler:
 
     async def _handle(self, route: WebhookRoute, request: Request, correlation_id: str) -> Response:
         started = time.perf_counter()
+        span = tracing.http_span(request.method, route.path, request.headers)
         self._metrics.in_flight.inc()
         try:
-            response, outcome = await self._answer(route, request, correlation_id)
+            with tracing.current(span):
+                response, outcome = await self._answer(route, request, correlation_id)
         except Exception:  # noqa: BLE001 - last resort: log the traceback, answer a problem
             self._log.exception("ingress.unexpected_error")
             response = problem_response("internal-error", "unexpected error", route.path)
@@ -119,6 +122,8 @@ class WebhookHandler:
         response.headers[CORRELATION_HEADER] = correlation_id
         elapsed = time.perf_counter() - started
         status = response.status_code
+        span.set("hypeledger.outcome", str(outcome.get("outcome", "")))
+        span.finish(status)
         self._metrics.observe(route.path, status, elapsed)
         self._log.info(
             "ingress.request",

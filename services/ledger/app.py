@@ -10,16 +10,15 @@ import asyncio
 import json
 import os
 import signal
-import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from services.ledger.consumer import LedgerConsumer
 from services.ledger.faults import Faults
-from services.ledger.health import ProbeServer, probes_app
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.model import Policy
 from services.ledger.relay import OutboxRelay
@@ -29,8 +28,11 @@ from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
 from shared.kafka import ensure_topics, producer, stop_client
 from shared.logs import configure_logging, get_logger
-from shared.runtime import collect_garbage_less_often
+from shared.probes import ProbeServer, probes_app
+from shared.runtime import collect_garbage_less_often, run_service
 from shared.settings import LedgerSettings
+from shared.startup import Phases
+from shared.tracing import configure_tracing
 
 log = get_logger("hypeledger.ledger")
 
@@ -79,15 +81,7 @@ class LedgerService:
 
     async def run(self) -> None:
         settings = self.settings
-        phases: dict[str, float] = {}
-        mark = time.monotonic()
-
-        def phase(name: str) -> None:
-            nonlocal mark
-            now = time.monotonic()
-            phases[name] = round(now - mark, 3)
-            mark = now
-
+        phases = Phases()
         if self.create_partitions:
             await ensure_topics(
                 settings,
@@ -97,34 +91,37 @@ class LedgerService:
                     TRANSACTIONS: self.create_partitions,
                 },
             )
-        pool = await create_pool(
-            settings,
-            min_size=2,
-            max_size=12,
-            application_name="hypeledger-ledger",
-            session_reset=False,
-            server_settings=KEY_LOOKUPS_ONLY,
-        )
-        self.pool = pool
-        phase("pool_s")
         kafka_producer: AIOKafkaProducer = producer(settings, client_id="hypeledger-ledger")
-        await kafka_producer.start()
-        phase("producer_s")
         port = settings.metrics_port if self.run_consumer else settings.relay_metrics_port
         probes = ProbeServer(
             probes_app(
                 self.metrics.registry,
-                self._ready,
+                self.ready_checks,
                 self.alive,
                 metrics_token=settings.metrics_token,
             ),
             settings.metrics_host,
             port,
         )
+        # The pool, the producer and the probes start together (each waits on the network or a
+        # socket, not on the others): a restart's readiness waits for the slowest, not the sum.
+        pool = await _started_together(
+            create_pool(
+                settings,
+                min_size=2,
+                max_size=12,
+                application_name="hypeledger-ledger",
+                session_reset=False,
+                server_settings=KEY_LOOKUPS_ONLY,
+            ),
+            kafka_producer,
+            probes,
+        )
+        self.pool = pool
+        phases.phase("connect_s")
         tasks: list[asyncio.Task[None]] = []
+        announcer: asyncio.Task[None] | None = None
         try:
-            await probes.start()
-            phase("probes_s")
             if self.run_consumer:
                 self.consumer = LedgerConsumer(
                     settings,
@@ -135,7 +132,7 @@ class LedgerService:
                     faults=self.faults,
                 )
                 await self.consumer.start()
-                phase("group_join_s")
+                phases.phase("group_join_s")
                 tasks.append(
                     asyncio.create_task(self.consumer.run(self.stop_event), name="ledger-consumer")
                 )
@@ -150,8 +147,10 @@ class LedgerService:
                 relay=self.run_relay,
                 metrics_port=port,
                 instance_id=settings.instance_id or None,
-                **phases,
+                **phases.durations,
             )
+            if self.consumer is not None:
+                announcer = asyncio.create_task(_announce_ready(self.consumer, phases))
             stopper = asyncio.create_task(self.stop_event.wait())
             done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -159,6 +158,8 @@ class LedgerService:
                     raise task.exception()  # type: ignore[misc]
         finally:
             self.stop_event.set()
+            if announcer is not None:
+                announcer.cancel()
             await _stopped(tasks)
             if self.consumer is not None:
                 await self.consumer.stop()
@@ -167,8 +168,40 @@ class LedgerService:
             await pool.close()
             log.info("ledger.stopped")
 
-    async def _ready(self) -> dict[str, bool]:
-        return dict(await self.ready_checks())
+
+async def _started_together(
+    connecting: Coroutine[Any, Any, asyncpg.Pool],
+    kafka_producer: AIOKafkaProducer,
+    probes: ProbeServer,
+) -> asyncpg.Pool:
+    """Connect the pool, start the producer and the probes at once; the pool once all three
+    are up. If any fails, the others are stopped and its error is raised."""
+    pool_task = asyncio.ensure_future(connecting)
+    produced: list[BaseException | None] = await asyncio.gather(
+        kafka_producer.start(), probes.start(), return_exceptions=True
+    )
+    pool: asyncpg.Pool | None = None
+    try:
+        pool = await pool_task
+    except BaseException as exc:  # noqa: BLE001 - the others are stopped, then it is raised
+        produced.append(exc)
+    failures = [r for r in produced if isinstance(r, BaseException)]
+    if pool is not None and not failures:
+        return pool
+    if not isinstance(produced[1], BaseException):
+        await probes.stop()
+    if not isinstance(produced[0], BaseException):
+        await stop_client(kafka_producer)
+    if pool is not None:
+        await pool.close()
+    raise failures[0]
+
+
+async def _announce_ready(consumer: LedgerConsumer, phases: Phases) -> None:
+    """Log ``ledger.ready`` with the seconds since the process started, once the consumer first
+    holds its partitions, each sought and compared with its log."""
+    await consumer.ready_once.wait()
+    log.info("ledger.ready", since_start_s=phases.since_start_s())
 
 
 async def _stopped(tasks: list[asyncio.Task[None]]) -> None:
@@ -192,6 +225,7 @@ def build(
     create_partitions: int | None = None,
 ) -> LedgerService:
     configure_logging(settings.log_level, settings.log_format)
+    configure_tracing("hypeledger-ledger")
     if consumer:  # refuse to start without the keys (shared.command_auth), before connecting
         settings.command_verifier()
         settings.command_signer()
@@ -233,4 +267,4 @@ def serve(service: LedgerService) -> None:
             loop.add_signal_handler(sig, service.stop_event.set)
         await service.run()
 
-    asyncio.run(main())
+    run_service(main())

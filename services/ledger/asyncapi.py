@@ -19,6 +19,7 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
+from shared.contracts.chain import ChainHeadsEvent
 from shared.contracts.cloudevents import CONTENT_TYPE, FINDING_EVENTS, TRANSACTION_EVENTS
 from shared.contracts.commands import LedgerReply, OperatorCommand, WebhookEnvelope
 from shared.contracts.compatibility import open_to_additions
@@ -34,7 +35,7 @@ from shared.contracts.topics import (
 )
 
 TITLE = "hypeledger events"
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 #: The public topics: what each key is, and the payload model.
 PUBLIC_KEYS = {
     TRANSACTION_EVENTS: ("user_id", "the player's user_id: one player's events are in order"),
@@ -52,11 +53,12 @@ def asyncapi_app() -> FastStream:
         description=(
             "One event per applied decision (event_type wallet.transaction), and player "
             "protection's events (event_type wallet.protection: limit changes, exclusions, "
-            "refusals by a limit or an exclusion, 80 % and 100 % crossings), published by the "
+            "refusals by a limit or an exclusion, 80 % and 100 % crossings), and once a day the "
+            "day's hash chain heads (event_type wallet.chain_heads, key chain-heads), published by the "
             "outbox relay at least once, in order per key (user_id), as a CloudEvent in binary "
             "mode; dedupe on ce_id (the payload's event_id, also sent as the event_id header)."
         ),
-        schema=TransactionEvent | ProtectionEvent,
+        schema=TransactionEvent | ProtectionEvent | ChainHeadsEvent,
     )
     broker.publisher(
         RECONCILIATION,
@@ -116,7 +118,7 @@ def document() -> dict[str, Any]:
                 "bindingVersion": "0.4.0",
             }
         }
-    for model in (TransactionEvent, ProtectionEvent, ReconciliationFinding):
+    for model in (TransactionEvent, ProtectionEvent, ChainHeadsEvent, ReconciliationFinding):
         open_to_additions(spec["components"]["schemas"][model.__name__])
     # FastStream's order changes from run to run; sorted, the committed file changes only with
     # the contract.

@@ -14,6 +14,8 @@ from typing import Any
 
 import asyncpg
 
+from services.ledger import chain_audit
+from services.ledger.chain_audit import broken_chains
 from services.ledger.protection import (
     DEPOSIT_KINDS,
     STAKE_KINDS,
@@ -141,6 +143,21 @@ CHECKS: dict[str, str] = {
         JOIN rollback_tombstones t ON t.provider = b.provider AND t.bet_tx_id = b.bet_tx_id
         LIMIT $1
     """,
+    "balance_after_is_the_running_sum": """
+        SELECT operator_tx_id::text, leg, account_ref AS user_id, currency, balance_after, running
+        FROM (
+            SELECT operator_tx_id, leg, account_ref, currency, balance_after,
+                   sum(amount) OVER (
+                       PARTITION BY account_ref, currency ORDER BY posted_at, posting_id
+                   ) AS running
+            FROM postings
+            WHERE account_type = 'player'
+        ) p
+        WHERE balance_after IS DISTINCT FROM running
+        LIMIT $1
+    """,
+    "transaction_is_chained": chain_audit.UNCHAINED,
+    "chain_head_is_the_last_link": chain_audit.STALE_HEADS,
     "grant_units_not_over_returned": """
         SELECT g.grant_id, g.quantity, g.remaining, count(b.*) AS open_free_bets
         FROM free_bet_grants g
@@ -181,6 +198,7 @@ async def audit(
         report.violations["no_bet_or_deposit_broke_a_limit"] = await _protection_violations(
             conn, limit
         )
+        report.violations["hash_chain_holds"] = await broken_chains(conn, limit)
         if progress is not None:
             progress(len(CHECKS) + 1, len(CHECKS) + 1)
         report.accounts = await conn.fetchval("SELECT count(*) FROM accounts")

@@ -34,7 +34,7 @@ from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
-from services.ledger import store
+from services.ledger import spans, store
 from services.ledger.decide import Command, unprocessable
 from services.ledger.errors import ErrorClass, backoff_s, classify, reason_of
 from services.ledger.faults import Faults
@@ -68,6 +68,10 @@ MAX_RESYNCS = 20
 LOG_CHECK_INTERVAL_S = 10.0
 #: The longest a comparison of the stored offsets with the log may wait for the broker.
 LOG_CHECK_WITHIN_S = 5.0
+#: How long one fetch round waits for records, and how long while partitions wait for their
+#: first comparison with the log or none is assigned yet (a restart's readiness waits on it).
+FETCH_WAIT_MS = 200
+UNSETTLED_FETCH_WAIT_MS = 20
 #: After its fetched records, a partition applies at most this many more batches that the consumer
 #: already holds for it before the fetch round ends (see ``_apply_in_order``).
 DRAIN_BATCHES = 3
@@ -176,6 +180,8 @@ class LedgerConsumer:
         self._deliveries: set[asyncio.Task[None]] = set()
         """Replies handed to the producer whose acknowledgement is still awaited."""
         self.assigned_once = asyncio.Event()
+        self.ready_once = asyncio.Event()
+        """Set the first time the consumer is ready (its partitions sought and checked)."""
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -256,10 +262,13 @@ class LedgerConsumer:
                     checked = await self._check_log(
                         consumer, [tp for tp in self._owned if tp not in self._stopped]
                     )
-                # A check the broker did not answer is tried again soon: new partitions wait on it.
-                self._next_log_check = time.monotonic() + (LOG_CHECK_INTERVAL_S if checked else 1.0)
+                self._next_log_check = self._next_check_after(checked)
             generation = self._generation
-            batches = await consumer.getmany(timeout_ms=200, max_records=size)
+            # Short waits while partitions wait for their first log check (or none is owned
+            # yet): an assignment does not end a wait in progress, and readiness waits on it.
+            settled = self._owned and not self._unchecked
+            wait_ms = FETCH_WAIT_MS if settled else UNSETTLED_FETCH_WAIT_MS
+            batches = await consumer.getmany(timeout_ms=wait_ms, max_records=size)
             if batches:
                 batches.update(await self._top_up(consumer, batches, size))
             if not batches:
@@ -282,6 +291,22 @@ class LedgerConsumer:
                 await asyncio.gather(
                     *(self._apply_in_order(consumer, tp, records, size) for tp, records in parts)
                 )
+
+    def _next_check_after(self, checked: bool) -> float:
+        """When to compare the owned partitions with their log again after a check.
+
+        A check the broker did not answer is tried again soon: new partitions wait on it.
+        Partitions whose assignment completed during the check (the assignment does not wait
+        for the lock the check holds) were not part of it: they are checked at once, not after
+        the interval (they waited 10 s, paused and unready, when the check's end postponed the
+        immediate check their assignment had asked for).
+        """
+        now = time.monotonic()
+        if not checked:
+            return now + 1.0
+        if self._unchecked & self._owned:
+            return 0.0
+        return now + LOG_CHECK_INTERVAL_S
 
     @staticmethod
     async def _top_up(
@@ -311,6 +336,9 @@ class LedgerConsumer:
                 0 if consumer is None else len(consumer.assignment())
             )
             return
+        # Held from now until compared with the log: not applied, and not ready, meanwhile (they
+        # were marked only after the awaits below, and a fetch round in between could apply them).
+        self._unchecked.update(assigned)
         stored = await self._stored_offsets_retried([tp.partition for tp in assigned])
         if stored is None:
             return  # stopping
@@ -334,7 +362,6 @@ class LedgerConsumer:
         # Compared with the log at the top of the next fetch round, before anything of them is
         # applied (held until then), not inside the rebalance callback, which should not wait on
         # the broker.
-        self._unchecked.update(assigned)
         self._next_log_check = 0.0
         self.assigned_once.set()
 
@@ -432,6 +459,8 @@ class LedgerConsumer:
             self._unchecked.discard(tp)
             consumer.pause(tp)
         self._held_gauges()
+        if self.ready:
+            self.ready_once.set()
         return True
 
     def _held_gauges(self) -> None:
@@ -827,6 +856,7 @@ class LedgerConsumer:
         futures = []
         for item, decision in decided:
             self._observe(decision)
+            traced = spans.decided(item.record, decision)  # tracing: the decision's span
             headers = dict(item.record.headers or ())
             reply_to = headers.get(HEADER_REPLY_TO)
             if not reply_to or item.refusal is not None:
@@ -836,7 +866,7 @@ class LedgerConsumer:
             signed = reply_headers(self._signer, correlation_id=correlation_id, value=value)
             futures.append(
                 await self._producer.send(
-                    reply_to.decode(), value, key=correlation_id, headers=signed
+                    reply_to.decode(), value, key=correlation_id, headers=signed + traced
                 )
             )
         if futures:  # queued in order; their acknowledgements are awaited off the fetch loop
@@ -943,7 +973,7 @@ async def _delivered(futures: list[asyncio.Future[object]]) -> None:
 
 
 def _entry(tp: TopicPartition, item: _Item) -> Entry:
-    return Entry(tp.partition, item.record.offset, item.command)
+    return Entry(tp.partition, item.record.offset, item.command, spans.traceparent_of(item.record))
 
 
 def _reply_of(decision: Decision | None) -> LedgerReply:

@@ -17,6 +17,7 @@ running ledger picks it up at its next check and goes on from there.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -56,8 +57,9 @@ async def log_bounds(
     consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]
 ) -> dict[TopicPartition, tuple[int, int]]:
     """Each partition's log start (first offset still held) and end (next offset to be written)."""
-    starts = await consumer.beginning_offsets(list(partitions))
-    ends = await consumer.end_offsets(list(partitions))
+    starts, ends = await asyncio.gather(
+        consumer.beginning_offsets(list(partitions)), consumer.end_offsets(list(partitions))
+    )
     return {tp: (starts[tp], ends[tp]) for tp in partitions}
 
 

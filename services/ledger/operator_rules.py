@@ -28,6 +28,7 @@ from services.ledger.protection_checks import (
     period_totals,
     refuse_if_breached,
     refuse_if_excluded,
+    refuse_past_ceiling,
     totals_after,
 )
 from services.ledger.row import Row
@@ -78,6 +79,7 @@ def deposit_or_withdraw(row: Row, cmd: OperatorCommand) -> Decision:
         refuse_if_excluded(row, amount)
         totals = period_totals(row)
         refuse_if_breached(row, protection.DEPOSIT_KINDS, amount, totals)
+        refuse_past_ceiling(row, totals, deposits=amount)
         after = totals_after(row, totals, deposits=amount)
     if balance + delta < 0:
         raise row.refuse(

@@ -30,6 +30,12 @@ from shared.contracts.protection import (
     period_start,
 )
 
+#: The most a period total may hold, in minor units: the ceiling of its BIGINT column. A deposit
+#: or a stake that would take its period's deposits or wagers past it is refused by the decision
+#: (``over_ceiling``); the net loss, which wins and refunds lower, is kept at or above its
+#: negative (``add``), never refusing money the player is owed.
+TOTAL_CEILING = 2**63 - 1
+
 #: The thresholds that raise an alert, once per period each, in percent of the limit.
 THRESHOLDS: tuple[int, ...] = (80, 100)
 
@@ -149,6 +155,22 @@ class Crossing:
     start: date
 
 
+def over_ceiling(
+    totals: dict[LimitPeriod, Totals], *, deposits: int = 0, wagers: int = 0
+) -> tuple[LimitKind, Totals] | None:
+    """The first calendar period's total that adding these amounts would take past
+    ``TOTAL_CEILING`` (which total, and the period's totals as they are), or None. The net
+    loss grows by at most the stake and never exceeds the wagers, so bounding the wagers bounds
+    it too."""
+    for period in CALENDAR_PERIODS:
+        now = totals[period]
+        if now.deposits + deposits > TOTAL_CEILING:
+            return LimitKind.DEPOSIT, now
+        if now.wagers + wagers > TOTAL_CEILING:
+            return LimitKind.WAGER, now
+    return None
+
+
 def add(
     limits: dict[tuple[LimitKind, LimitPeriod], Limit],
     totals: dict[LimitPeriod, Totals],
@@ -170,7 +192,9 @@ def add(
             now,
             deposits=now.deposits + deposits,
             wagers=now.wagers + wagers,
-            losses=now.losses + losses,
+            # Only after net wins past the ceiling itself; a floor keeps later stakes counted
+            # from there, which is stricter than the exact total, never looser.
+            losses=max(now.losses + losses, -TOTAL_CEILING),
         )
         alerts = new.alerts
         for kind in _ALERT_KINDS:

@@ -100,6 +100,24 @@ def refuse_if_breached(
     )
 
 
+def refuse_past_ceiling(
+    row: Row, totals: PeriodTotals, *, deposits: int = 0, wagers: int = 0
+) -> None:
+    """Refuse a deposit or a stake that would take a period total past what its column holds
+    (the database never has to be the one to overflow)."""
+    found = protection.over_ceiling(totals, deposits=deposits, wagers=wagers)
+    if found is None:
+        return
+    kind, period = found
+    raise row.refuse(
+        "period-total-exceeded",
+        f"the {period.period.value}'s {kind.value} total {row.fmt(period.used(kind))} cannot"
+        f" grow by {row.fmt(deposits or wagers)}: it would pass {row.fmt(protection.TOTAL_CEILING)}",
+        period=period.period.value,
+        period_start=period.start.isoformat(),
+    )
+
+
 def totals_after(
     row: Row,
     totals: PeriodTotals,

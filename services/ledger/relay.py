@@ -5,7 +5,8 @@ interleave and break the order per key), reads the oldest unpublished rows in id
 them keyed by ``user_id`` as CloudEvents in binary mode (``shared/contracts/cloudevents.py``:
 ``ce_id`` is the stable ``event_id``, ``ce_time`` when the decision was stored), waits for every
 ack, then marks them published. A crash between the acks and the commit publishes those rows
-again with the same ``ce_id``: consumers dedupe on it.
+again with the same ``ce_id``: consumers dedupe on it. An event whose command carried a W3C
+``traceparent`` is published in that trace (``shared/tracing.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import contextlib
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from opentelemetry.trace import SpanKind
 
 from services.ledger.metrics import LedgerMetrics
+from shared import tracing
 from shared.contracts.cloudevents import LEDGER_SOURCE, EventSource
 from shared.logs import get_logger
 from shared.settings import LedgerSettings
@@ -29,7 +32,7 @@ RELAY_LOCK_KEY = 0x6879_7065_7265  # "hypere"
 _LOCK = "SELECT pg_try_advisory_xact_lock($1)"
 
 _PENDING = """
-SELECT id, event_id::text, topic, message_key, payload, created_at
+SELECT id, event_id::text, topic, message_key, payload, created_at, traceparent
 FROM outbox
 WHERE published_at IS NULL
 ORDER BY id
@@ -43,6 +46,19 @@ WHERE id = ANY($1::bigint[])
 """
 
 _COUNT_PENDING = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+
+
+def _trace_headers(topic: str, traceparent: str | None) -> list[tuple[str, bytes]]:
+    """The event's trace headers: a PRODUCER span's, child of the command's context when the
+    relay traces; the command's context unchanged when it does not; none without one."""
+    if traceparent is None:
+        return []
+    carrier = {tracing.TRACEPARENT: traceparent}
+    attributes = {"messaging.system": "kafka", "messaging.destination.name": topic}
+    span = tracing.start_span(f"{topic} send", carrier, SpanKind.PRODUCER, attributes)
+    if span is not None:
+        span.end()
+    return tracing.pass_on(carrier, span)
 
 
 class OutboxRelay:
@@ -77,7 +93,8 @@ class OutboxRelay:
                     key=row["message_key"].encode(),
                     headers=self._source(row["topic"]).headers(
                         event_id=row["event_id"], time=row["created_at"], subject=row["message_key"]
-                    ),
+                    )
+                    + _trace_headers(row["topic"], row["traceparent"]),
                 )
                 for row in rows
             ]

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from services.ledger.balances import with_balances_after
 from services.ledger.decide import Command, key_of
 from services.ledger.model import (
     Account,
@@ -430,6 +431,7 @@ INSERTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("account_ref", "text"),
         ("currency", "text"),
         ("amount", "bigint"),
+        ("balance_after", "bigint"),  # services.ledger.balances
     ),
     "bets": (
         ("provider", "text"),
@@ -462,6 +464,7 @@ INSERTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("topic", "text"),
         ("message_key", "text"),
         ("payload", "text"),
+        ("traceparent", "text"),
     ),
     "protection_changes": (
         ("operator_tx_id", "uuid"),
@@ -547,6 +550,8 @@ UPDATES: dict[str, tuple[tuple[tuple[str, str], ...], str, str]] = {
 class Source:
     topic: str
     partition: int
+    traceparent: str | None = None
+    """The command's W3C trace context, stored on its outbox rows (``services/ledger/spans.py``)."""
 
 
 #: A decision to store, with where its command came from (partition and offset) and the command.
@@ -766,7 +771,9 @@ def _rows(state: BatchState, decided: Sequence[Sourced], events_topic: str) -> _
             lock = decision.round_lock
             round_locks.append((lock.provider, lock.user_id, lock.round_id, lock.operator_tx_id))
         for event in decision.events:
-            outbox.append((event.event_id, events_topic, event.key, event.payload))
+            outbox.append(
+                (event.event_id, events_topic, event.key, event.payload, source.traceparent)
+            )
         record = decision.protection_record
         if record is not None:
             changes.append(
@@ -802,7 +809,7 @@ def _rows(state: BatchState, decided: Sequence[Sourced], events_topic: str) -> _
                 for user, currency in sorted(state.new_accounts)
             ],
             "transactions": transactions,
-            "postings": postings,
+            "postings": with_balances_after(postings, lambda u, c: accounts[(u, c)].balance),
             "bets": [_bet_row(state.bets[key]) for key in sorted(state.new_bets)],
             "rollback_tombstones": tombstones,
             "round_locks": round_locks,

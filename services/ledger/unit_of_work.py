@@ -56,6 +56,8 @@ class Entry:
     partition: int
     offset: int
     command: Command | None
+    traceparent: str | None = None
+    """The record's W3C trace context (``services/ledger/spans.py``), for its outbox rows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,7 @@ class UnitOfWork:
             decided.append((entry, decision))
             if command is not None and decision is not None:
                 state.apply(decision)
-                source = store.Source(self._topic, entry.partition)
+                source = store.Source(self._topic, entry.partition, entry.traceparent)
                 sourced.append((source, entry.offset, command, decision))
         return decided, sourced
 

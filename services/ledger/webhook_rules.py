@@ -30,6 +30,7 @@ from services.ledger.protection_checks import (
     period_totals,
     refuse_if_breached,
     refuse_if_excluded,
+    refuse_past_ceiling,
     totals_after,
 )
 from services.ledger.row import Row
@@ -64,6 +65,7 @@ def bet(row: Row, env: WebhookEnvelope) -> Decision:
     else:
         totals = period_totals(row)
         refuse_if_breached(row, protection.STAKE_KINDS, amount, totals)
+        refuse_past_ceiling(row, totals, wagers=amount)
         after = totals_after(row, totals, wagers=amount, losses=amount)
         if balance < amount:
             raise row.refuse(

@@ -22,8 +22,9 @@ from services.operator_api.http import (
     validate,
 )
 from services.operator_api.models import AccountChange, CreateAccount, MoneyMovement
+from services.operator_api.pages import time_of
 from services.operator_api.ports import Account
-from services.operator_api.views import account_view, balance_view
+from services.operator_api.views import account_view, balance_at_view, balance_view
 from shared import identifiers
 from shared.contracts.commands import OperatorKind
 
@@ -76,8 +77,12 @@ def routes(ctx: Context) -> list[Route]:
 
     async def balance(request: Request) -> Response:
         user_id, currency = path_account(ctx, request)
+        at = time_of(request, "at")
         account = await existing_account(ctx, user_id, currency)
-        return json_response(balance_view(account, ctx.currencies))
+        if at is None:
+            return json_response(balance_view(account, ctx.currencies))
+        minor = await ctx.store.balance_at(user_id, currency, at)
+        return json_response(balance_at_view(account, minor, at, ctx.currencies))
 
     def change(kind: OperatorKind) -> Route:
         async def endpoint(request: Request) -> Response:

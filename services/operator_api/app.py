@@ -24,6 +24,7 @@ from services.operator_api import (
     openapi,
     probes,
     protection,
+    reports,
 )
 from services.operator_api.auth import BearerAuth
 from services.operator_api.context import Context
@@ -47,6 +48,7 @@ from shared.kafka_rpc import KafkaRpcClient
 from shared.logs import configure_logging, get_logger
 from shared.metrics_access import MetricsTokenGuard
 from shared.settings import OperatorApiSettings
+from shared.tracing import TracingMiddleware, configure_tracing
 
 log = get_logger(__name__)
 
@@ -172,6 +174,7 @@ def create_app(
         *free_bets.routes(ctx),
         *findings.routes(ctx),
         *protection.routes(ctx),
+        *reports.routes(ctx),
     ]
     document = openapi.document()
 
@@ -182,6 +185,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(TracingMiddleware),
             Middleware(MetricsMiddleware, metrics=metrics),
             Middleware(MetricsTokenGuard, token=settings.metrics_token),
             Middleware(BearerAuth, tokens=settings.operator_tokens),
@@ -209,4 +213,5 @@ def server_of(settings: OperatorApiSettings) -> HttpServerConfig:
 def serve(settings: OperatorApiSettings) -> None:
     """Run the API with uvicorn on the configured host and port (``hypeledger operator-api``)."""
     configure_logging(settings.log_level, settings.log_format)
+    configure_tracing("hypeledger-operator-api")
     run(server_of(settings))

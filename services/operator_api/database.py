@@ -16,6 +16,7 @@ import asyncpg
 from services.operator_api.cursor import Position
 from services.operator_api.ports import (
     Account,
+    DayTotals,
     FindingFilter,
     HistoryFilter,
     NewGrant,
@@ -56,6 +57,71 @@ FROM protection_changes
 WHERE user_id = $1
   AND currency = $2
 ORDER BY requested_at, recorded_at
+"""
+
+DAILY_TOTALS = """
+WITH moved AS (
+    SELECT coalesce(s.game, 'unknown') AS game,
+           t.currency,
+           t.kind,
+           p.amount,
+           EXISTS (
+               SELECT 1 FROM postings b
+               WHERE b.operator_tx_id = t.operator_tx_id AND b.account_type = 'bonus'
+           ) AS free
+    FROM transactions t
+    JOIN postings p
+      ON p.operator_tx_id = t.operator_tx_id AND p.account_type = 'player'
+    LEFT JOIN sessions s ON s.token = t.session_token
+    WHERE t.created_at >= $1
+      AND t.created_at < $2
+      AND t.kind IN ('bet', 'win', 'rollback')
+), money AS (
+    SELECT game, currency,
+           coalesce(sum(-amount) FILTER (WHERE kind = 'bet'), 0) AS stakes,
+           coalesce(sum(amount) FILTER (WHERE kind = 'win' AND NOT free), 0) AS wins,
+           coalesce(sum(amount) FILTER (WHERE kind = 'win' AND free), 0) AS free_bet_wins,
+           coalesce(sum(amount) FILTER (WHERE kind = 'rollback'), 0) AS refunds
+    FROM moved
+    GROUP BY game, currency
+), placed AS (
+    SELECT coalesce(s.game, g.game, 'unknown') AS game,
+           b.currency,
+           coalesce(sum(b.amount) FILTER (WHERE b.mode = 'free'), 0) AS free_bet_stakes,
+           count(*) AS bets,
+           count(DISTINCT b.user_id) AS players
+    FROM bets b
+    LEFT JOIN transactions t ON t.operator_tx_id = b.operator_tx_id
+    LEFT JOIN sessions s ON s.token = t.session_token
+    LEFT JOIN free_bet_grants g ON g.grant_id = b.grant_id
+    WHERE b.created_at >= $1
+      AND b.created_at < $2
+    GROUP BY 1, 2
+)
+SELECT coalesce(m.game, p.game) AS game,
+       coalesce(m.currency, p.currency) AS currency,
+       coalesce(m.stakes, 0)::bigint AS stakes,
+       coalesce(m.wins, 0)::bigint AS wins,
+       coalesce(m.refunds, 0)::bigint AS refunds,
+       coalesce(p.free_bet_stakes, 0)::bigint AS free_bet_stakes,
+       coalesce(m.free_bet_wins, 0)::bigint AS free_bet_wins,
+       coalesce(p.bets, 0)::bigint AS bets,
+       coalesce(p.players, 0)::bigint AS players
+FROM money m
+FULL JOIN placed p ON p.game = m.game AND p.currency = m.currency
+"""
+
+#: The balance after the account's last posting at or before a time: one index lookup
+#: (``postings_player_balance``, migration 0035).
+BALANCE_AT = """
+SELECT balance_after
+FROM postings
+WHERE account_type = 'player'
+  AND account_ref = $1
+  AND currency = $2
+  AND posted_at <= $3
+ORDER BY posted_at DESC, posting_id DESC
+LIMIT 1
 """
 
 ACCOUNT_COLUMNS = """
@@ -218,6 +284,12 @@ class _Query:
             fragment = fragment.replace(placeholder, f"${len(self.args)}")
         self.text += fragment
 
+    def where(self, conditions: dict[str, Any]) -> None:
+        """``AND <column and operator> <value>`` for each condition whose value is set."""
+        for condition, value in conditions.items():
+            if value is not None:
+                self.add(f"  AND {condition} $P\n", value)
+
     def finish(self, order: str, limit: int) -> tuple[str, list[Any]]:
         self.args.append(limit)
         return self.text + order.replace("$L", f"${len(self.args)}"), self.args
@@ -225,16 +297,15 @@ class _Query:
 
 def _filtered(head: str, user_id: str, currency: str, where: HistoryFilter) -> _Query:
     query = _Query(head, [user_id, currency])
-    if where.kind is not None:
-        query.add("  AND t.kind = $P\n", where.kind)
-    if where.round_id is not None:
-        query.add("  AND t.round_id = $P\n", where.round_id)
-    if where.session_token is not None:
-        query.add("  AND t.session_token = $P\n", where.session_token)
-    if where.since is not None:
-        query.add("  AND t.created_at >= $P\n", where.since)
-    if where.until is not None:
-        query.add("  AND t.created_at < $P\n", where.until)
+    query.where(
+        {
+            "t.kind =": where.kind,
+            "t.round_id =": where.round_id,
+            "t.session_token =": where.session_token,
+            "t.created_at >=": where.since,
+            "t.created_at <": where.until,
+        }
+    )
     return query
 
 
@@ -424,14 +495,14 @@ class PostgresStore:
         self, where: FindingFilter, after: Position | None, limit: int
     ) -> Sequence[Row]:
         query = _Query(FINDING_COLUMNS + "WHERE true\n", [])
-        if where.status is not None:
-            query.add("  AND status = $P\n", where.status)
-        if where.finding_class is not None:
-            query.add("  AND finding_class = $P\n", where.finding_class)
-        if where.session_id is not None:
-            query.add("  AND session_id = $P\n", where.session_id)
-        if where.user_id is not None:
-            query.add("  AND user_id = $P\n", where.user_id)
+        query.where(
+            {
+                "status =": where.status,
+                "finding_class =": where.finding_class,
+                "session_id =": where.session_id,
+                "user_id =": where.user_id,
+            }
+        )
         if after is not None:
             query.add(FINDINGS_AFTER, int(after.key[0]))
         text, args = query.finish(FINDINGS_ORDER, limit)
@@ -481,6 +552,14 @@ class PostgresStore:
     async def protection_history(self, user_id: str, currency: str) -> Sequence[dict[str, Any]]:
         rows = await self.pool.fetch(PROTECTION_HISTORY, user_id, currency)
         return [dict(row) for row in rows]
+
+    async def daily_totals(self, start: datetime, end: datetime) -> Sequence[DayTotals]:
+        rows = await self.pool.fetch(DAILY_TOTALS, start, end)
+        return [DayTotals(**dict(row)) for row in rows]
+
+    async def balance_at(self, user_id: str, currency: str, at: datetime) -> int:
+        found = await self.pool.fetchval(BALANCE_AT, user_id, currency, at)
+        return 0 if found is None else int(found)
 
 
 def _json_text(text: str | None) -> Any:

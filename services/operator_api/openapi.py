@@ -23,6 +23,7 @@ from services.operator_api.models import (
     SetLimit,
 )
 from services.operator_api.pages import DEFAULT_LIMIT, MAX_LIMIT
+from services.operator_api.reports import MONEY_FIELDS
 from shared.contracts.problems import PROBLEM_CONTENT_TYPE, PROBLEM_STATUS
 from shared.currencies import ISO_4217_EXPONENTS
 
@@ -345,12 +346,24 @@ def _paths() -> dict[str, Any]:
         },
         f"{account}/balance": {
             "get": _operation(
-                "The balance, read from the database",
+                "The balance, read from the database; with at, the balance as of that time",
                 {
-                    **_ok("The balance", _ref("Balance")),
-                    **_problems("account-not-found", "unknown-currency"),
+                    **_ok(
+                        "The balance (with at: after every posting at or before it, 0 before"
+                        " the first; one index lookup)",
+                        _ref("Balance"),
+                    ),
+                    **_problems("account-not-found", "unknown-currency", "invalid-field"),
                 },
-                parameters=[_USER, _CURRENCY],
+                parameters=[
+                    _USER,
+                    _CURRENCY,
+                    _query(
+                        "at",
+                        "The balance as of this time (ISO 8601 with offset).",
+                        {"type": "string", "format": "date-time"},
+                    ),
+                ],
                 tag="accounts",
             )
         },
@@ -374,6 +387,8 @@ def _paths() -> dict[str, Any]:
                 "invalid-amount",
                 "limit-exceeded",
                 "player-self-excluded",
+                "balance-limit-exceeded",
+                "period-total-exceeded",
                 "idempotency-key-required",
                 "duplicate-transaction-mismatch",
             )
@@ -465,6 +480,21 @@ def _paths() -> dict[str, Any]:
                 tag="sessions",
             )
         },
+        "/reports/daily": {
+            "get": _operation(
+                "One day's totals per game and currency (the day in the operator's time zone)",
+                {**_ok("The day's report", _ref("DailyReport")), **_problems("invalid-field")},
+                parameters=[
+                    {
+                        **_query(
+                            "date", "The day, YYYY-MM-DD.", {"type": "string", "format": "date"}
+                        ),
+                        "required": True,
+                    }
+                ],
+                tag="reports",
+            )
+        },
         "/findings": {
             "get": _operation(
                 "Reconciliation findings, newest first",
@@ -529,6 +559,10 @@ def _paths() -> dict[str, Any]:
             }
         },
     }
+
+
+#: A daily report row's keys (services/operator_api/reports.py).
+REPORT_FIELDS = ("game", "currency", *MONEY_FIELDS, "bets", "players")
 
 
 def _object(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
@@ -602,7 +636,27 @@ def _response_schemas() -> dict[str, Any]:
             created_at=_TIME,
             updated_at=_TIME,
         ),
-        "Balance": _object(list(account), **account),
+        "Balance": {
+            **_object(["user_id", "currency", "balance"], **account, at=_TIME),
+            "description": "Now: with blocked. As of a time (at given): with at instead.",
+        },
+        "DailyReport": _object(
+            ["date", "time_zone", "from", "to", "items"],
+            date={"type": "string", "format": "date"},
+            time_zone=_STRING,
+            **{"from": _TIME, "to": _TIME},
+            items={
+                "type": "array",
+                "items": _object(
+                    [*REPORT_FIELDS],
+                    game=_STRING,
+                    currency=_CURRENCY_REF,
+                    **dict.fromkeys(MONEY_FIELDS, _MONEY),
+                    bets={"type": "integer", "minimum": 0},
+                    players={"type": "integer", "minimum": 0},
+                ),
+            },
+        ),
         "LedgerReply": _object(
             ["operator_tx_id", "kind", "user_id", "currency", "status"],
             operator_tx_id=_STRING,
@@ -663,8 +717,8 @@ def _response_schemas() -> dict[str, Any]:
         ),
         "Alive": _object(["status"], status={"const": "ok"}),
         "Readiness": _object(
-            ["status", "checks"],
-            status={"enum": ["ready", "not-ready"]},
+            ["ready", "checks"],
+            ready={"type": "boolean"},
             checks={"type": "object", "additionalProperties": {"type": "boolean"}},
         ),
     }

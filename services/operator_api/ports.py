@@ -80,6 +80,25 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class DayTotals:
+    """One (game, currency) of a day, amounts in minor units."""
+
+    game: str
+    currency: str
+    stakes: int
+    wins: int
+    refunds: int
+    free_bet_stakes: int
+    free_bet_wins: int
+    bets: int
+    players: int
+
+    @property
+    def ggr(self) -> int:
+        return self.stakes - self.refunds - self.wins
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryFilter:
     """Filters of a history page; ``None`` means no filter."""
 
@@ -219,4 +238,13 @@ class Store(Protocol):
 
     async def protection_history(self, user_id: str, currency: str) -> Sequence[dict[str, Any]]:
         """Every change of the account's protection, oldest first."""
+        ...
+
+    async def daily_totals(self, start: datetime, end: datetime) -> Sequence[DayTotals]:
+        """Per game and currency, the money moved and the bets placed in ``[start, end)``."""
+        ...
+
+    async def balance_at(self, user_id: str, currency: str, at: datetime) -> int:
+        """The account's balance just after the last posting at or before ``at`` (0 before its
+        first posting)."""
         ...

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from services.operator_api.context import Context
-from services.operator_api.http import json_response
 from shared.logs import get_logger
+from shared.probes import probe_routes
 
 log = get_logger(__name__)
 
 
 def routes(ctx: Context) -> list[Route]:
-    async def healthz(request: Request) -> Response:
-        return json_response({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
+    async def ready() -> dict[str, bool]:
         checks: dict[str, bool] = {}
         try:
             await ctx.store.ping()
@@ -28,17 +22,6 @@ def routes(ctx: Context) -> list[Route]:
             checks["database"] = False
         for name, check in ctx.ready_checks.items():
             checks[name] = await check()
-        ready = all(checks.values())
-        return json_response(
-            {"status": "ready" if ready else "not-ready", "checks": checks},
-            status=200 if ready else 503,
-        )
+        return checks
 
-    async def metrics(request: Request) -> Response:
-        return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    return [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
-    ]
+    return probe_routes(ctx.metrics.registry, ready)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from services.operator_api.ports import Account
@@ -26,4 +27,16 @@ def balance_view(account: Account, currencies: CurrencyTable) -> dict[str, Any]:
         "currency": account.currency,
         "balance": format_minor(account.balance_minor, account.currency, currencies),
         "blocked": account.blocked,
+    }
+
+
+def balance_at_view(
+    account: Account, balance_minor: int, at: datetime, currencies: CurrencyTable
+) -> dict[str, Any]:
+    """The balance as of ``at``: after every posting at or before it, 0 before the first."""
+    return {
+        "user_id": account.user_id,
+        "currency": account.currency,
+        "balance": format_minor(balance_minor, account.currency, currencies),
+        "at": at.isoformat(),
     }

@@ -14,9 +14,10 @@ ends in exactly one outcome, and every outcome in exactly one ``RowClass``:
 * a lone ledger row: ``missing_at_provider`` when the ledger applied it and the grace period has
   passed, ``pending`` (checked again next run) while it has not, else ``matched``.
 
-Round level: a bet that matched but is still open here while Hypetech reports its round
-``FINISHED`` is also an ``open_bet_on_finished_round`` difference. A bet that already differs, or
-whose settling row (a win naming it) differs, is not reported twice.
+Round level (``services.reconciler.rounds``): the open bets of a round Hypetech reports
+``FINISHED`` that nothing won there are settlements (settled as lost, not findings); a bet still
+open here that Hypetech paid, with that win matched here, is an ``open_bet_on_finished_round``
+difference. A bet that already differs, or whose settling row differs, is not reported twice.
 
 No I/O, no clock: ``now`` and the grace period are inputs.
 """
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.reconciler.rounds import Settlement, finished_rounds
 from services.reconciler.rows import LedgerRow, ProviderRow, ProviderStatus
 from shared.contracts.bets import BetState
 from shared.contracts.commands import WebhookKind
@@ -75,6 +77,8 @@ class SessionResult:
     differences: tuple[Difference, ...]
     totals: Counter[str] = field(default_factory=Counter)
     """Outcomes per class (plus ``pending``); round-level differences counted under their class."""
+    settlements: tuple[Settlement, ...] = ()
+    """Open bets of rounds finished at Hypetech that nothing won: to settle as lost."""
 
 
 def match_session(
@@ -103,14 +107,19 @@ def match_session(
         outcomes.extend(_match_id(provider, ledger, rolled_back_there, cutoff))
 
     differences = [_difference(o) for o in outcomes if _is_difference(o)]
-    round_differences = _open_bets_on_finished_rounds(outcomes, provider_rows, cutoff)
+    rounds = finished_rounds(outcomes, provider_rows, cutoff)
+    round_differences = [
+        open_bet_difference(bet, provider_rows, "the bet won there") for bet in rounds.won_there
+    ]
     totals: Counter[str] = Counter(
         "pending" if outcome.row_class is None else _CLASS_TEXT[outcome.row_class]
         for outcome in outcomes
     )
     for diff in round_differences:
         totals[diff.row_class.value] += 1
-    return SessionResult(tuple(outcomes), tuple(differences + round_differences), totals)
+    return SessionResult(
+        tuple(outcomes), tuple(differences + round_differences), totals, rounds.settlements
+    )
 
 
 def _listed_once(provider_rows: Sequence[ProviderRow]) -> list[ProviderRow]:
@@ -280,50 +289,24 @@ def _detail(row_class: RowClass, prow: ProviderRow | None, lrow: LedgerRow | Non
     return f"{row_class.value}: Hypetech {there}; ledger {here}"
 
 
-def _open_bets_on_finished_rounds(
-    outcomes: Sequence[Outcome], provider_rows: Sequence[ProviderRow], cutoff: datetime
-) -> list[Difference]:
-    finished: dict[str, list[ProviderRow]] = defaultdict(list)
-    for prow in provider_rows:
-        if prow.round_id is not None and prow.round_finished:
-            finished[prow.round_id].append(prow)
-    # A bet whose own settlement row already differs (its win never arrived, say) is open
-    # because of that difference: it is not reported a second time.
-    explained = {
-        o.provider.linked_tx_id
-        for o in outcomes
-        if _is_difference(o) and o.provider is not None and o.provider.linked_tx_id is not None
-    }
-    differences = []
-    for outcome in outcomes:
-        bet = outcome.ledger
-        if (
-            outcome.row_class is RowClass.MATCHED
-            and bet is not None
-            and bet.tx_id not in explained
-            and bet is not None
-            and bet.kind is WebhookKind.BET
-            and bet.accepted
-            and bet.bet_state is BetState.OPEN
-            and bet.round_id in finished
-            and bet.decided_at <= cutoff
-        ):
-            differences.append(
-                Difference(
-                    row_class=RowClass.OPEN_BET_ON_FINISHED_ROUND,
-                    subject=f"round:{bet.round_id}:bet:{bet.tx_id}",
-                    detail=f"bet {bet.tx_id} open; Hypetech: round {bet.round_id} FINISHED",
-                    kind=WebhookKind.BET.value,
-                    tx_id=bet.tx_id,
-                    round_id=bet.round_id,
-                    user_id=bet.user_id,
-                    currency=bet.currency,
-                    provider_row={
-                        "round_id": bet.round_id,
-                        "round_status": "FINISHED",
-                        "rows": [row.evidence() for row in finished[bet.round_id]],
-                    },
-                    ledger_row=bet.evidence(),
-                )
-            )
-    return differences
+def open_bet_difference(
+    bet: LedgerRow, provider_rows: Sequence[ProviderRow], why: str
+) -> Difference:
+    """An ``open_bet_on_finished_round`` finding for ``bet``, with the round's rows there."""
+    finished = [row for row in provider_rows if row.round_id == bet.round_id and row.round_finished]
+    return Difference(
+        row_class=RowClass.OPEN_BET_ON_FINISHED_ROUND,
+        subject=f"round:{bet.round_id}:bet:{bet.tx_id}",
+        detail=f"bet {bet.tx_id} open; Hypetech: round {bet.round_id} FINISHED, {why}",
+        kind=WebhookKind.BET.value,
+        tx_id=bet.tx_id,
+        round_id=bet.round_id,
+        user_id=bet.user_id,
+        currency=bet.currency,
+        provider_row={
+            "round_id": bet.round_id,
+            "round_status": "FINISHED",
+            "rows": [row.evidence() for row in finished],
+        },
+        ledger_row=bet.evidence(),
+    )

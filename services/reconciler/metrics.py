@@ -58,10 +58,16 @@ class ReconcilerMetrics:
             "Finding events published to wallet.reconciliation.v1",
             registry=r,
         )
-        self.corrections = Counter(
-            "hypeledger_reconciler_corrections",
-            "Correction commands sent to the ledger, by policy and reply status",
-            ["policy", "status"],
+        self.rounds_settled = Counter(
+            "hypeledger_reconciler_rounds_settled",
+            "Finished rounds whose open bets were sent to the ledger to settle as lost"
+            " (reason round-finished), by the ledger's reply status",
+            ["status"],
+            registry=r,
+        )
+        self.bets_settled_lost = Counter(
+            "hypeledger_reconciler_bets_settled_lost",
+            "Open bets of finished rounds the ledger settled as lost (no money moves)",
             registry=r,
         )
         self.errors = Counter(

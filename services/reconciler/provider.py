@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from services.reconciler.provider_rows import page_rows
+from services.reconciler.provider_rows import provider_row
 from services.reconciler.rows import ProviderRow
 from services.reconciler.transport import KeepAliveTransport
 from shared.hypetech import HypetechClient
@@ -68,18 +68,11 @@ def build_client(settings: ReconcilerSettings) -> HypetechClient:
 async def session_rows(
     client: HypetechClient, session_id: str, page_size: int
 ) -> list[ProviderRow]:
-    """Every page of the session, as the client's ``session_transactions`` reads them."""
-    rows: list[ProviderRow] = []
-    page_number = 1
-    while True:
-        body = await client.transactions_page_body(
-            session_id, page_number=page_number, page_size=page_size
-        )
-        page, total_pages = page_rows(body)
-        rows += page
-        if page_number >= total_pages or not page:
-            return rows
-        page_number += 1
+    """Every row of the session, every page."""
+    return [
+        provider_row(tx)
+        async for tx in client.session_transactions(session_id, page_size=page_size)
+    ]
 
 
 async def active_session_ids(client: HypetechClient, page_size: int) -> list[str]:

@@ -11,22 +11,20 @@ so a resumed run classifies exactly as the original would have.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from services.reconciler.corrections import SettleLostPolicy
-from services.reconciler.matcher import match_session
+from services.reconciler.matcher import match_session, open_bet_difference
 from services.reconciler.metrics import ReconcilerMetrics
 from services.reconciler.provider import active_session_ids, session_rows
 from services.reconciler.publisher import FindingPublisher
 from services.reconciler.rows import LedgerRow, ProviderRow
+from services.reconciler.settling import RoundSettler
 from services.reconciler.store import (
     RUN_LOCK,
     AnotherRunActive,
@@ -35,15 +33,15 @@ from services.reconciler.store import (
     RunReport,
     SessionOutcome,
 )
+from shared.contracts.reconciliation import RowClass
 from shared.hypetech import HypetechClient, HypetechError
 from shared.logs import get_logger
+from shared.runtime import fewer_collections
 from shared.settings import ReconcilerSettings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Decisions committed late (a batch's ``now()`` is its start) are still caught by the next run.
 MIN_OVERLAP = timedelta(seconds=60)
-#: Allocations between collections of the youngest generation while sessions are checked.
-YOUNG_COLLECTION_EVERY = 50_000
 
 
 #: Told ``(sessions checked, sessions in the run)`` as a run goes (the CLI's progress bar).
@@ -52,25 +50,6 @@ Progress = Callable[[int, int | None], None]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@contextlib.contextmanager
-def fewer_collections(young: int) -> Iterator[None]:
-    """Run the cyclic garbage collector less often inside the block.
-
-    Checking sessions keeps every row of a chunk (and of the next, being read) alive until the
-    chunk is committed: with Python's default (a young collection every 700 allocations) almost
-    all of them survive into the oldest generation and trigger a full collection every few
-    thousand rows, a fifth of the run's CPU. Collecting the young generation every ``young``
-    allocations instead keeps that to a few collections; rows are freed by reference counting
-    either way, and cycles are still collected. The previous thresholds come back afterwards.
-    """
-    before = gc.get_threshold()
-    gc.set_threshold(max(young, before[0]), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +69,7 @@ class Reconciler:
         client: HypetechClient,
         metrics: ReconcilerMetrics,
         publisher: FindingPublisher | None = None,
-        settle_lost: SettleLostPolicy | None = None,
+        settler: RoundSettler | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._settings = settings
@@ -99,7 +78,7 @@ class Reconciler:
         self._client = client
         self._metrics = metrics
         self._publisher = publisher
-        self._settle_lost = settle_lost
+        self._settler = settler
         self._clock = clock
         self._grace = timedelta(seconds=settings.grace_period_s)
         self._fetching = asyncio.Semaphore(settings.concurrency)
@@ -117,12 +96,10 @@ class Reconciler:
                     run = await self._start(request)
                 else:
                     self._log.info("reconciler.run.resumed", run_id=run.run_id, times=run.resumed)
-                with fewer_collections(YOUNG_COLLECTION_EVERY):
+                with fewer_collections():
                     await self._check_sessions(run, progress)
+                await self._settle()  # also what a killed run stored and never sent
                 await self._publish()
-                if self._settle_lost is not None:
-                    await self._settle_lost.apply()
-                    await self._publish()
                 report = await self._store.finish_run(run)
             finally:
                 await lock.execute("SELECT pg_advisory_unlock($1)", RUN_LOCK)
@@ -187,6 +164,7 @@ class Reconciler:
                     for session, rows in zip(chunk, fetched, strict=True)
                 ]
                 await self._store.commit_sessions(run, outcomes)
+                await self._settle()
                 self._count(outcomes)
                 done += len(chunk)
                 if progress is not None:
@@ -221,8 +199,26 @@ class Reconciler:
 
         rows = [row for row in ledger if isinstance(row, LedgerRow)]
         result = match_session(provider, rows, now=run.window_to, grace=self._grace)
+        if self._settler is not None:
+            return SessionOutcome(
+                session_id,
+                len(provider),
+                len(rows),
+                result.totals,
+                result.differences,
+                settlements=result.settlements,
+            )
+        # Settling is off: the operator reads the same bets as findings instead.
+        unsettled = [
+            open_bet_difference(bet, provider, "nothing won it (settling is off)")
+            for settlement in result.settlements
+            for bet in settlement.bets
+        ]
+        totals = result.totals + Counter(
+            {RowClass.OPEN_BET_ON_FINISHED_ROUND.value: len(unsettled)}
+        )
         return SessionOutcome(
-            session_id, len(provider), len(rows), result.totals, result.differences
+            session_id, len(provider), len(rows), totals, (*result.differences, *unsettled)
         )
 
     def _count(self, outcomes: Sequence[SessionOutcome]) -> None:
@@ -234,6 +230,15 @@ class Reconciler:
                 self._metrics.outcomes.labels(row_class).inc(n)
             for diff in o.differences:
                 self._metrics.findings.labels(diff.row_class.value).inc()
+
+    async def _settle(self) -> None:
+        if self._settler is None:
+            return
+        try:
+            await self._settler.send_unsent()
+        except Exception:  # noqa: BLE001 - the settlements stay unsent and go out next time
+            self._metrics.errors.labels("settle_round").inc()
+            self._log.exception("reconciler.settle.failed")
 
     async def _publish(self) -> None:
         if self._publisher is None:

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from services.reconciler.matcher import Difference
+from services.reconciler.rounds import Settlement
 from services.reconciler.rows import LedgerRow
 from shared.contracts.bets import BetState
 from shared.contracts.commands import WebhookKind
@@ -48,6 +49,7 @@ class SessionOutcome:
     totals: Counter[str]
     differences: Sequence[Difference]
     error: str | None = None
+    settlements: Sequence[Settlement] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,30 +303,27 @@ WHERE f.finding_id = u.finding_id
   AND f.published_version < u.version
 """
 
-SQL_LIST_FINDINGS = f"""
-SELECT {_FINDING_COLUMNS}
-FROM reconciliation_findings
-WHERE ($1::text IS NULL OR status = $1)
-  AND ($2::text IS NULL OR finding_class = $2)
-  AND ($3::text IS NULL OR session_id = $3)
-ORDER BY finding_id
-LIMIT $4
+SQL_STORE_SETTLEMENTS = """
+INSERT INTO reconciler_round_settlements
+    (idempotency_key, run_id, session_id, user_id, currency, round_id, bet_tx_ids)
+SELECT s.key, $1, s.session_id, s.user_id, s.currency, s.round_id,
+       ARRAY(SELECT jsonb_array_elements_text(s.bets::jsonb))
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+     AS s(key, session_id, user_id, currency, round_id, bets)
+ON CONFLICT (idempotency_key) DO NOTHING
 """
 
-SQL_OPEN_BETS_TO_SETTLE = """
-SELECT finding_id, user_id, currency, round_id
-FROM reconciliation_findings
-WHERE finding_class = 'open_bet_on_finished_round'
-  AND status = 'open'
-  AND correction_key IS NULL
-ORDER BY finding_id
+SQL_UNSENT_SETTLEMENTS = """
+SELECT idempotency_key, user_id, currency, round_id, bet_tx_ids
+FROM reconciler_round_settlements
+WHERE sent_at IS NULL
+ORDER BY created_at, idempotency_key
 """
 
-SQL_MARK_CORRECTED = """
-UPDATE reconciliation_findings
-SET correction_key = $2,
-    corrected_at = now()
-WHERE finding_id = $1
+SQL_SETTLEMENT_SENT = """
+UPDATE reconciler_round_settlements
+SET sent_at = now(), reply_status = $2
+WHERE idempotency_key = $1
 """
 
 # -- the ledger's side ------------------------------------------------------------------------
@@ -409,8 +408,15 @@ class ReconcilerStore:
         ]
         keys = [d.dedupe_key(sid) for sid, d in differences]
         checked = [o.session_id for o in outcomes if o.error is None]
+        settlements = [
+            (o.session_id, s) for o in outcomes if o.error is None for s in o.settlements
+        ]
         async with self._pool.acquire() as conn, conn.transaction():
             touched: list[int] = []
+            if settlements:
+                await conn.execute(
+                    SQL_STORE_SETTLEMENTS, run.run_id, *_settlement_columns(settlements)
+                )
             if differences:
                 rows = await conn.fetch(
                     SQL_UPSERT_FINDINGS, run.run_id, self._provider, *_columns(differences)
@@ -499,26 +505,14 @@ class ReconcilerStore:
                 SQL_MARK_PUBLISHED, [p[0] for p in published], [p[1] for p in published]
             )
 
-    async def findings(
-        self,
-        *,
-        status: str | None = None,
-        finding_class: str | None = None,
-        session_id: str | None = None,
-        limit: int = 1000,
-    ) -> list[dict[str, Any]]:
+    async def unsent_settlements(self) -> list[asyncpg.Record]:
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(SQL_LIST_FINDINGS, status, finding_class, session_id, limit)
-        return [finding_dict(r) for r in rows]
-
-    async def open_bets_to_settle(self) -> list[asyncpg.Record]:
-        async with self._pool.acquire() as conn:
-            rows: list[asyncpg.Record] = await conn.fetch(SQL_OPEN_BETS_TO_SETTLE)
+            rows: list[asyncpg.Record] = await conn.fetch(SQL_UNSENT_SETTLEMENTS)
         return rows
 
-    async def mark_corrected(self, finding_id: int, correction_key: str) -> None:
+    async def settlement_sent(self, idempotency_key: str, reply_status: int) -> None:
         async with self._pool.acquire() as conn:
-            await conn.execute(SQL_MARK_CORRECTED, finding_id, correction_key)
+            await conn.execute(SQL_SETTLEMENT_SENT, idempotency_key, reply_status)
 
     # -- the ledger's side ------------------------------------------------------------------
 
@@ -529,6 +523,17 @@ class ReconcilerStore:
         for r in rows:
             by_session[r["session_token"]].append(_ledger_row(r, self._currencies))
         return by_session
+
+
+def _settlement_columns(settlements: Sequence[tuple[str, Settlement]]) -> list[list[str]]:
+    return [
+        [s.idempotency_key for _, s in settlements],
+        [session for session, _ in settlements],
+        [s.user_id for _, s in settlements],
+        [s.currency for _, s in settlements],
+        [s.round_id for _, s in settlements],
+        [dumps_compact(list(s.bet_tx_ids)) for _, s in settlements],
+    ]
 
 
 def _run(row: asyncpg.Record | None) -> Run:

@@ -88,6 +88,11 @@ class EventSource:
                 "ce_subject": {**text, "description": "the record key"},
                 "content-type": {"const": CONTENT_TYPE},
                 LEGACY_EVENT_ID: {**text, "description": "the same as ce_id (kept for v1)"},
+                "traceparent": {
+                    **text,
+                    "description": "optional: the W3C trace context of the event's publication, "
+                    "in the trace of the command that caused it",
+                },
             },
         }
 

@@ -24,6 +24,7 @@ _STATUS: dict[str, tuple[int, str]] = {
     "no-free-bets-left": (403, "No free bets left"),
     "insufficient-funds": (403, "Insufficient funds"),
     "balance-limit-exceeded": (403, "Balance limit exceeded"),
+    "period-total-exceeded": (403, "Period total exceeded"),
     "limit-exceeded": (403, "Limit exceeded"),
     "player-self-excluded": (403, "Player self-excluded"),
     "bet-not-found": (404, "Bet not found"),

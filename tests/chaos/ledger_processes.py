@@ -8,6 +8,7 @@ end state is known: one decision per key, balance = 100.00 - bets, every bet ope
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -152,6 +153,17 @@ async def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> N
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(0.1)
+
+
+def logged(log: Path, *events: str) -> list[dict[str, Any]]:
+    """The JSON lines of a process's ``log`` whose event is one of ``events`` (without level and
+    timestamp): what a failed timing assertion shows of where the time went."""
+    lines = (json.loads(line) for line in log.read_text().splitlines() if line.startswith("{"))
+    return [
+        {k: v for k, v in line.items() if k not in ("level", "timestamp")}
+        for line in lines
+        if line.get("event") in events
+    ]
 
 
 def chaos_settings(common_env: dict[str, Any], *, max_batch: int = 20) -> LedgerSettings:

@@ -8,6 +8,7 @@ for the dead member and rebalancing every member.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from pathlib import Path
@@ -21,16 +22,17 @@ from ledger_processes import (
     chaos_settings,
     check_end_state,
     create_topics,
+    logged,
     start_ledger,
     wait_all_applied,
 )
 
 pytestmark = pytest.mark.chaos
 
-#: The goal is 2 s here (measured: ready 1.6-2.2 s, applying 1.9-2.6 s after the restart, most of
-#: it the process's own start); the assertion leaves room for a loaded two-core machine. Without
-#: static membership the same restart took 10.1 s (8.4 s waiting for the dead member's session).
-BACK_WITHIN_S = 4.0
+#: The bound asked (issue 20). Without static membership the same restart took 10.1 s (8.4 s
+#: waiting for the dead member's session); most of what is left is the process's own start
+#: (docs/reliability.md, "Restart time"), which a machine busy with other work slows down.
+BACK_WITHIN_S = 2.0
 
 
 async def test_a_killed_ledger_is_ready_and_applying_within_two_seconds_of_its_restart(
@@ -69,7 +71,15 @@ async def test_a_killed_ledger_is_ready_and_applying_within_two_seconds_of_its_r
         if restarted is not None:
             restarted.terminate()
 
+    start = logged(restarted.log, "ledger.started", "ledger.ready")
     logging.getLogger(__name__).warning(
-        "restarted ledger: ready after %.2f s, applying after %.2f s", ready_s, applying_s
+        "restarted ledger: ready after %.2f s, applying after %.2f s; %s",
+        ready_s,
+        applying_s,
+        start,
     )
-    assert applying_s < BACK_WITHIN_S, (ready_s, applying_s, restarted.log.read_text()[-3000:])
+    assert applying_s <= BACK_WITHIN_S, (
+        f"the restarted ledger applied {applying_s:.2f} s after its start (ready after"
+        f" {ready_s:.2f} s), more than {BACK_WITHIN_S} s; its start: {start};"
+        f" load average {os.getloadavg()} on {os.cpu_count()} CPUs"
+    )

@@ -28,6 +28,13 @@ def manifest_files() -> list[Path]:
 
 
 POD_TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
+#: The kinds that run hypeledger's long-running services (the ledger is a StatefulSet).
+SERVICE_KINDS = frozenset({"Deployment", "StatefulSet"})
+
+
+def services_of(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The workloads that run a long-running service (not Jobs or CronJobs)."""
+    return [r for r in resources if r["kind"] in SERVICE_KINDS]
 
 
 def rendered(folder: Path) -> list[dict[str, Any]]:

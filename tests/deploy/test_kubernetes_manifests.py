@@ -22,6 +22,7 @@ from tests.deploy.manifests import (
     manifest_files,
     pod_spec,
     rendered,
+    services_of,
 )
 
 # The oldest Kubernetes minor still commonly run, and the newest the schemas package knows.
@@ -93,10 +94,10 @@ def test_every_container_has_resource_requests_and_limits(folder: Path) -> None:
 
 
 @pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
-def test_every_deployment_probes_healthz_for_liveness_and_readyz_for_readiness(
+def test_every_service_probes_healthz_for_liveness_and_readyz_for_readiness(
     folder: Path,
 ) -> None:
-    deployments = [r for r in rendered(folder) if r["kind"] == "Deployment"]
+    deployments = services_of(rendered(folder))
 
     for deployment in deployments:
         for container in containers(deployment):
@@ -125,7 +126,7 @@ def test_no_secret_value_is_committed_only_references_to_the_secret(folder: Path
 @pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
 def test_ledger_replicas_do_not_exceed_the_partitions_of_the_command_topic(folder: Path) -> None:
     resources = {(r["kind"], r["metadata"]["name"]): r for r in rendered(folder)}
-    ledger = resources[("Deployment", "hypeledger-ledger")]
+    ledger = resources[("StatefulSet", "hypeledger-ledger")]
     topics_job = resources[("Job", "hypeledger-topics")]
 
     partitions = int(container_env(containers(topics_job)[0])["PARTITIONS_COMMANDS"] or 0)
@@ -143,7 +144,7 @@ def test_the_ingress_scales_with_an_autoscaler_on_its_deployment(folder: Path) -
 
 
 @pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
-def test_every_multi_replica_deployment_has_a_disruption_budget_selecting_it(folder: Path) -> None:
+def test_every_multi_replica_service_has_a_disruption_budget_selecting_it(folder: Path) -> None:
     resources = rendered(folder)
     budgets = [
         pdb["spec"]["selector"]["matchLabels"]
@@ -153,8 +154,8 @@ def test_every_multi_replica_deployment_has_a_disruption_budget_selecting_it(fol
 
     multi = [
         r
-        for r in resources
-        if r["kind"] == "Deployment" and r["spec"]["strategy"]["type"] == "RollingUpdate"
+        for r in services_of(resources)
+        if r["spec"].get("strategy", r["spec"].get("updateStrategy", {}))["type"] == "RollingUpdate"
     ]
 
     for deployment in multi:
@@ -234,7 +235,7 @@ def test_network_policies_deny_by_default_and_admit_each_pod_on_its_own_ports(
     admitted: dict[str, set[int]] = {}
     unadmitted: dict[str, set[int]] = {}
 
-    for deployment in (r for r in resources if r["kind"] == "Deployment"):
+    for deployment in services_of(resources):
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         ports = {p["containerPort"] for c in containers(deployment) for p in c.get("ports", [])}
         opened = {
@@ -251,3 +252,25 @@ def test_network_policies_deny_by_default_and_admit_each_pod_on_its_own_ports(
     assert all(p["spec"]["policyTypes"] == ["Ingress"] for p in deny_all)
     assert all(admitted.values())
     assert {name: ports for name, ports in unadmitted.items() if ports} == {}
+
+
+@pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
+def test_the_ledger_is_a_static_group_member_named_after_its_stable_pod_name(folder: Path) -> None:
+    resources = {(r["kind"], r["metadata"]["name"]): r for r in rendered(folder)}
+    ledger = resources[("StatefulSet", "hypeledger-ledger")]
+    governing = resources[("Service", ledger["spec"]["serviceName"])]
+
+    (container,) = containers(ledger)
+    (instance_id,) = [e for e in container["env"] if e["name"] == "HYPELEDGER_INSTANCE_ID"]
+
+    # A StatefulSet's pods keep their names (hypeledger-ledger-0, -1, ...) across restarts and
+    # rolling updates: the name is the member's group.instance.id, so a replaced replica takes
+    # its own partitions back without a rebalance.
+    assert instance_id["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert ledger["spec"]["updateStrategy"]["type"] == "RollingUpdate"
+    assert ledger["spec"]["podManagementPolicy"] == "Parallel"
+    assert governing["spec"]["clusterIP"] == "None"
+    assert governing["spec"]["selector"].items() <= (
+        ledger["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert ("Deployment", "hypeledger-ledger") not in resources

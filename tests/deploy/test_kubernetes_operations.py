@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.settings import RECORDS_RETENTION_DAYS
 from tests.deploy.manifests import (
     K8S,
     OVERLAYS,
@@ -18,6 +19,7 @@ from tests.deploy.manifests import (
     is_operator_resource,
     pod_spec,
     rendered,
+    services_of,
 )
 
 ALERTS = ROOT / "deploy" / "monitoring" / "alerts.yaml"
@@ -52,10 +54,7 @@ def test_every_pod_behind_a_service_waits_before_it_stops(folder: Path) -> None:
     resources = rendered(folder)
     services = [s for s in by_kind(resources, "Service") if s["spec"].get("clusterIP") != "None"]
     behind = [
-        d
-        for d in by_kind(resources, "Deployment")
-        for s in services
-        if selected(d, s["spec"]["selector"])
+        d for d in services_of(resources) for s in services if selected(d, s["spec"]["selector"])
     ]
 
     for deployment in behind:
@@ -75,7 +74,7 @@ def test_every_pod_behind_a_service_waits_before_it_stops(folder: Path) -> None:
 
 
 @pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
-def test_retention_runs_daily_one_at_a_time_keeping_at_least_180_days(folder: Path) -> None:
+def test_retention_runs_daily_one_at_a_time_keeping_five_years(folder: Path) -> None:
     resources = rendered(folder)
     (cron,) = [
         r for r in by_kind(resources, "CronJob") if r["metadata"]["name"].endswith("retention")
@@ -84,7 +83,7 @@ def test_retention_runs_daily_one_at_a_time_keeping_at_least_180_days(folder: Pa
     args = cron_args(resources, cron["metadata"]["name"])
 
     assert args[0] == "retention"
-    assert int(args[args.index("--days") + 1]) >= 180
+    assert int(args[args.index("--days") + 1]) >= RECORDS_RETENTION_DAYS
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
     assert len(shlex.split(cron["spec"]["schedule"])) == 5
 
@@ -130,7 +129,7 @@ def test_the_service_monitor_scrapes_every_workload_that_serves_metrics() -> Non
 
     workloads = [
         d
-        for d in by_kind(resources, "Deployment")
+        for d in services_of(resources)
         if "prometheus.io/port" in d["spec"]["template"]["metadata"].get("annotations", {})
     ]
 

@@ -13,6 +13,7 @@ import typer.main
 from services.cli.main import app as cli_app
 from tests.deploy.manifests import (
     OVERLAYS,
+    SERVICE_KINDS,
     compose,
     container_env,
     containers,
@@ -48,7 +49,7 @@ def _kubernetes_deployed() -> list[Deployed]:
             r["metadata"]["name"]: r.get("data", {}) for r in resources if r["kind"] == "ConfigMap"
         }
         for resource in resources:
-            if resource["kind"] != "Deployment":
+            if resource["kind"] not in SERVICE_KINDS:
                 continue
             for container in containers(resource):
                 env = dict(image_env())

@@ -112,6 +112,17 @@ def test_retention_refuses_fewer_than_180_days_as_a_usage_error() -> None:
     assert result.exit_code == ExitCode.USAGE
 
 
+def test_retention_refuses_less_than_five_years_outside_development() -> None:
+    result = CliRunner().invoke(
+        app,
+        ["retention", "--days", "365"],
+        env={"COLUMNS": "200", "NO_COLOR": "1", "HYPELEDGER_ENVIRONMENT": "production"},
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "at least 1827" in result.output
+
+
 def test_prints_the_installed_version() -> None:
     result = invoke("--version")
 

@@ -138,6 +138,22 @@ def test_library_log_lines_are_written_as_json_like_our_own(
     assert all({"level", "timestamp"} <= set(line) for line in lines)
 
 
+def test_a_line_with_integer_keys_or_huge_integers_is_written_and_never_raises(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The ledger logs ``stored={partition: offset}`` on every assignment: a renderer that
+    refused integer keys raised inside the rebalance callback and no partition was ever
+    applied."""
+    configure_logging("INFO", "json")
+
+    get_logger("ledger").info("ledger.partitions.assigned", stored={0: 5, 3: 9})
+    get_logger("ledger").info("ledger.test.huge", value=2**70)
+    first, second = json_lines(capsys.readouterr().err)
+
+    assert first["stored"] == {"0": 5, "3": 9}
+    assert second["value"] == 2**70
+
+
 def broker_gone() -> None:
     raise RuntimeError("broker gone")
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from iso4217 import Currency
 
-from shared.currencies import CurrencyTable, UnknownCurrency
+from shared.currencies import (
+    ISO_4217_EXPONENTS,
+    WITHDRAWN_STILL_HELD,
+    CurrencyTable,
+    UnknownCurrency,
+)
 from shared.jsonwire import loads_exact
 from shared.money import InvalidAmount, ParsedAmount, format_minor, minor_to_decimal, parse_minor
 
@@ -122,6 +128,33 @@ def test_unknown_currency_is_refused() -> None:
 def test_currency_codes_are_case_sensitive() -> None:
     with pytest.raises(UnknownCurrency):
         parse_minor("1.00", "eur")
+
+
+@pytest.mark.parametrize(
+    ("currency", "text", "minor"),
+    [("AOA", "12.34", 1234), ("LKR", "0.05", 5), ("CLF", "1.2345", 12345), ("ISK", "7", 7)],
+)
+def test_every_iso_4217_currency_with_minor_units_is_known_with_its_exponent(
+    currency: str, text: str, minor: int
+) -> None:
+    assert parse_minor(text, currency).minor == minor
+
+
+def test_the_table_is_iso_4217s_own_plus_the_projects_explicit_additions() -> None:
+    iso = {c.code: c.exponent for c in Currency if c.exponent is not None}
+
+    assert dict(ISO_4217_EXPONENTS) == {**iso, **WITHDRAWN_STILL_HELD}
+    assert len(ISO_4217_EXPONENTS) > 160
+
+
+@pytest.mark.parametrize("code", ["XAU", "XDR", "XTS", "XXX"])
+def test_a_code_without_minor_units_is_no_currency_of_an_account(code: str) -> None:
+    with pytest.raises(UnknownCurrency):
+        CurrencyTable().exponent(code)
+
+
+def test_a_currency_iso_withdrew_is_still_read_with_its_exponent() -> None:
+    assert format_minor(1234, "BGN") == "12.34"
 
 
 def test_configured_extra_currency_uses_its_exponent() -> None:

@@ -13,9 +13,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from services.ledger.health import probes_app
 from services.operator_api.app import Dependencies
 from services.operator_api.app import create_app as create_operator_api
+from shared.probes import probes_app
 from shared.settings import (
     MIN_PROVIDER_SECRET_LENGTH,
     MIN_SECRET_LENGTH,

@@ -98,8 +98,7 @@ async def test_reports_ready_once_its_reply_consumer_is_assigned(served: ServedI
 
     assert response.json() == {
         "ready": True,
-        "reply_consumer_assigned": True,
-        "broker_reachable": True,
+        "checks": {"reply_consumer_assigned": True, "broker_reachable": True},
     }
 
 

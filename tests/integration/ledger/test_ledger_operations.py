@@ -11,6 +11,14 @@ from ledger_harness import Ledger, unique, webhook
 from services.ledger.audit import audit
 from services.ledger.retention import expire
 from shared.contracts.commands import WebhookKind
+from shared.settings import RECORDS_RETENTION_DAYS, Environment, LedgerSettings
+
+#: The shipped retention, as ``hypeledger retention`` applies it by default.
+FIVE_YEARS = {
+    "days": LedgerSettings(environment=Environment.PRODUCTION).retention_days,
+    "outbox_days": 30,
+    "environment": Environment.PRODUCTION,
+}
 
 
 async def test_serves_health_readiness_and_decision_metrics(ledger: Ledger) -> None:
@@ -37,9 +45,9 @@ async def backdate_bet(ledger: Ledger, bet_tx_id: str, when: datetime) -> None:
         await conn.execute("UPDATE bets SET created_at = $2 WHERE bet_tx_id = $1", bet_tx_id, when)
 
 
-async def age_bet(ledger: Ledger, bet_tx_id: str) -> None:
-    """Make a bet and its decision 200 days old: past the 180-day retention window."""
-    long_ago = datetime.now(UTC) - timedelta(days=200)
+async def age_bet(ledger: Ledger, bet_tx_id: str, days: int = RECORDS_RETENTION_DAYS + 20) -> None:
+    """Make a bet and its decision ``days`` old (by default past the five-year window)."""
+    long_ago = datetime.now(UTC) - timedelta(days=days)
     await ledger.pool.execute(
         "UPDATE decisions SET decided_at = $2 WHERE provider_tx_id = $1", bet_tx_id, long_ago
     )
@@ -56,7 +64,7 @@ async def test_expires_keys_and_tombstones_past_the_window_and_records_the_run(
     await age_bet(ledger, old_tx)
 
     async with ledger.pool.acquire() as conn:
-        result = await expire(conn, now=datetime.now(UTC), days=180)
+        result = await expire(conn, now=datetime.now(UTC), **FIVE_YEARS)
 
     assert result.decisions >= 1
     assert await ledger.decision("bet", old_tx) is None
@@ -77,7 +85,7 @@ async def test_audit_accepts_bets_whose_keys_retention_expired(ledger: Ledger) -
     await ledger.send(webhook(WebhookKind.BET, user, old_tx, "1.00"))
     await age_bet(ledger, old_tx)
     async with ledger.pool.acquire() as conn:
-        await expire(conn, now=datetime.now(UTC), days=180)
+        await expire(conn, now=datetime.now(UTC), **FIVE_YEARS)
         report = await audit(conn, limit=1000)
 
     assert old_tx not in {row["bet_tx_id"] for row in report.violations["bet_without_decision"]}
@@ -92,7 +100,7 @@ async def test_a_redelivery_after_retention_is_refused_and_the_partition_goes_on
     await ledger.send(bet)
     await age_bet(ledger, old_tx)
     async with ledger.pool.acquire() as conn:
-        await expire(conn, now=datetime.now(UTC), days=180)
+        await expire(conn, now=datetime.now(UTC), **FIVE_YEARS)
 
     again = await ledger.send(bet)
     later = await ledger.send(webhook(WebhookKind.BET, user, unique("b"), "2.00"))
@@ -106,4 +114,41 @@ async def test_a_redelivery_after_retention_is_refused_and_the_partition_goes_on
 async def test_refuses_a_retention_window_under_180_days(ledger: Ledger) -> None:
     async with ledger.pool.acquire() as conn:
         with pytest.raises(ValueError, match="at least 180 days"):
-            await expire(conn, now=datetime.now(UTC), days=30)
+            await expire(
+                conn,
+                now=datetime.now(UTC),
+                days=30,
+                outbox_days=30,
+                environment=Environment.DEVELOPMENT,
+            )
+
+
+async def test_refuses_less_than_five_years_outside_development(ledger: Ledger) -> None:
+    async with ledger.pool.acquire() as conn:
+        for environment in (Environment.PRODUCTION, Environment.TEST):
+            with pytest.raises(ValueError, match=f"at least {RECORDS_RETENTION_DAYS} days"):
+                await expire(
+                    conn,
+                    now=datetime.now(UTC),
+                    days=RECORDS_RETENTION_DAYS - 1,
+                    outbox_days=30,
+                    environment=environment,
+                )
+
+
+async def test_keeps_a_decision_of_four_years_and_a_refusal_by_default(ledger: Ledger) -> None:
+    user = await ledger.player("1.00")
+    kept, refused = unique("b"), unique("b")
+    await ledger.send(webhook(WebhookKind.BET, user, kept, "1.00"))
+    answer = await ledger.send(webhook(WebhookKind.BET, user, refused, "5.00"))
+    await age_bet(ledger, kept, days=4 * 365)
+    await ledger.pool.execute(
+        "UPDATE decisions SET decided_at = now() - interval '4 years' WHERE provider_tx_id = $1",
+        refused,
+    )
+    async with ledger.pool.acquire() as conn:
+        await expire(conn, now=datetime.now(UTC), **FIVE_YEARS)
+
+    assert answer.status == 403
+    assert await ledger.decision("bet", kept) is not None
+    assert await ledger.decision("bet", refused) is not None

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -26,7 +27,9 @@ from ledger_harness import (
     webhook,
 )
 
+from services.ledger.protection import TOTAL_CEILING
 from shared.contracts.commands import OperatorKind, WebhookKind
+from shared.contracts.protection import LimitPeriod, period_start
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, HEADER_DLQ_REASON
 from shared.kafka import consumer as kafka_consumer
 from shared.kafka_rpc import KafkaRpcClient
@@ -108,6 +111,33 @@ async def test_refuses_a_deposit_past_the_balance_bound_with_its_own_problem_typ
     assert (refused.status, refused.slug) == (403, "balance-limit-exceeded")
     assert after.status == 200, after.body
     assert await ledger.balance(user, "USDT") == 999_999_999_999_999_999 - 1_000_000
+
+
+async def test_refuses_a_deposit_past_the_ceiling_of_its_period_total_and_applies_the_next(
+    common_env: dict[str, Any], db_pool: asyncpg.Pool
+) -> None:
+    async with one_partition_ledger(common_env, db_pool) as ledger:
+        user = await ledger.player("1.00")
+        now = datetime.now(UTC)
+        month = period_start(now, LimitPeriod.MONTH, ledger.settings.ledger_time_zone)
+        await db_pool.execute(  # what a month of deposits and withdrawals could have summed to
+            "INSERT INTO limit_totals (user_id, currency, period, period_start, deposits)"
+            " VALUES ($1, 'USD', 'month', $2, $3)"
+            " ON CONFLICT (user_id, currency, period)"
+            " DO UPDATE SET period_start = $2, deposits = $3",
+            user,
+            month,
+            TOTAL_CEILING - 1_00,
+        )
+
+        refused = await ledger.send(
+            operator(OperatorKind.DEPOSIT, user, unique("dep"), "1.01", requested_at=now)
+        )
+        after = await ledger.send(webhook(WebhookKind.BET, user, unique("b"), "1.00"))
+
+    assert (refused.status, refused.slug) == (403, "period-total-exceeded")
+    assert after.status == 200, after.body
+    assert await ledger.balance(user, "USD") == 0
 
 
 async def test_dead_letters_a_command_the_database_refuses_alone_and_applies_the_others(

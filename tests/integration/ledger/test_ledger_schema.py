@@ -8,7 +8,15 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-LEGS = ("operator_tx_id", "leg", "account_type", "account_ref", "currency", "amount")
+LEGS = (
+    "operator_tx_id",
+    "leg",
+    "account_type",
+    "account_ref",
+    "currency",
+    "amount",
+    "balance_after",
+)
 
 
 @pytest.fixture
@@ -40,7 +48,15 @@ async def insert_legs(
         "postings",
         columns=LEGS,
         records=[
-            (tx, leg, "player" if leg == 0 else "provider_clearing", "x", currency, amount)
+            (
+                tx,
+                leg,
+                "player" if leg == 0 else "provider_clearing",
+                "x",
+                currency,
+                amount,
+                0 if leg == 0 else None,  # balance_after: players only (not checked here)
+            )
             for tx, leg, currency, amount in legs
         ],
     )

@@ -42,7 +42,7 @@ TABLES: list[tuple[str, str]] = [
         "operator_tx_id, kind, provider, provider_tx_id, user_id, currency, round_id,"
         " session_token",
     ),
-    ("postings", "operator_tx_id, leg, account_type, account_ref, currency, amount"),
+    ("postings", "operator_tx_id, leg, account_type, account_ref, currency, amount, balance_after"),
     (
         "bets",
         "provider, bet_tx_id, user_id, currency, round_id, amount, mode, bonus_code, grant_id,"
@@ -129,8 +129,8 @@ async def seed(pool: asyncpg.Pool, user: str, grant_user: str) -> None:
             )
             await conn.execute(
                 "INSERT INTO postings (operator_tx_id, leg, account_type, account_ref, currency,"
-                " amount) VALUES ($1, 0, 'player', $2, 'USD', 10000),"
-                " ($1, 1, 'operator_cash', 'operator', 'USD', -10000)",
+                " amount, balance_after) VALUES ($1, 0, 'player', $2, 'USD', 10000, 10000),"
+                " ($1, 1, 'operator_cash', 'operator', 'USD', -10000, NULL)",
                 op_tx,
                 owner,
             )

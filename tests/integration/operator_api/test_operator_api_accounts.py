@@ -24,6 +24,23 @@ async def test_creating_an_account_answers_with_the_ledgers_decision(stack: Stac
     )
 
 
+@pytest.mark.parametrize("currency", ["AOA", "LKR"])
+async def test_an_account_opens_in_a_currency_of_iso_4217s_whole_table(
+    stack: Stack, currency: str
+) -> None:
+    user_id = stack.user()
+
+    opened = await stack.api.post("/accounts", json={"user_id": user_id, "currency": currency})
+    shown = await stack.api.get(f"/accounts/{user_id}/{currency}")
+
+    assert opened.status_code == 200, opened.text
+    assert (shown.status_code, shown.json()["currency"], shown.json()["balance"]) == (
+        200,
+        currency,
+        "0.00",
+    )
+
+
 async def test_creating_an_existing_account_is_account_exists(stack: Stack) -> None:
     user_id = await stack.funded()
 

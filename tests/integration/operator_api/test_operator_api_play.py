@@ -4,9 +4,12 @@ the webhooks go through the real ingress and ledger, and the history adds up to 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import pytest
 
@@ -132,3 +135,108 @@ async def test_the_sessions_transactions_are_the_webhooks_ones(played: tuple[Sta
     assert sorted(r["operator_tx_id"] for r in in_session) == sorted(
         r["operator_tx_id"] for r in rows if r["kind"] != "deposit"
     )
+
+
+# -- records: balances as of any time, daily reports ------------------------------------------
+
+
+async def test_the_balance_as_of_any_time_is_the_sum_of_the_postings_up_to_it(
+    played: tuple[Stack, str],
+) -> None:
+    stack, user_id = played
+    rows = await every_row(stack, f"/accounts/{user_id}/BRL/transactions")
+    times = sorted({datetime.fromisoformat(row["created_at"]) for row in rows})
+    path = f"/accounts/{user_id}/BRL/balance"
+
+    async def balance_at(at: datetime) -> Decimal:
+        response = await stack.api.get(path, params={"at": at.isoformat()})
+        assert response.status_code == 200, response.text
+        return Decimal(response.json()["balance"])
+
+    assert len(times) > 2
+    assert await balance_at(times[0] - timedelta(microseconds=1)) == 0
+    for at, after in zip(times, [*times[1:], None], strict=True):
+        expected = sum(
+            Decimal(r["amount"]) for r in rows if datetime.fromisoformat(r["created_at"]) <= at
+        )
+        assert await balance_at(at) == expected
+        if after is not None:
+            assert await balance_at(at + (after - at) / 2) == expected, "between postings"
+
+
+async def test_the_balance_at_now_is_the_current_balance(played: tuple[Stack, str]) -> None:
+    stack, user_id = played
+    path = f"/accounts/{user_id}/BRL/balance"
+
+    now = (await stack.api.get(path, params={"at": datetime.now(UTC).isoformat()})).json()
+    current = (await stack.api.get(path)).json()
+
+    assert now["balance"] == current["balance"]
+
+
+@pytest.mark.parametrize("at", ["yesterday", "2026-05-04T10:00:00"])
+async def test_a_balance_at_a_time_it_cannot_read_is_a_problem(
+    played: tuple[Stack, str], at: str
+) -> None:
+    stack, user_id = played
+
+    response = await stack.api.get(f"/accounts/{user_id}/BRL/balance", params={"at": at})
+
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["field"] == "at"
+
+
+async def test_the_daily_report_adds_up_to_the_days_postings(played: tuple[Stack, str]) -> None:
+    stack, _ = played
+    day = datetime.now(ZoneInfo(stack.settings.ledger_time_zone)).date()
+    start = datetime.combine(day, time(0), tzinfo=ZoneInfo(stack.settings.ledger_time_zone))
+
+    response = await stack.api.get("/reports/daily", params={"date": day.isoformat()})
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        sums = await conn.fetchrow(
+            "SELECT"
+            " coalesce(sum(-p.amount) FILTER (WHERE t.kind = 'bet'), 0) AS stakes,"
+            " coalesce(sum(p.amount) FILTER (WHERE t.kind = 'win'), 0) AS wins,"
+            " coalesce(sum(p.amount) FILTER (WHERE t.kind = 'rollback'), 0) AS refunds,"
+            " coalesce(sum(-p.amount) FILTER (WHERE t.kind IN ('bet', 'win', 'rollback')), 0)"
+            "  AS net"
+            " FROM transactions t JOIN postings p ON p.operator_tx_id = t.operator_tx_id"
+            " WHERE p.account_type = 'player' AND t.created_at >= $1"
+            " AND t.created_at < $1 + interval '1 day'",
+            start,
+        )
+        bets = await conn.fetchrow(
+            "SELECT count(*) AS bets, count(DISTINCT user_id) AS players FROM bets"
+            " WHERE created_at >= $1 AND created_at < $1 + interval '1 day'",
+            start,
+        )
+    finally:
+        await conn.close()
+
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    assert "aviador" in {item["game"] for item in items}
+
+    def total(name: str) -> Decimal:
+        return sum((Decimal(item[name]) for item in items), Decimal(0))
+
+    assert sums["stakes"] > 0
+    assert total("stakes") * 100 == sums["stakes"]
+    assert (total("wins") + total("free_bet_wins")) * 100 == sums["wins"]
+    assert total("refunds") * 100 == sums["refunds"]
+    assert (total("ggr") - total("free_bet_wins")) * 100 == sums["net"]
+    assert sum(item["bets"] for item in items) == bets["bets"]
+    assert sum(item["players"] for item in items) >= bets["players"]  # one count per game
+
+
+async def test_a_report_for_a_day_that_is_not_a_date_is_a_problem(
+    played: tuple[Stack, str],
+) -> None:
+    stack, _ = played
+
+    response = await stack.api.get("/reports/daily", params={"date": "2026-13-01"})
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "date"

@@ -39,7 +39,7 @@ async def test_a_clean_run_ends_with_zero_findings(
         assert set(report.totals) == {"matched"}
 
 
-SEEDS = (("v2", 1), ("v2", 2), ("v1", 6), ("v1", 4), ("v2", 5))
+SEEDS = (("v2", 1), ("v4", 2), ("v1", 6), ("v3", 4), ("v4", 5), ("v2", 2))
 
 
 async def test_finds_exactly_the_injected_differences_over_several_seeds(

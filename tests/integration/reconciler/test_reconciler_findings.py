@@ -1,5 +1,5 @@
 """Findings over the real money path: differences made on the operator's side, deduplication
-across runs, publication on wallet.reconciliation.v1, and the settle-lost correction policy."""
+across runs, publication on wallet.reconciliation.v1, and the lost bets of finished rounds settled."""
 
 from __future__ import annotations
 
@@ -164,31 +164,53 @@ async def test_a_status_change_is_recorded_with_its_author_and_published(
         assert [e["status"] for e in events if e["finding_id"] == finding_id] == ["open", "ignored"]
 
 
-async def test_open_bets_of_finished_rounds_are_settled_as_lost_only_when_the_policy_is_on(
+async def test_the_lost_bets_of_finished_rounds_are_settled_not_reported(
+    infra: Any, common_env: dict[str, Any]
+) -> None:
+    async with money_path(infra, common_env, generation="v4", seed=10) as stack:
+        await play(stack, players=3, rounds=15)
+        open_before = await stack.pool.fetchval("SELECT count(*) FROM bets WHERE state = 'open'")
+        balances = await stack.pool.fetch(
+            "SELECT user_id, currency, balance FROM accounts ORDER BY 1, 2"
+        )
+
+        async with build(stack.reconciler_settings()) as app:
+            await app.reconciler.run_once(RunRequest())
+            await app.reconciler.run_once(RunRequest(since=datetime(2000, 1, 1, tzinfo=UTC)))
+            settled = app.metrics.bets_settled_lost._value.get()
+        commands = await stack.pool.fetch(
+            "SELECT s.reply_status, d.status, d.provider_tx_id FROM reconciler_round_settlements s"
+            " LEFT JOIN decisions d ON d.provider = 'operator' AND d.kind = 'settle_lost'"
+            "  AND d.provider_tx_id = s.idempotency_key"
+        )
+
+        assert open_before > 0, "every bet won: nothing to settle"
+        assert await found(stack) == []
+        assert await stack.pool.fetchval("SELECT count(*) FROM bets WHERE state = 'open'") == 0
+        assert settled == open_before, "each bet settled once, though its round was seen twice"
+        assert {(r[0], r[1]) for r in commands} == {(200, 200)}
+        assert all(r[2].startswith("round-finished:") for r in commands)
+        assert (
+            await stack.pool.fetch("SELECT user_id, currency, balance FROM accounts ORDER BY 1, 2")
+            == balances
+        )
+
+
+async def test_with_settling_off_the_open_bets_of_finished_rounds_are_findings(
     infra: Any, common_env: dict[str, Any]
 ) -> None:
     async with money_path(infra, common_env, generation="v4", seed=10) as stack:
         await play(stack, players=3, rounds=15)
         open_before = await stack.pool.fetchval("SELECT count(*) FROM bets WHERE state = 'open'")
 
-        async with build(stack.reconciler_settings()) as app:
-            await app.reconciler.run_once(RunRequest())
-        reported = await found(stack, "open")
-        async with build(stack.reconciler_settings(settle_lost_on_finished_rounds=True)) as app:
+        settings = stack.reconciler_settings(settle_lost_on_finished_rounds=False)
+        async with build(settings) as app:
             await app.reconciler.run_once(RunRequest())
 
-        assert open_before > 0, "every bet won: nothing for the policy to settle"
-        assert len(reported) == open_before
+        reported = await found(stack, "open")
+        assert open_before > 0
         assert {r[0] for r in reported} == {"open_bet_on_finished_round"}
-        assert await found(stack, "open") == []
-        assert await stack.pool.fetchval("SELECT count(*) FROM bets WHERE state = 'open'") == 0
-        assert (
-            await stack.pool.fetchval(
-                "SELECT count(*) FROM reconciliation_findings"
-                " WHERE status = 'resolved' AND status_changed_by = 'reconciler:settle_lost'"
-            )
-            == open_before
-        )
+        assert len(reported) == open_before
 
 
 def first_session_with_differences(

@@ -288,7 +288,10 @@ async def test_is_not_ready_while_the_reply_consumer_is_unassigned(
 
     response = await http.get("/readyz")
 
-    assert (response.status_code, response.json()["reply_consumer_assigned"]) == (503, False)
+    assert (response.status_code, response.json()["checks"]["reply_consumer_assigned"]) == (
+        503,
+        False,
+    )
 
 
 async def test_counts_requests_by_route_and_status(http: httpx.AsyncClient) -> None:

@@ -132,15 +132,27 @@ def test_a_bet_whose_unnamed_rollback_the_ledger_links_counts_as_rolled_back_the
     assert classes(provider, ledger) == []
 
 
-def test_an_open_bet_of_a_finished_round_is_reported_at_round_level() -> None:
+def test_an_open_bet_of_a_finished_round_nothing_won_is_settled_not_reported() -> None:
     result = match_session(
         [prow("1", finished=True)], [lrow("1", state=BetState.OPEN)], now=NOW, grace=GRACE
     )
 
+    assert result.differences == ()
+    assert [s.bet_tx_ids for s in result.settlements] == [("1",)]
+    assert result.totals == {"matched": 1}
+
+
+def test_an_open_bet_hypetech_paid_while_the_ledger_has_that_win_is_reported() -> None:
+    provider = [prow("1", finished=True), prow("2", WebhookKind.WIN, finished=True, linked="1")]
+    ledger = [lrow("1", state=BetState.OPEN), lrow("2", WebhookKind.WIN)]
+
+    result = match_session(provider, ledger, now=NOW, grace=GRACE)
+
     assert [(d.row_class, d.subject) for d in result.differences] == [
         (RowClass.OPEN_BET_ON_FINISHED_ROUND, "round:r1:bet:1")
     ]
-    assert result.totals == {"matched": 1, "open_bet_on_finished_round": 1}
+    assert result.settlements == ()
+    assert result.totals == {"matched": 2, "open_bet_on_finished_round": 1}
 
 
 def test_an_open_bet_of_a_round_still_in_play_is_not_reported() -> None:

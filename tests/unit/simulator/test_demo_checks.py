@@ -94,22 +94,13 @@ def test_a_drifted_win_is_expected_as_missing_in_the_ledger() -> None:
         ),
     )
 
-    assert expected_findings(run) == {
-        "missing_in_ledger": {"2"},
-        "open_bet_on_finished_round": set(),
-    }
+    assert expected_findings(run) == {"missing_in_ledger": {"2"}}
 
 
-def test_a_lost_bet_without_a_lose_webhook_is_expected_open_on_its_finished_round() -> None:
+def test_a_lost_bet_without_a_lose_webhook_is_settled_not_expected_as_a_finding() -> None:
     run = truth(tx("BET", "1", "5.00"), generation="v4")
 
-    assert expected_findings(run)["open_bet_on_finished_round"] == {"1"}
-
-
-def test_a_lose_webhook_settles_the_players_round_in_older_generations() -> None:
-    run = truth(tx("BET", "1", "5.00"), tx("LOSE", "2", "5.00"), generation="v2")
-
-    assert expected_findings(run)["open_bet_on_finished_round"] == set()
+    assert expected_findings(run) == {}
 
 
 def test_a_finding_nobody_injected_is_a_mismatch() -> None:

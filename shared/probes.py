@@ -1,10 +1,17 @@
-"""The small HTTP server of the ledger and the relay: ``/healthz``, ``/readyz``, ``/metrics``."""
+"""The probes every service serves: ``/healthz`` (alive), ``/readyz`` (each check of the service,
+by name) and ``/metrics``; and the small server that carries them for the processes without an
+HTTP API of their own (the ledger, the relay, the reconciler).
+
+``/healthz`` answers 200 ``{"status": "ok"}``, or 503 ``{"status": "failed"}`` once the service
+says it is not alive; ``/readyz`` answers ``{"ready": all checks, "checks": {name: bool}}``,
+200 when every check holds and 503 otherwise.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Mapping
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -19,35 +26,46 @@ from shared.http_server import server_config
 from shared.metrics_access import MetricsTokenGuard
 from shared.settings import HttpServerLimits
 
-ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
+ReadyCheck = Callable[[], Awaitable[Mapping[str, bool]]]
 LiveCheck = Callable[[], bool]
 
 
-def probes_app(
-    registry: CollectorRegistry,
-    ready: ReadyCheck,
-    live: LiveCheck = lambda: True,
-    metrics_token: SecretStr | None = None,
-) -> Starlette:
+def _always() -> bool:
+    return True
+
+
+def probe_routes(
+    registry: CollectorRegistry, ready: ReadyCheck, live: LiveCheck = _always
+) -> list[Route]:
     async def healthz(_: Request) -> Response:
         if not live():
             return JSONResponse({"status": "failed"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
-        checks = await ready()
+        checks = dict(await ready())
         ok = all(checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+def probes_app(
+    registry: CollectorRegistry,
+    ready: ReadyCheck,
+    live: LiveCheck = _always,
+    metrics_token: SecretStr | None = None,
+) -> Starlette:
+    """The probes alone, ``/metrics`` behind the metrics token when one is set."""
     return Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-        ],
+        routes=probe_routes(registry, ready, live),
         middleware=[Middleware(MetricsTokenGuard, token=metrics_token)],
     )
 
