@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
@@ -519,7 +520,9 @@ class LedgerConsumer:
         for start in range(0, len(records), size):
             if self._held(tp) or generation != self._generation:
                 return  # stopped, paused or sought back: the rest is fetched again
-            await self._apply_guarded(consumer, tp, records[start : start + size])
+            batch = records[start : start + size]
+            with _log_context(tp, batch):
+                await self._apply_guarded(consumer, tp, batch)
         for _ in range(DRAIN_BATCHES):
             if (
                 self._stopping
@@ -532,7 +535,8 @@ class LedgerConsumer:
             more = (await consumer.getmany(tp, timeout_ms=0, max_records=size)).get(tp)
             if not more or generation != self._generation:
                 return
-            await self._apply_guarded(consumer, tp, more)
+            with _log_context(tp, more):
+                await self._apply_guarded(consumer, tp, more)
 
     async def _apply_guarded(
         self,
@@ -946,6 +950,20 @@ class LedgerConsumer:
         if committer is not None:
             await asyncio.gather(committer, return_exceptions=True)
         await self._commit_pending(consumer)
+
+
+def _log_context(
+    tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+) -> contextlib.AbstractContextManager[None]:
+    """Every log line of a batch names its partition and first offset; a batch of one also names
+    the correlation id its sender put in the headers. Bound once per batch, unbound after it."""
+    first = records[0]
+    context: dict[str, object] = {"partition": tp.partition, "offset": first.offset}
+    if len(records) == 1:
+        correlation_id = dict(first.headers or ()).get(HEADER_CORRELATION_ID)
+        if correlation_id:
+            context["correlation_id"] = correlation_id.decode("utf-8", "replace")
+    return structlog.contextvars.bound_contextvars(**context)
 
 
 async def _delivered(futures: list[asyncio.Future[object]]) -> None:

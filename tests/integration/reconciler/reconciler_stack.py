@@ -34,7 +34,7 @@ from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, RECONCILIATION, TRAN
 from shared.db.databases import migrated_database
 from shared.db.pool import create_pool
 from shared.infra.processes import free_port
-from shared.kafka import ensure_topics
+from shared.kafka import consumer, ensure_topics, stop_client
 from shared.kafka_rpc import KafkaRpcClient
 from shared.settings import IngressSettings, LedgerSettings, ReconcilerSettings
 
@@ -262,3 +262,24 @@ def faults(rate: str, kinds: Iterable[str]) -> dict[str, Decimal]:
 
 
 ALL_FAULTS = ("duplicate", "rollback_before_bet", "lost_reply", "drift", "wrong_rollback_amount")
+
+
+async def read_to_end(settings: Any, topic: str) -> list[Any]:
+    """Every record of ``topic`` (no group) up to its end as it is when read. Whatever wrote there
+    above awaited its acknowledgements, so nothing of it can arrive later: reading to the end sees
+    each record and any duplicate without waiting for the topic to fall quiet."""
+    reader = consumer(settings, settings.topic(topic), group_id=None)
+    await reader.start()
+    records: list[Any] = []
+    ends: dict[Any, int] = {}
+    try:
+        async with asyncio.timeout(20):
+            while True:
+                batches = await reader.getmany(timeout_ms=100)
+                records += [record for batch in batches.values() for record in batch]
+                if not ends and reader.assignment():
+                    ends = await reader.end_offsets(list(reader.assignment()))
+                if ends and all([await reader.position(tp) >= end for tp, end in ends.items()]):
+                    return records
+    finally:
+        await stop_client(reader)

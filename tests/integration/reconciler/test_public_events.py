@@ -13,7 +13,12 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from jsonschema import Draft202012Validator
-from reconciler_stack import faults, money_path, play  # type: ignore[import-not-found]
+from reconciler_stack import (  # type: ignore[import-not-found]
+    faults,
+    money_path,
+    play,
+    read_to_end,
+)
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -44,23 +49,6 @@ def documented(topic: str) -> tuple[Draft202012Validator, Draft202012Validator]:
     payload = Draft202012Validator({"$ref": f"{base}/payload"}, registry=registry)
     headers = Draft202012Validator({"$ref": f"{base}/headers"}, registry=registry)
     return payload, headers
-
-
-async def read_all(settings: LedgerSettings, topic: str) -> list[Any]:
-    """Every record of ``topic`` from the beginning (no group)."""
-    reader = kafka.consumer(settings, settings.topic(topic), group_id=None)
-    await reader.start()
-    records: list[Any] = []
-    try:
-        quiet = 0
-        while quiet < 5:
-            batches = await reader.getmany(timeout_ms=500)
-            got = [record for batch in batches.values() for record in batch]
-            records += got
-            quiet = 0 if got else quiet + 1
-    finally:
-        await kafka.stop_client(reader)
-    return records
 
 
 def as_cloudevent(record: Any) -> CloudEvent:
@@ -108,7 +96,7 @@ async def test_every_public_event_is_a_cloudevent_the_asyncapi_document_describe
             await kafka.stop_client(producer)
         async with build(stack.reconciler_settings()) as app:
             await app.reconciler.run_once(RunRequest("manual"))
-        records = {events: await read_all(settings, events.topic) for events in PUBLIC}
+        records = {events: await read_to_end(settings, events.topic) for events in PUBLIC}
 
     for events, published in records.items():
         assert published, f"nothing was published on {events.topic}"

@@ -56,7 +56,9 @@ async def test_finds_exactly_the_injected_differences_over_several_seeds(
             # these two only strike bets the player cancels, which are rarer
             **faults("0.4", ("rollback_before_bet", "wrong_rollback_amount")),
         ) as stack:
-            await play(stack, rounds=40)
+            # 25 rounds: every fault kind is still injected several times over the seeds (at
+            # 25 rounds seed 1 alone injects all five); the last assertion keeps that true.
+            await play(stack, rounds=25)
             truth = await stack.truth()
             expected = expected_findings(truth)
 

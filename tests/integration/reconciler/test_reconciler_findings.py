@@ -17,13 +17,13 @@ from reconciler_stack import (  # type: ignore[import-not-found]
     found,
     money_path,
     play,
+    read_to_end,
 )
 
 from services.reconciler.app import build
 from services.reconciler.runner import RunRequest
 from shared.contracts.commands import Generation, WebhookEnvelope, WebhookKind
 from shared.contracts.topics import RECONCILIATION
-from shared.kafka import consumer
 
 pytestmark = pytest.mark.integration
 
@@ -55,19 +55,8 @@ def envelope(kind: WebhookKind, tx: str, user: str, token: str, **fields: Any) -
     return WebhookEnvelope(**values)
 
 
-async def published(settings: Any, count: int) -> list[dict[str, Any]]:
-    reader = consumer(settings, settings.topic(RECONCILIATION), group_id=None)
-    await reader.start()
-    events: list[dict[str, Any]] = []
-    try:
-        for _ in range(200):
-            batches = await reader.getmany(timeout_ms=100)
-            events += [json.loads(m.value) for ms in batches.values() for m in ms]
-            if len(events) >= count:
-                break
-    finally:
-        await reader.stop()
-    return events
+async def published(settings: Any) -> list[dict[str, Any]]:
+    return [json.loads(record.value) for record in await read_to_end(settings, RECONCILIATION)]
 
 
 async def test_differences_made_on_the_operator_side_are_found_in_their_classes(
@@ -128,7 +117,7 @@ async def test_a_difference_found_again_is_the_same_finding_and_each_is_publishe
         async with build(settings) as app:
             first = await app.reconciler.run_once(RunRequest())
             second = await app.reconciler.run_once(RunRequest())
-        events = await published(settings, 1_000)
+        events = await published(settings)
 
         rows = await stack.pool.fetch(
             "SELECT finding_id, times_seen, first_run_id, last_run_id FROM reconciliation_findings"
@@ -158,7 +147,7 @@ async def test_a_status_change_is_recorded_with_its_author_and_published(
             )
             await app.store.set_status([finding_id], "ignored", "alice", "known provider drift")
             await app.reconciler.run_once(RunRequest())
-        events = await published(settings, 1_000)
+        events = await published(settings)
 
         row = await stack.pool.fetchrow(
             "SELECT status, version, status_changed_by, status_reason FROM reconciliation_findings"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
+from structlog.testing import capture_logs
 
 from services.ingress.app import create_app
 from services.ingress.signature import sign
@@ -29,6 +31,7 @@ class FakeLedger:
         self.published: list[tuple[str, bytes, str | None]] = []
         self.reply = LedgerReply(status=200, body='{"operator_tx_id":"op-1","new_balance":"1.00"}')
         self.silent = False
+        self.unreadable = False
         self.stats = RpcStats()
         self.reply_consumer_assigned = True
 
@@ -38,7 +41,8 @@ class FakeLedger:
         self.published.append((key, value, correlation_id))
         if self.silent:
             raise RpcTimeout("silent")
-        return RpcReply(self.reply.model_dump_json().encode(), {}, correlation_id or "")
+        value = b"not a reply" if self.unreadable else self.reply.model_dump_json().encode()
+        return RpcReply(value, {}, correlation_id or "")
 
     async def start(self) -> None:
         return None
@@ -118,6 +122,20 @@ async def test_sends_the_correlation_id_it_answers_with(
     response = await http.post(BET, content=ex.V4_BET, headers=signed(BET, ex.V4_BET))
 
     assert ledger.published[0][2] == response.headers["x-correlation-id"]
+
+
+async def test_names_the_request_and_its_player_on_each_line_it_logs_and_then_forgets_them(
+    http: httpx.AsyncClient, ledger: FakeLedger
+) -> None:
+    ledger.unreadable = True
+
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        response = await http.post(BET, content=ex.V4_BET, headers=signed(BET, ex.V4_BET))
+
+    named = {entry["event"]: (entry.get("correlation_id"), entry.get("user_id")) for entry in logs}
+    expected = (response.headers["x-correlation-id"], "26")
+    assert named == {"ingress.bad_reply": expected, "ingress.request": expected}
+    assert "correlation_id" not in structlog.contextvars.get_contextvars()
 
 
 async def test_accepts_a_legacy_get_signed_over_the_url_with_its_query(

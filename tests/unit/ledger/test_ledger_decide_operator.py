@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger_values import USER, body, operator, run, slug, state_with, stored_bet
+from ledger_values import USER, bet, body, operator, run, slug, state_with, stored_bet
 
 from services.ledger.model import AccountStatus, AccountType, BetState, Outcome
 from shared.contracts.commands import OperatorKind
@@ -47,6 +47,17 @@ def test_blocks_and_unblocks_a_player() -> None:
     )
 
 
+def test_accepts_bets_again_after_an_unblock() -> None:
+    state = state_with()
+    run(state, operator(OperatorKind.BLOCK, "k1"))
+    run(state, operator(OperatorKind.UNBLOCK, "k2"))
+
+    decision = run(state, bet())
+
+    assert decision.status == 200
+    assert decision.balance_delta == -10_00
+
+
 def test_refuses_to_block_a_missing_account() -> None:
     decision = run(state_with(account=False), operator(OperatorKind.BLOCK, "k1"))
 
@@ -85,6 +96,7 @@ def test_refuses_a_withdrawal_above_the_balance() -> None:
 
     assert (decision.status, slug(decision)) == (403, "insufficient-funds")
     assert body(decision)["balance"] == "10.00"
+    assert decision.balance_delta == 0
 
 
 def test_replays_a_deposit_under_the_same_idempotency_key_without_money() -> None:

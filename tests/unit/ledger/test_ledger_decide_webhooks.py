@@ -144,6 +144,7 @@ def test_refuses_a_bet_of_a_blocked_player() -> None:
     decision = run(state_with(status=AccountStatus.BLOCKED), bet())
 
     assert (decision.status, slug(decision)) == (403, "player-blocked")
+    assert decision.balance_delta == 0
 
 
 def test_refuses_a_bet_with_an_unknown_session() -> None:
@@ -311,9 +312,10 @@ def test_pays_a_win_to_a_blocked_player_with_an_expired_session() -> None:
     state = state_with(status=AccountStatus.BLOCKED, session=False)
     stored_bet(state)
 
-    decision = run(state, win(linked_tx_id="b1"))
+    decision = run(state, win(amount="30.00", linked_tx_id="b1"))
 
     assert decision.status == 200
+    assert decision.balance_delta == 30_00
 
 
 def test_refuses_a_win_linked_to_an_unknown_bet() -> None:
@@ -376,6 +378,7 @@ def test_refuses_a_second_win_on_a_won_bet() -> None:
     decision = run(state, win("w2", linked_tx_id="b1"))
 
     assert (decision.status, slug(decision)) == (409, "bet-already-settled")
+    assert decision.balance_delta == 0
 
 
 def test_credits_a_linked_win_and_marks_the_bet_won() -> None:
@@ -393,8 +396,9 @@ def test_credits_an_unlinked_win_and_marks_every_open_bet_of_the_round_won() -> 
     stored_bet(state, "b1")
     stored_bet(state, "b2")
 
-    run(state, win())
+    decision = run(state, win(amount="40.00"))
 
+    assert decision.balance_delta == 40_00
     assert {state.bets[("hypetech", b)].state for b in ("b1", "b2")} == {BetState.WON}
 
 
@@ -448,6 +452,17 @@ def test_targets_the_rollback_provider_tx_id_when_no_link_is_given() -> None:
     assert state.bets[("hypetech", "b1")].state is BetState.ROLLED_BACK
 
 
+def test_rolls_back_the_rollbacks_own_id_when_nothing_else_is_named() -> None:
+    state = state_with(balance=90_00)
+    stored_bet(state, "b1", amount=10_00)
+
+    decision = run(state, rollback("b1"))
+
+    assert body(decision)["new_balance"] == "100.00"
+    assert state.bets[("hypetech", "b1")].state is BetState.ROLLED_BACK
+    assert decision.tombstone is None
+
+
 def test_stores_a_tombstone_for_a_rollback_of_an_unknown_bet() -> None:
     state = state_with()
 
@@ -488,6 +503,7 @@ def test_refuses_a_rollback_of_a_won_bet_and_flags_a_finding() -> None:
 
     assert (decision.status, slug(decision)) == (409, "bet-already-settled")
     assert decision.flags == (Flag.ROLLBACK_OF_SETTLED_BET,)
+    assert decision.balance_delta == 0
 
 
 def test_refuses_a_rollback_in_a_round_settled_by_an_unlinked_win() -> None:
