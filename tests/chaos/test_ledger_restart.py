@@ -33,6 +33,9 @@ pytestmark = pytest.mark.chaos
 #: waiting for the dead member's session); most of what is left is the process's own start
 #: (docs/reliability.md, "Restart time"), which a machine busy with other work slows down.
 BACK_WITHIN_S = 2.0
+#: Kills and restarts measured; the median must be within the bound (one start can be slowed by
+#: anything else the machine does at that moment, as on a node; three cannot all be).
+RESTARTS = 3
 
 
 async def test_a_killed_ledger_is_ready_and_applying_within_two_seconds_of_its_restart(
@@ -47,39 +50,42 @@ async def test_a_killed_ledger_is_ready_and_applying_within_two_seconds_of_its_r
         }
     ).model_copy(update={"instance_id": "ledger-0"})
     await create_topics(settings)
-    first, second = build_load(players=8, bets=3), build_load(players=8, bets=3)
+    loads = [build_load(players=8, bets=3) for _ in range(RESTARTS + 1)]
     ledger = start_ledger(settings, tmp_path)
-    restarted = None
+    measured: list[tuple[float, float, dict[str, Any]]] = []
     try:
         await ledger.ready()
         async with Replies(settings) as replies:
-            await replies.wait_for(await replies.publish(first.commands))
-            ledger.process.send_signal(signal.SIGKILL)
-            ledger.process.wait(timeout=10)
-
-            started = time.monotonic()
-            restarted = start_ledger(settings, tmp_path)
-            await restarted.ready(within_s=60)
-            ready_s = time.monotonic() - started
-            await replies.wait_for(await replies.publish(second.commands), within_s=60)
-            applying_s = time.monotonic() - started
-        await wait_all_applied(db_pool, settings, len(first.commands) + len(second.commands))
-        await check_end_state(db_pool, first)
-        await check_end_state(db_pool, second)
+            await replies.wait_for(await replies.publish(loads[0].commands))
+            for load in loads[1:]:
+                ledger.process.send_signal(signal.SIGKILL)
+                ledger.process.wait(timeout=10)
+                started = time.monotonic()
+                ledger = start_ledger(settings, tmp_path)
+                await ledger.ready(within_s=60)
+                ready_s = time.monotonic() - started
+                await replies.wait_for(await replies.publish(load.commands), within_s=60)
+                applying_s = time.monotonic() - started
+                measured.append(
+                    (applying_s, ready_s, logged(ledger.log, "ledger.started", "ledger.ready"))
+                )
+        await wait_all_applied(db_pool, settings, sum(len(load.commands) for load in loads))
+        for load in loads:
+            await check_end_state(db_pool, load)
     finally:
         ledger.kill()
-        if restarted is not None:
-            restarted.terminate()
 
-    start = logged(restarted.log, "ledger.started", "ledger.ready")
-    logging.getLogger(__name__).warning(
-        "restarted ledger: ready after %.2f s, applying after %.2f s; %s",
-        ready_s,
-        applying_s,
-        start,
-    )
+    for applying_s, ready_s, start in measured:
+        logging.getLogger(__name__).warning(
+            "restarted ledger: ready after %.2f s, applying after %.2f s; %s",
+            ready_s,
+            applying_s,
+            start,
+        )
+    applying_s, ready_s, start = sorted(measured, key=lambda m: m[0])[len(measured) // 2]
     assert applying_s <= BACK_WITHIN_S, (
-        f"the restarted ledger applied {applying_s:.2f} s after its start (ready after"
-        f" {ready_s:.2f} s), more than {BACK_WITHIN_S} s; its start: {start};"
-        f" load average {os.getloadavg()} on {os.cpu_count()} CPUs"
+        f"the median restarted ledger applied {applying_s:.2f} s after its start (ready after"
+        f" {ready_s:.2f} s), more than {BACK_WITHIN_S} s; its start: {start}; all:"
+        f" {[round(m[0], 2) for m in measured]}; load average {os.getloadavg()} on"
+        f" {os.cpu_count()} CPUs"
     )
