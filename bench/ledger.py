@@ -420,6 +420,11 @@ async def floor_worker(
                             partition,
                             r["offset"],
                             now,
+                            None,
+                            r["round"],
+                            Decimal(r["amount"]).scaleb(-2),
+                            None,
+                            "default",
                         )
                         for r in chunk
                     ],
@@ -499,7 +504,7 @@ async def floor_worker(
                 await copy_rows(
                     conn,
                     "outbox",
-                    [(r["event_id"], "floor", r["user"], r["payload"]) for r in chunk],
+                    [(r["event_id"], "floor", r["user"], r["payload"], None) for r in chunk],
                 )
                 await conn.execute(
                     "UPDATE consumed_offsets SET next_offset = $2"
