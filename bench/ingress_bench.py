@@ -392,9 +392,10 @@ async def _bench(
         servers.get("postgres"), reaper,
     )  # fmt: skip
     if args.warm_up:
-        # A fresh broker's JVM compiles its hot code during its first seconds of traffic: that
-        # CPU was measured as the first rate's (2.5 ms of broker CPU per request at 500/s,
-        # against 0.25 ms warm). Unmeasured ping-pong first; its result is kept apart.
+        # A fresh broker's JVM compiles its hot code during its first seconds of traffic; that
+        # CPU is not the first measured rate's. (It was not why the broker costs ten times more
+        # per request at 500/s than at full speed: see docs/benchmarks.md, "Sixth session".)
+        # Unmeasured ping-pong first; its result is kept apart.
         report["warm_up"] = await run.floor_run(1000.0, args.warm_up)
     if "floor" in args.runs:
         report["floor"] = await run.runs(rates, "floor")
