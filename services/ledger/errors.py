@@ -43,6 +43,11 @@ RETRY_BASE_S = 0.1
 RETRY_CAP_S = 2.0
 
 
+class Contended(RuntimeError):
+    """Another writer moved a batch's offsets on every attempt (a zombie member still writing):
+    transient, so the partition is retried after a backoff (``services.ledger.unit_of_work``)."""
+
+
 class ErrorClass(StrEnum):
     TRANSIENT = "transient"
     COMMAND = "command"
@@ -50,6 +55,8 @@ class ErrorClass(StrEnum):
 
 
 def classify(exc: BaseException) -> ErrorClass:
+    if isinstance(exc, Contended):
+        return ErrorClass.TRANSIENT
     if isinstance(exc, asyncpg.PostgresError):
         state = exc.sqlstate or ""
         if state.startswith("08") or state in TRANSIENT_SQLSTATES:

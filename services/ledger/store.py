@@ -606,14 +606,14 @@ def _write_sql() -> str:
     number = 5
     guard = "(SELECT count(*) FROM held) = cardinality($3::integer[])"
 
-    def unnest(columns: Sequence[tuple[str, str]]) -> str:
+    def unnest(columns: Sequence[tuple[str, str]], alias: str = "r") -> str:
         nonlocal number
         arrays = []
         for _, pg_type in columns:
             number += 1
             arrays.append(f"${number}::{pg_type}[]")
         names = ", ".join(name for name, _ in columns)
-        return f"unnest({', '.join(arrays)}) AS r ({names})"
+        return f"unnest({', '.join(arrays)}) AS {alias} ({names})"
 
     ctes = [
         "held AS (SELECT c.partition FROM consumed_offsets c"
@@ -651,7 +651,7 @@ def _write_sql() -> str:
             f" WHERE {guard} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(assigned)})"
         )
     for table, (columns, sets, match) in UPDATES.items():
-        source = unnest(columns).replace(" AS r (", " AS d (")
+        source = unnest(columns, alias="d")
         ctes.append(
             f"update_{table} AS (UPDATE {table} t SET {sets} FROM {source}"
             f" WHERE {match} AND {guard})"

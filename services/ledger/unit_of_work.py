@@ -27,6 +27,7 @@ import asyncpg
 
 from services.ledger import store
 from services.ledger.decide import Command, decide
+from services.ledger.errors import Contended
 from services.ledger.faults import Faults
 from services.ledger.model import Decision, Policy
 from services.ledger.state import BatchState
@@ -41,11 +42,6 @@ Decider = Callable[[BatchState, Command], Decision | None]
 
 class OffsetGap(RuntimeError):
     """Records after the stored offset arrived while the ones before them never did."""
-
-
-class Contended(ConnectionError):
-    """Another writer moved the batch's offsets on every attempt (a zombie member still writing):
-    transient, so the partition is retried after a backoff."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,14 @@ import asyncpg
 import pytest
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
-from services.ledger.errors import RETRY_CAP_S, ErrorClass, backoff_s, classify, reason_of
+from services.ledger.errors import (
+    RETRY_CAP_S,
+    Contended,
+    ErrorClass,
+    backoff_s,
+    classify,
+    reason_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -28,6 +35,7 @@ from services.ledger.errors import RETRY_CAP_S, ErrorClass, backoff_s, classify,
         TimeoutError(),
         asyncpg.InterfaceError("cannot perform operation: connection is closed"),
         KafkaConnectionError("broker away"),
+        Contended("offsets of partitions [3] kept moving under the batch"),
     ],
 )
 def test_retries_what_a_lost_or_restarting_database_or_broker_raises(error: Exception) -> None:
