@@ -52,11 +52,12 @@ def connection_options(settings: CommonSettings) -> dict[str, Any]:
 
 
 def producer_options(settings: CommonSettings) -> dict[str, Any]:
-    """``AIOKafkaProducer`` options: ``acks=all``, idempotent on real Kafka, no lingering."""
+    """``AIOKafkaProducer`` options: ``acks=all``, idempotent on real Kafka, no lingering unless
+    ``kafka_linger_ms`` says so."""
     return connection_options(settings) | {
         "acks": "all",
         "enable_idempotence": settings.kafka_idempotence,
-        "linger_ms": 0,
+        "linger_ms": settings.kafka_linger_ms,
     }
 
 
@@ -77,6 +78,7 @@ def consumer_options(settings: CommonSettings, group_id: str | None) -> dict[str
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "fetch_min_bytes": settings.kafka_fetch_min_bytes,
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
     }

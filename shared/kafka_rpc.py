@@ -14,8 +14,9 @@ without a recent record is therefore nobody's, and ``hypeledger reply-topics pru
 
 The reply consumer starts from the end its broker reports and drops anything stale by correlation
 id, which is right on Apache Kafka and safe on the Tansu fallback, whose reported end can be too
-early. ``linger_ms`` stays 0: each message has one awaited reply. What else differs between the
-two brokers (fetch waits, reply-topic roll-over) comes from ``settings.broker_profile``.
+early. ``linger_ms`` is 0 unless set (``HYPELEDGER_KAFKA_LINGER_MS``): each message has one
+awaited reply. What else differs between the two brokers (fetch waits, reply-topic roll-over)
+comes from ``settings.broker_profile``.
 """
 
 from __future__ import annotations

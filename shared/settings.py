@@ -112,6 +112,10 @@ class CommonSettings(BaseSettings):
     kafka_flavour: BrokerFlavour = BrokerFlavour.KAFKA
     kafka_fetch_max_wait_ms: int | None = Field(default=None, ge=1, le=5000)
     """How long a fetch waits for data; unset: the broker profile's (100 on Kafka, 20 on Tansu)."""
+    kafka_fetch_min_bytes: int = Field(default=1, ge=1, le=1024 * 1024)
+    """The data a fetch waits for (up to the fetch wait) before the broker answers it."""
+    kafka_linger_ms: int = Field(default=0, ge=0, le=1000)
+    """How long a producer holds a record to batch it with the next ones."""
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"

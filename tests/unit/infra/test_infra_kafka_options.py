@@ -36,6 +36,20 @@ def test_consumer_takes_its_timings_from_the_settings() -> None:
     ) == (10, 1000, 200)
 
 
+def test_batching_is_off_unless_set_and_follows_the_settings() -> None:
+    default = CommonSettings()
+    batching = CommonSettings(kafka_fetch_min_bytes=16384, kafka_linger_ms=2)
+
+    assert (
+        consumer_options(default, "group")["fetch_min_bytes"],
+        producer_options(default)["linger_ms"],
+    ) == (1, 0)
+    assert (
+        consumer_options(batching, "group")["fetch_min_bytes"],
+        producer_options(batching)["linger_ms"],
+    ) == (16384, 2)
+
+
 def test_consumer_commits_only_when_told_and_starts_from_the_earliest() -> None:
     options = consumer_options(CommonSettings(), "group")
 
