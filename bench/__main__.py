@@ -9,6 +9,7 @@ BENCHES = {
     "ledger": "bench.ledger",
     "reconcile": "bench.reconcile",
     "ingress": "bench.ingress_bench",
+    "ingress-handler": "bench.ingress_handler",
 }
 
 
