@@ -89,6 +89,21 @@ def test_retention_runs_daily_one_at_a_time_keeping_five_years(folder: Path) -> 
 
 
 @pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
+def test_chain_heads_are_recorded_daily_one_run_at_a_time(folder: Path) -> None:
+    resources = rendered(folder)
+    (cron,) = [
+        r for r in by_kind(resources, "CronJob") if r["metadata"]["name"].endswith("chain-heads")
+    ]
+
+    fields = shlex.split(cron["spec"]["schedule"])
+
+    assert cron_args(resources, cron["metadata"]["name"]) == ["chain-heads"]
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    assert len(fields) == 5
+    assert fields[2:] == ["*", "*", "*"], fields  # once a day
+
+
+@pytest.mark.parametrize("folder", OVERLAYS, ids=_label)
 def test_every_cron_job_runs_a_hypeledger_command_that_exists(folder: Path) -> None:
     from typer.main import get_command  # noqa: PLC0415
 
