@@ -10,6 +10,7 @@ BENCHES = {
     "reconcile": "bench.reconcile",
     "ingress": "bench.ingress_bench",
     "ingress-handler": "bench.ingress_handler",
+    "ledger-plan-cache": "bench.ledger_plan_cache",
 }
 
 

@@ -372,13 +372,19 @@ async def load(
 
 #: Session settings of the ledger's connections. The ledger joins a batch's few keys (``unnest``
 #: of arrays) against tables that only grow; the right plan is always an index probe per key.
-#: Postgres caches a generic plan per prepared statement, made from the statistics of the
-#: moment, and only re-plans when the statistics change: a plan made while a table was small (a
-#: fresh database, or autovacuum off) hash-joins against a sequential scan of the whole table in
-#: every batch, for the life of the connection. With hash and merge joins off, an ``UPDATE ...
-#: FROM unnest(...)`` is a nested loop over the keys whatever the statistics say.
-#: (``_LOAD``'s LATERAL parts are index probes by construction.)
-KEY_LOOKUPS_ONLY: Final = {"enable_hashjoin": "off", "enable_mergejoin": "off"}
+#: With hash and merge joins off, an ``UPDATE ... FROM unnest(...)`` is a nested loop over the
+#: keys whatever the statistics say (a plan made while a table was small would otherwise
+#: hash-join against a sequential scan of the whole table in every batch), and ``_LOAD``'s
+#: LATERAL parts are index probes by construction. So the plan never depends on the parameters,
+#: and each prepared statement is planned once (``force_generic_plan``): left to choose,
+#: Postgres re-planned ``_LOAD`` for every batch (its generic plan's estimate, made for arrays
+#: of unknown length, never beat a custom plan for the batch's few keys), which cost three times
+#: the Postgres CPU of a one-command batch (bench/ledger_plan_cache.py; docs/benchmarks.md).
+KEY_LOOKUPS_ONLY: Final = {
+    "enable_hashjoin": "off",
+    "enable_mergejoin": "off",
+    "plan_cache_mode": "force_generic_plan",
+}
 
 
 # -- writing ----------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
-"""The ledger's statements stay index probes per key, whatever the statistics say.
+"""The ledger's statements stay index probes per key, whatever the statistics say, and are
+planned once per connection, not once per batch.
 
-Postgres caches a generic plan per prepared statement and re-plans only when statistics change.
-A plan made while the tables were empty (a fresh database, never analysed: the worst case, and
-the one a server with autovacuum off never leaves) must not scan a table per batch: these tests
-ask for exactly that plan on a fresh database, with the ledger's own session settings.
+The ledger's connections run with ``plan_cache_mode = force_generic_plan``: each prepared
+statement gets one generic plan, re-made only when statistics change. A plan made while the
+tables were empty (a fresh database, never analysed: the worst case, and the one a server with
+autovacuum off never leaves) must not scan a table per batch: these tests ask for exactly that
+plan on a fresh database, with the ledger's own session settings.
 """
 
 from __future__ import annotations
@@ -15,8 +17,15 @@ from typing import Any
 
 import asyncpg
 import pytest
+from ledger_harness import operator, webhook
 
 from services.ledger import store
+from services.ledger.app import policy_of
+from services.ledger.faults import Faults
+from services.ledger.unit_of_work import Entry, UnitOfWork
+from shared.contracts.commands import OperatorKind, WebhookKind
+from shared.db.pool import create_pool
+from shared.settings import LedgerSettings
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +108,38 @@ async def test_the_load_needs_no_session_setting(own_db: str) -> None:
 
     assert [n["Relation Name"] for n in plan if n["Node Type"] == "Seq Scan"] == []
     assert [n for n in plan if "hashed" in n.get("Subplan Name", "")] == []
+
+
+async def test_one_command_batches_reuse_one_plan_per_statement(own_db: str) -> None:
+    """At low rates every batch holds one command. Left to choose, Postgres planned the load
+    afresh for each of them (a custom plan per execution, three times the Postgres CPU of a
+    one-command batch): with the ledger's settings every statement it runs again is taken from
+    the plan cache."""
+    pool = await create_pool(own_db, min_size=1, max_size=1, server_settings=store.KEY_LOOKUPS_ONLY)
+    user = f"plans-{uuid.uuid4().hex[:8]}"
+    unit = UnitOfWork(
+        pool,
+        group="plans",
+        topic=f"plans-{user}",
+        events_topic="events",
+        policy=policy_of(LedgerSettings(environment="test")),
+        faults=Faults(),
+    )
+    commands = [
+        operator(OperatorKind.CREATE_ACCOUNT, user, f"c-{user}"),
+        operator(OperatorKind.DEPOSIT, user, f"d-{user}", "100.00"),
+        *(webhook(WebhookKind.BET, user, f"b{n}", "1.00", round_id=f"r{n}") for n in range(10)),
+    ]
+    try:
+        for offset, command in enumerate(commands):
+            await unit.apply([Entry(0, offset, command, None)])
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+                " WHERE generic_plans + custom_plans >= 10"
+            )
+    finally:
+        await pool.close()
+
+    assert any("provider_tx_id" in row["statement"] for row in rows), rows  # the load ran
+    assert [row["statement"][:80] for row in rows if row["custom_plans"]] == []
