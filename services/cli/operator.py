@@ -202,7 +202,7 @@ def _register_server(app: typer.Typer) -> None:
     ) -> None:
         """Run the operator API server (HYPELEDGER_* settings; default 127.0.0.1:8081)."""
         from services.operator_api.app import serve  # noqa: PLC0415
-        from shared.settings import OperatorApiSettings  # noqa: PLC0415
+        from services.operator_api.settings import OperatorApiSettings  # noqa: PLC0415
 
         overrides: dict[str, Any] = {}
         if host is not None:
