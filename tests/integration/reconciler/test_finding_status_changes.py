@@ -5,38 +5,14 @@ when another change committed while it waited for the finding's lock."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import asyncpg
 import pytest
 
 from shared.db import findings
+from tests.integration.stored_findings import a_finding
 
 pytestmark = pytest.mark.integration
-
-
-async def open_finding(db_pool: asyncpg.Pool) -> int:
-    run_id = await db_pool.fetchval(
-        """
-        INSERT INTO reconciliation_runs
-            (trigger, status, window_from, window_to, advances_watermark, finished_at)
-        VALUES ('manual', 'finished', now(), now(), false, now())
-        RETURNING run_id
-        """
-    )
-    finding_id: int = await db_pool.fetchval(
-        """
-        INSERT INTO reconciliation_findings
-            (dedupe_key, finding_class, provider, session_id, detail, provider_row,
-             first_run_id, last_run_id)
-        VALUES ($1, 'missing_in_ledger', 'hypetech', 's1', 'SUCCESS at Hypetech only',
-                '{"transactionId": "559"}', $2, $2)
-        RETURNING finding_id
-        """,
-        uuid.uuid4().hex,
-        run_id,
-    )
-    return finding_id
 
 
 async def changes(db_pool: asyncpg.Pool, finding_id: int) -> list[tuple[int, str | None, str]]:
@@ -51,7 +27,7 @@ async def changes(db_pool: asyncpg.Pool, finding_id: int) -> list[tuple[int, str
 async def test_a_change_that_waited_for_the_lock_records_the_status_committed_meanwhile(
     db_pool: asyncpg.Pool,
 ) -> None:
-    finding_id = await open_finding(db_pool)
+    finding_id = await a_finding(db_pool, "s1")
 
     async with db_pool.acquire() as operator, db_pool.acquire() as reconciler:
         first = operator.transaction()
@@ -79,7 +55,7 @@ async def test_a_change_that_waited_for_the_lock_records_the_status_committed_me
 
 
 async def test_a_finding_already_in_the_status_is_left_alone(db_pool: asyncpg.Pool) -> None:
-    open_one, resolved_one = await open_finding(db_pool), await open_finding(db_pool)
+    open_one, resolved_one = await a_finding(db_pool, "s1"), await a_finding(db_pool, "s1")
     async with db_pool.acquire() as conn:
         await findings.set_status(conn, [resolved_one], "resolved", "alice", None)
 
