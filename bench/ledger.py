@@ -46,6 +46,7 @@ from services.ledger import store
 from services.ledger.app import process_env
 from services.ledger.audit import audit
 from services.ledger.model import Key, event_id_for
+from services.ledger.settings import LedgerSettings
 from shared.command_auth import command_headers
 from shared.contracts.commands import Generation, WebhookEnvelope, WebhookKind
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
@@ -55,7 +56,6 @@ from shared.infra.processes import descendants, free_port
 from shared.infra.stack import Stack, local_stack
 from shared.jsonwire import dumps_compact
 from shared.kafka import ensure_topics, producer
-from shared.settings import LedgerSettings
 
 START_BALANCE = 1_000_000_00
 STAKE = Decimal("1.00")

@@ -40,6 +40,7 @@ import httpx
 from bench.reconcile_rows import CURRENCY, bench_sessions
 from services.reconciler.app import build
 from services.reconciler.runner import RunRequest
+from services.reconciler.settings import ReconcilerSettings
 from services.simulator.truth import TxType
 from shared.contracts.topics import COMMANDS, RECONCILIATION
 from shared.db.databases import create_database, drop_database
@@ -47,7 +48,6 @@ from shared.db.migrate import migrate
 from shared.infra.processes import free_port
 from shared.infra.stack import local_stack
 from shared.kafka import ensure_topics
-from shared.settings import ReconcilerSettings
 
 TOKEN = "bench-simulator-token"  # noqa: S105 - the local simulator's bench token
 

@@ -1,7 +1,10 @@
 """Typed settings, read from the environment with the ``HYPELEDGER_`` prefix.
 
-Each service builds its settings object once in its composition root and passes it down; nothing
-here is instantiated at import time. Secrets have no defaults, and placeholder secrets are refused
+What every service reads is here: the database, the broker, the environment, logging, the keys it
+signs and verifies with, and how secrets are checked. Each service's own settings class is in its
+own package (``services/<service>/settings.py``), built on ``CommonSettings``; the Hypetech client's
+in ``shared/hypetech/settings.py``. Each service builds its settings object once in its composition
+root and passes it down; nothing here is instantiated at import time. Secrets have no defaults, and placeholder secrets are refused
 outside development.
 """
 
@@ -9,16 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.command_auth import DEVELOPMENT_KEY, DEVELOPMENT_KEY_ID, Signer, Verifier
-from shared.contracts.commands import WinWithoutRound
 from shared.logs import LogFormat
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -94,6 +95,10 @@ def split_csv(value: Any) -> Any:
     return value
 
 
+SecretList = Annotated[list[SecretStr], NoDecode, BeforeValidator(split_csv)]
+"""Secrets given comma-separated in one variable (several side by side while they rotate)."""
+
+
 class CommonSettings(BaseSettings):
     """What every service needs: where the broker and the database are, and how to log."""
 
@@ -145,19 +150,6 @@ class CommonSettings(BaseSettings):
     metrics_token: SecretStr | None = None
     """When set, ``/metrics`` (and the ingress's ``/openapi.json``) answer only requests carrying
     ``Authorization: Bearer <token>``; unset, they are open (keep them off public routes)."""
-    ledger_time_zone: str = "UTC"
-    """The operator's time zone (IANA name): where player limits' days, weeks and months begin."""
-    ledger_limit_cooling_off: timedelta = Field(default=timedelta(hours=24), ge=timedelta(0))
-    """How long a raised or removed player limit waits before it takes effect."""
-
-    @field_validator("ledger_time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     def topic(self, name: str) -> str:
         """The topic name this deployment uses for the contract topic ``name``."""
@@ -233,6 +225,18 @@ class CommonSettings(BaseSettings):
     def kafka_idempotence(self) -> bool:
         return self.broker_profile.idempotent_producer
 
+    def check_secrets(
+        self, name: str, values: list[SecretStr], min_length: int = MIN_SECRET_LENGTH
+    ) -> None:
+        """Refuse an empty list, or a placeholder or short secret in it, outside development and
+        tests (``check_secret``)."""
+        if self.environment in (Environment.DEVELOPMENT, Environment.TEST):
+            return
+        if not values:
+            raise ValueError(f"HYPELEDGER_{name.upper()} must be set")
+        for value in values:
+            self.check_secret(name, value, min_length)
+
     def check_secret(
         self, name: str, value: SecretStr | None, min_length: int = MIN_SECRET_LENGTH
     ) -> None:
@@ -262,147 +266,18 @@ class HttpServerLimits(BaseModel):
     """Open connections or requests in progress beyond which new requests are answered 503."""
 
 
-class IngressSettings(CommonSettings, HttpServerLimits):
-    host: str = "127.0.0.1"
-    port: int = 8080
-    public_base_url: str = "http://127.0.0.1:8080"
-    hypetech_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    ledger_timeout_s: float = Field(default=3.0, gt=0)
-    """How long a webhook waits for the ledger's reply before the 503 ``ledger-unavailable``
-    (with ``Retry-After``). Below Hypetech's own wait (undocumented; 5 s observed, which the
-    simulator keeps), so the 503 reaches Hypetech while it still listens."""
-    max_body_bytes: int = Field(default=64 * 1024, gt=0)
-    retry_after_s: int = Field(default=1, ge=0)
-    path_bet: str = "/webhooks/hypetech/bet"
-    path_win: str = "/webhooks/hypetech/win"
-    path_rollback: str = "/webhooks/hypetech/rollback"
-    path_balance: str = "/webhooks/hypetech/balance"
-    instance_id: str = ""
+class LedgerTimeZone(BaseModel):
+    """The operator's time zone, read by the ledger and the operator API (an unknown one is
+    refused at start)."""
 
-    _split_keys = field_validator("hypetech_api_keys", mode="before")(split_csv)
+    ledger_time_zone: str = "UTC"
+    """The operator's time zone (IANA name): where player limits' days, weeks and months begin."""
 
-    @model_validator(mode="after")
-    def _secrets(self) -> IngressSettings:
-        if self.environment not in (Environment.DEVELOPMENT, Environment.TEST):
-            if not self.hypetech_api_keys:
-                raise ValueError("HYPELEDGER_HYPETECH_API_KEYS must be set")
-            for key in self.hypetech_api_keys:
-                self.check_secret("hypetech_api_keys", key, MIN_PROVIDER_SECRET_LENGTH)
-        return self
-
-
-#: Records of money (decisions accepted and refused, tombstones, transactions, postings, limit
-#: changes) are kept five years by default, as regulators ask (Brazil's betting rules among
-#: them): five calendar years hold at most two leap days.
-RECORDS_RETENTION_DAYS = 5 * 365 + 2
-#: The floor in development: idempotency keys and tombstones outlive any provider's retries.
-KEYS_MIN_RETENTION_DAYS = 180
-
-
-def retention_floor(environment: Environment) -> int:
-    """The shortest retention allowed: five years, except in development."""
-    if environment is Environment.DEVELOPMENT:
-        return KEYS_MIN_RETENTION_DAYS
-    return RECORDS_RETENTION_DAYS
-
-
-class LedgerSettings(CommonSettings):
-    consumer_group: str = "hypeledger-ledger"
-    retention_days: int = Field(default=RECORDS_RETENTION_DAYS, ge=KEYS_MIN_RETENTION_DAYS)
-    """Decisions (idempotency keys with their responses) and rollback tombstones older than this
-    are deleted by ``hypeledger retention``; transactions and postings are never deleted. At
-    least five years outside development (``retention_floor``)."""
-    retention_outbox_days: int = Field(default=30, ge=1)
-    """Published outbox rows older than this are deleted (the events are on Kafka; the outbox is
-    their way there, not a record)."""
-    command_key_scopes: dict[
-        str, list[Annotated[str, Field(pattern=r"^(webhook|operator)(:[a-z_]{1,32})?$")]]
-    ] = Field(default_factory=dict)
-    """Key id -> what that key may sign (JSON object): ``webhook``, ``operator`` or
-    ``operator:<kind>`` (``shared.command_auth``). A key not named here may sign any command."""
-    max_batch: int = Field(default=500, ge=1, le=10_000)
-    session_check: bool = True
-    insufficient_funds_status: int = Field(default=403, ge=400, le=499)
-    rollback_unknown_status: int = Field(default=200)
-    win_without_round: WinWithoutRound = "reject"
-    relay_interval_ms: int = Field(default=50, ge=1)
-    lag_interval_s: float = Field(default=2.0, gt=0)
-    """How often the consumer lag metric is measured against the log end (Apache Kafka)."""
-    kafka_fetch_max_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
-    """The most record bytes one fetch of the command topic brings (and the ledger holds before
-    deciding); a batch larger than this still comes whole, so nothing is ever stuck."""
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = 9101
-    relay_metrics_port: int = 9103
-    instance_id: str = ""
-    """This member's static identity in the consumer group (Kafka's ``group.instance.id``; the
-    pod's name on Kubernetes): a restarted process with the same one takes its partitions back at
-    once, without a rebalance. Empty: a dynamic member."""
-
-    @model_validator(mode="after")
-    def _retention(self) -> LedgerSettings:
-        floor = retention_floor(self.environment)
-        if self.retention_days < floor:
-            raise ValueError(
-                f"HYPELEDGER_RETENTION_DAYS must be at least {floor} in {self.environment}"
-                " (records of money are kept five years)"
-            )
-        return self
-
-
-class HypetechClientSettings(CommonSettings):
-    hypetech_base_url: str = "https://player.api.hypetech.games"
-    hypetech_api_token: SecretStr | None = None
-    hypetech_timeout_s: float = Field(default=5.0, gt=0)
-    hypetech_max_retries: int = Field(default=3, ge=0, le=10)
-
-    @model_validator(mode="after")
-    def _secrets(self) -> HypetechClientSettings:
-        self.check_secret("hypetech_api_token", self.hypetech_api_token, MIN_PROVIDER_SECRET_LENGTH)
-        return self
-
-
-class OperatorApiSettings(HypetechClientSettings, HttpServerLimits):
-    host: str = "127.0.0.1"
-    port: int = 8081
-    operator_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    instance_id: str = ""
-    """Names this instance's reply topic (the pod name on Kubernetes); random when empty."""
-    ledger_timeout_s: float = Field(default=5.0, gt=0)
-
-    _split_tokens = field_validator("operator_tokens", mode="before")(split_csv)
-
-    @model_validator(mode="after")
-    def _tokens(self) -> OperatorApiSettings:
-        if self.environment not in (Environment.DEVELOPMENT, Environment.TEST):
-            if not self.operator_tokens:
-                raise ValueError("HYPELEDGER_OPERATOR_TOKENS must be set")
-            for token in self.operator_tokens:
-                self.check_secret("operator_tokens", token)
-        return self
-
-
-class ReconcilerSettings(HypetechClientSettings):
-    interval_s: float = Field(default=300.0, gt=0)
-    grace_period_s: float = Field(default=600.0, ge=0)
-    concurrency: int = Field(default=8, ge=1, le=256)
-    requests_per_second: float = Field(default=50.0, gt=0)
-    page_size: int = Field(default=100, ge=1, le=1000)
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = 9102
-    chunk_size: int = Field(default=64, ge=1, le=10_000)
-    """Sessions committed together (findings and progress in one transaction)."""
-    settle_lost_on_finished_rounds: bool = True
-    """Settle the open bets of rounds Hypetech reports FINISHED, that nothing won there, as lost
-    (a ledger command, reason ``round-finished``, no money moves). Off: they are findings."""
-    ledger_timeout_s: float = Field(default=5.0, gt=0)
-    instance_id: str = "reconciler"
-
-    @model_validator(mode="after")
-    def _session_pooling(self) -> ReconcilerSettings:
-        if self.database_transaction_pooling:
-            raise ValueError(
-                "the reconciler holds a session-level advisory lock for a whole run: connect it "
-                "to Postgres directly or through a session-mode pool (docs/deploy.md#pgbouncer)"
-            )
-        return self
+    @field_validator("ledger_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value

@@ -22,8 +22,8 @@ def register(app: typer.Typer) -> None:
 
         with collector_paused():  # a restart is mostly these imports
             from services.ingress.app import server_of  # noqa: PLC0415
+            from services.ingress.settings import IngressSettings  # noqa: PLC0415
             from shared.http_server import run  # noqa: PLC0415
-            from shared.settings import IngressSettings  # noqa: PLC0415
 
         settings = IngressSettings()
         if print_openapi:

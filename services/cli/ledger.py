@@ -55,7 +55,7 @@ def ledger(
 
     with collector_paused():  # a restart is mostly these imports
         from services.ledger.app import build, serve  # noqa: PLC0415 - keep `hypeledger --help` fast
-        from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+        from services.ledger.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
 
     serve(build(LedgerSettings(), relay=not no_relay, create_partitions=create_topics or None))
 
@@ -63,7 +63,7 @@ def ledger(
 def relay() -> None:
     """Run the outbox relay alone: publish outbox rows to wallet.transactions.v1."""
     from services.ledger.app import build, serve  # noqa: PLC0415 - keep `hypeledger --help` fast
-    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from services.ledger.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
 
     serve(build(LedgerSettings(), consumer=False, relay=True))
 
@@ -74,8 +74,8 @@ def audit(
 ) -> None:
     """Recompute balances from postings, check every ledger invariant; exit 1 on a violation."""
     from services.ledger.audit import audit as run_audit  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from services.ledger.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
     from shared.db.pool import create_pool  # noqa: PLC0415 - keep `hypeledger --help` fast
-    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
 
     async def main() -> bool:
         pool = await create_pool(
@@ -125,8 +125,8 @@ def retention(
     """Expire decisions and tombstones older than --days, published outbox rows older than
     --outbox-days; transactions and postings are kept for good."""
     from services.ledger.retention import expire  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from services.ledger.settings import LedgerSettings, retention_floor  # noqa: PLC0415 - keep `hypeledger --help` fast
     from shared.db.pool import create_pool  # noqa: PLC0415 - keep `hypeledger --help` fast
-    from shared.settings import LedgerSettings, retention_floor  # noqa: PLC0415 - keep `hypeledger --help` fast
 
     settings = LedgerSettings()
     keep = settings.retention_days if days is None else days
@@ -181,9 +181,9 @@ def chain_heads(
     from zoneinfo import ZoneInfo  # noqa: PLC0415 - keep `hypeledger --help` fast
 
     from services.ledger.chain_days import check_day, record_days  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from services.ledger.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
     from shared.contracts.topics import TRANSACTIONS  # noqa: PLC0415 - keep `hypeledger --help` fast
     from shared.db.pool import create_pool  # noqa: PLC0415 - keep `hypeledger --help` fast
-    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
 
     settings = LedgerSettings()
     zone = settings.ledger_time_zone
@@ -237,7 +237,7 @@ def chain_heads(
 def offsets_show() -> None:
     """List each partition's stored next offset, its log's start and end, and any mismatch."""
     from services.ledger.offsets import show  # noqa: PLC0415 - keep `hypeledger --help` fast
-    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from services.ledger.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
 
     rows = _run_on_database(lambda: show(LedgerSettings()))
     for row in rows:
@@ -261,7 +261,7 @@ def offsets_set(
         ResolutionRefused,
         set_offset,
     )
-    from shared.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
+    from services.ledger.settings import LedgerSettings  # noqa: PLC0415 - keep `hypeledger --help` fast
 
     try:
         resolution = _run_on_database(

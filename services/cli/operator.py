@@ -166,6 +166,47 @@ def _show(
     Console().print(table)
 
 
+def _shown(  # noqa: PLR0917 - the command's connection options, then what to print
+    api: str,
+    token: str,
+    as_json: bool,
+    method: str,
+    path: str,
+    title: str,
+    columns: Sequence[str],
+    *,
+    listed: bool = False,
+    body: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Call the operator API and print its answer (the table of its ``items`` when ``listed``, of
+    the answer itself else; with ``--json`` the JSON); a problem answer ends the command."""
+    answer = Api(api, token, as_json).call(method, path, body=body, params=params, headers=headers)
+    _show(as_json, answer, title, answer["items"] if listed else None, columns)
+    return answer
+
+
+def account_listing(
+    group: typer.Typer, name: str, segment: str, title: str, columns: Sequence[str], *, doc: str
+) -> None:
+    """Register ``name USER_ID CURRENCY``: the account's ``segment`` listing, as a table of
+    ``columns`` titled ``<title> of USER_ID``."""
+
+    @group.command(name)
+    def listing(
+        user_id: str,
+        currency: str,
+        api: ApiUrl = DEFAULT_API,
+        token: Token = "",
+        as_json: JsonOut = False,
+    ) -> None:
+        path = f"{_account(user_id, currency)}/{segment}"
+        _shown(api, token, as_json, "GET", path, f"{title} of {user_id}", columns, listed=True)
+
+    listing.__doc__ = doc
+
+
 REPORT_COLUMNS = (
     "game", "currency", "stakes", "wins", "refunds", "free_bet_stakes", "free_bet_wins", "bets",
     "players", "ggr",
@@ -202,7 +243,7 @@ def _register_server(app: typer.Typer) -> None:
     ) -> None:
         """Run the operator API server (HYPELEDGER_* settings; default 127.0.0.1:8081)."""
         from services.operator_api.app import serve  # noqa: PLC0415
-        from shared.settings import OperatorApiSettings  # noqa: PLC0415
+        from services.operator_api.settings import OperatorApiSettings  # noqa: PLC0415
 
         overrides: dict[str, Any] = {}
         if host is not None:
@@ -233,9 +274,9 @@ def _register_accounts(app: typer.Typer) -> None:
             "user_id": _checked(identifiers.user_id, user_id, "user_id"),
             "currency": _checked(identifiers.currency, currency, "currency"),
         }
-        client = Api(api, token, as_json)
-        answer = client.call("POST", "/accounts", body=body)
-        _show(as_json, answer, "account created", None, REPLY_COLUMNS)
+        _shown(
+            api, token, as_json, "POST", "/accounts", "account created", REPLY_COLUMNS, body=body
+        )
 
     @accounts.command("show")
     def show(
@@ -246,13 +287,12 @@ def _register_accounts(app: typer.Typer) -> None:
         as_json: JsonOut = False,
     ) -> None:
         """Show one account, or all of a player's accounts when no CURRENCY is given."""
-        client = Api(api, token, as_json)
         if currency is None:
-            answer = client.call("GET", f"/players/{_user(user_id)}/accounts")
-            _show(as_json, answer, f"accounts of {user_id}", answer["items"], ACCOUNT_COLUMNS)
+            path, title = f"/players/{_user(user_id)}/accounts", f"accounts of {user_id}"
+            _shown(api, token, as_json, "GET", path, title, ACCOUNT_COLUMNS, listed=True)
         else:
-            answer = client.call("GET", _account(user_id, currency))
-            _show(as_json, answer, "account", None, ACCOUNT_COLUMNS)
+            path = _account(user_id, currency)
+            _shown(api, token, as_json, "GET", path, "account", ACCOUNT_COLUMNS)
 
     def account_change(action: str) -> None:
         @accounts.command(action)
@@ -266,11 +306,9 @@ def _register_accounts(app: typer.Typer) -> None:
             token: Token = "",
             as_json: JsonOut = False,
         ) -> None:
-            client = Api(api, token, as_json)
-            answer = client.call(
-                "POST", f"{_account(user_id, currency)}/{action}", body={"reason": reason}
-            )
-            _show(as_json, answer, f"{action}ed", None, REPLY_COLUMNS)
+            path = f"{_account(user_id, currency)}/{action}"
+            body = {"reason": reason}
+            _shown(api, token, as_json, "POST", path, f"{action}ed", REPLY_COLUMNS, body=body)
 
         change.__doc__ = f"{action.capitalize()} the account (USER_ID, CURRENCY)."
 
@@ -300,8 +338,7 @@ def _register_money(app: typer.Typer) -> None:
         ) -> None:
             path = f"{_account(user_id, currency)}/{segment}"
             idempotency_key = _idempotency_key(key)
-            client = Api(api, token, as_json)
-            answer = client.call(
+            answer = Api(api, token, as_json).call(
                 "POST",
                 path,
                 body={"amount": _amount(amount), "reason": reason},
@@ -338,11 +375,10 @@ def _register_reads(app: typer.Typer) -> None:
         as_json: JsonOut = False,
     ) -> None:
         """The balance of (USER_ID, CURRENCY), now or --at a past time."""
-        client = Api(api, token, as_json)
+        path = f"{_account(user_id, currency)}/balance"
         params = None if at is None else {"at": at}
-        answer = client.call("GET", f"{_account(user_id, currency)}/balance", params=params)
         columns = ("user_id", "currency", "balance", "blocked" if at is None else "at")
-        _show(as_json, answer, "balance", None, columns)
+        _shown(api, token, as_json, "GET", path, "balance", columns, params=params)
 
     report = typer.Typer(help="Reports of the ledger's records.", no_args_is_help=True)
 
@@ -365,8 +401,7 @@ def _register_reads(app: typer.Typer) -> None:
         as_json: JsonOut = False,
     ) -> None:
         """Per game and currency: stakes, wins, refunds, free bets, bets, players, GGR."""
-        client = Api(api, token, as_json)
-        answer = client.call("GET", "/reports/daily", params={"date": date})
+        answer = Api(api, token, as_json).call("GET", "/reports/daily", params={"date": date})
         if csv_out and not as_json:
             import csv  # noqa: PLC0415 - keep `hypeledger --help` fast
 
@@ -457,7 +492,6 @@ def _register_reads(app: typer.Typer) -> None:
         """Open a game session for USER_ID in GAME and print its single-use game_url."""
         from shared import identifiers  # noqa: PLC0415
 
-        client = Api(api, token, as_json)
         body = {
             "user_id": _checked(identifiers.user_id, user_id, "user_id"),
             "game": game,
@@ -468,16 +502,9 @@ def _register_reads(app: typer.Typer) -> None:
             "language": language,
             "avatar": avatar,
         }
-        answer = client.call(
-            "POST", "/sessions", body={k: v for k, v in body.items() if v is not None}
-        )
-        _show(
-            as_json,
-            answer,
-            "session",
-            None,
-            ("game_url", "session_token", "currency", "balance", "expires_at"),
-        )
+        columns = ("game_url", "session_token", "currency", "balance", "expires_at")
+        body = {k: v for k, v in body.items() if v is not None}
+        _shown(api, token, as_json, "POST", "/sessions", "session", columns, body=body)
 
 
 def _register_free_bets(app: typer.Typer) -> None:
@@ -506,7 +533,6 @@ def _register_free_bets(app: typer.Typer) -> None:
         """Grant free bets through Hypetech and record the grant."""
         from shared import identifiers  # noqa: PLC0415
 
-        client = Api(api, token, as_json)
         body: dict[str, Any] = {
             "user_id": _checked(identifiers.user_id, user_id, "user_id"),
             "currency": _checked(identifiers.currency, currency, "currency"),
@@ -519,20 +545,16 @@ def _register_free_bets(app: typer.Typer) -> None:
             if max_multiplier is None
             else _amount(max_multiplier, "max_multiplier"),
         }
-        answer = client.call(
-            "POST", "/free-bets", body={k: v for k, v in body.items() if v is not None}
+        body = {k: v for k, v in body.items() if v is not None}
+        _shown(
+            api, token, as_json, "POST", "/free-bets", "free bets granted", GRANT_COLUMNS, body=body
         )
-        _show(as_json, answer, "free bets granted", None, GRANT_COLUMNS)
 
-    @free_bets.command("list")
-    def list_grants(
-        user_id: str,
-        currency: str,
-        api: ApiUrl = DEFAULT_API,
-        token: Token = "",
-        as_json: JsonOut = False,
-    ) -> None:
-        """A player's free-bet grants, newest first."""
-        client = Api(api, token, as_json)
-        answer = client.call("GET", f"{_account(user_id, currency)}/free-bets")
-        _show(as_json, answer, f"free bets of {user_id}", answer["items"], GRANT_COLUMNS)
+    account_listing(
+        free_bets,
+        "list",
+        "free-bets",
+        "free bets",
+        GRANT_COLUMNS,
+        doc="A player's free-bet grants, newest first.",
+    )

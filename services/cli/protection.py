@@ -21,6 +21,8 @@ from services.cli.operator import (
     _amount,
     _idempotency_key,
     _show,
+    _shown,
+    account_listing,
 )
 
 LIMIT_COLUMNS = ("limit", "period", "limit_amount", "used", "allowed", "period_start", "pending")
@@ -81,8 +83,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOut = False,
     ) -> None:
         """The limits in force, used and still allowed this period, and the exclusion."""
-        client = Api(api, token, as_json)
-        answer = client.call("GET", f"{_account(user_id, currency)}/limits")
+        answer = Api(api, token, as_json).call("GET", f"{_account(user_id, currency)}/limits")
         rows = [_pending(item) for item in answer["limits"]]
         _show(as_json, answer, f"limits of {user_id} {currency}", rows, LIMIT_COLUMNS)
         exclusion = answer.get("exclusion")
@@ -105,15 +106,13 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOut = False,
     ) -> None:
         """Set a limit: lower or new at once, higher after the cooling-off period."""
-        client = Api(api, token, as_json)
+        path = f"{_account(user_id, currency)}/limits"
         body = {"limit": limit, "period": period, "amount": _amount(amount)}
-        answer = client.call(
-            "PUT",
-            f"{_account(user_id, currency)}/limits",
-            body={**body, "reason": reason, "requested_by": by},
-            headers=_keyed(key, as_json),
+        body |= {"reason": reason, "requested_by": by}
+        headers = _keyed(key, as_json)
+        _shown(
+            api, token, as_json, "PUT", path, "limit", CHANGE_COLUMNS, body=body, headers=headers
         )
-        _show(as_json, answer, "limit", None, CHANGE_COLUMNS)
 
     @limits.command("remove")
     def remove(  # noqa: PLR0917 - typer: one parameter per CLI option
@@ -129,27 +128,21 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOut = False,
     ) -> None:
         """Remove a limit: it stays in force for the cooling-off period."""
-        client = Api(api, token, as_json)
-        answer = client.call(
-            "DELETE",
-            f"{_account(user_id, currency)}/limits",
-            body={"limit": limit, "period": period, "reason": reason, "requested_by": by},
-            headers=_keyed(key, as_json),
+        path = f"{_account(user_id, currency)}/limits"
+        body = {"limit": limit, "period": period, "reason": reason, "requested_by": by}
+        headers = _keyed(key, as_json)
+        _shown(
+            api, token, as_json, "DELETE", path, "limit", CHANGE_COLUMNS, body=body, headers=headers
         )
-        _show(as_json, answer, "limit", None, CHANGE_COLUMNS)
 
-    @limits.command("history")
-    def history(
-        user_id: str,
-        currency: str,
-        api: ApiUrl = DEFAULT_API,
-        token: Token = "",
-        as_json: JsonOut = False,
-    ) -> None:
-        """Every change of the account's limits and exclusions, oldest first."""
-        client = Api(api, token, as_json)
-        answer = client.call("GET", f"{_account(user_id, currency)}/limits/history")
-        _show(as_json, answer, f"protection history of {user_id}", answer["items"], HISTORY_COLUMNS)
+    account_listing(
+        limits,
+        "history",
+        "limits/history",
+        "protection history",
+        HISTORY_COLUMNS,
+        doc="Every change of the account's limits and exclusions, oldest first.",
+    )
 
     @app.command("exclude")
     def exclude(  # noqa: PLR0917 - typer: one parameter per CLI option
@@ -171,16 +164,22 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Self-exclude a player (or time them out): bets, deposits and launches are refused
         until the end; an exclusion is never lifted early."""
-        client = Api(api, token, as_json)
-        answer = client.call(
+        path = f"{_account(user_id, currency)}/exclusion"
+        body = {
+            "kind": "time_out" if time_out else "self_exclusion",
+            "until": until,
+            "reason": reason,
+            "requested_by": by,
+        }
+        headers = _keyed(key, as_json)
+        _shown(
+            api,
+            token,
+            as_json,
             "POST",
-            f"{_account(user_id, currency)}/exclusion",
-            body={
-                "kind": "time_out" if time_out else "self_exclusion",
-                "until": until,
-                "reason": reason,
-                "requested_by": by,
-            },
-            headers=_keyed(key, as_json),
+            path,
+            "exclusion",
+            EXCLUSION_COLUMNS,
+            body=body,
+            headers=headers,
         )
-        _show(as_json, answer, "exclusion", None, EXCLUSION_COLUMNS)

@@ -23,7 +23,7 @@ from services.cli.conventions import (
 from services.cli.operator import DEFAULT_API, Api, ApiUrl, Token
 
 if TYPE_CHECKING:
-    from shared.settings import ReconcilerSettings
+    from services.reconciler.settings import ReconcilerSettings
 
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 #: The operator API's largest page.
@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _settings(**overrides: Any) -> ReconcilerSettings:
-    from shared.settings import ReconcilerSettings  # noqa: PLC0415 - keep `--help` fast
+    from services.reconciler.settings import ReconcilerSettings  # noqa: PLC0415 - keep `--help` fast
 
     return ReconcilerSettings(**{k: v for k, v in overrides.items() if v is not None})
 

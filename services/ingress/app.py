@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.ingress.metrics import IngressMetrics
 from services.ingress.openapi import build_openapi
+from services.ingress.settings import IngressSettings
 from services.ingress.signature import SignatureVerifier
 from services.ingress.webhooks import (
     HandlerConfig,
@@ -36,7 +37,6 @@ from shared.logs import configure_logging, get_logger
 from shared.metrics_access import METRICS_PATHS, MetricsTokenGuard
 from shared.probes import probe_routes
 from shared.runtime import collect_garbage_less_often
-from shared.settings import IngressSettings
 from shared.startup import Phases
 from shared.tracing import configure_tracing
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from shared.metrics import service_registry
+from shared.metrics import ServiceMetrics, service_registry
 
 LATENCY_BUCKETS = (
     0.002,
@@ -34,28 +34,19 @@ class IngressMetrics:
     def __init__(self) -> None:
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.registry: CollectorRegistry = service_registry(auto_describe=True)
-        self.requests = Counter(
-            "hypeledger_ingress_requests",
-            "Webhook requests answered, by route and HTTP status.",
-            ["route", "status"],
-            registry=self.registry,
+        m = ServiceMetrics("ingress", self.registry)
+        self.requests = m.counter(
+            "requests", "Webhook requests answered, by route and HTTP status.", "route", "status"
         )
-        self.latency = Histogram(
-            "hypeledger_ingress_request_seconds",
+        self.latency = m.histogram(
+            "request_seconds",
             "Time from the request's arrival to its answer, by route.",
-            ["route"],
+            "route",
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
         )
-        self.in_flight = Gauge(
-            "hypeledger_ingress_in_flight",
-            "Webhook requests being handled right now.",
-            registry=self.registry,
-        )
-        self.timeouts = Counter(
-            "hypeledger_ingress_ledger_timeouts",
-            "Webhooks answered 503 because the ledger did not reply in time.",
-            registry=self.registry,
+        self.in_flight = m.gauge("in_flight", "Webhook requests being handled right now.")
+        self.timeouts = m.counter(
+            "ledger_timeouts", "Webhooks answered 503 because the ledger did not reply in time."
         )
 
     def observe(self, route: str, status: int, seconds: float) -> None:

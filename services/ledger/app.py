@@ -22,6 +22,7 @@ from services.ledger.faults import Faults
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.model import Policy
 from services.ledger.relay import OutboxRelay
+from services.ledger.settings import LedgerSettings
 from services.ledger.store import KEY_LOOKUPS_ONLY
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
 from shared.currencies import CurrencyTable
@@ -30,7 +31,6 @@ from shared.kafka import ensure_topics, producer, stop_client
 from shared.logs import configure_logging, get_logger
 from shared.probes import ProbeServer, probes_app
 from shared.runtime import collect_garbage_less_often, run_service
-from shared.settings import LedgerSettings
 from shared.startup import Phases
 from shared.tracing import configure_tracing
 

@@ -41,6 +41,7 @@ from services.ledger.faults import Faults
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.model import Decision, Outcome, Policy
 from services.ledger.offsets import OffsetCase, log_bounds, outside_log
+from services.ledger.settings import LedgerSettings
 from services.ledger.unit_of_work import Applied, Entry, OffsetGap, UnitOfWork
 from shared.command_auth import COMMAND, in_scope, reply_headers, signer_of
 from shared.contracts.commands import WALLET_COMMAND, LedgerReply
@@ -57,7 +58,6 @@ from shared.jsonwire import dumps_compact
 from shared.kafka import STOP_WITHIN_S, stop_client
 from shared.kafka import consumer as kafka_consumer
 from shared.logs import get_logger
-from shared.settings import LedgerSettings
 
 log = get_logger("hypeledger.ledger")
 

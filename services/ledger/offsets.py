@@ -26,12 +26,12 @@ from enum import StrEnum
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.ledger.settings import LedgerSettings
 from shared.contracts.topics import COMMANDS
 from shared.db.pool import create_pool
 from shared.kafka import admin as kafka_admin
 from shared.kafka import consumer as kafka_consumer
 from shared.kafka import stop_client
-from shared.settings import LedgerSettings
 
 
 class OffsetCase(StrEnum):

@@ -19,10 +19,10 @@ from aiokafka import AIOKafkaProducer
 from opentelemetry.trace import SpanKind
 
 from services.ledger.metrics import LedgerMetrics
+from services.ledger.settings import LedgerSettings
 from shared import tracing
 from shared.contracts.cloudevents import LEDGER_SOURCE, EventSource
 from shared.logs import get_logger
-from shared.settings import LedgerSettings
 
 log = get_logger("hypeledger.relay")
 

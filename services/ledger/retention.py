@@ -2,7 +2,7 @@
 
 Decisions (the idempotency keys with their stored responses, accepted and refused) and rollback
 tombstones are records of money: kept ``RECORDS_RETENTION_DAYS`` (five years) by default, and never
-less outside development (``shared.settings.retention_floor``; in development never less than the
+less outside development (``services.ledger.settings.retention_floor``; in development never less than the
 180 days providers' retries and reconciliation need). Transactions, postings, bets, accounts and
 limit changes are never deleted. Published outbox rows are only the events' way to Kafka and go
 sooner. Every run is recorded in ``retention_runs`` and logged with its counts.
@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from shared.settings import Environment, retention_floor
+from services.ledger.settings import retention_floor
+from shared.settings import Environment
 
 _DELETE_DECISIONS = "DELETE FROM decisions WHERE decided_at < $1"
 _DELETE_TOMBSTONES = "DELETE FROM rollback_tombstones WHERE created_at < $1"

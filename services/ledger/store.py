@@ -144,18 +144,44 @@ def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return columns or [[] for _ in range(width)]
 
 
-#: Everything ``load`` reads, in ONE statement (one round trip instead of one per table):
-#: each part's rows are tagged and laid out in shared columns (text t1-t9, bigint i1-i2,
-#: timestamptz ts). A part whose arrays are empty reads nothing. A key without a stored decision
-#: whose transaction exists comes back with NULLs ('d' with no fingerprint): retention deleted
-#: its decision, and it must not move money again.
-#:
-#: Every part looks its keys up one by one through a LATERAL subquery that the planner cannot
-#: flatten (``LIMIT 1`` on unique keys, ``OFFSET 0`` elsewhere), so the plan is an index probe
-#: per key whatever the statistics say. A plain join let a plan cached while the tables were
-#: small (or never analysed) hash-join against a sequential scan of ``decisions`` and
-#: ``transactions`` in every batch, reading both tables whole as they grew.
-_LOAD = """
+def _probe(
+    tag: str,
+    laid_out: str,
+    table: str,
+    keys: str,
+    *,
+    unique: bool,
+    probed: str = "*",
+    where: str = "",
+) -> str:
+    """One tagged part of ``_LOAD``: each key of ``keys`` (``$n::type name`` items) looked up in
+    ``table`` (``name alias``) through a LATERAL subquery on the keys' equal columns (after
+    ``where``), ``LIMIT 1`` when they are ``unique``, else ``OFFSET 0``; ``probed`` are its
+    columns, ``laid_out`` the shared columns after the tag."""
+    alias = table.split()[1]
+    items = [key.split() for key in keys.split(", ")]
+    matched = " AND ".join(f"{alias}.{name} = k.{name}" for _, name in items)
+    return (
+        f"SELECT '{tag}', {laid_out}\n"
+        f"FROM unnest({', '.join(array for array, _ in items)})"
+        f" AS k ({', '.join(name for _, name in items)})\n"
+        f"CROSS JOIN LATERAL (\n"
+        f"    SELECT {probed} FROM {table}\n"
+        f"    WHERE {where}{matched} {'LIMIT 1' if unique else 'OFFSET 0'}\n"
+        f") {alias}\n"
+    )
+
+
+#: A bet laid out in the shared columns (but the last): ``_loaded_bet`` reads it.
+_BET = (
+    "b.provider, b.bet_tx_id, b.user_id, b.currency, b.round_id, b.mode, b.bonus_code,\n"
+    "       b.state, b.operator_tx_id::text, b.amount, b.grant_id"
+)
+_EMPTY = "NULL, NULL, NULL, NULL, NULL, NULL"
+_ACCOUNT_KEYS = "$4::text[] user_id, $5::text[] currency"
+
+#: The stored decision of each key, or NULLs where only its transaction is left (``_LOAD``).
+_LOAD_DECISIONS = """
 SELECT 'd', k.provider, k.kind, k.provider_tx_id, d.fingerprint, d.body, d.operator_tx_id::text,
        NULL::text, NULL::text, NULL::text, d.status::bigint, NULL::bigint, NULL::timestamptz
 FROM unnest($1::text[], $2::text[], $3::text[]) AS k (provider, kind, provider_tx_id)
@@ -170,91 +196,118 @@ LEFT JOIN LATERAL (
     LIMIT 1
 ) t ON true
 WHERE d.fingerprint IS NOT NULL OR t.found
-UNION ALL
-SELECT 'a', a.user_id, a.currency, a.status, NULL, NULL, NULL, NULL, NULL, NULL,
-       a.balance, NULL, NULL
-FROM unnest($4::text[], $5::text[]) AS k (user_id, currency)
-CROSS JOIN LATERAL (
-    SELECT a.user_id, a.currency, a.status, a.balance FROM accounts a
-    WHERE a.user_id = k.user_id AND a.currency = k.currency
-    LIMIT 1
-) a
-UNION ALL
-SELECT 'r', b.provider, b.bet_tx_id, b.user_id, b.currency, b.round_id, b.mode, b.bonus_code,
-       b.state, b.operator_tx_id::text, b.amount, b.grant_id, b.created_at
-FROM unnest($6::text[], $7::text[]) AS k (user_id, round_id)
-CROSS JOIN LATERAL (
-    SELECT b.* FROM bets b WHERE b.user_id = k.user_id AND b.round_id = k.round_id OFFSET 0
-) b
-UNION ALL
-SELECT 'b', b.provider, b.bet_tx_id, b.user_id, b.currency, b.round_id, b.mode, b.bonus_code,
-       b.state, b.operator_tx_id::text, b.amount, b.grant_id, NULL
-FROM unnest($8::text[], $9::text[]) AS k (provider, bet_tx_id)
-CROSS JOIN LATERAL (
-    SELECT b.* FROM bets b WHERE b.provider = k.provider AND b.bet_tx_id = k.bet_tx_id LIMIT 1
-) b
-UNION ALL
-SELECT 'l', l.provider, l.user_id, l.round_id, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL
-FROM unnest($10::text[], $11::text[]) AS k (user_id, round_id)
-CROSS JOIN LATERAL (
-    SELECT l.provider, l.user_id, l.round_id FROM round_locks l
-    WHERE l.user_id = k.user_id AND l.round_id = k.round_id OFFSET 0
-) l
-UNION ALL
-SELECT 't', t.provider, t.bet_tx_id, t.rollback_tx_id, t.user_id, t.currency, NULL, NULL, NULL,
-       NULL, NULL, NULL, NULL
-FROM unnest($12::text[], $13::text[]) AS k (provider, bet_tx_id)
-CROSS JOIN LATERAL (
-    SELECT t.* FROM rollback_tombstones t
-    WHERE t.provider = k.provider AND t.bet_tx_id = k.bet_tx_id LIMIT 1
-) t
-UNION ALL
-SELECT 's', s.token, s.user_id, s.currency, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL, s.expires_at
-FROM unnest($14::text[]) AS k (token)
-CROSS JOIN LATERAL (SELECT s.* FROM sessions s WHERE s.token = k.token LIMIT 1) s
-UNION ALL
-SELECT 'g', g.user_id, g.currency, g.bonus_code, NULL, NULL, NULL, NULL, NULL, NULL,
-       g.grant_id, g.remaining, g.expires_at
-FROM unnest($15::text[], $16::text[]) AS k (user_id, currency)
-CROSS JOIN LATERAL (
-    SELECT g.* FROM free_bet_grants g
-    WHERE g.user_id = k.user_id AND g.currency = k.currency OFFSET 0
-) g
-UNION ALL
-SELECT 'P', p.user_id, p.currency, p.kind, p.period, NULL, NULL, NULL, NULL, NULL,
-       p.amount, p.pending_amount, p.pending_at
-FROM unnest($4::text[], $5::text[]) AS k (user_id, currency)
-CROSS JOIN LATERAL (
-    SELECT p.* FROM player_limits p
-    WHERE p.user_id = k.user_id AND p.currency = k.currency OFFSET 0
-) p
-UNION ALL
-SELECT 'X', x.user_id, x.currency, x.kind, NULL, NULL, NULL, NULL, NULL, NULL,
-       (extract(epoch FROM x.since) * 1000000)::bigint, NULL, x.until
-FROM unnest($4::text[], $5::text[]) AS k (user_id, currency)
-CROSS JOIN LATERAL (
-    SELECT x.* FROM player_exclusions x
-    WHERE x.user_id = k.user_id AND x.currency = k.currency LIMIT 1
-) x
-UNION ALL
-SELECT 'T', t.user_id, t.currency, t.period, t.period_start::text, t.losses::text,
-       t.alerts::text, NULL, NULL, NULL, t.deposits, t.wagers, NULL
-FROM unnest($4::text[], $5::text[]) AS k (user_id, currency)
-CROSS JOIN LATERAL (
-    SELECT t.* FROM limit_totals t
-    WHERE t.user_id = k.user_id AND t.currency = k.currency OFFSET 0
-) t
-UNION ALL
-SELECT 'o', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       c.partition, c.next_offset, NULL
-FROM unnest($19::int[]) AS k (partition)
-CROSS JOIN LATERAL (
-    SELECT c.partition, c.next_offset FROM consumed_offsets c
-    WHERE c.group_id = $17 AND c.topic = $18 AND c.partition = k.partition LIMIT 1
-) c
 """
+
+#: Everything ``load`` reads, in ONE statement (one round trip instead of one per table):
+#: each part's rows are tagged and laid out in shared columns (text t1-t9, bigint i1-i2,
+#: timestamptz ts). A part whose arrays are empty reads nothing. A key without a stored decision
+#: whose transaction exists comes back with NULLs ('d' with no fingerprint): retention deleted
+#: its decision, and it must not move money again.
+#:
+#: Every part looks its keys up one by one through a LATERAL subquery that the planner cannot
+#: flatten (``LIMIT 1`` on unique keys, ``OFFSET 0`` elsewhere), so the plan is an index probe
+#: per key whatever the statistics say. A plain join let a plan cached while the tables were
+#: small (or never analysed) hash-join against a sequential scan of ``decisions`` and
+#: ``transactions`` in every batch, reading both tables whole as they grew.
+_LOAD = "UNION ALL\n".join(
+    (
+        _LOAD_DECISIONS,
+        _probe(
+            "a",
+            f"a.user_id, a.currency, a.status, {_EMPTY},\n       a.balance, NULL, NULL",
+            "accounts a",
+            _ACCOUNT_KEYS,
+            unique=True,
+            probed="a.user_id, a.currency, a.status, a.balance",
+        ),
+        _probe(
+            "r",
+            f"{_BET}, b.created_at",
+            "bets b",
+            "$6::text[] user_id, $7::text[] round_id",
+            unique=False,
+            probed="b.*",
+        ),
+        _probe(
+            "b",
+            f"{_BET}, NULL",
+            "bets b",
+            "$8::text[] provider, $9::text[] bet_tx_id",
+            unique=True,
+            probed="b.*",
+        ),
+        _probe(
+            "l",
+            f"l.provider, l.user_id, l.round_id, {_EMPTY},\n       NULL, NULL, NULL",
+            "round_locks l",
+            "$10::text[] user_id, $11::text[] round_id",
+            unique=False,
+            probed="l.provider, l.user_id, l.round_id",
+        ),
+        _probe(
+            "t",
+            "t.provider, t.bet_tx_id, t.rollback_tx_id, t.user_id, t.currency, NULL, NULL, NULL,"
+            "\n       NULL, NULL, NULL, NULL",
+            "rollback_tombstones t",
+            "$12::text[] provider, $13::text[] bet_tx_id",
+            unique=True,
+            probed="t.*",
+        ),
+        _probe(
+            "s",
+            f"s.token, s.user_id, s.currency, {_EMPTY},\n       NULL, NULL, s.expires_at",
+            "sessions s",
+            "$14::text[] token",
+            unique=True,
+            probed="s.*",
+        ),
+        _probe(
+            "g",
+            f"g.user_id, g.currency, g.bonus_code, {_EMPTY},\n"
+            "       g.grant_id, g.remaining, g.expires_at",
+            "free_bet_grants g",
+            "$15::text[] user_id, $16::text[] currency",
+            unique=False,
+            probed="g.*",
+        ),
+        _probe(
+            "P",
+            "p.user_id, p.currency, p.kind, p.period, NULL, NULL, NULL, NULL, NULL,\n"
+            "       p.amount, p.pending_amount, p.pending_at",
+            "player_limits p",
+            _ACCOUNT_KEYS,
+            unique=False,
+            probed="p.*",
+        ),
+        _probe(
+            "X",
+            f"x.user_id, x.currency, x.kind, {_EMPTY},\n"
+            "       (extract(epoch FROM x.since) * 1000000)::bigint, NULL, x.until",
+            "player_exclusions x",
+            _ACCOUNT_KEYS,
+            unique=True,
+            probed="x.*",
+        ),
+        _probe(
+            "T",
+            "t.user_id, t.currency, t.period, t.period_start::text, t.losses::text,\n"
+            "       t.alerts::text, NULL, NULL, NULL, t.deposits, t.wagers, NULL",
+            "limit_totals t",
+            _ACCOUNT_KEYS,
+            unique=False,
+            probed="t.*",
+        ),
+        _probe(
+            "o",
+            f"NULL, NULL, NULL, {_EMPTY},\n       c.partition, c.next_offset, NULL",
+            "consumed_offsets c",
+            "$19::int[] partition",
+            unique=True,
+            probed="c.partition, c.next_offset",
+            where="c.group_id = $17 AND c.topic = $18 AND ",
+        ),
+    )
+)
 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)

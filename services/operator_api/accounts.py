@@ -55,12 +55,7 @@ def routes(ctx: Context) -> list[Route]:
             ctx, request, {"user_id": body.user_id, "currency": currency}, required=False
         )
         return await send_command(
-            ctx,
-            request,
-            kind=OperatorKind.CREATE_ACCOUNT,
-            key=key,
-            user_id=body.user_id,
-            currency=currency,
+            ctx, request, OperatorKind.CREATE_ACCOUNT, key, (body.user_id, currency)
         )
 
     async def show_account(request: Request) -> Response:
@@ -86,29 +81,20 @@ def routes(ctx: Context) -> list[Route]:
 
     def change(kind: OperatorKind) -> Route:
         async def endpoint(request: Request) -> Response:
-            user_id, currency = path_account(ctx, request)
+            account = path_account(ctx, request)
             raw = await request.body()
             body = validate(AccountChange, parse_json(raw)) if raw.strip() else AccountChange()
             key = await claim_key(ctx, request, body.model_dump(mode="json"), required=False)
-            return await send_command(
-                ctx,
-                request,
-                kind=kind,
-                key=key,
-                user_id=user_id,
-                currency=currency,
-                reason=body.reason,
-                requested_by=body.requested_by,
-            )
+            return await send_command(ctx, request, kind, key, account, asked=body)
 
         endpoint.__name__ = f"{kind.value}_account"
         return Route(f"/accounts/{{user_id}}/{{currency}}/{kind.value}", endpoint, methods=["POST"])
 
     def movement(kind: OperatorKind, segment: str) -> Route:
         async def endpoint(request: Request) -> Response:
-            user_id, currency = path_account(ctx, request)
+            account = path_account(ctx, request)
             body, _ = await read_model(request, MoneyMovement)
-            minor = positive_amount(ctx, body.amount, currency)
+            minor = positive_amount(ctx, body.amount, account[1])
             fingerprinted = {
                 "amount": minor,
                 "reason": body.reason,
@@ -116,15 +102,7 @@ def routes(ctx: Context) -> list[Route]:
             }
             key = await claim_key(ctx, request, fingerprinted, required=True)
             return await send_command(
-                ctx,
-                request,
-                kind=kind,
-                key=key,
-                user_id=user_id,
-                currency=currency,
-                amount_minor=minor,
-                reason=body.reason,
-                requested_by=body.requested_by,
+                ctx, request, kind, key, account, asked=body, amount_minor=minor
             )
 
         endpoint.__name__ = kind.value

@@ -39,6 +39,7 @@ from services.operator_api.ledger_link import KafkaLedger
 from services.operator_api.metrics import ApiMetrics, MetricsMiddleware
 from services.operator_api.ports import GameProvider, Ledger, Store
 from services.operator_api.provider import HypetechProvider
+from services.operator_api.settings import OperatorApiSettings
 from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
@@ -47,7 +48,6 @@ from shared.hypetech import HypetechClient
 from shared.kafka_rpc import KafkaRpcClient
 from shared.logs import configure_logging, get_logger
 from shared.metrics_access import MetricsTokenGuard
-from shared.settings import OperatorApiSettings
 from shared.tracing import TracingMiddleware, configure_tracing
 
 log = get_logger(__name__)

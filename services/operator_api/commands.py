@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -73,21 +73,32 @@ async def claim_key(ctx: Context, request: Request, body: dict[str, Any], *, req
     return key
 
 
+class Asked(Protocol):
+    """Who asked for a change and why: every change's body carries them, kept with the decision."""
+
+    @property
+    def reason(self) -> str | None: ...
+
+    @property
+    def requested_by(self) -> str | None: ...
+
+
 async def send_command(
     ctx: Context,
     request: Request,
-    *,
     kind: OperatorKind,
     key: str,
-    user_id: str,
-    currency: str,
+    account: tuple[str, str],
+    *,
+    asked: Asked | None = None,
     amount_minor: int | None = None,
-    reason: str | None = None,
-    requested_by: str | None = None,
     limit: LimitKind | None = None,
     period: LimitPeriod | None = None,
     until: datetime | None = None,
 ) -> Response:
+    """Send the operator command ``kind`` on ``account`` (user id, currency) under the
+    idempotency ``key`` to the ledger, and answer with its reply (503 when it does not answer)."""
+    user_id, currency = account
     command = OperatorCommand(
         kind=kind,
         idempotency_key=key,
@@ -96,8 +107,8 @@ async def send_command(
         amount=None
         if amount_minor is None
         else minor_to_decimal(amount_minor, currency, ctx.currencies),
-        reason=reason,
-        requested_by=requested_by,
+        reason=None if asked is None else asked.reason,
+        requested_by=None if asked is None else asked.requested_by,
         requested_at=ctx.clock(),
         limit=limit,
         period=period,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from services.operator_api.metrics import ApiMetrics
 from services.operator_api.ports import GameProvider, Ledger, Store
+from services.operator_api.settings import OperatorApiSettings
 from shared.currencies import CurrencyTable
-from shared.settings import OperatorApiSettings
 
 
 def utc_now() -> datetime:

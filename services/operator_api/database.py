@@ -25,6 +25,7 @@ from services.operator_api.ports import (
     Row,
 )
 from shared.currencies import CurrencyTable
+from shared.db import findings as finding_status
 from shared.jsonwire import loads_exact
 from shared.money import format_minor
 
@@ -243,31 +244,6 @@ SELECT version, from_status, to_status, changed_by, changed_at, reason
 FROM reconciliation_finding_changes
 WHERE finding_id = $1
 ORDER BY version
-"""
-
-CHANGE_FINDING = """
-WITH previous AS (
-    SELECT finding_id, status
-    FROM reconciliation_findings
-    WHERE finding_id = $1
-      AND status <> $2
-    FOR UPDATE
-),
-changed AS (
-    UPDATE reconciliation_findings f
-    SET status = $2,
-        version = f.version + 1,
-        status_changed_by = $3,
-        status_changed_at = now(),
-        status_reason = $4
-    FROM previous
-    WHERE f.finding_id = previous.finding_id
-    RETURNING f.finding_id, f.version, previous.status AS from_status, f.status AS to_status
-)
-INSERT INTO reconciliation_finding_changes
-    (finding_id, version, from_status, to_status, changed_by, reason)
-SELECT finding_id, version, from_status, to_status, $3, $4
-FROM changed
 """
 
 
@@ -535,7 +511,7 @@ class PostgresStore:
         self, finding_id: int, status: str, changed_by: str, note: str | None
     ) -> dict[str, Any] | None:
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(CHANGE_FINDING, finding_id, status, changed_by, note)
+            await finding_status.set_status(conn, [finding_id], status, changed_by, note)
         return await self.finding(finding_id)
 
     async def protection(self, user_id: str, currency: str) -> ProtectionRows:

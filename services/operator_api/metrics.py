@@ -4,45 +4,41 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.metrics import service_registry
+from shared.metrics import ServiceMetrics, service_registry
 from shared.response_status import ResponseStatus
 
 
 class ApiMetrics:
     def __init__(self) -> None:
         self.registry: CollectorRegistry = service_registry()
-        self.requests = Counter(
-            "hypeledger_operator_api_requests_total",
+        m = ServiceMetrics("operator_api", self.registry)
+        self.requests = m.counter(
+            "requests_total",
             "HTTP requests answered, by route and status.",
-            ["route", "method", "status"],
-            registry=self.registry,
+            "route",
+            "method",
+            "status",
         )
-        self.latency = Histogram(
-            "hypeledger_operator_api_request_seconds",
-            "Time to answer an HTTP request, by route.",
-            ["route"],
-            registry=self.registry,
+        self.latency = m.histogram(
+            "request_seconds", "Time to answer an HTTP request, by route.", "route"
         )
-        self.ledger_replies = Counter(
-            "hypeledger_operator_api_ledger_replies_total",
+        self.ledger_replies = m.counter(
+            "ledger_replies_total",
             "Ledger replies to operator commands, by command kind and status.",
-            ["kind", "status"],
-            registry=self.registry,
+            "kind",
+            "status",
         )
-        self.ledger_timeouts = Counter(
-            "hypeledger_operator_api_ledger_timeouts_total",
-            "Operator commands the ledger did not answer in time.",
-            ["kind"],
-            registry=self.registry,
+        self.ledger_timeouts = m.counter(
+            "ledger_timeouts_total", "Operator commands the ledger did not answer in time.", "kind"
         )
-        self.provider_calls = Counter(
-            "hypeledger_operator_api_provider_calls_total",
+        self.provider_calls = m.counter(
+            "provider_calls_total",
             "Calls to the game provider, by operation and outcome.",
-            ["operation", "outcome"],
-            registry=self.registry,
+            "operation",
+            "outcome",
         )
 
 

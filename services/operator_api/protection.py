@@ -147,63 +147,43 @@ def routes(ctx: Context) -> list[Route]:
             )
 
     async def set_limit(request: Request) -> Response:
-        user_id, currency = path_account(ctx, request)
+        account = path_account(ctx, request)
         body, _ = await read_model(request, SetLimit)
         checked_period(body.limit, body.period)
-        minor = positive_amount(ctx, body.amount, currency)
+        minor = positive_amount(ctx, body.amount, account[1])
         fingerprinted = {**body.model_dump(mode="json"), "amount": minor}
         key = await claim_key(ctx, request, fingerprinted, required=True)
         return await send_command(
             ctx,
             request,
-            kind=OperatorKind.SET_LIMIT,
-            key=key,
-            user_id=user_id,
-            currency=currency,
+            OperatorKind.SET_LIMIT,
+            key,
+            account,
+            asked=body,
             amount_minor=minor,
-            reason=body.reason,
-            requested_by=body.requested_by,
             limit=body.limit,
             period=body.period,
         )
 
     async def remove_limit(request: Request) -> Response:
-        user_id, currency = path_account(ctx, request)
+        account = path_account(ctx, request)
         body, _ = await read_model(request, RemoveLimit)
         checked_period(body.limit, body.period)
         key = await claim_key(ctx, request, body.model_dump(mode="json"), required=True)
+        kind = OperatorKind.REMOVE_LIMIT
         return await send_command(
-            ctx,
-            request,
-            kind=OperatorKind.REMOVE_LIMIT,
-            key=key,
-            user_id=user_id,
-            currency=currency,
-            reason=body.reason,
-            requested_by=body.requested_by,
-            limit=body.limit,
-            period=body.period,
+            ctx, request, kind, key, account, asked=body, limit=body.limit, period=body.period
         )
 
     async def exclude(request: Request) -> Response:
-        user_id, currency = path_account(ctx, request)
+        account = path_account(ctx, request)
         body, _ = await read_model(request, Exclude)
         if body.kind is ExclusionKind.TIME_OUT and body.until is None:
             raise ProblemError("invalid-field", "a time-out needs an end (until)", field="until")
         key = await claim_key(ctx, request, body.model_dump(mode="json"), required=True)
-        return await send_command(
-            ctx,
-            request,
-            kind=OperatorKind.TIME_OUT
-            if body.kind is ExclusionKind.TIME_OUT
-            else OperatorKind.EXCLUDE,
-            key=key,
-            user_id=user_id,
-            currency=currency,
-            reason=body.reason,
-            requested_by=body.requested_by,
-            until=body.until,
-        )
+        timed = body.kind is ExclusionKind.TIME_OUT
+        kind = OperatorKind.TIME_OUT if timed else OperatorKind.EXCLUDE
+        return await send_command(ctx, request, kind, key, account, asked=body, until=body.until)
 
     account = "/accounts/{user_id}/{currency}"
     return [

@@ -22,12 +22,9 @@ def account_view(account: Account, currencies: CurrencyTable) -> dict[str, Any]:
 
 
 def balance_view(account: Account, currencies: CurrencyTable) -> dict[str, Any]:
-    return {
-        "user_id": account.user_id,
-        "currency": account.currency,
-        "balance": format_minor(account.balance_minor, account.currency, currencies),
-        "blocked": account.blocked,
-    }
+    """The account's view without its times."""
+    view = account_view(account, currencies)
+    return {key: view[key] for key in ("user_id", "currency", "balance", "blocked")}
 
 
 def balance_at_view(

@@ -17,6 +17,7 @@ from services.reconciler.metrics import ReconcilerMetrics
 from services.reconciler.provider import build_client
 from services.reconciler.publisher import FindingPublisher
 from services.reconciler.runner import Progress, Reconciler, RunRequest, utc_now
+from services.reconciler.settings import ReconcilerSettings
 from services.reconciler.settling import RoundSettler
 from services.reconciler.store import AnotherRunActive, ReconcilerStore
 from shared.contracts.topics import COMMANDS
@@ -27,7 +28,6 @@ from shared.kafka import producer
 from shared.kafka_rpc import KafkaRpcClient
 from shared.logs import configure_logging, get_logger
 from shared.probes import ProbeServer, probes_app
-from shared.settings import ReconcilerSettings
 from shared.tracing import configure_tracing
 
 DEFAULT_PROVIDER = "hypetech"

@@ -14,9 +14,9 @@ import httpx
 
 from services.reconciler.provider_rows import provider_row
 from services.reconciler.rows import ProviderRow
+from services.reconciler.settings import ReconcilerSettings
 from services.reconciler.transport import KeepAliveTransport
 from shared.hypetech import HypetechClient
-from shared.settings import ReconcilerSettings
 
 
 class RateLimiter:

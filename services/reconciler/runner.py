@@ -24,6 +24,7 @@ from services.reconciler.metrics import ReconcilerMetrics
 from services.reconciler.provider import active_session_ids, session_rows
 from services.reconciler.publisher import FindingPublisher
 from services.reconciler.rows import LedgerRow, ProviderRow
+from services.reconciler.settings import ReconcilerSettings
 from services.reconciler.settling import RoundSettler
 from services.reconciler.store import (
     RUN_LOCK,
@@ -37,7 +38,6 @@ from shared.contracts.reconciliation import RowClass
 from shared.hypetech import HypetechClient, HypetechError
 from shared.logs import get_logger
 from shared.runtime import fewer_collections
-from shared.settings import ReconcilerSettings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Decisions committed late (a batch's ``now()`` is its start) are still caught by the next run.

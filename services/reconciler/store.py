@@ -20,6 +20,7 @@ from shared.contracts.bets import BetState
 from shared.contracts.commands import WebhookKind
 from shared.contracts.problems import slug_of
 from shared.currencies import DEFAULT_CURRENCIES, CurrencyTable
+from shared.db import findings as finding_status
 from shared.jsonwire import MalformedJson, dumps_compact, loads_exact
 from shared.money import minor_to_decimal
 
@@ -243,28 +244,6 @@ INSERT INTO reconciliation_finding_changes (
 SELECT unnest($1::bigint[]), 1, NULL, 'open', $2, $3
 """
 
-SQL_SET_STATUS = """
-WITH changed AS (
-    UPDATE reconciliation_findings f
-    SET status = $2,
-        version = f.version + 1,
-        status_changed_by = $3,
-        status_changed_at = now(),
-        status_reason = $4
-    WHERE f.finding_id = ANY($1::bigint[])
-      AND f.status <> $2
-    RETURNING f.finding_id, f.version, $2::text AS to_status
-), old AS (
-    SELECT finding_id, status FROM reconciliation_findings WHERE finding_id = ANY($1::bigint[])
-)
-INSERT INTO reconciliation_finding_changes (
-    finding_id, version, from_status, to_status, changed_by, reason)
-SELECT c.finding_id, c.version, o.status, c.to_status, $3, $4
-FROM changed c
-JOIN old o USING (finding_id)
-RETURNING finding_id
-"""
-
 SQL_REOPEN_CANDIDATES = """
 SELECT finding_id
 FROM reconciliation_findings
@@ -428,12 +407,12 @@ class ReconcilerStore:
                     )
                 touched += new
                 reopen = [r[0] for r in await conn.fetch(SQL_REOPEN_CANDIDATES, keys)]
-                touched += await self._set_status(
+                touched += await finding_status.set_status(
                     conn, reopen, "open", RECONCILER, f"found again by run {run.run_id}"
                 )
             if checked:
                 gone = [r[0] for r in await conn.fetch(SQL_NO_LONGER_FOUND, checked, keys)]
-                touched += await self._set_status(
+                touched += await finding_status.set_status(
                     conn, gone, "resolved", RECONCILER, f"not found again by run {run.run_id}"
                 )
             await conn.execute(
@@ -448,19 +427,11 @@ class ReconcilerStore:
             )
         return touched
 
-    async def _set_status(
-        self, conn: asyncpg.Connection, ids: list[int], status: str, by: str, reason: str | None
-    ) -> list[int]:
-        if not ids:
-            return []
-        rows = await conn.fetch(SQL_SET_STATUS, ids, status, by, reason)
-        return [r[0] for r in rows]
-
     async def set_status(
         self, ids: list[int], status: str, by: str, reason: str | None
     ) -> list[int]:
         async with self._pool.acquire() as conn, conn.transaction():
-            return await self._set_status(conn, ids, status, by, reason)
+            return await finding_status.set_status(conn, ids, status, by, reason)
 
     async def finish_run(self, run: Run) -> RunReport:
         async with self._pool.acquire() as conn, conn.transaction():

@@ -38,9 +38,9 @@ from shared.hypetech.models import (
     TransactionsPage,
 )
 from shared.hypetech.retry import Backoff
+from shared.hypetech.settings import HypetechClientSettings
 from shared.hypetech.wire import dumps_rest
 from shared.jsonwire import MalformedJson, loads_exact
-from shared.settings import HypetechClientSettings
 
 M = TypeVar("M", bound=BaseModel)
 Sleep = Callable[[float], Awaitable[None]]

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.ledger.app import process_env
 from services.ledger.faults import FAULT_ENV
+from services.ledger.settings import LedgerSettings
 from shared.command_auth import command_headers
 from shared.contracts.commands import (
     LEDGER_REPLY,
@@ -47,7 +48,6 @@ from shared.infra.processes import free_port, tail
 from shared.kafka import consumer as kafka_consumer
 from shared.kafka import ensure_topics
 from shared.kafka import producer as kafka_producer
-from shared.settings import LedgerSettings
 
 PARTITIONS = 4
 HYPELEDGER = str(Path(sys.executable).with_name("hypeledger"))

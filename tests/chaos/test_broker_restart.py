@@ -36,6 +36,7 @@ from ledger_processes import (
 
 from services.ingress.signature import sign
 from services.ledger.audit import audit
+from services.ledger.settings import LedgerSettings
 from shared.contracts.topics import COMMANDS
 from shared.db.databases import migrated_database
 from shared.infra.processes import free_port, tail
@@ -43,7 +44,7 @@ from shared.infra.stack import Stack
 from shared.kafka import consumer as kafka_consumer
 from shared.kafka import ensure_topics
 from shared.kafka import producer as kafka_producer
-from shared.settings import BrokerFlavour, LedgerSettings
+from shared.settings import BrokerFlavour
 from tests.conftest import unique_database_name
 from tests.own_kafka import OwnKafka, own_kafka
 

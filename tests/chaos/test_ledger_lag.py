@@ -26,9 +26,9 @@ from ledger_processes import (
     wait_all_applied,
 )
 
+from services.ledger.settings import LedgerSettings
 from shared import kafka
 from shared.contracts.topics import COMMANDS
-from shared.settings import LedgerSettings
 
 pytestmark = pytest.mark.chaos
 

@@ -32,8 +32,8 @@ from ledger_processes import (
 from restartable_postgres import RestartablePostgres
 
 from services.ledger.audit import audit
+from services.ledger.settings import LedgerSettings
 from shared.db.databases import migrated_database
-from shared.settings import LedgerSettings
 
 pytestmark = pytest.mark.chaos
 

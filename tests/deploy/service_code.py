@@ -52,25 +52,31 @@ class ServiceCode:
 
 SERVICES = {
     "ingress": ServiceCode(
-        "shared.settings:IngressSettings", "port", "host", ("services/ingress",)
+        "services.ingress.settings:IngressSettings", "port", "host", ("services/ingress",)
     ),
     "ledger": ServiceCode(
-        "shared.settings:LedgerSettings", "metrics_port", "metrics_host", ("services/ledger",)
+        "services.ledger.settings:LedgerSettings",
+        "metrics_port",
+        "metrics_host",
+        ("services/ledger",),
     ),
     "relay": ServiceCode(
-        "shared.settings:LedgerSettings",
+        "services.ledger.settings:LedgerSettings",
         "relay_metrics_port",
         "metrics_host",
         ("services/ledger", "services/relay"),
     ),
     "reconciler": ServiceCode(
-        "shared.settings:ReconcilerSettings",
+        "services.reconciler.settings:ReconcilerSettings",
         "metrics_port",
         "metrics_host",
         ("services/reconciler",),
     ),
     "operator-api": ServiceCode(
-        "shared.settings:OperatorApiSettings", "port", "host", ("services/operator_api",)
+        "services.operator_api.settings:OperatorApiSettings",
+        "port",
+        "host",
+        ("services/operator_api",),
     ),
     "simulator": ServiceCode(
         "services.simulator.settings:SimulatorSettings", "port", "host", ("services/simulator",)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.settings import RECORDS_RETENTION_DAYS
+from services.ledger.settings import RECORDS_RETENTION_DAYS
 from tests.deploy.manifests import (
     K8S,
     OVERLAYS,

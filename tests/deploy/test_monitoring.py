@@ -3,7 +3,6 @@ alerts cover what an operator must be paged for."""
 
 from __future__ import annotations
 
-import ast
 import functools
 import json
 import re
@@ -11,15 +10,16 @@ import re
 import pytest
 import yaml
 
+from services.ingress.metrics import IngressMetrics
+from services.ledger.metrics import LedgerMetrics
+from services.operator_api.metrics import ApiMetrics
+from services.reconciler.metrics import ReconcilerMetrics
 from tests.deploy.manifests import ROOT
 
 DASHBOARD = ROOT / "deploy" / "monitoring" / "grafana-dashboard.json"
 ALERTS = ROOT / "deploy" / "monitoring" / "alerts.yaml"
 #: Series Prometheus itself records for every scrape target.
 PROMETHEUS_SERIES = frozenset({"up", "scrape_duration_seconds"})
-METRIC_KINDS = {"Counter", "Gauge", "Histogram", "Summary"}
-#: Metric families a custom collector yields, by the kind of series they expose.
-FAMILY_KINDS = {"CounterMetricFamily": "Counter", "GaugeMetricFamily": "Gauge"}
 PROMQL_KEYWORDS = {
     "by", "without", "on", "ignoring", "group_left", "group_right",
     "and", "or", "unless", "bool", "offset", "inf", "nan",
@@ -31,29 +31,32 @@ IDENTIFIER = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*(?!\s*\()(?![a-zA-Z0-9_:])")
 
 @functools.cache
 def exported_metrics() -> frozenset[str]:
-    """Every series name the services' Prometheus metrics expose, read from the code (no
-    ``_created`` series: ``shared.metrics.service_registry`` turns them off)."""
-    names: set[str] = set()
-    for path in [*ROOT.joinpath("services").rglob("*.py"), *ROOT.joinpath("shared").rglob("*.py")]:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, ast.Call) or not node.args:
-                continue
-            func = node.func
-            kind = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-            kind = FAMILY_KINDS.get(kind, kind)
-            first = node.args[0]
-            if kind in METRIC_KINDS and isinstance(first, ast.Constant):
-                names |= _series(kind, str(first.value))
+    """Every series name the services' Prometheus metrics expose, read from the registries their
+    metrics classes build (the ingress's link counters included; no ``_created`` series:
+    ``shared.metrics.service_registry`` turns them off)."""
+    ingress = IngressMetrics()
+    ingress.count_link_replies(lambda: 0, lambda: 0)
+    registries = [
+        ingress.registry,
+        LedgerMetrics().registry,
+        ApiMetrics().registry,
+        ReconcilerMetrics().registry,
+    ]
+    names = {
+        series
+        for registry in registries
+        for family in registry.collect()
+        for series in _series(family.type, family.name)
+    }
     return frozenset(names) | PROMETHEUS_SERIES
 
 
 def _series(kind: str, name: str) -> set[str]:
-    if kind == "Counter":
-        base = name.removesuffix("_total")
-        return {f"{base}_total"}
-    if kind == "Histogram":
+    if kind == "counter":
+        return {f"{name}_total"}
+    if kind == "histogram":
         return {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
-    if kind == "Summary":
+    if kind == "summary":
         return {name, f"{name}_sum", f"{name}_count"}
     return {name}
 

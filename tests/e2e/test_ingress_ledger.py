@@ -15,11 +15,12 @@ import asyncpg
 import httpx
 import pytest
 
+from services.ingress.settings import IngressSettings
+from services.ledger.settings import LedgerSettings
 from shared.contracts.commands import OperatorKind
 from shared.contracts.topics import COMMANDS
 from shared.jsonwire import dumps_compact
 from shared.kafka_rpc import KafkaRpcClient
-from shared.settings import IngressSettings, LedgerSettings
 from tests.integration.ingress.served import ServedIngress, ingress_settings, signed_headers
 from tests.integration.ledger.ledger_harness import (
     Ledger,

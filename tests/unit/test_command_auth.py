@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.ledger.app import build
+from services.ledger.settings import LedgerSettings
 from shared.command_auth import (
     COMMAND,
     REPLY,
@@ -15,7 +16,7 @@ from shared.command_auth import (
     in_scope,
     reply_headers,
 )
-from shared.settings import Environment, LedgerSettings
+from shared.settings import Environment
 
 KEY_A = b"a" * 32
 KEY_B = b"b" * 32

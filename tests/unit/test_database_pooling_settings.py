@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from services.ledger.settings import LedgerSettings
+from services.reconciler.settings import ReconcilerSettings
 from shared.db.pool import DEFAULT_STATEMENT_CACHE_SIZE, statement_cache_size
-from shared.settings import LedgerSettings, ReconcilerSettings
 
 
 @pytest.mark.parametrize(

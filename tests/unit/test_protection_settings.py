@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from shared.settings import LedgerSettings
+from services.ledger.settings import LedgerSettings
 
 
 def test_defaults_to_utc_and_a_day_of_cooling_off() -> None:

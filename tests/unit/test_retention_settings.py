@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from shared.settings import RECORDS_RETENTION_DAYS, LedgerSettings
+from services.ledger.settings import RECORDS_RETENTION_DAYS, LedgerSettings
 
 
 def test_keeps_records_five_years_by_default() -> None:

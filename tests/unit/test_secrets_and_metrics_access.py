@@ -13,16 +13,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from services.ingress.settings import IngressSettings
+from services.ledger.settings import LedgerSettings
 from services.operator_api.app import Dependencies
 from services.operator_api.app import create_app as create_operator_api
+from services.operator_api.settings import OperatorApiSettings
 from shared.probes import probes_app
-from shared.settings import (
-    MIN_PROVIDER_SECRET_LENGTH,
-    MIN_SECRET_LENGTH,
-    IngressSettings,
-    LedgerSettings,
-    OperatorApiSettings,
-)
+from shared.settings import MIN_PROVIDER_SECRET_LENGTH, MIN_SECRET_LENGTH
 from tests.unit.operator_api.fakes import FakeLedger, FakeProvider, FakeStore
 
 METRICS_TOKEN = "m" * MIN_SECRET_LENGTH

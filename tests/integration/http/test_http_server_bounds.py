@@ -20,13 +20,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from services.ingress.app import server_of as ingress_server
+from services.ingress.settings import IngressSettings
 from services.operator_api.app import server_of as operator_api_server
+from services.operator_api.settings import OperatorApiSettings
 from services.simulator.app import create_app as create_simulator
 from services.simulator.serve import running
 from services.simulator.serve import server_of as simulator_server
 from services.simulator.settings import SimulatorSettings
 from shared.http_server import DeadlineHttpToolsProtocol, server_config, serving
-from shared.settings import HttpServerLimits, IngressSettings, OperatorApiSettings
+from shared.settings import HttpServerLimits
 
 BOUND_S = 0.5
 SLACK_S = 1.5

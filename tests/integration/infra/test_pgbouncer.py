@@ -17,11 +17,11 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from services.ledger.settings import LedgerSettings
 from services.ledger.store import KEY_LOOKUPS_ONLY
 from shared.db.pool import SessionSettingsMissing, create_pool
 from shared.infra.pgbouncer import start_pgbouncer
 from shared.infra.processes import ServerProcess, stop_group
-from shared.settings import LedgerSettings
 from tests.integration.operator_api.conftest import stack_for
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import httpx
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.ingress.settings import IngressSettings
 from services.ingress.signature import sign
-from shared.settings import IngressSettings
 from tests.fuzzing import fuzz_settings
 from tests.integration.ingress.served import API_KEY
 

@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from services.ingress.app import create_app
+from services.ingress.settings import IngressSettings
 from services.ingress.signature import sign
 from shared import kafka
 from shared.command_auth import reply_headers
@@ -23,7 +24,7 @@ from shared.contracts.topics import COMMANDS, HEADER_CORRELATION_ID, HEADER_REPL
 from shared.infra.processes import free_port
 from shared.jsonwire import dumps_compact
 from shared.kafka import ensure_topics
-from shared.settings import CommonSettings, IngressSettings
+from shared.settings import CommonSettings
 
 API_KEY = "k-ingress-integration-0123456789"
 STARTS_WITHIN_S = 30.0

@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 
 from services.ledger.app import LedgerService
+from services.ledger.settings import LedgerSettings
 from shared.contracts.commands import (
     LEDGER_REPLY,
     Generation,
@@ -34,7 +35,6 @@ from shared.infra.processes import free_port
 from shared.jsonwire import loads_exact
 from shared.kafka import ensure_topics
 from shared.kafka_rpc import KafkaRpcClient
-from shared.settings import LedgerSettings
 
 PARTITIONS = 4
 ASSIGNED_WITHIN_S = 30.0

@@ -18,7 +18,7 @@ from services.ledger.app import policy_of
 from services.ledger.consumer import LOG_CHECK_INTERVAL_S, LedgerConsumer
 from services.ledger.faults import Faults
 from services.ledger.metrics import LedgerMetrics
-from shared.settings import LedgerSettings
+from services.ledger.settings import LedgerSettings
 
 
 def consumer_of(settings: LedgerSettings, pool: asyncpg.Pool, kind: type[LedgerConsumer]) -> Any:

@@ -17,12 +17,12 @@ import asyncpg
 import pytest
 from aiokafka import TopicPartition
 
+from services.ledger.settings import LedgerSettings
 from shared import kafka
 from shared.command_auth import Signer, command_headers
 from shared.contracts.commands import LEDGER_REPLY, OperatorCommand, OperatorKind
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, HEADER_DLQ_REASON
 from shared.kafka_rpc import KafkaRpcClient, RpcTimeout
-from shared.settings import LedgerSettings
 from tests.integration.ledger.ledger_harness import (
     create_ledger_topics,
     eventually,

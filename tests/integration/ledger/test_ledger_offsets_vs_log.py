@@ -30,12 +30,12 @@ from ledger_harness import (
 from services.ledger import consumer as consumer_module
 from services.ledger.app import LedgerService
 from services.ledger.offsets import ResolutionRefused, set_offset, show
+from services.ledger.settings import LedgerSettings
 from shared.command_auth import command_headers
 from shared.contracts.commands import OperatorKind
 from shared.contracts.topics import COMMANDS
 from shared.kafka import admin as kafka_admin
 from shared.kafka import producer as kafka_producer
-from shared.settings import LedgerSettings
 
 
 @contextlib.asynccontextmanager

@@ -10,8 +10,9 @@ from ledger_harness import Ledger, unique, webhook
 
 from services.ledger.audit import audit
 from services.ledger.retention import expire
+from services.ledger.settings import RECORDS_RETENTION_DAYS, LedgerSettings
 from shared.contracts.commands import WebhookKind
-from shared.settings import RECORDS_RETENTION_DAYS, Environment, LedgerSettings
+from shared.settings import Environment
 
 #: The shipped retention, as ``hypeledger retention`` applies it by default.
 FIVE_YEARS = {

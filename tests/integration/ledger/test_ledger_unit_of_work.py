@@ -18,11 +18,11 @@ from services.ledger import store
 from services.ledger.app import policy_of
 from services.ledger.decide import Command, decide
 from services.ledger.faults import Faults
+from services.ledger.settings import LedgerSettings
 from services.ledger.state import BatchState
 from services.ledger.unit_of_work import Entry, OffsetGap, UnitOfWork
 from shared.contracts.commands import Mode, OperatorKind, WebhookKind
 from shared.contracts.protection import LimitKind, LimitPeriod
-from shared.settings import LedgerSettings
 
 GROUP = "paths"
 TOPIC = "paths.wallet.commands.v1"

@@ -18,14 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
+from services.ledger.settings import LedgerSettings
 from services.operator_api.app import create_app
+from services.operator_api.settings import OperatorApiSettings
 from services.simulator.app import create_app as create_simulator
 from services.simulator.serve import running
 from services.simulator.settings import SimulatorSettings
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
 from shared.infra.processes import free_port
 from shared.kafka import ensure_topics
-from shared.settings import LedgerSettings, OperatorApiSettings
 from tests.integration.ledger.ledger_harness import running_ledger
 
 TOKEN = "operator-integration-token-0123456789"

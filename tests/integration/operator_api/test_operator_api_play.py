@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from services.ingress.app import create_app as create_ingress
+from services.ingress.settings import IngressSettings
 from services.simulator.serve import running
 from shared.infra.processes import free_port
-from shared.settings import IngressSettings
 from tests.integration.operator_api.conftest import (
     SIMULATOR_TOKEN,
     WEBHOOK_KEY,

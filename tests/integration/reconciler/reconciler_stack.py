@@ -20,7 +20,10 @@ import httpx
 import uvicorn
 
 from services.ingress.app import create_app as create_ingress
+from services.ingress.settings import IngressSettings
 from services.ledger.app import LedgerService
+from services.ledger.settings import LedgerSettings
+from services.reconciler.settings import ReconcilerSettings
 from services.simulator.app import create_app as create_simulator
 from services.simulator.settings import SimulatorSettings
 from shared.contracts.commands import (
@@ -36,7 +39,6 @@ from shared.db.pool import create_pool
 from shared.infra.processes import free_port
 from shared.kafka import consumer, ensure_topics, stop_client
 from shared.kafka_rpc import KafkaRpcClient
-from shared.settings import IngressSettings, LedgerSettings, ReconcilerSettings
 
 API_KEY = "k-reconciler-integration-0123456789"
 SIM_TOKEN = "simulator-token-reconciler"

@@ -24,11 +24,11 @@ from referencing.jsonschema import DRAFT202012
 
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.relay import OutboxRelay
+from services.ledger.settings import LedgerSettings
 from services.reconciler.app import build
 from services.reconciler.runner import RunRequest
 from shared import kafka
 from shared.contracts.cloudevents import PUBLIC, EventSource
-from shared.settings import LedgerSettings
 
 pytestmark = pytest.mark.integration
 

@@ -9,15 +9,18 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
-from shared import settings
+from services.ingress.settings import IngressSettings
+from services.ledger.settings import LedgerSettings
+from services.operator_api.settings import OperatorApiSettings
+from services.reconciler.settings import ReconcilerSettings
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 TABLES = [DOCS / "infrastructure.md", DOCS / "deploy.md"]
 SERVICE_SETTINGS: list[type[BaseSettings]] = [
-    settings.IngressSettings,
-    settings.LedgerSettings,
-    settings.OperatorApiSettings,
-    settings.ReconcilerSettings,
+    IngressSettings,
+    LedgerSettings,
+    OperatorApiSettings,
+    ReconcilerSettings,
 ]
 
 

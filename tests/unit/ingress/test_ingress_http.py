@@ -13,10 +13,10 @@ import structlog
 from structlog.testing import capture_logs
 
 from services.ingress.app import create_app
+from services.ingress.settings import IngressSettings
 from services.ingress.signature import sign
 from shared.contracts.commands import WALLET_COMMAND, LedgerReply, WebhookEnvelope, WebhookKind
 from shared.kafka_rpc import RpcReply, RpcStats, RpcTimeout
-from shared.settings import IngressSettings
 from tests.unit.ingress import hypetech_examples as ex
 
 BASE = "https://wallet.example.com"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from services.ingress.app import webhook_routes
 from services.ingress.openapi import build_openapi
+from services.ingress.settings import IngressSettings
 from shared.currencies import ISO_4217_EXPONENTS
-from shared.settings import IngressSettings
 
 
 def test_every_webhook_names_its_currency_by_the_iso_codes_it_accepts() -> None:

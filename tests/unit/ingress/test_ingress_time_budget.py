@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from services.ingress.settings import IngressSettings
 from services.simulator.settings import SimulatorSettings
-from shared.settings import IngressSettings
 
 #: What a webhook needs outside the wait for the ledger (read, verify, parse, publish, network).
 OUTSIDE_THE_LEDGER_S = 1.0

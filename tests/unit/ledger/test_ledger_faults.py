@@ -7,7 +7,8 @@ from structlog.testing import capture_logs
 
 from services.ledger.app import build
 from services.ledger.faults import FAULT_ENV, Faults
-from shared.settings import Environment, LedgerSettings
+from services.ledger.settings import LedgerSettings
+from shared.settings import Environment
 
 KILL_AT_FIRST_COMMIT = {FAULT_ENV: "after_db_commit:1"}
 

@@ -10,7 +10,7 @@ from services.ledger.app import policy_of
 from services.ledger.consumer import LedgerConsumer
 from services.ledger.faults import Faults
 from services.ledger.metrics import LedgerMetrics
-from shared.settings import LedgerSettings
+from services.ledger.settings import LedgerSettings
 
 SETTINGS = LedgerSettings(
     environment="test",

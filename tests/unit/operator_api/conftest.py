@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from services.operator_api.app import Dependencies, create_app
-from shared.settings import OperatorApiSettings
+from services.operator_api.settings import OperatorApiSettings
 from tests.unit.operator_api.fakes import FakeLedger, FakeProvider, FakeStore
 
 TOKEN = "unit-test-token"

@@ -20,6 +20,21 @@ async def test_an_account_shows_its_balance_with_the_currencys_decimals(api: Api
     assert response.json()["balance"] == "2050.00"
 
 
+async def test_a_balance_is_the_account_without_its_times_in_the_accounts_order(api: Api) -> None:
+    api.store.add_account("u1", "BRL", balance=205000)
+
+    account = (await api.http.get("/accounts/u1/BRL")).json()
+    balance = (await api.http.get("/accounts/u1/BRL/balance")).json()
+
+    assert list(balance.items()) == [
+        ("user_id", "u1"),
+        ("currency", "BRL"),
+        ("balance", "2050.00"),
+        ("blocked", False),
+    ]
+    assert {key: account[key] for key in balance} == balance
+
+
 async def test_an_unknown_account_is_account_not_found(api: Api) -> None:
     response = await api.http.get("/accounts/nobody/BRL")
 
