@@ -27,11 +27,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.ingress.app import create_app
+from services.ingress.settings import IngressSettings
 from services.ingress.signature import sign
 from shared.jsonwire import dumps_compact
 from shared.kafka_rpc import RpcReply, RpcStats
 from shared.logs import configure_logging
-from shared.settings import IngressSettings
 
 BASE_URL = "http://127.0.0.1:8080"
 PATH = "/webhooks/hypetech/bet"

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from services.ledger.app import policy_of
 from services.ledger.faults import Faults
+from services.ledger.settings import LedgerSettings
 from services.ledger.store import KEY_LOOKUPS_ONLY
 from services.ledger.unit_of_work import Entry, UnitOfWork
 from shared.contracts.commands import (
@@ -40,7 +41,6 @@ from shared.contracts.commands import (
 from shared.db.databases import migrated_database
 from shared.db.pool import create_pool
 from shared.infra.stack import local_stack
-from shared.settings import LedgerSettings
 
 PLAYERS = 50
 _PLANS = """

@@ -22,10 +22,10 @@ from ledger_harness import operator, webhook
 from services.ledger import store
 from services.ledger.app import policy_of
 from services.ledger.faults import Faults
+from services.ledger.settings import LedgerSettings
 from services.ledger.unit_of_work import Entry, UnitOfWork
 from shared.contracts.commands import OperatorKind, WebhookKind
 from shared.db.pool import create_pool
-from shared.settings import LedgerSettings
 
 pytestmark = pytest.mark.integration
 
