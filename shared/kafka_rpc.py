@@ -35,6 +35,7 @@ from aiokafka.errors import KafkaError
 from shared import kafka, tracing
 from shared.command_auth import REPLY, command_headers
 from shared.contracts.topics import (
+    COMMANDS,
     HEADER_CONTENT_TYPE,
     HEADER_CORRELATION_ID,
     reply_topic,
@@ -398,3 +399,16 @@ def _raise_any(outcomes: Sequence[object]) -> None:
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
+
+
+async def ledger_client(
+    stack: contextlib.AsyncExitStack, settings: CommonSettings, *, instance_id: str, client_id: str
+) -> KafkaRpcClient:
+    """A started client of the ledger's command topic, stopped when ``stack`` closes (for the
+    services that ask the ledger from within their start-up stack)."""
+    client = KafkaRpcClient(
+        settings, request_topic=COMMANDS, instance_id=instance_id, client_id=client_id
+    )
+    await client.start()
+    stack.push_async_callback(client.stop)
+    return client

@@ -40,12 +40,11 @@ from services.operator_api.metrics import ApiMetrics, MetricsMiddleware
 from services.operator_api.ports import GameProvider, Ledger, Store
 from services.operator_api.provider import HypetechProvider
 from services.operator_api.settings import OperatorApiSettings
-from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
 from shared.http_server import HttpServerConfig, run, server_config
 from shared.hypetech import HypetechClient
-from shared.kafka_rpc import KafkaRpcClient
+from shared.kafka_rpc import ledger_client
 from shared.logs import configure_logging, get_logger
 from shared.metrics_access import MetricsTokenGuard
 from shared.tracing import TracingMiddleware, configure_tracing
@@ -144,14 +143,12 @@ def create_app(
                 stack.push_async_callback(pool.close)
                 ctx.store = PostgresStore(pool, currencies)
             if deps.ledger is None:
-                rpc = KafkaRpcClient(
+                rpc = await ledger_client(
+                    stack,
                     settings,
-                    request_topic=COMMANDS,
                     instance_id=settings.instance_id,
                     client_id="hypeledger-operator-api",
                 )
-                await rpc.start()
-                stack.push_async_callback(rpc.stop)
                 ctx.ledger = KafkaLedger(rpc, settings.ledger_timeout_s)
 
                 async def ledger_link() -> bool:

@@ -20,12 +20,11 @@ from services.reconciler.runner import Progress, Reconciler, RunRequest, utc_now
 from services.reconciler.settings import ReconcilerSettings
 from services.reconciler.settling import RoundSettler
 from services.reconciler.store import AnotherRunActive, ReconcilerStore
-from shared.contracts.topics import COMMANDS
 from shared.currencies import CurrencyTable
 from shared.db.pool import create_pool
 from shared.hypetech import HypetechClient
 from shared.kafka import producer
-from shared.kafka_rpc import KafkaRpcClient
+from shared.kafka_rpc import ledger_client
 from shared.logs import configure_logging, get_logger
 from shared.probes import ProbeServer, probes_app
 from shared.tracing import configure_tracing
@@ -67,14 +66,9 @@ async def build(settings: ReconcilerSettings) -> AsyncIterator[ReconcilerApp]:
         stack.push_async_callback(kafka_producer.stop)
         settler = None
         if settings.settle_lost_on_finished_rounds:
-            rpc = KafkaRpcClient(
-                settings,
-                request_topic=COMMANDS,
-                instance_id=settings.instance_id,
-                client_id="hypeledger-reconciler",
+            rpc = await ledger_client(
+                stack, settings, instance_id=settings.instance_id, client_id="hypeledger-reconciler"
             )
-            await rpc.start()
-            stack.push_async_callback(rpc.stop)
             settler = RoundSettler(
                 rpc, store, metrics, timeout_s=settings.ledger_timeout_s, clock=utc_now
             )
