@@ -12,6 +12,7 @@ invalid data must be refused with a 4xx.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,6 +57,21 @@ def served(common_env: dict[str, Any]) -> Iterator[Stack]:
 schema = schemathesis.openapi.from_dict(openapi.document(), config=config())
 
 
+#: How many generated requests got each status, for the last test.
+ANSWERED: Counter[int] = Counter()
+
+
 @schema.parametrize()
 def test_every_answer_is_documented(case: Case, served: Stack) -> None:
-    case.call_and_validate(base_url=served.api_url)
+    response = case.call_and_validate(base_url=served.api_url)
+
+    ANSWERED[response.status_code] += 1
+
+
+def test_the_generated_requests_were_authenticated_and_refused_as_documented() -> None:
+    """Runs after the test above (same module, in order): valid and invalid requests got
+    through the bearer check to the handlers (2xx, 400, 404), and unauthenticated ones 401."""
+    operations = sum(len(methods) for methods in openapi.document()["paths"].values())
+
+    assert sum(ANSWERED.values()) >= operations * EXAMPLES, ANSWERED
+    assert {200, 400, 401, 404} <= set(ANSWERED), ANSWERED
