@@ -107,12 +107,14 @@ _MONEY_RESPONSE = {
 }  # fmt: skip
 _BALANCE_RESPONSE = {
     "type": "object",
-    "properties": dict.fromkeys(
-        ("user_id", "currency", "balance", "hypetech_session_token", "old_balance",
-         "new_balance"),
-        _STRING,
-    ),
-}  # fmt: skip
+    "properties": {
+        **dict.fromkeys(("user_id", "currency", "balance", "old_balance", "new_balance"), _STRING),
+        "hypetech_session_token": {
+            "type": ["string", "null"],
+            "description": "the request's session_token; null without one",
+        },
+    },
+}
 _PROBLEM = {
     "type": "object",
     "required": ["type", "title", "status", "detail"],
