@@ -170,9 +170,23 @@ _INGRESS_PROBLEMS = (
 )  # fmt: skip
 
 
+#: The fields a balance read reads (``normalise``); it ignores the others, whatever they hold.
+_BALANCE_READS = (
+    "user_id", "currency", "session_token", "provider", "provider_tx_id", "round_id",
+    "action_id", "game", "action",
+)  # fmt: skip
+
+
+def _fields(kind: WebhookKind) -> dict[str, Any]:
+    if kind is WebhookKind.BALANCE:
+        return {name: _MONEY_FIELDS[name] for name in _BALANCE_READS}
+    return _MONEY_FIELDS
+
+
 def _operation(route: WebhookRoute, method: str) -> dict[str, Any]:
     kind = route.kind
-    schema = {"type": "object", "properties": _MONEY_FIELDS, "required": _REQUIRED[kind]}
+    fields = _fields(kind)
+    schema = {"type": "object", "properties": fields, "required": _REQUIRED[kind]}
     response = _BALANCE_RESPONSE if kind is WebhookKind.BALANCE else _MONEY_RESPONSE
     operation: dict[str, Any] = {
         "operationId": f"{kind.value}_{method}_{route.path.strip('/').replace('/', '_')}",
@@ -196,7 +210,7 @@ def _operation(route: WebhookRoute, method: str) -> dict[str, Any]:
     else:
         operation["parameters"] = [
             {"name": name, "in": "query", "required": name in _REQUIRED[kind], "schema": spec}
-            for name, spec in _MONEY_FIELDS.items()
+            for name, spec in fields.items()
         ]
     return operation
 
