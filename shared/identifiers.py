@@ -122,13 +122,22 @@ def _pydantic_rule(check: Callable[[object, str], str]) -> BeforeValidator:
 #: Field metadata first (it shapes the JSON schema), then the rule (it runs before any of it).
 _RULES = "NFC; no control, format (bidi, zero-width) or surrounding space characters"
 
+#: What of the rules a JSON Schema ``pattern`` can say (no ASCII control character, no space at
+#: either end); the Unicode rules (format characters, other spaces, NFC) are in the description.
+SAFE_TEXT_PATTERN: Final = r"^[^ \x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^ \x00-\x1f\x7f])?$"
+#: ``SAFE_TEXT_PATTERN`` for a user id: also no ``/``, and not ``.`` or ``..``.
+USER_ID_PATTERN: Final = r"^(?!\.\.?$)[^ /\x00-\x1f\x7f](?:[^/\x00-\x1f\x7f]*[^ /\x00-\x1f\x7f])?$"
+USER_ID_RULES: Final = (
+    f"A player's id: 1 to {MAX_USER_ID} characters; {_RULES}; no '/', not '.' or '..'."
+)
+
 UserId = Annotated[
     str,
     Field(
         min_length=1,
         max_length=MAX_USER_ID,
-        pattern=r"^[^/]+$",
-        description=f"A player's id: {_RULES}; no '/', not '.' or '..'.",
+        description=USER_ID_RULES,
+        json_schema_extra={"pattern": USER_ID_PATTERN},
     ),
     _pydantic_rule(user_id),
 ]

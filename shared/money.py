@@ -26,6 +26,8 @@ MAX_MAJOR = Decimal("1e12")
 #: A decimal numeral in ASCII: what a JSON number or a numeric string may look like, with nothing
 #: around it. ``Decimal`` alone would also take underscores (``1_000``), any Unicode digit
 #: (``"\u0663"``, full-width ``"\uff11\uff10"``) and surrounding whitespace (``" 5 "``).
+#: Longest amount string accepted.
+MAX_AMOUNT_CHARS = 64
 _NUMERAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
@@ -56,8 +58,8 @@ def to_decimal(value: object) -> Decimal:
         number = Decimal(value)
     elif isinstance(value, str):
         text = value
-        if not text or len(text) > 64:
-            raise InvalidAmount("an amount string must hold 1 to 64 characters")
+        if not text or len(text) > MAX_AMOUNT_CHARS:
+            raise InvalidAmount(f"an amount string must hold 1 to {MAX_AMOUNT_CHARS} characters")
         if _NUMERAL.fullmatch(text) is None:
             raise InvalidAmount(
                 f"{value!r} is not a number in ASCII decimal text such as 25.00 "

@@ -9,16 +9,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from services.ingress.normalise import (
+    MAX_EXTRA_DATA_CHARS,
+    MAX_ID_CHARS,
+    MAX_ID_DIGITS,
+    MAX_TEXT_CHARS,
+)
 from services.ingress.webhooks import WebhookRoute
 from shared.contracts.commands import WebhookKind
 from shared.contracts.problems import PROBLEM_CONTENT_TYPE, PROBLEM_STATUS
 from shared.currencies import ISO_4217_EXPONENTS
+from shared.money import MAX_AMOUNT_CHARS
 
-_TEXT = {"type": "string"}
-_ID = {"oneOf": [{"type": "string"}, {"type": "integer"}], "description": "string or number"}
+#: No control character (nor an unpaired surrogate, which JSON Schema cannot say).
+_NO_CONTROL = "^[^\\x00-\\x1f\\x7f]*$"
+_STRING = {"type": "string"}
+_TEXT = {"type": "string", "maxLength": MAX_TEXT_CHARS, "pattern": _NO_CONTROL}
+_ID = {
+    "anyOf": [
+        {"type": "string", "maxLength": MAX_ID_CHARS, "pattern": _NO_CONTROL},
+        {"type": "number"},
+    ],
+    "description": f"string, or a number of at most {MAX_ID_DIGITS} digits (read exactly)",
+}
+#: ASCII decimal text as ``shared.money.to_decimal`` reads it.
+_DECIMAL_TEXT = "^[+-]?(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 _AMOUNT = {
-    "oneOf": [{"type": "number"}, {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$"}],
-    "description": "exact decimal; at most the currency's decimals",
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "minLength": 1, "maxLength": MAX_AMOUNT_CHARS, "pattern": _DECIMAL_TEXT},
+    ],
+    "description": "exact decimal, not below 0 (a paid bet's above 0), with at most the "
+    "currency's decimals (else 400 invalid-amount)",
 }
 
 _MONEY_FIELDS: dict[str, Any] = {
@@ -31,12 +53,26 @@ _MONEY_FIELDS: dict[str, Any] = {
     "action": _TEXT,
     "round_id": _ID,
     "action_id": {**_ID, "description": "V1 name of round_id"},
-    "mode": {"type": "string", "enum": ["default", "free"]},
-    "count_register": {"oneOf": [{"type": "integer"}, {"type": "string", "pattern": "^[0-9]+$"}]},
+    "mode": {
+        "type": "string",
+        "enum": ["default", "free"],
+        "description": "read in any case, spaces around ignored",
+    },
+    "count_register": {
+        "anyOf": [
+            {"type": "integer", "minimum": 0, "maximum": 10**9 - 1},
+            {"type": "string", "pattern": "^\\s*[0-9]{1,9}\\s*$"},
+        ]
+    },
     "session_token": _TEXT,
     "platform": {**_TEXT, "description": "V1 only"},
     "bonus_code": _TEXT,
-    "extra_data": _TEXT,
+    "extra_data": {
+        "type": "string",
+        "maxLength": MAX_EXTRA_DATA_CHARS,
+        "pattern": "^[^\\x00]*$",
+        "description": "free text, echoed verbatim",
+    },
     "linked_tx_id": {**_ID, "description": "V4: the transaction this one settles or rolls back"},
     "rollback_provider_tx_id": {**_ID, "description": "V1: the transaction rolled back"},
     "agreggator": {**_TEXT, "description": "V4 win spelling of aggregator"},
@@ -66,30 +102,32 @@ _MONEY_RESPONSE = {
     "properties": dict.fromkeys(
         ("operator_tx_id", "new_balance", "old_balance", "user_id", "currency", "provider",
          "provider_tx_id"),
-        _TEXT,
+        _STRING,
     ),
 }  # fmt: skip
 _BALANCE_RESPONSE = {
     "type": "object",
-    "properties": dict.fromkeys(
-        ("user_id", "currency", "balance", "hypetech_session_token", "old_balance",
-         "new_balance"),
-        _TEXT,
-    ),
-}  # fmt: skip
+    "properties": {
+        **dict.fromkeys(("user_id", "currency", "balance", "old_balance", "new_balance"), _STRING),
+        "hypetech_session_token": {
+            "type": ["string", "null"],
+            "description": "the request's session_token; null without one",
+        },
+    },
+}
 _PROBLEM = {
     "type": "object",
     "required": ["type", "title", "status", "detail"],
     "properties": {
         "type": {"type": "string", "format": "uri"},
-        "title": _TEXT,
+        "title": _STRING,
         "status": {"type": "integer"},
         "statusCode": {"type": "integer"},
-        "detail": _TEXT,
-        "instance": _TEXT,
-        "field": _TEXT,
-        "balance": _TEXT,
-        "provider_tx_id": _TEXT,
+        "detail": _STRING,
+        "instance": _STRING,
+        "field": _STRING,
+        "balance": _STRING,
+        "provider_tx_id": _STRING,
     },
 }
 
@@ -132,9 +170,23 @@ _INGRESS_PROBLEMS = (
 )  # fmt: skip
 
 
+#: The fields a balance read reads (``normalise``); it ignores the others, whatever they hold.
+_BALANCE_READS = (
+    "user_id", "currency", "session_token", "provider", "provider_tx_id", "round_id",
+    "action_id", "game", "action",
+)  # fmt: skip
+
+
+def _fields(kind: WebhookKind) -> dict[str, Any]:
+    if kind is WebhookKind.BALANCE:
+        return {name: _MONEY_FIELDS[name] for name in _BALANCE_READS}
+    return _MONEY_FIELDS
+
+
 def _operation(route: WebhookRoute, method: str) -> dict[str, Any]:
     kind = route.kind
-    schema = {"type": "object", "properties": _MONEY_FIELDS, "required": _REQUIRED[kind]}
+    fields = _fields(kind)
+    schema = {"type": "object", "properties": fields, "required": _REQUIRED[kind]}
     response = _BALANCE_RESPONSE if kind is WebhookKind.BALANCE else _MONEY_RESPONSE
     operation: dict[str, Any] = {
         "operationId": f"{kind.value}_{method}_{route.path.strip('/').replace('/', '_')}",
@@ -158,7 +210,7 @@ def _operation(route: WebhookRoute, method: str) -> dict[str, Any]:
     else:
         operation["parameters"] = [
             {"name": name, "in": "query", "required": name in _REQUIRED[kind], "schema": spec}
-            for name, spec in _MONEY_FIELDS.items()
+            for name, spec in fields.items()
         ]
     return operation
 

@@ -16,7 +16,18 @@ from shared.contracts.protection import ExclusionKind, LimitKind, LimitPeriod
 from shared.identifiers import Currency, UserId
 from shared.money import AsciiDecimal
 
-ShortText = Annotated[str, StringConstraints(max_length=500)]
+#: Free text holds no NUL (Postgres text cannot store it: 400, not a failed write); ids follow
+#: ``shared.identifiers``, which refuses every control character.
+NO_NUL = r"^[^\x00]*$"
+#: ``NO_NUL``, and more than white space.
+SOME_TEXT = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+def text(*, min_length: int = 0, max_length: int, pattern: str = NO_NUL) -> StringConstraints:
+    return StringConstraints(min_length=min_length, max_length=max_length, pattern=pattern)
+
+
+ShortText = Annotated[str, text(max_length=500)]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,14 +64,14 @@ class LaunchGame(BaseModel):
     model_config = _STRICT
 
     user_id: UserId
-    game: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    game: Annotated[str, text(min_length=1, max_length=100)]
     currency: Currency | None = Field(
         default=None,
         description="Needed only when the player holds accounts in several currencies.",
     )
-    language: Annotated[str, StringConstraints(min_length=2, max_length=10)] = "en"
-    username: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    avatar: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    language: Annotated[str, text(min_length=2, max_length=10)] = "en"
+    username: Annotated[str, text(min_length=1, max_length=100)]
+    avatar: Annotated[str, text(max_length=1000)] | None = None
     expires_in_minutes: int = Field(default=60, ge=1, le=24 * 60)
     extra_data: ShortText | None = None
 
@@ -70,13 +81,13 @@ class GrantFreeBets(BaseModel):
 
     user_id: UserId
     currency: Currency
-    game: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    game: Annotated[str, text(min_length=1, max_length=100)]
     quantity: int = Field(ge=1, le=10_000)
     value: AsciiDecimal = Field(
         description="Value of each free bet, decimal string in major units."
     )
     expires_at: AwareDatetime
-    bonus_code: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    bonus_code: Annotated[str, text(min_length=1, max_length=100)] | None = None
     max_multiplier: AsciiDecimal | None = Field(default=None, gt=1)
 
 
@@ -91,7 +102,8 @@ class ChangeFindingStatus(BaseModel):
 
     status: FindingStatus
     changed_by: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=SOME_TEXT),
     ]
     note: ShortText | None = None
 
@@ -105,7 +117,10 @@ class TimeWindow(BaseModel):
     until: datetime | None = None
 
 
-Who = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Who = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=SOME_TEXT),
+]
 
 
 class SetLimit(BaseModel):

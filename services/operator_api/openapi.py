@@ -25,7 +25,17 @@ from services.operator_api.models import (
 from services.operator_api.pages import DEFAULT_LIMIT, MAX_LIMIT
 from services.operator_api.reports import MONEY_FIELDS
 from shared.contracts.problems import PROBLEM_CONTENT_TYPE, PROBLEM_STATUS
+from shared.contracts.protection import ExclusionKind, LimitKind, LimitPeriod, period_fits
 from shared.currencies import ISO_4217_EXPONENTS
+from shared.identifiers import (
+    MAX_KEY,
+    MAX_PROVIDER_ID,
+    MAX_USER_ID,
+    SAFE_TEXT_PATTERN,
+    USER_ID_PATTERN,
+    USER_ID_RULES,
+)
+from shared.money import MAX_AMOUNT_CHARS
 
 TITLE = "hypeledger operator API"
 VERSION = "1.0.0"
@@ -42,7 +52,14 @@ _REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     Exclude,
 )
 
-_USER = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_USER_ID = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_USER_ID,
+    "pattern": USER_ID_PATTERN,
+    "description": USER_ID_RULES,
+}
+_USER = {"name": "user_id", "in": "path", "required": True, "schema": _USER_ID}
 _CURRENCY_REF = {"$ref": "#/components/schemas/CurrencyCode"}
 _CURRENCY = {"name": "currency", "in": "path", "required": True, "schema": _CURRENCY_REF}
 #: A finding id is at most 18 digits (larger ones are answered 404 without a lookup).
@@ -52,15 +69,33 @@ _FINDING = {
     "required": True,
     "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
 }
+#: An id the provider gave, or an idempotency key (``shared.identifiers``).
+_SAFE_TEXT = {"type": "string", "minLength": 1, "pattern": SAFE_TEXT_PATTERN}
+
+
+def _or_blank(schema: dict[str, Any], blank: str = r"^\s*$") -> dict[str, Any]:
+    """``schema``, or a blank value, which the server reads as not given."""
+    return {"anyOf": [schema, {"type": "string", "pattern": blank}]}
+
+
+_KEY_RULES = (
+    f"1 to {MAX_KEY} characters; NFC; no control, format (bidi, zero-width) or surrounding "
+    "space characters. Unique per intended operation: the same key and body get the same answer; "
+    "the same key with another request gets 409 duplicate-transaction-mismatch."
+)
 _KEY_REQUIRED = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": True,
-    "description": "Unique per intended operation. The same key and body get the same answer; "
-    "the same key with another request gets 409 duplicate-transaction-mismatch.",
-    "schema": {"type": "string", "maxLength": 200},
+    "description": _KEY_RULES + " Missing or blank: 400 idempotency-key-required.",
+    "schema": {**_SAFE_TEXT, "maxLength": MAX_KEY},
 }
-_KEY_OPTIONAL = {**_KEY_REQUIRED, "required": False}
+_KEY_OPTIONAL = {
+    **_KEY_REQUIRED,
+    "required": False,
+    "description": _KEY_RULES + " Missing or blank: the server makes one up (no replay).",
+    "schema": _or_blank({**_SAFE_TEXT, "maxLength": MAX_KEY}),
+}
 
 
 def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -81,44 +116,59 @@ _PAGING = [
     ),
     _query("cursor", "next_cursor of the previous page (opaque; valid for the same filters)."),
 ]
+#: A filter left empty is no filter.
+_EMPTY = "^$"
+_PROVIDER_ID_FILTER = _or_blank({**_SAFE_TEXT, "maxLength": MAX_PROVIDER_ID}, _EMPTY)
+#: A time with its UTC offset; blank is not given.
+_TIME_FILTER = _or_blank({"type": "string", "format": "date-time"})
 _HISTORY_FILTERS = [
     _query(
         "kind",
-        "Transaction kind: bet, win, rollback, deposit, withdraw...",
-        {"type": "string", "pattern": KIND_PATTERN.pattern},
+        "Transaction kind: bet, win, rollback, deposit, withdraw... (empty: any).",
+        _or_blank({"type": "string", "pattern": KIND_PATTERN.pattern}, _EMPTY),
     ),
-    _query("round_id", "Only this game round."),
-    _query("session_token", "Only this Hypetech session."),
+    _query("round_id", "Only this game round (empty: any).", _PROVIDER_ID_FILTER),
+    _query("session_token", "Only this Hypetech session (empty: any).", _PROVIDER_ID_FILTER),
     _query(
         "since",
-        "From this time on (ISO 8601 with offset, inclusive).",
-        {"type": "string", "format": "date-time"},
+        "From this time on (RFC 3339 with offset, inclusive; blank: no bound).",
+        _TIME_FILTER,
     ),
     _query(
         "until",
-        "Before this time (ISO 8601 with offset, exclusive).",
-        {"type": "string", "format": "date-time"},
+        "Before this time (RFC 3339 with offset, exclusive; blank: no bound).",
+        _TIME_FILTER,
     ),
     *_PAGING,
 ]
 _FINDING_FILTERS = [
-    _query("status", "open, resolved or ignored.", {"enum": [s.value for s in FindingStatus]}),
+    _query(
+        "status",
+        "open, resolved or ignored (empty: any).",
+        _or_blank({"enum": [s.value for s in FindingStatus]}, _EMPTY),
+    ),
     _query(
         "class",
-        "Finding class, e.g. missing_in_ledger.",
-        {"type": "string", "pattern": CLASS_PATTERN.pattern},
+        "Finding class, e.g. missing_in_ledger (empty: any).",
+        _or_blank({"type": "string", "pattern": CLASS_PATTERN.pattern}, _EMPTY),
     ),
-    _query("session_id", "Only this session."),
-    _query("user_id", "Only this player."),
+    _query("session_id", "Only this session (empty: any).", _PROVIDER_ID_FILTER),
+    _query("user_id", "Only this player (empty: any).", _or_blank(_USER_ID, _EMPTY)),
     *_PAGING,
 ]
 
 _ACCOUNT = {"$ref": "#/components/schemas/Account"}
-_LEDGER_REPLY = {
-    "description": "The ledger's stored answer, passed through byte for byte: the same "
-    "key and body always get the same status and body.",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LedgerReply"}}},
-}
+
+
+def _ledger_reply(schema: str) -> dict[str, Any]:
+    return {
+        "description": "The ledger's stored answer, passed through byte for byte: the same "
+        "key and body always get the same status and body.",
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+_LEDGER_REPLY = _ledger_reply("LedgerReply")
 
 
 def _page(item: dict[str, Any]) -> dict[str, Any]:
@@ -140,18 +190,56 @@ def _ok(description: str, schema: dict[str, Any], status: str = "200") -> dict[s
     return {status: {"description": description, "content": content}}
 
 
+_PROBLEM_PREFIX = "Problem: "
+
+
 def _problems(*slugs: str) -> dict[str, Any]:
     """Problem responses by status; each lists the problem types it can carry."""
     by_status: dict[str, list[str]] = {}
     for slug in ("unauthorized", *slugs):
-        by_status.setdefault(str(PROBLEM_STATUS[slug][0]), []).append(slug)
+        names = by_status.setdefault(str(PROBLEM_STATUS[slug][0]), [])
+        if slug not in names:
+            names.append(slug)
     return {
         status: {
-            "description": "Problem: " + ", ".join(names),
+            "description": _PROBLEM_PREFIX + ", ".join(names),
             "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
         for status, names in sorted(by_status.items())
     }
+
+
+def _input_problems(parameters: list[dict[str, Any]], body: dict[str, Any] | None) -> list[str]:
+    """The problems the server answers for what a request carries, whatever the operation:
+    a path id or query value breaking its rules, an unknown currency, a bad body, a key."""
+    slugs: list[str] = []
+    names = {parameter["name"] for parameter in parameters}
+    if parameters or body is not None:
+        slugs.append("invalid-field")
+    if "currency" in names:
+        slugs.append("unknown-currency")
+    if body is not None:
+        slugs += ["malformed-request", "payload-too-large"]
+    for parameter in parameters:
+        if parameter["name"] == _KEY_REQUIRED["name"]:
+            slugs.append("duplicate-transaction-mismatch")
+            if parameter["required"]:
+                slugs.append("idempotency-key-required")
+    return slugs
+
+
+def _with_problems(responses: dict[str, Any], slugs: list[str]) -> dict[str, Any]:
+    """``responses`` with each of ``slugs`` named by the problem response of its status."""
+    merged = dict(responses)
+    for status, response in _problems(*slugs).items():
+        if status not in merged:
+            merged[status] = response
+            continue
+        names = merged[status]["description"].removeprefix(_PROBLEM_PREFIX).split(", ")
+        wanted = response["description"].removeprefix(_PROBLEM_PREFIX).split(", ")
+        names += [name for name in wanted if name not in names]
+        merged[status] = {**merged[status], "description": _PROBLEM_PREFIX + ", ".join(names)}
+    return dict(sorted(merged.items()))
 
 
 def _body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
@@ -171,7 +259,12 @@ def _operation(
     body: dict[str, Any] | None = None,
     tag: str,
 ) -> dict[str, Any]:
-    operation: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
+    implied = _input_problems(parameters or [], body)
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "responses": _with_problems(responses, implied) if implied else responses,
+    }
     if parameters:
         operation["parameters"] = parameters
     if body is not None:
@@ -230,11 +323,13 @@ _PROTECTION = {
 }
 
 
-def _protection_command(summary: str, model: type[BaseModel], *slugs: str) -> dict[str, Any]:
+def _protection_command(
+    summary: str, model: type[BaseModel], reply: str, *slugs: str
+) -> dict[str, Any]:
     return _operation(
         summary,
         {
-            "200": _LEDGER_REPLY,
+            "200": _ledger_reply(reply),
             **_problems(
                 "account-not-found",
                 "unknown-currency",
@@ -265,10 +360,13 @@ def _protection_paths(account: str) -> dict[str, Any]:
                 "Set a limit: a new or lower one at once, a higher one after the cooling-off "
                 "period",
                 SetLimit,
+                "LimitReply",
                 "invalid-amount",
             ),
             "delete": _protection_command(
-                "Remove a limit: it stays in force for the cooling-off period", RemoveLimit
+                "Remove a limit: it stays in force for the cooling-off period",
+                RemoveLimit,
+                "LimitReply",
             ),
         },
         f"{account}/limits/history": {
@@ -294,6 +392,7 @@ def _protection_paths(account: str) -> dict[str, Any]:
                 "Self-exclude (until a date or indefinitely) or time out: bets, deposits and "
                 "launches are refused; never lifted early",
                 Exclude,
+                "ExclusionReply",
             )
         },
     }
@@ -360,8 +459,8 @@ def _paths() -> dict[str, Any]:
                     _CURRENCY,
                     _query(
                         "at",
-                        "The balance as of this time (ISO 8601 with offset).",
-                        {"type": "string", "format": "date-time"},
+                        "The balance as of this time (RFC 3339 with offset; blank: now).",
+                        _TIME_FILTER,
                     ),
                 ],
                 tag="accounts",
@@ -451,6 +550,7 @@ def _paths() -> dict[str, Any]:
                         "player-self-excluded",
                         "invalid-amount",
                         "invalid-field",
+                        "game-not-found",
                         "provider-error",
                     ),
                 },
@@ -473,6 +573,7 @@ def _paths() -> dict[str, Any]:
                         "player-blocked",
                         "player-self-excluded",
                         "invalid-field",
+                        "game-not-found",
                         "provider-error",
                     ),
                 },
@@ -574,6 +675,7 @@ _NULLABLE_STRING = {"type": ["string", "null"]}
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 _MONEY = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "example": "2050.00"}
+_NULLABLE_MONEY = {**_MONEY, "type": ["string", "null"]}
 
 
 def _response_schemas() -> dict[str, Any]:
@@ -615,6 +717,13 @@ def _response_schemas() -> dict[str, Any]:
         "status_changed_by": _NULLABLE_STRING,
         "status_changed_at": _NULLABLE_TIME,
         "status_reason": _NULLABLE_STRING,
+    }
+    command: dict[str, Any] = {
+        "operator_tx_id": _STRING,
+        "kind": _STRING,
+        "idempotency_key": _NULLABLE_STRING,
+        "user_id": _STRING,
+        "currency": _STRING,
     }
     change: dict[str, Any] = {
         "version": {"type": "integer"},
@@ -674,6 +783,28 @@ def _response_schemas() -> dict[str, Any]:
             status=_STRING,
             old_balance={"type": ["string", "null"]},
             new_balance={"type": ["string", "null"]},
+        ),
+        "LimitReply": _object(
+            [*command, "limit", "period", "limit_amount", "requested", "effective_at"],
+            **command,
+            limit={"enum": [k.value for k in LimitKind]},
+            period={"enum": [p.value for p in LimitPeriod]},
+            limit_amount={
+                **_NULLABLE_MONEY,
+                "description": "In force after this change (null: no limit).",
+            },
+            requested={
+                **_NULLABLE_MONEY,
+                "description": "The amount asked for (null: a removal).",
+            },
+            effective_at=_TIME,
+        ),
+        "ExclusionReply": _object(
+            [*command, "exclusion", "since", "until"],
+            **command,
+            exclusion={"enum": [k.value for k in ExclusionKind]},
+            since=_TIME,
+            until=_NULLABLE_TIME,
         ),
         "Transaction": _object([*history, "provider"], **history, provider=_STRING),
         "Posting": _object(
@@ -753,7 +884,54 @@ def _schemas() -> dict[str, Any]:
         schemas.update(schema.pop("$defs", {}))
         _currency_by_code(schema)
         schemas[model.__name__] = schema
+    _request_rules(schemas)
     return schemas
+
+
+#: A decimal in ASCII text (``shared.money.to_decimal``) with a non-zero digit: more than 0.
+_POSITIVE_TEXT = r"^\+?(?=[0-9.]*[1-9])(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+
+#: Any decimal in ASCII text; above 1 is checked by the server (400).
+_DECIMAL_TEXT = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+
+
+def _decimal(minimum: int) -> list[dict[str, Any]]:
+    """A decimal above ``minimum`` (0 or 1): a JSON number or decimal text."""
+    text = _POSITIVE_TEXT if minimum == 0 else _DECIMAL_TEXT
+    return [
+        {"type": "number", "exclusiveMinimum": minimum},
+        {"type": "string", "minLength": 1, "maxLength": MAX_AMOUNT_CHARS, "pattern": text},
+    ]
+
+
+def _request_rules(schemas: dict[str, Any]) -> None:
+    """What the server checks beyond the models' field types, stated in their schemas: amounts
+    above zero (and no finer than the currency: 400 invalid-amount), the period each limit kind
+    takes and a time-out's end."""
+    for model, field in (("MoneyMovement", "amount"), ("SetLimit", "amount")):
+        schemas[model]["properties"][field]["anyOf"] = _decimal(0)
+    grant = schemas["GrantFreeBets"]["properties"]
+    grant["value"]["anyOf"] = _decimal(0)
+    grant["max_multiplier"]["anyOf"] = [*_decimal(1), {"type": "null"}]
+    pairs = [
+        {
+            "properties": {
+                "limit": {"enum": [kind.value for kind in LimitKind if period_fits(kind, period)]},
+                "period": {"const": period.value},
+            }
+        }
+        for period in LimitPeriod
+    ]
+    for model in ("SetLimit", "RemoveLimit"):
+        schemas[model]["anyOf"] = pairs
+        schemas[model]["description"] += (
+            " The period is bet for max_bet; day, week or month for the others."
+        )
+    schemas["Exclude"]["anyOf"] = [
+        {"properties": {"kind": {"const": ExclusionKind.SELF_EXCLUSION.value}}},
+        {"required": ["until"], "properties": {"until": {"type": "string"}}},
+    ]
+    schemas["Exclude"]["description"] += " A time-out needs until; until must be in the future."
 
 
 def _currency_by_code(schema: dict[str, Any]) -> None:

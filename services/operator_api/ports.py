@@ -30,6 +30,14 @@ class ProviderFailed(Exception):
         self.provider_status = provider_status
 
 
+class UnknownGame(ProviderFailed):
+    """The provider refused the game, and its game list does not hold it."""
+
+    def __init__(self, game: str, detail: str) -> None:
+        super().__init__(detail, provider_status=404)
+        self.game = game
+
+
 class Ledger(Protocol):
     async def send(self, command: OperatorCommand) -> LedgerReply:
         """Publish ``command`` keyed by its player and wait for the ledger's reply."""

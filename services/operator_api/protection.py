@@ -185,11 +185,15 @@ def routes(ctx: Context) -> list[Route]:
         kind = OperatorKind.TIME_OUT if timed else OperatorKind.EXCLUDE
         return await send_command(ctx, request, kind, key, account, asked=body, until=body.until)
 
+    by_method = {"GET": show, "HEAD": show, "PUT": set_limit, "DELETE": remove_limit}
+
+    async def limits(request: Request) -> Response:
+        return await by_method[request.method](request)
+
     account = "/accounts/{user_id}/{currency}"
     return [
-        Route(f"{account}/limits", show, methods=["GET"]),
-        Route(f"{account}/limits", set_limit, methods=["PUT"]),
-        Route(f"{account}/limits", remove_limit, methods=["DELETE"]),
+        # One route for the three methods, so a 405 on the path lists them all in Allow.
+        Route(f"{account}/limits", limits, methods=["GET", "PUT", "DELETE"]),
         Route(f"{account}/limits/history", history, methods=["GET"]),
         Route(f"{account}/exclusion", exclude, methods=["POST"]),
     ]

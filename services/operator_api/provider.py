@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from services.operator_api.http import ProblemError
-from services.operator_api.ports import AccessRequest, FreeBetOffer, ProviderFailed
+from services.operator_api.ports import AccessRequest, FreeBetOffer, ProviderFailed, UnknownGame
 from shared.hypetech import (
     CreateSessionRequest,
     FreeBetRequest,
@@ -21,7 +21,10 @@ from shared.logs import get_logger
 
 def provider_error(call: str, failure: ProviderFailed, **context: Any) -> ProblemError:
     """``failure`` as a 502 ``provider-error``: the provider's words (which may name its
-    internals, or echo what it was sent) go to the log under a reference the answer carries."""
+    internals, or echo what it was sent) go to the log under a reference the answer carries.
+    A game the provider does not list is the caller's mistake: 404 ``game-not-found``."""
+    if isinstance(failure, UnknownGame):
+        return unknown_game(failure)
     reference = uuid.uuid4().hex
     get_logger(__name__).warning(
         "operator_api.provider.failed",
@@ -36,6 +39,16 @@ def provider_error(call: str, failure: ProviderFailed, **context: Any) -> Proble
         f"the game provider did not complete {call}; see the logs under reference {reference}",
         provider_status=failure.provider_status,
         reference=reference,
+    )
+
+
+def unknown_game(failure: UnknownGame) -> ProblemError:
+    """``failure`` as a 404 ``game-not-found``: the caller named a game the provider has not."""
+    return ProblemError(
+        "game-not-found",
+        f"the game provider lists no game {failure.game!r}",
+        field="game",
+        provider_status=failure.provider_status,
     )
 
 
@@ -54,6 +67,21 @@ class HypetechProvider:
     def __init__(self, client: HypetechClient) -> None:
         self.client = client
 
+    async def _refusal(self, game: str, exc: HypetechError) -> ProviderFailed:
+        """Why the provider refused a call naming ``game``: an ``UnknownGame`` when it answered
+        404 and its game list (read now, on this failure only) does not hold the game; otherwise
+        the failure as it is (a 404 is also what a wrong route answers)."""
+        failure = _failure(exc)
+        if not (isinstance(exc, HypetechApiError) and exc.status == 404):
+            return failure
+        try:
+            games = await self.client.list_games()
+        except HypetechError:
+            return failure
+        if any(listed.slug == game for listed in games):
+            return failure
+        return UnknownGame(game, failure.detail)
+
     async def request_access(self, request: AccessRequest) -> str:
         try:
             response = await self.client.create_session(
@@ -70,7 +98,7 @@ class HypetechProvider:
                 )
             )
         except HypetechError as exc:
-            raise _failure(exc) from exc
+            raise await self._refusal(request.game, exc) from exc
         return response.game_url
 
     async def redeem_free_bet(self, offer: FreeBetOffer) -> None:
@@ -88,4 +116,4 @@ class HypetechProvider:
                 )
             )
         except HypetechError as exc:
-            raise _failure(exc) from exc
+            raise await self._refusal(offer.game, exc) from exc

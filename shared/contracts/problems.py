@@ -44,6 +44,7 @@ _STATUS: dict[str, tuple[int, str]] = {
     "not-found": (404, "Not found"),
     "method-not-allowed": (405, "Method not allowed"),
     "idempotency-key-required": (400, "Idempotency-Key header required"),
+    "game-not-found": (404, "Game not found"),
     "provider-error": (502, "Provider error"),
     "internal-error": (500, "Internal server error"),
 }

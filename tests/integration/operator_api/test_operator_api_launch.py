@@ -88,15 +88,19 @@ async def test_a_launch_for_a_blocked_player_is_player_blocked(stack: Stack) -> 
     assert response.json()["type"].endswith("/player-blocked")
 
 
-async def test_a_provider_refusal_is_a_502_without_the_providers_words(stack: Stack) -> None:
+async def test_a_game_the_provider_does_not_list_is_a_404_without_the_providers_words(
+    stack: Stack,
+) -> None:
     user_id = await stack.funded()
 
     response = await stack.api.post("/sessions", json=launch_body(user_id, game="no-such-game"))
 
-    assert response.status_code == 502
-    assert response.json()["type"].endswith("/provider-error")
+    assert response.status_code == 404
+    assert (response.json()["type"].endswith("/game-not-found"), response.json()["field"]) == (
+        True,
+        "game",
+    )
     assert "There is no game" not in response.text
-    assert response.json()["reference"] in response.json()["detail"]
 
 
 async def test_a_free_bet_grant_reaches_the_provider_and_is_recorded(stack: Stack) -> None:
@@ -134,7 +138,8 @@ async def test_a_grant_the_provider_refuses_is_not_recorded(stack: Stack) -> Non
 
     response = await stack.api.post("/free-bets", json=grant_body(user_id, game="no-such-game"))
 
-    assert response.status_code == 502
+    assert response.status_code == 404
+    assert response.json()["type"].endswith("/game-not-found")
     listed = await stack.api.get(f"/accounts/{user_id}/BRL/free-bets")
     assert listed.json()["items"] == []
 

@@ -18,6 +18,8 @@ def allowed(header: str) -> set[str]:
         ("PUT", "/accounts", {"POST"}),
         ("GET", "/findings/7/status", {"POST"}),
         ("PATCH", "/accounts/p1/BRL/balance", {"GET", "HEAD"}),
+        # Three methods on one path: Allow names them all, not the first route's.
+        ("POST", "/accounts/p1/BRL/limits", {"GET", "HEAD", "PUT", "DELETE"}),
     ],
 )
 async def test_answers_a_method_the_route_does_not_take_with_405_and_allow(

@@ -127,3 +127,16 @@ async def test_block_without_a_body_publishes_a_block_command(api: Api) -> None:
 
     assert response.status_code == 200
     assert api.ledger.sent[0].kind is OperatorKind.BLOCK
+
+
+async def test_a_reason_holding_nul_is_refused_and_publishes_nothing(api: Api) -> None:
+    response = await api.http.post(
+        DEPOSIT, json={"amount": "10", "reason": "a\u0000b"}, headers={"Idempotency-Key": "k-nul"}
+    )
+
+    assert response.status_code == 400
+    assert (response.json()["type"].endswith("/invalid-field"), response.json()["field"]) == (
+        True,
+        "reason",
+    )
+    assert api.ledger.sent == []
