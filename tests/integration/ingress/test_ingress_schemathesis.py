@@ -26,10 +26,10 @@ from schemathesis import Case
 
 from services.ingress.app import create_app, webhook_routes
 from services.ingress.openapi import build_openapi
+from services.ingress.settings import IngressSettings
 from services.ingress.signature import sign
 from services.simulator.serve import running
 from shared.infra.processes import free_port
-from shared.settings import IngressSettings
 from tests.integration.in_thread import in_thread
 from tests.integration.operator_api.conftest import WEBHOOK_KEY, stack_for
 from tests.integration.schemathesis_config import EXAMPLES, config
