@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -267,8 +267,51 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenAccount:
+    """A player's account in a currency comes to exist (``create_account``)."""
+
+    account: Account
+
+
+@dataclass(frozen=True, slots=True)
+class SetAccountStatus:
+    """The decision's account is blocked or unblocked."""
+
+    status: AccountStatus
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceBet:
+    """A bet comes to exist, open."""
+
+    bet: Bet
+
+
+Effect = (
+    OutboxEvent
+    | Movement
+    | Totals
+    | PlaceBet
+    | BetChange
+    | GrantChange
+    | OpenAccount
+    | SetAccountStatus
+    | Tombstone
+    | RoundLock
+    | Limit
+    | Exclusion
+    | ProtectionRecord
+)
+"""What a stored decision changes, each a value of its own: ``BatchState.apply`` folds it into
+the batch's state, ``store`` turns it into rows, each with one ``match`` over this union (the
+most frequent first). The player's balance moves only through a ``Movement``'s player postings;
+``Limit``, ``Exclusion`` and ``Totals`` are the decision's account's rows to store as they are
+now; the events keep their order (the outbox publishes in it)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
-    """What happens for one command and what is answered. The shell only translates it to SQL."""
+    """The answer to one command and what it changes. The shell only translates it to SQL."""
 
     outcome: Outcome
     status: int
@@ -280,26 +323,12 @@ class Decision:
     fingerprint: str = ""
     operator_tx_id: str | None = None
     flags: tuple[Flag, ...] = ()
-    movement: Movement | None = None
-    new_account: Account | None = None
-    account_status: AccountStatus | None = None
-    balance_delta: int = 0
-    new_bet: Bet | None = None
-    bet_states: tuple[BetChange, ...] = ()
-    tombstone: Tombstone | None = None
-    round_lock: RoundLock | None = None
-    grant_deltas: tuple[GrantChange, ...] = ()
-    events: tuple[OutboxEvent, ...] = field(default=())
-    limit: Limit | None = None
-    """A limit row to store (set or remove)."""
-    exclusion: Exclusion | None = None
-    totals: tuple[Totals, ...] = ()
-    """The account's period totals after this decision (only those it changed)."""
-    protection_record: ProtectionRecord | None = None
     occurred_at: datetime | None = None
     """The command's own time (a webhook's received_at, an operator's requested_at)."""
     refused_by: str | None = None
     """A refusal by player protection: the limit (``loss/day``) or the exclusion kind."""
+    effects: tuple[Effect, ...] = ()
+    """Empty unless the decision is stored (``APPLIED`` or ``REJECTED``)."""
 
     @property
     def stored(self) -> bool:
