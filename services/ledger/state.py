@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import assert_never
 
 from services.ledger.model import (
+    PLAYER,
     Account,
-    AccountType,
     Bet,
     BetChange,
     Decision,
@@ -113,32 +113,37 @@ class BatchState:
         account_key = (decision.user_id, decision.currency)
         for effect in decision.effects:
             match effect:
-                case OutboxEvent():
-                    pass  # nothing a later decision reads
-                case Movement(postings=postings):
-                    for posting in postings:
-                        if posting.account_type is AccountType.PLAYER:
-                            self._credit((posting.account_ref, posting.currency), posting.amount)
                 case Totals():
                     self.totals[(*account_key, effect.period)] = effect
-                case PlaceBet(bet=bet):
-                    self.add_bet(bet)
-                case BetChange(provider=provider, bet_tx_id=bet_tx_id, state=state):
-                    key = (provider, bet_tx_id)
-                    self.bets[key] = replace(self.bets[key], state=state)
-                case GrantChange(grant_id=grant_id, delta=delta):
-                    grant = self.grants[grant_id]
-                    self.grants[grant_id] = replace(grant, remaining=grant.remaining + delta)
-                case OpenAccount(account=account):
+                case OutboxEvent():
+                    pass  # nothing a later decision reads
+                case Movement():
+                    for posting in effect.postings:
+                        if posting.account_type is PLAYER:
+                            self._credit((posting.account_ref, posting.currency), posting.amount)
+                case PlaceBet():
+                    self.add_bet(effect.bet)
+                case BetChange():
+                    key = (effect.provider, effect.bet_tx_id)
+                    self.bets[key] = replace(self.bets[key], state=effect.state)
+                case GrantChange():
+                    grant = self.grants[effect.grant_id]
+                    self.grants[grant.grant_id] = replace(
+                        grant, remaining=grant.remaining + effect.delta
+                    )
+                case OpenAccount():
+                    account = effect.account
                     self.accounts[(account.user_id, account.currency)] = account
-                case SetAccountStatus(status=status):
-                    self.accounts[account_key] = replace(self.accounts[account_key], status=status)
-                case Tombstone(provider=provider, bet_tx_id=bet_tx_id):
-                    self.tombstones[(provider, bet_tx_id)] = effect
-                case RoundLock(provider=provider, user_id=user_id, round_id=round_id):
-                    self.round_locks.add((provider, user_id, round_id))
-                case Limit(kind=kind, period=period):
-                    self.limits.setdefault(account_key, {})[(kind, period)] = effect
+                case SetAccountStatus():
+                    self.accounts[account_key] = replace(
+                        self.accounts[account_key], status=effect.status
+                    )
+                case Tombstone():
+                    self.tombstones[(effect.provider, effect.bet_tx_id)] = effect
+                case RoundLock():
+                    self.round_locks.add((effect.provider, effect.user_id, effect.round_id))
+                case Limit():
+                    self.limits.setdefault(account_key, {})[(effect.kind, effect.period)] = effect
                 case Exclusion():
                     self.exclusions[account_key] = effect
                 case ProtectionRecord():

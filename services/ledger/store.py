@@ -19,9 +19,9 @@ import asyncpg
 from services.ledger.balances import with_balances_after
 from services.ledger.decide import Command, key_of
 from services.ledger.model import (
+    PLAYER,
     Account,
     AccountStatus,
-    AccountType,
     Bet,
     BetChange,
     BetState,
@@ -779,21 +779,29 @@ class _Effects:
         user, currency = account = (decision.user_id, decision.currency)
         for effect in decision.effects:
             match effect:
-                case OutboxEvent(event_id=event_id, key=message_key, payload=payload):
+                case Totals():
+                    self.totals.add((user, currency, effect.period))
+                case OutboxEvent():
                     self.outbox.append(
-                        (event_id, self.events_topic, message_key, payload, source.traceparent)
+                        (
+                            effect.event_id,
+                            self.events_topic,
+                            effect.key,
+                            effect.payload,
+                            source.traceparent,
+                        )
                     )
                 case Movement():
                     self._movement(decision.operator_tx_id, effect)
-                case Totals(period=period):
-                    self.totals.add((user, currency, period))
-                case PlaceBet(bet=bet):
-                    self.new_bets.add((bet.provider, bet.bet_tx_id))
-                case BetChange(provider=provider, bet_tx_id=bet_tx_id):
-                    if (provider, bet_tx_id) not in self.new_bets:
-                        self.changed_bets.add((provider, bet_tx_id))
-                case GrantChange(grant_id=grant_id, delta=delta):
-                    self.grant_deltas[grant_id] = self.grant_deltas.get(grant_id, 0) + delta
+                case PlaceBet():
+                    self.new_bets.add((effect.bet.provider, effect.bet.bet_tx_id))
+                case BetChange():
+                    bet = (effect.provider, effect.bet_tx_id)
+                    if bet not in self.new_bets:
+                        self.changed_bets.add(bet)
+                case GrantChange():
+                    grant_id = effect.grant_id
+                    self.grant_deltas[grant_id] = self.grant_deltas.get(grant_id, 0) + effect.delta
                 case OpenAccount():
                     self.new_accounts.add(account)
                 case SetAccountStatus():
@@ -813,8 +821,8 @@ class _Effects:
                     self.round_locks.append(
                         (effect.provider, effect.user_id, effect.round_id, effect.operator_tx_id)
                     )
-                case Limit(kind=kind, period=period):
-                    self.limits.add((user, currency, kind, period))
+                case Limit():
+                    self.limits.add((user, currency, effect.kind, effect.period))
                 case Exclusion():
                     self.exclusions.add(account)
                 case ProtectionRecord():
@@ -865,7 +873,7 @@ class _Effects:
                 )
             )
             held = (posting.account_ref, posting.currency)
-            if posting.account_type is AccountType.PLAYER and held not in self.new_accounts:
+            if posting.account_type is PLAYER and held not in self.new_accounts:
                 self.account_deltas[held] = self.account_deltas.get(held, 0) + posting.amount
 
     def rows(self, state: BatchState, decisions: list[tuple[Any, ...]]) -> _Rows:
