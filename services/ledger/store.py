@@ -803,7 +803,7 @@ class _Effects:
                     grant_id = effect.grant_id
                     self.grant_deltas[grant_id] = self.grant_deltas.get(grant_id, 0) + effect.delta
                 case OpenAccount():
-                    self.new_accounts.add(account)
+                    self.new_accounts.add((effect.account.user_id, effect.account.currency))
                 case SetAccountStatus():
                     if account not in self.new_accounts:
                         self.account_deltas.setdefault(account, 0)
