@@ -19,7 +19,9 @@ from services.ledger.model import (
     AccountType,
     BetState,
     Decision,
+    OpenAccount,
     ProtectionRecord,
+    SetAccountStatus,
     as_utc,
     command_time,
 )
@@ -51,8 +53,8 @@ def create_account(row: Row, cmd: OperatorCommand) -> Decision:
         )
     return row.applied(
         _account_body(row, cmd, AccountStatus.ACTIVE, 0, 0),
-        new_account=Account(cmd.user_id, cmd.currency, AccountStatus.ACTIVE, 0),
-        events=(row.texts.transaction_event(old=0, new=0, amount=None),),
+        OpenAccount(Account(cmd.user_id, cmd.currency, AccountStatus.ACTIVE, 0)),
+        row.texts.transaction_event(old=0, new=0, amount=None),
     )
 
 
@@ -61,10 +63,8 @@ def set_status(row: Row, cmd: OperatorCommand) -> Decision:
     status = AccountStatus.BLOCKED if cmd.kind is OperatorKind.BLOCK else AccountStatus.ACTIVE
     return row.applied(
         _account_body(row, cmd, status, account.balance, account.balance),
-        account_status=status,
-        events=(
-            row.texts.transaction_event(old=account.balance, new=account.balance, amount=None),
-        ),
+        SetAccountStatus(status),
+        row.texts.transaction_event(old=account.balance, new=account.balance, amount=None),
     )
 
 
@@ -89,13 +89,10 @@ def deposit_or_withdraw(row: Row, cmd: OperatorCommand) -> Decision:
         )
     return row.applied(
         _account_body(row, cmd, account.status, balance, balance + delta),
-        movement=row.movement(AccountType.OPERATOR_CASH, OPERATOR_PROVIDER, delta),
-        balance_delta=delta,
-        totals=after.totals,
-        events=(
-            row.texts.transaction_event(old=balance, new=balance + delta, amount=amount),
-            *after.alerts,
-        ),
+        row.movement(AccountType.OPERATOR_CASH, OPERATOR_PROVIDER, delta),
+        *after.totals,
+        row.texts.transaction_event(old=balance, new=balance + delta, amount=amount),
+        *after.alerts,
     )
 
 
@@ -154,9 +151,6 @@ def change_limit(row: Row, cmd: OperatorCommand) -> Decision:
     )
     in_force = None if change.in_force is None else row.fmt(change.in_force)
     wanted = None if requested is None else row.fmt(requested)
-    record = _record(
-        row, cmd, asked, change.effective_at, limit_kind=kind, period=period, amount=requested
-    )
     return row.applied(
         row.texts.command_body(
             cmd,
@@ -166,19 +160,19 @@ def change_limit(row: Row, cmd: OperatorCommand) -> Decision:
             requested=wanted,
             effective_at=change.effective_at,
         ),
-        limit=change.limit,
-        protection_record=record,
-        events=(
-            row.texts.protection_event(
-                "limit",
-                ProtectionEventKind.LIMIT_CHANGED,
-                limit=kind.value,
-                period=period.value,
-                limit_amount=wanted,
-                effective_at=change.effective_at,
-                requested_by=asked.by,
-                reason=asked.reason,
-            ),
+        *(() if change.limit is None else (change.limit,)),
+        _record(
+            row, cmd, asked, change.effective_at, limit_kind=kind, period=period, amount=requested
+        ),
+        row.texts.protection_event(
+            "limit",
+            ProtectionEventKind.LIMIT_CHANGED,
+            limit=kind.value,
+            period=period.value,
+            limit_amount=wanted,
+            effective_at=change.effective_at,
+            requested_by=asked.by,
+            reason=asked.reason,
         ),
     )
 
@@ -199,7 +193,6 @@ def exclude(row: Row, cmd: OperatorCommand) -> Decision:
         raise row.refuse("invalid-field", "until must be later than now", field="until")
     current = row.state.exclusion(row.user_id, row.currency)
     exclusion = protection.extend_exclusion(current, kind, until, at)
-    record = _record(row, cmd, asked, at, exclusion=kind, until=until)
     return row.applied(
         row.texts.command_body(
             cmd,
@@ -207,18 +200,16 @@ def exclude(row: Row, cmd: OperatorCommand) -> Decision:
             since=exclusion.since,
             until=exclusion.until,
         ),
-        exclusion=None if exclusion == current else exclusion,
-        protection_record=record,
-        events=(
-            row.texts.protection_event(
-                "exclusion",
-                ProtectionEventKind.EXCLUDED,
-                exclusion=exclusion.kind.value,
-                effective_at=exclusion.since,
-                until=exclusion.until,
-                requested_by=asked.by,
-                reason=asked.reason,
-            ),
+        *(() if exclusion == current else (exclusion,)),
+        _record(row, cmd, asked, at, exclusion=kind, until=until),
+        row.texts.protection_event(
+            "exclusion",
+            ProtectionEventKind.EXCLUDED,
+            exclusion=exclusion.kind.value,
+            effective_at=exclusion.since,
+            until=exclusion.until,
+            requested_by=asked.by,
+            reason=asked.reason,
         ),
     )
 

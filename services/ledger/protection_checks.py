@@ -48,7 +48,7 @@ def refuse_if_excluded(row: Row, amount: int | None = None) -> None:
     raise row.refuse(
         "player-self-excluded",
         detail,
-        events=(event,),
+        effects=(event,),
         refused_by=exclusion.kind.value,
         exclusion=exclusion.kind.value,
         until=None if until is None else until.isoformat(),
@@ -91,7 +91,7 @@ def refuse_if_breached(
         "limit-exceeded",
         f"{row.fmt(amount)} would exceed the {found.kind.value} limit of {row.fmt(found.limit)}"
         f" per {found.period.value}; {row.fmt(found.allowed)} is still allowed",
-        events=(event,),
+        effects=(event,),
         refused_by=f"{found.kind.value}/{found.period.value}",
         limit=found.kind.value,
         period=found.period.value,

@@ -17,14 +17,13 @@ from services.ledger.model import (
     BetState,
     Command,
     Decision,
+    Effect,
     Flag,
     Key,
     Movement,
-    OutboxEvent,
     Outcome,
     Policy,
     Posting,
-    Tombstone,
     command_time,
 )
 from services.ledger.render import Texts, refusal
@@ -78,12 +77,12 @@ class Row:
         *,
         status: int | None = None,
         flags: tuple[Flag, ...] = (),
-        events: tuple[OutboxEvent, ...] = (),
+        effects: tuple[Effect, ...] = (),
         refused_by: str | None = None,
-        tombstone: Tombstone | None = None,
         **extra: Any,
     ) -> Refused:
-        """The stored refusal ``slug`` (``extra`` goes into the problem body), to be raised."""
+        """The stored refusal ``slug`` (``extra`` goes into the problem body), to be raised;
+        ``effects`` are what a refusal still changes (its event, a rollback's tombstone)."""
         answer = refusal(slug, detail, key=self.key, status=status, **extra)
         return Refused(
             self._decision(
@@ -91,15 +90,14 @@ class Row:
                 answer.status,
                 answer.body,
                 flags=flags,
-                events=events,
+                effects=effects,
                 refused_by=refused_by,
-                tombstone=tombstone,
             )
         )
 
-    def applied(self, body: str, **changes: Any) -> Decision:
-        """The stored acceptance (200) with ``body`` and the changes it makes."""
-        return self._decision(Outcome.APPLIED, 200, body, **changes)
+    def applied(self, body: str, *effects: Effect, flags: tuple[Flag, ...] = ()) -> Decision:
+        """The stored acceptance (200) with ``body`` and what it changes."""
+        return self._decision(Outcome.APPLIED, 200, body, flags=flags, effects=effects)
 
     def settled_lost(
         self,
@@ -112,20 +110,27 @@ class Row:
         """The acceptance of a lose: ``settled`` become lost, no money moves."""
         return self.applied(
             body,
-            bet_states=tuple(BetChange(b.provider, b.bet_tx_id, BetState.LOST) for b in settled),
-            events=(
-                self.texts.transaction_event(
-                    old=balance,
-                    new=balance,
-                    amount=None,
-                    round_id=round_id,
-                    mode=mode,
-                    bet_state=BetState.LOST if settled else None,
-                ),
+            *(BetChange(b.provider, b.bet_tx_id, BetState.LOST) for b in settled),
+            self.texts.transaction_event(
+                old=balance,
+                new=balance,
+                amount=None,
+                round_id=round_id,
+                mode=mode,
+                bet_state=BetState.LOST if settled else None,
             ),
         )
 
-    def _decision(self, outcome: Outcome, status: int, body: str, **changes: Any) -> Decision:
+    def _decision(
+        self,
+        outcome: Outcome,
+        status: int,
+        body: str,
+        *,
+        flags: tuple[Flag, ...],
+        effects: tuple[Effect, ...],
+        refused_by: str | None = None,
+    ) -> Decision:
         return Decision(
             outcome=outcome,
             status=status,
@@ -136,8 +141,10 @@ class Row:
             key=self.key,
             fingerprint=self.fingerprint,
             operator_tx_id=self.operator_tx_id,
+            flags=flags,
             occurred_at=command_time(self.command),
-            **changes,
+            refused_by=refused_by,
+            effects=effects,
         )
 
     def movement(

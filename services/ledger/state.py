@@ -1,31 +1,38 @@
 """The stored state one batch decides against, held in memory and updated decision by decision.
 
 The shell loads the rows a batch can touch into a ``BatchState``; the core reads it and returns a
-``Decision``; ``apply`` folds that decision in, so the next command of the same batch sees it.
-``BatchState`` also remembers what changed, which is all the writer needs. Pure: no I/O.
+``Decision``; ``apply`` folds that decision's effects in, so the next command of the same batch
+sees them. The writer (``store``) reads what changed from the decisions' effects, and the values
+they left from here. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import assert_never
 
 from services.ledger.model import (
+    PLAYER,
     Account,
     Bet,
-    BetState,
+    BetChange,
     Decision,
     Grant,
+    GrantChange,
     Key,
+    Movement,
+    OpenAccount,
+    OutboxEvent,
+    PlaceBet,
+    ProtectionRecord,
     RoundLock,
     Session,
+    SetAccountStatus,
     StoredDecision,
     Tombstone,
 )
 from services.ledger.protection import Exclusion, Limit, Totals
 from shared.contracts.protection import LimitKind, LimitPeriod
-
-LimitKey = tuple[str, str, LimitKind, LimitPeriod]
-"""(user_id, currency, limit kind, period)."""
 
 
 @dataclass(slots=True)
@@ -46,17 +53,6 @@ class BatchState:
     )
     exclusions: dict[tuple[str, str], Exclusion] = field(default_factory=dict)
     totals: dict[tuple[str, str, LimitPeriod], Totals] = field(default_factory=dict)
-
-    # What changed, for the writer.
-    new_accounts: set[tuple[str, str]] = field(default_factory=set)
-    changed_accounts: dict[tuple[str, str], int] = field(default_factory=dict)
-    """Existing accounts touched in this batch -> their summed balance delta."""
-    new_bets: set[tuple[str, str]] = field(default_factory=set)
-    changed_bets: set[tuple[str, str]] = field(default_factory=set)
-    grant_deltas: dict[int, int] = field(default_factory=dict)
-    changed_limits: set[LimitKey] = field(default_factory=set)
-    changed_exclusions: set[tuple[str, str]] = field(default_factory=set)
-    changed_totals: set[tuple[str, str, LimitPeriod]] = field(default_factory=set)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -106,6 +102,7 @@ class BatchState:
     # -- folding a decision in ----------------------------------------------------------------
 
     def apply(self, decision: Decision) -> None:
+        """Fold ``decision`` in: its stored answer, then each of its effects."""
         if decision.stored and decision.key is not None and decision.operator_tx_id is not None:
             self.decisions[decision.key] = StoredDecision(
                 fingerprint=decision.fingerprint,
@@ -114,52 +111,48 @@ class BatchState:
                 operator_tx_id=decision.operator_tx_id,
             )
         account_key = (decision.user_id, decision.currency)
-        if decision.new_account is not None:
-            self.accounts[account_key] = decision.new_account
-            self.new_accounts.add(account_key)
-        if decision.account_status is not None or decision.balance_delta:
-            account = self.accounts[account_key]
-            self.accounts[account_key] = Account(
-                account.user_id,
-                account.currency,
-                decision.account_status or account.status,
-                account.balance + decision.balance_delta,
-            )
-            if account_key not in self.new_accounts:
-                delta = self.changed_accounts.get(account_key, 0) + decision.balance_delta
-                self.changed_accounts[account_key] = delta
-        if decision.new_bet is not None:
-            self.add_bet(decision.new_bet)
-            self.new_bets.add((decision.new_bet.provider, decision.new_bet.bet_tx_id))
-        for change in decision.bet_states:
-            self._set_bet_state(change.provider, change.bet_tx_id, change.state)
-        if decision.tombstone is not None:
-            tomb = decision.tombstone
-            self.tombstones[(tomb.provider, tomb.bet_tx_id)] = tomb
-        if decision.round_lock is not None:
-            self._lock_round(decision.round_lock)
-        if decision.limit is not None:
-            limit = decision.limit
-            self.limits.setdefault(account_key, {})[(limit.kind, limit.period)] = limit
-            self.changed_limits.add((*account_key, limit.kind, limit.period))
-        if decision.exclusion is not None:
-            self.exclusions[account_key] = decision.exclusion
-            self.changed_exclusions.add(account_key)
-        for totals in decision.totals:
-            self.totals[(*account_key, totals.period)] = totals
-            self.changed_totals.add((*account_key, totals.period))
-        for taken in decision.grant_deltas:
-            grant = self.grants[taken.grant_id]
-            self.grants[taken.grant_id] = replace(grant, remaining=grant.remaining + taken.delta)
-            self.grant_deltas[taken.grant_id] = (
-                self.grant_deltas.get(taken.grant_id, 0) + taken.delta
-            )
+        for effect in decision.effects:
+            match effect:
+                case Totals():
+                    self.totals[(*account_key, effect.period)] = effect
+                case OutboxEvent():
+                    pass  # nothing a later decision reads
+                case Movement():
+                    for posting in effect.postings:
+                        if posting.account_type is PLAYER:
+                            self._credit((posting.account_ref, posting.currency), posting.amount)
+                case PlaceBet():
+                    self.add_bet(effect.bet)
+                case BetChange():
+                    key = (effect.provider, effect.bet_tx_id)
+                    self.bets[key] = replace(self.bets[key], state=effect.state)
+                case GrantChange():
+                    grant = self.grants[effect.grant_id]
+                    self.grants[grant.grant_id] = replace(
+                        grant, remaining=grant.remaining + effect.delta
+                    )
+                case OpenAccount():
+                    account = effect.account
+                    self.accounts[(account.user_id, account.currency)] = account
+                case SetAccountStatus():
+                    self.accounts[account_key] = replace(
+                        self.accounts[account_key], status=effect.status
+                    )
+                case Tombstone():
+                    self.tombstones[(effect.provider, effect.bet_tx_id)] = effect
+                case RoundLock():
+                    self.round_locks.add((effect.provider, effect.user_id, effect.round_id))
+                case Limit():
+                    self.limits.setdefault(account_key, {})[(effect.kind, effect.period)] = effect
+                case Exclusion():
+                    self.exclusions[account_key] = effect
+                case ProtectionRecord():
+                    pass  # kept for good, never read back by a decision
+                case _:
+                    assert_never(effect)
 
-    def _set_bet_state(self, provider: str, bet_tx_id: str, state: BetState) -> None:
-        key = (provider, bet_tx_id)
-        self.bets[key] = replace(self.bets[key], state=state)
-        if key not in self.new_bets:
-            self.changed_bets.add(key)
-
-    def _lock_round(self, lock: RoundLock) -> None:
-        self.round_locks.add((lock.provider, lock.user_id, lock.round_id))
+    def _credit(self, account_key: tuple[str, str], amount: int) -> None:
+        account = self.accounts[account_key]
+        self.accounts[account_key] = Account(
+            account.user_id, account.currency, account.status, account.balance + amount
+        )

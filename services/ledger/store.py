@@ -12,21 +12,31 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, assert_never
 
 import asyncpg
 
 from services.ledger.balances import with_balances_after
 from services.ledger.decide import Command, key_of
 from services.ledger.model import (
+    PLAYER,
     Account,
     AccountStatus,
     Bet,
+    BetChange,
     BetState,
     Decision,
     Grant,
+    GrantChange,
     Key,
+    Movement,
+    OpenAccount,
+    OutboxEvent,
+    PlaceBet,
+    ProtectionRecord,
+    RoundLock,
     Session,
+    SetAccountStatus,
     StoredDecision,
     Tombstone,
 )
@@ -767,13 +777,9 @@ async def write(
 
 
 def _rows(state: BatchState, decided: Sequence[Sourced], events_topic: str) -> _Rows:
+    """A row per stored decision, and its effects' rows (``_Effects``)."""
     decisions: list[tuple[Any, ...]] = []
-    transactions: list[tuple[Any, ...]] = []
-    postings: list[tuple[Any, ...]] = []
-    tombstones: list[tuple[Any, ...]] = []
-    round_locks: list[tuple[Any, ...]] = []
-    outbox: list[tuple[Any, ...]] = []
-    changes: list[tuple[Any, ...]] = []
+    effects = _Effects(events_topic)
     for source, offset, command, decision in decided:
         if not decision.stored or decision.key is None:
             continue
@@ -798,111 +804,187 @@ def _rows(state: BatchState, decided: Sequence[Sourced], events_topic: str) -> _
                 *as_sent(command),
             )
         )
-        movement = decision.movement
-        if movement is not None:
-            transactions.append(
-                (
-                    decision.operator_tx_id,
-                    movement.kind,
-                    movement.provider,
-                    movement.provider_tx_id,
-                    movement.user_id,
-                    movement.currency,
-                    movement.round_id,
-                    movement.session_token,
-                )
-            )
-            for leg, posting in enumerate(movement.postings):
-                postings.append(
-                    (
-                        decision.operator_tx_id,
-                        leg,
-                        posting.account_type,
-                        posting.account_ref,
-                        posting.currency,
-                        posting.amount,
+        effects.add(decision, source)
+    return effects.rows(state, decisions)
+
+
+@dataclass(slots=True)
+class _Effects:
+    """A batch's effects, gathered decision by decision (``add``): the rows of the insert-only
+    tables as they come, and which current-state rows changed, written with the values the batch
+    left in its state (``rows``)."""
+
+    events_topic: str
+    transactions: list[tuple[Any, ...]] = field(default_factory=list)
+    postings: list[tuple[Any, ...]] = field(default_factory=list)
+    tombstones: list[tuple[Any, ...]] = field(default_factory=list)
+    round_locks: list[tuple[Any, ...]] = field(default_factory=list)
+    outbox: list[tuple[Any, ...]] = field(default_factory=list)
+    protection_changes: list[tuple[Any, ...]] = field(default_factory=list)
+    new_accounts: set[tuple[str, str]] = field(default_factory=set)
+    account_deltas: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Accounts that existed before the batch -> the sum of their postings in it (a blocked or
+    unblocked account is here too, with what it moved)."""
+    new_bets: set[tuple[str, str]] = field(default_factory=set)
+    changed_bets: set[tuple[str, str]] = field(default_factory=set)
+    """Bets that existed before the batch and changed state in it."""
+    grant_deltas: dict[int, int] = field(default_factory=dict)
+    limits: set[tuple[str, str, LimitKind, LimitPeriod]] = field(default_factory=set)
+    exclusions: set[tuple[str, str]] = field(default_factory=set)
+    totals: set[tuple[str, str, LimitPeriod]] = field(default_factory=set)
+
+    def add(self, decision: Decision, source: Source) -> None:
+        """Each effect of ``decision`` to its rows: the one place an effect meets SQL."""
+        user, currency = account = (decision.user_id, decision.currency)
+        for effect in decision.effects:
+            match effect:
+                case Totals():
+                    self.totals.add((user, currency, effect.period))
+                case OutboxEvent():
+                    self.outbox.append(
+                        (
+                            effect.event_id,
+                            self.events_topic,
+                            effect.key,
+                            effect.payload,
+                            source.traceparent,
+                        )
                     )
-                )
-        if decision.tombstone is not None:
-            t = decision.tombstone
-            tombstones.append((t.provider, t.bet_tx_id, t.rollback_tx_id, t.user_id, t.currency))
-        if decision.round_lock is not None:
-            lock = decision.round_lock
-            round_locks.append((lock.provider, lock.user_id, lock.round_id, lock.operator_tx_id))
-        for event in decision.events:
-            outbox.append(
-                (event.event_id, events_topic, event.key, event.payload, source.traceparent)
-            )
-        record = decision.protection_record
-        if record is not None:
-            changes.append(
-                (
-                    decision.operator_tx_id,
-                    record.time_zone,
-                    decision.user_id,
-                    decision.currency,
-                    record.change,
-                    record.idempotency_key,
-                    record.limit_kind,
-                    record.period,
-                    record.amount,
-                    record.exclusion,
-                    record.until,
-                    record.requested_at,
-                    record.requested_by,
-                    record.reason,
-                    record.effective_at,
-                )
-            )
-    accounts = state.accounts
-    return _Rows(
-        inserts={
-            "decisions": decisions,
-            "accounts": [
-                (
-                    user,
-                    currency,
-                    accounts[(user, currency)].status,
-                    accounts[(user, currency)].balance,
-                )
-                for user, currency in sorted(state.new_accounts)
-            ],
-            "transactions": transactions,
-            "postings": with_balances_after(postings, lambda u, c: accounts[(u, c)].balance),
-            "bets": [_bet_row(state.bets[key]) for key in sorted(state.new_bets)],
-            "rollback_tombstones": tombstones,
-            "round_locks": round_locks,
-            "outbox": outbox,
-            "protection_changes": changes,
-        },
-        updates={
-            "accounts": [
-                (user, currency, accounts[(user, currency)].status, delta)
-                for (user, currency), delta in sorted(state.changed_accounts.items())
-            ],
-            "free_bet_grants": sorted(state.grant_deltas.items()),
-            "bets": [(p, b, state.bets[(p, b)].state) for p, b in sorted(state.changed_bets)],
-        },
-        upserts=_protection_rows(state),
-    )
+                case Movement():
+                    self._movement(decision.operator_tx_id, effect)
+                case PlaceBet():
+                    self.new_bets.add((effect.bet.provider, effect.bet.bet_tx_id))
+                case BetChange():
+                    bet = (effect.provider, effect.bet_tx_id)
+                    if bet not in self.new_bets:
+                        self.changed_bets.add(bet)
+                case GrantChange():
+                    grant_id = effect.grant_id
+                    self.grant_deltas[grant_id] = self.grant_deltas.get(grant_id, 0) + effect.delta
+                case OpenAccount():
+                    self.new_accounts.add((effect.account.user_id, effect.account.currency))
+                case SetAccountStatus():
+                    if account not in self.new_accounts:
+                        self.account_deltas.setdefault(account, 0)
+                case Tombstone():
+                    self.tombstones.append(
+                        (
+                            effect.provider,
+                            effect.bet_tx_id,
+                            effect.rollback_tx_id,
+                            effect.user_id,
+                            effect.currency,
+                        )
+                    )
+                case RoundLock():
+                    self.round_locks.append(
+                        (effect.provider, effect.user_id, effect.round_id, effect.operator_tx_id)
+                    )
+                case Limit():
+                    self.limits.add((user, currency, effect.kind, effect.period))
+                case Exclusion():
+                    self.exclusions.add(account)
+                case ProtectionRecord():
+                    self.protection_changes.append(
+                        (
+                            decision.operator_tx_id,
+                            effect.time_zone,
+                            user,
+                            currency,
+                            effect.change,
+                            effect.idempotency_key,
+                            effect.limit_kind,
+                            effect.period,
+                            effect.amount,
+                            effect.exclusion,
+                            effect.until,
+                            effect.requested_at,
+                            effect.requested_by,
+                            effect.reason,
+                            effect.effective_at,
+                        )
+                    )
+                case _:
+                    assert_never(effect)
 
-
-def _protection_rows(state: BatchState) -> dict[str, list[tuple[Any, ...]]]:
-    limits = []
-    for user, currency, kind, period in sorted(state.changed_limits):
-        limit = state.limits[(user, currency)][(kind, period)]
-        limits.append(
-            (user, currency, kind, period, limit.amount, limit.pending_amount, limit.pending_at)
+    def _movement(self, operator_tx_id: str | None, movement: Movement) -> None:
+        self.transactions.append(
+            (
+                operator_tx_id,
+                movement.kind,
+                movement.provider,
+                movement.provider_tx_id,
+                movement.user_id,
+                movement.currency,
+                movement.round_id,
+                movement.session_token,
+            )
         )
-    exclusions = []
-    for user, currency in sorted(state.changed_exclusions):
-        exclusion = state.exclusions[(user, currency)]
-        exclusions.append((user, currency, exclusion.kind, exclusion.since, exclusion.until))
-    totals = []
-    for user, currency, period in sorted(state.changed_totals):
-        t = state.totals[(user, currency, period)]
-        totals.append((user, currency, period, t.start, t.deposits, t.wagers, t.losses, t.alerts))
-    return {"player_limits": limits, "player_exclusions": exclusions, "limit_totals": totals}
+        for leg, posting in enumerate(movement.postings):
+            self.postings.append(
+                (
+                    operator_tx_id,
+                    leg,
+                    posting.account_type,
+                    posting.account_ref,
+                    posting.currency,
+                    posting.amount,
+                )
+            )
+            held = (posting.account_ref, posting.currency)
+            if posting.account_type is PLAYER and held not in self.new_accounts:
+                self.account_deltas[held] = self.account_deltas.get(held, 0) + posting.amount
+
+    def rows(self, state: BatchState, decisions: list[tuple[Any, ...]]) -> _Rows:
+        """Every table's rows; current-state rows hold the values the batch left in ``state``."""
+        accounts, bets = state.accounts, state.bets
+        limits = []
+        for user, currency, kind, period in sorted(self.limits):
+            limit = state.limits[(user, currency)][(kind, period)]
+            limits.append(
+                (user, currency, kind, period, limit.amount, limit.pending_amount, limit.pending_at)
+            )
+        exclusions = []
+        for user, currency in sorted(self.exclusions):
+            exclusion = state.exclusions[(user, currency)]
+            exclusions.append((user, currency, exclusion.kind, exclusion.since, exclusion.until))
+        totals = []
+        for user, currency, period in sorted(self.totals):
+            t = state.totals[(user, currency, period)]
+            totals.append(
+                (user, currency, period, t.start, t.deposits, t.wagers, t.losses, t.alerts)
+            )
+        return _Rows(
+            inserts={
+                "decisions": decisions,
+                "accounts": [
+                    (opened.user_id, opened.currency, opened.status, opened.balance)
+                    for opened in (accounts[key] for key in sorted(self.new_accounts))
+                ],
+                "transactions": self.transactions,
+                "postings": with_balances_after(
+                    self.postings, lambda u, c: accounts[(u, c)].balance
+                ),
+                "bets": [_bet_row(bets[key]) for key in sorted(self.new_bets)],
+                "rollback_tombstones": self.tombstones,
+                "round_locks": self.round_locks,
+                "outbox": self.outbox,
+                "protection_changes": self.protection_changes,
+            },
+            updates={
+                "accounts": [
+                    (user, currency, accounts[(user, currency)].status, delta)
+                    for (user, currency), delta in sorted(self.account_deltas.items())
+                ],
+                "free_bet_grants": sorted(self.grant_deltas.items()),
+                "bets": [(p, b, bets[(p, b)].state) for p, b in sorted(self.changed_bets)],
+            },
+            upserts={
+                "player_limits": limits,
+                "player_exclusions": exclusions,
+                "limit_totals": totals,
+            },
+        )
 
 
 def _bet_row(bet: Bet) -> tuple[Any, ...]:

@@ -21,6 +21,7 @@ from services.ledger.model import (
     Flag,
     Grant,
     GrantChange,
+    PlaceBet,
     RoundLock,
     Tombstone,
     as_utc,
@@ -88,30 +89,29 @@ def bet(row: Row, env: WebhookEnvelope) -> Decision:
         state=BetState.OPEN,
         operator_tx_id=row.operator_tx_id,
     )
-    movement = (
-        None if delta == 0 else row.movement(AccountType.PROVIDER_CLEARING, row.key.provider, delta)
+    moved = (
+        ()
+        if delta == 0
+        else (row.movement(AccountType.PROVIDER_CLEARING, row.key.provider, delta),)
     )
     new_balance = balance + delta
     return row.applied(
         row.texts.money_body(balance, new_balance),
-        flags=flags,
-        movement=movement,
-        balance_delta=delta,
-        new_bet=new_bet,
-        grant_deltas=() if grant_id is None else (GrantChange(grant_id, -1),),
-        totals=after.totals,
-        events=(
-            row.texts.transaction_event(
-                old=balance,
-                new=new_balance,
-                amount=amount,
-                round_id=env.round_id,
-                mode=env.mode,
-                bet_state=BetState.OPEN,
-                flags=flags,
-            ),
-            *after.alerts,
+        *moved,
+        PlaceBet(new_bet),
+        *(() if grant_id is None else (GrantChange(grant_id, -1),)),
+        *after.totals,
+        row.texts.transaction_event(
+            old=balance,
+            new=new_balance,
+            amount=amount,
+            round_id=env.round_id,
+            mode=env.mode,
+            bet_state=BetState.OPEN,
+            flags=flags,
         ),
+        *after.alerts,
+        flags=flags,
     )
 
 
@@ -192,7 +192,7 @@ def win(row: Row, env: WebhookEnvelope) -> Decision:
                 round_lock = RoundLock(provider, row.user_id, env.round_id, row.operator_tx_id)
     free = free or env.mode is Mode.FREE
     counterparty = AccountType.BONUS if free else AccountType.PROVIDER_CLEARING
-    movement = None if amount == 0 else row.movement(counterparty, provider, amount)
+    moved = () if amount == 0 else (row.movement(counterparty, provider, amount),)
     balance = account.balance
     checks.within_bound(row, balance, amount, MAX_BALANCE_MINOR)
     after = TotalsAfter()
@@ -200,23 +200,20 @@ def win(row: Row, env: WebhookEnvelope) -> Decision:
         after = totals_after(row, period_totals(row), losses=-amount)
     return row.applied(
         row.texts.money_body(balance, balance + amount),
-        flags=flags,
-        movement=movement,
-        balance_delta=amount,
-        bet_states=tuple(BetChange(b.provider, b.bet_tx_id, BetState.WON) for b in settled),
-        round_lock=round_lock,
-        totals=after.totals,
-        events=(
-            row.texts.transaction_event(
-                old=balance,
-                new=balance + amount,
-                amount=amount,
-                round_id=env.round_id,
-                mode=env.mode,
-                bet_state=BetState.WON if settled else None,
-                flags=flags,
-            ),
+        *moved,
+        *(BetChange(b.provider, b.bet_tx_id, BetState.WON) for b in settled),
+        *(() if round_lock is None else (round_lock,)),
+        *after.totals,
+        row.texts.transaction_event(
+            old=balance,
+            new=balance + amount,
+            amount=amount,
+            round_id=env.round_id,
+            mode=env.mode,
+            bet_state=BetState.WON if settled else None,
+            flags=flags,
         ),
+        flags=flags,
     )
 
 
@@ -247,39 +244,35 @@ def rollback(row: Row, env: WebhookEnvelope) -> Decision:
     if undone is not None and (undone.user_id != row.user_id or undone.currency != row.currency):
         raise row.refuse("bet-not-found", f"bet {target} is not a bet of user {row.user_id}")
     if undone is None:
-        tombstone = None
+        tombstone: tuple[Tombstone, ...] = ()
         if row.state.tombstone(provider, target) is None:
-            tombstone = Tombstone(
-                provider, target, row.key.provider_tx_id, row.user_id, row.currency
+            tombstone = (
+                Tombstone(provider, target, row.key.provider_tx_id, row.user_id, row.currency),
             )
         if row.policy.rollback_unknown_status != 200:
             raise row.refuse(
                 "bet-not-found",
                 f"no bet {target}; a tombstone refuses it if it arrives",
                 status=row.policy.rollback_unknown_status,
-                tombstone=tombstone,
+                effects=tombstone,
             )
         return row.applied(
             row.texts.money_body(balance, balance),
-            tombstone=tombstone,
-            events=(
-                row.texts.transaction_event(
-                    old=balance, new=balance, amount=None, round_id=env.round_id, mode=env.mode
-                ),
+            *tombstone,
+            row.texts.transaction_event(
+                old=balance, new=balance, amount=None, round_id=env.round_id, mode=env.mode
             ),
         )
     if undone.state is BetState.ROLLED_BACK:
         return row.applied(
             row.texts.money_body(balance, balance),
-            events=(
-                row.texts.transaction_event(
-                    old=balance,
-                    new=balance,
-                    amount=None,
-                    round_id=undone.round_id,
-                    mode=undone.mode,
-                    bet_state=undone.state,
-                ),
+            row.texts.transaction_event(
+                old=balance,
+                new=balance,
+                amount=None,
+                round_id=undone.round_id,
+                mode=undone.mode,
+                bet_state=undone.state,
             ),
         )
     locked = undone.round_id is not None and row.state.round_locked(
@@ -296,31 +289,26 @@ def rollback(row: Row, env: WebhookEnvelope) -> Decision:
         flags = (Flag.ROLLBACK_AMOUNT_DIFFERS,)
     refund = 0 if undone.mode == Mode.FREE else undone.amount
     checks.within_bound(row, balance, refund, BALANCE_CEILING)
-    movement = (
-        None if refund == 0 else row.movement(AccountType.PROVIDER_CLEARING, provider, refund)
-    )
+    moved = () if refund == 0 else (row.movement(AccountType.PROVIDER_CLEARING, provider, refund),)
     after = TotalsAfter()
     if refund:  # a refunded stake is no longer lost
         after = totals_after(row, period_totals(row), losses=-refund)
     return row.applied(
         row.texts.money_body(balance, balance + refund),
-        flags=flags,
-        movement=movement,
-        balance_delta=refund,
-        totals=after.totals,
-        bet_states=(BetChange(undone.provider, undone.bet_tx_id, BetState.ROLLED_BACK),),
-        grant_deltas=(GrantChange(undone.grant_id, 1),) if undone.grant_id is not None else (),
-        events=(
-            row.texts.transaction_event(
-                old=balance,
-                new=balance + refund,
-                amount=refund,
-                round_id=undone.round_id,
-                mode=undone.mode,
-                bet_state=BetState.ROLLED_BACK,
-                flags=flags,
-            ),
+        *moved,
+        *after.totals,
+        BetChange(undone.provider, undone.bet_tx_id, BetState.ROLLED_BACK),
+        *(() if undone.grant_id is None else (GrantChange(undone.grant_id, 1),)),
+        row.texts.transaction_event(
+            old=balance,
+            new=balance + refund,
+            amount=refund,
+            round_id=undone.round_id,
+            mode=undone.mode,
+            bet_state=BetState.ROLLED_BACK,
+            flags=flags,
         ),
+        flags=flags,
     )
 
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from services.ledger.decide import decide
 from services.ledger.model import (
     Account,
     AccountStatus,
+    AccountType,
     Bet,
     BetState,
     Decision,
     Grant,
+    Movement,
+    OutboxEvent,
+    PlaceBet,
     Policy,
     Session,
 )
@@ -149,3 +153,41 @@ def body(decision: Decision) -> dict[str, Any]:
 
 def slug(decision: Decision) -> str:
     return str(body(decision)["type"]).rsplit("/", 1)[-1]
+
+
+E = TypeVar("E")
+
+
+def effects_of(decision: Decision, kind: type[E]) -> list[E]:
+    """The decision's effects of one type, in order."""
+    return [effect for effect in decision.effects if isinstance(effect, kind)]
+
+
+def one_of(decision: Decision, kind: type[E]) -> E | None:
+    """The decision's one effect of ``kind``, or None (more than one fails the test)."""
+    found = effects_of(decision, kind)
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+def movement_of(decision: Decision) -> Movement | None:
+    return one_of(decision, Movement)
+
+
+def events_of(decision: Decision) -> list[OutboxEvent]:
+    return effects_of(decision, OutboxEvent)
+
+
+def placed_bet(decision: Decision) -> Bet | None:
+    placed = one_of(decision, PlaceBet)
+    return None if placed is None else placed.bet
+
+
+def moved(decision: Decision) -> int:
+    """What the decision moves on the player's balance: the sum of its player postings."""
+    return sum(
+        posting.amount
+        for movement in effects_of(decision, Movement)
+        for posting in movement.postings
+        if posting.account_type is AccountType.PLAYER
+    )

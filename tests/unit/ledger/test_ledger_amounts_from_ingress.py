@@ -4,7 +4,17 @@ decision debits and flags, and envelopes written before the minor units travelle
 from __future__ import annotations
 
 import orjson
-from ledger_values import NOW, TOKEN, USER, bet, body, state_with
+from ledger_values import (
+    NOW,
+    TOKEN,
+    USER,
+    bet,
+    body,
+    events_of,
+    moved,
+    movement_of,
+    state_with,
+)
 
 from services.ingress.normalise import merge_fields, normalise
 from services.ledger.decide import decide, fingerprint
@@ -41,15 +51,15 @@ def test_flags_float_noise_the_ingress_rounded_on_the_decision_and_its_event() -
     decision = decide(state_with(), from_ingress("10.299999999999999"), Policy())
 
     assert decision.flags == (Flag.AMOUNT_NOISE_ROUNDED,)
-    assert orjson.loads(decision.events[0].payload)["flags"] == ["amount_noise_rounded"]
-    assert decision.balance_delta == -10_30
+    assert orjson.loads(events_of(decision)[0].payload)["flags"] == ["amount_noise_rounded"]
+    assert moved(decision) == -10_30
 
 
 def test_does_not_flag_an_exact_amount() -> None:
     decision = decide(state_with(), from_ingress("10.3"), Policy())
 
     assert decision.flags == ()
-    assert decision.balance_delta == -10_30
+    assert moved(decision) == -10_30
 
 
 def test_answers_a_rounded_amount_with_the_bytes_of_the_exact_one() -> None:
@@ -69,7 +79,7 @@ def test_decides_an_envelope_written_before_the_minor_units_the_same_way() -> No
 
     assert old.amount_minor is None
     assert (old_decision.status, old_decision.body) == (new_decision.status, new_decision.body)
-    assert old_decision.movement == new_decision.movement
+    assert movement_of(old_decision) == movement_of(new_decision)
     assert old_decision.fingerprint == new_decision.fingerprint
 
 
@@ -86,5 +96,5 @@ def test_parses_the_decimal_when_the_minor_units_are_not_the_same_money() -> Non
 
     decision = decide(state_with(), env, Policy())
 
-    assert decision.balance_delta == -10_00
+    assert moved(decision) == -10_00
     assert body(decision)["new_balance"] == "90.00"

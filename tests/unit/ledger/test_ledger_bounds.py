@@ -8,6 +8,9 @@ from ledger_values import (
     USER,
     bet,
     body,
+    effects_of,
+    events_of,
+    movement_of,
     operator,
     rollback,
     run,
@@ -46,7 +49,7 @@ def test_refuses_a_deposit_that_would_pass_the_balance_bound() -> None:
     assert first.status == 200
     assert (second.status, slug(second)) == (403, "balance-limit-exceeded")
     assert state.accounts[(USER, "USDT")].balance == 999_999_999_999_999_999
-    assert second.movement is None
+    assert movement_of(second) is None
 
 
 def test_refuses_a_win_that_would_pass_the_balance_bound() -> None:
@@ -100,8 +103,8 @@ def test_answers_a_command_the_database_refused_alone_with_a_stored_500() -> Non
         500,
         "unprocessable-command",
     )
-    assert decision.movement is None
-    assert not decision.events
+    assert movement_of(decision) is None
+    assert not events_of(decision)
 
 
 def _month_totals(state: BatchState, **totals: int) -> None:
@@ -118,8 +121,8 @@ def test_refuses_a_deposit_that_would_take_a_period_total_past_its_ceiling() -> 
 
     assert (decision.status, slug(decision)) == (403, "period-total-exceeded")
     assert body(decision)["period"] == "month"
-    assert decision.movement is None
-    assert decision.totals == ()
+    assert movement_of(decision) is None
+    assert effects_of(decision, Totals) == []
     assert state.accounts[(USER, "USD")].balance == 100_00
 
 
@@ -140,7 +143,7 @@ def test_refuses_a_stake_that_would_take_the_period_wagers_past_their_ceiling() 
     decision = run(state, bet("b1", "10.00"))
 
     assert (decision.status, slug(decision)) == (403, "period-total-exceeded")
-    assert decision.movement is None
+    assert movement_of(decision) is None
     assert state.accounts[(USER, "USD")].balance == 100_00
 
 

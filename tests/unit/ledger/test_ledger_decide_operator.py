@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from ledger_values import USER, bet, body, operator, run, slug, state_with, stored_bet
+from ledger_values import (
+    USER,
+    bet,
+    body,
+    moved,
+    movement_of,
+    operator,
+    run,
+    slug,
+    state_with,
+    stored_bet,
+)
 
 from services.ledger.model import AccountStatus, AccountType, BetState, Outcome
 from shared.contracts.commands import OperatorKind
@@ -55,7 +66,7 @@ def test_accepts_bets_again_after_an_unblock() -> None:
     decision = run(state, bet())
 
     assert decision.status == 200
-    assert decision.balance_delta == -10_00
+    assert moved(decision) == -10_00
 
 
 def test_refuses_to_block_a_missing_account() -> None:
@@ -70,8 +81,9 @@ def test_deposits_against_the_operator_cash_account() -> None:
     decision = run(state, operator(OperatorKind.DEPOSIT, "d1", "50.00"))
 
     assert body(decision)["new_balance"] == "50.00"
-    assert decision.movement is not None
-    assert {(p.account_type, p.amount) for p in decision.movement.postings} == {
+    movement = movement_of(decision)
+    assert movement is not None
+    assert {(p.account_type, p.amount) for p in movement.postings} == {
         (AccountType.PLAYER, 50_00),
         (AccountType.OPERATOR_CASH, -50_00),
     }
@@ -96,7 +108,7 @@ def test_refuses_a_withdrawal_above_the_balance() -> None:
 
     assert (decision.status, slug(decision)) == (403, "insufficient-funds")
     assert body(decision)["balance"] == "10.00"
-    assert decision.balance_delta == 0
+    assert moved(decision) == 0
 
 
 def test_replays_a_deposit_under_the_same_idempotency_key_without_money() -> None:

@@ -11,7 +11,10 @@ from ledger_values import (
     USER,
     bet,
     body,
+    events_of,
     lose,
+    movement_of,
+    one_of,
     operator,
     rollback,
     run,
@@ -22,7 +25,7 @@ from ledger_values import (
 )
 
 from services.ledger.decide import decide
-from services.ledger.model import Outcome, Policy, Session
+from services.ledger.model import Outcome, Policy, ProtectionRecord, Session
 from services.ledger.protection import Exclusion, Limit, Totals
 from services.ledger.state import BatchState
 from shared.contracts.commands import Mode, OperatorKind
@@ -60,7 +63,7 @@ def excluded(state: BatchState, until: datetime | None = None) -> BatchState:
 
 
 def protection_events(decision: Any) -> list[dict[str, Any]]:
-    events = [loads_exact(event.payload) for event in decision.events]
+    events = [loads_exact(event.payload) for event in events_of(decision)]
     return [event for event in events if event["event_type"] == "wallet.protection"]
 
 
@@ -98,7 +101,7 @@ def test_refuses_a_bet_of_a_self_excluded_player_and_moves_nothing() -> None:
         Outcome.REJECTED,
     )
     assert body(decision)["exclusion"] == "self_exclusion"
-    assert decision.movement is None
+    assert movement_of(decision) is None
     assert state.accounts[(USER, "USD")].balance == 100_00
     assert [e["kind"] for e in protection_events(decision)] == ["refused"]
 
@@ -345,11 +348,9 @@ def test_sets_a_new_limit_at_once_and_records_who_and_why() -> None:
         "50.00",
         NOW.isoformat(),
     )
-    assert decision.protection_record is not None
-    assert (decision.protection_record.requested_by, decision.protection_record.reason) == (
-        "support-7",
-        "player asked",
-    )
+    record = one_of(decision, ProtectionRecord)
+    assert record is not None
+    assert (record.requested_by, record.reason) == ("support-7", "player asked")
     assert [e["kind"] for e in protection_events(decision)] == ["limit_changed"]
 
 
@@ -423,7 +424,7 @@ def test_excludes_at_once_and_never_shortens_an_exclusion() -> None:
     refused = run(state, bet("b1", "1.00", received_at=NOW + timedelta(days=2)))
 
     assert body(shorter)["until"] == until.isoformat()
-    assert shorter.exclusion is None  # nothing to store: the exclusion in force stays
+    assert one_of(shorter, Exclusion) is None  # nothing to store: the exclusion in force stays
     assert slug(refused) == "player-self-excluded"
 
 

@@ -12,6 +12,10 @@ from ledger_values import (
     body,
     grant,
     lose,
+    moved,
+    movement_of,
+    one_of,
+    placed_bet,
     rollback,
     run,
     slug,
@@ -31,6 +35,7 @@ from services.ledger.model import (
     Outcome,
     Policy,
     Session,
+    Tombstone,
 )
 from shared.contracts.commands import Mode, WebhookKind
 
@@ -45,8 +50,8 @@ def test_replays_the_stored_response_for_the_same_key_and_payload() -> None:
 
     assert again.outcome is Outcome.REPLAYED
     assert (again.status, again.body) == (first.status, first.body)
-    assert again.balance_delta == 0
-    assert again.movement is None
+    assert moved(again) == 0
+    assert movement_of(again) is None
 
 
 def test_replays_the_stored_response_even_after_the_balance_changed() -> None:
@@ -92,7 +97,7 @@ def test_refuses_a_key_whose_decision_retention_expired_without_moving_money() -
 
     assert expired.outcome is Outcome.EXPIRED
     assert (expired.status, slug(expired)) == (409, "decision-expired")
-    assert (expired.stored, expired.movement, expired.new_bet) == (False, None, None)
+    assert (expired.stored, movement_of(expired), placed_bet(expired)) == (False, None, None)
     assert state.accounts[(USER, "USD")].balance == 100_00
     assert run(state, bet("b1", "10.00")).body == expired.body  # the same answer every time
 
@@ -144,7 +149,7 @@ def test_refuses_a_bet_of_a_blocked_player() -> None:
     decision = run(state_with(status=AccountStatus.BLOCKED), bet())
 
     assert (decision.status, slug(decision)) == (403, "player-blocked")
-    assert decision.balance_delta == 0
+    assert moved(decision) == 0
 
 
 def test_refuses_a_bet_with_an_unknown_session() -> None:
@@ -203,7 +208,7 @@ def test_refuses_a_bet_whose_rollback_was_already_recorded() -> None:
     decision = run(state, bet("b1"))
 
     assert (decision.status, slug(decision)) == (410, "transaction-rolled-back")
-    assert decision.new_bet is None
+    assert placed_bet(decision) is None
     assert state.accounts[(USER, "USD")].balance == 100_00
 
 
@@ -211,9 +216,10 @@ def test_records_a_free_bet_without_debiting() -> None:
     decision = run(state_with(), bet(mode=Mode.FREE, bonus_code="FREEBET2024"))
 
     assert (body(decision)["old_balance"], body(decision)["new_balance"]) == ("100.00", "100.00")
-    assert decision.new_bet is not None
-    assert decision.new_bet.bonus_code == "FREEBET2024"
-    assert decision.movement is None
+    placed = placed_bet(decision)
+    assert placed is not None
+    assert placed.bonus_code == "FREEBET2024"
+    assert movement_of(decision) is None
 
 
 def test_consumes_one_free_bet_unit_when_the_player_has_a_grant() -> None:
@@ -249,7 +255,7 @@ def test_refuses_a_bet_above_the_balance_with_the_balance_in_the_body() -> None:
 
     assert (decision.status, slug(decision)) == (403, "insufficient-funds")
     assert body(decision)["balance"] == "5.00"
-    assert decision.balance_delta == 0
+    assert moved(decision) == 0
 
 
 def test_answers_insufficient_funds_with_the_configured_status() -> None:
@@ -277,8 +283,9 @@ def test_debits_a_bet_and_answers_the_seven_fields() -> None:
 def test_posts_a_bet_against_the_provider_clearing_account() -> None:
     decision = run(state_with(), bet(amount="10.00"))
 
-    assert decision.movement is not None
-    legs = {(p.account_type, p.amount) for p in decision.movement.postings}
+    movement = movement_of(decision)
+    assert movement is not None
+    legs = {(p.account_type, p.amount) for p in movement.postings}
     assert legs == {(AccountType.PLAYER, -10_00), (AccountType.PROVIDER_CLEARING, 10_00)}
 
 
@@ -304,7 +311,7 @@ def test_accepts_a_win_of_zero_and_settles_the_bet() -> None:
     decision = run(state, win(amount="0", linked_tx_id="b1"))
 
     assert decision.status == 200
-    assert decision.movement is None
+    assert movement_of(decision) is None
     assert state.bets[("hypetech", "b1")].state is BetState.WON
 
 
@@ -315,7 +322,7 @@ def test_pays_a_win_to_a_blocked_player_with_an_expired_session() -> None:
     decision = run(state, win(amount="30.00", linked_tx_id="b1"))
 
     assert decision.status == 200
-    assert decision.balance_delta == 30_00
+    assert moved(decision) == 30_00
 
 
 def test_refuses_a_win_linked_to_an_unknown_bet() -> None:
@@ -357,7 +364,7 @@ def test_refuses_a_win_on_a_rolled_back_bet_and_flags_a_finding() -> None:
 
     assert (decision.status, slug(decision)) == (409, "bet-rolled-back")
     assert decision.flags == (Flag.WIN_ON_ROLLED_BACK_BET,)
-    assert decision.balance_delta == 0
+    assert moved(decision) == 0
 
 
 def test_refuses_a_win_when_every_bet_of_the_round_was_rolled_back() -> None:
@@ -378,7 +385,7 @@ def test_refuses_a_second_win_on_a_won_bet() -> None:
     decision = run(state, win("w2", linked_tx_id="b1"))
 
     assert (decision.status, slug(decision)) == (409, "bet-already-settled")
-    assert decision.balance_delta == 0
+    assert moved(decision) == 0
 
 
 def test_credits_a_linked_win_and_marks_the_bet_won() -> None:
@@ -398,7 +405,7 @@ def test_credits_an_unlinked_win_and_marks_every_open_bet_of_the_round_won() -> 
 
     decision = run(state, win(amount="40.00"))
 
-    assert decision.balance_delta == 40_00
+    assert moved(decision) == 40_00
     assert {state.bets[("hypetech", b)].state for b in ("b1", "b2")} == {BetState.WON}
 
 
@@ -408,8 +415,9 @@ def test_posts_a_free_bets_win_against_the_bonus_account() -> None:
 
     decision = run(state, win(linked_tx_id="b1"))
 
-    assert decision.movement is not None
-    assert {p.account_type for p in decision.movement.postings} == {
+    movement = movement_of(decision)
+    assert movement is not None
+    assert {p.account_type for p in movement.postings} == {
         AccountType.PLAYER,
         AccountType.BONUS,
     }
@@ -426,7 +434,7 @@ def test_marks_the_rounds_open_bets_lost_without_moving_money() -> None:
     decision = run(state, lose())
 
     assert (body(decision)["old_balance"], body(decision)["new_balance"]) == ("100.00", "100.00")
-    assert decision.movement is None
+    assert movement_of(decision) is None
     assert state.bets[("hypetech", "b1")].state is BetState.LOST
     assert state.bets[("hypetech", "b2")].state is BetState.ROLLED_BACK
 
@@ -460,7 +468,7 @@ def test_rolls_back_the_rollbacks_own_id_when_nothing_else_is_named() -> None:
 
     assert body(decision)["new_balance"] == "100.00"
     assert state.bets[("hypetech", "b1")].state is BetState.ROLLED_BACK
-    assert decision.tombstone is None
+    assert one_of(decision, Tombstone) is None
 
 
 def test_stores_a_tombstone_for_a_rollback_of_an_unknown_bet() -> None:
@@ -470,8 +478,9 @@ def test_stores_a_tombstone_for_a_rollback_of_an_unknown_bet() -> None:
 
     assert decision.status == 200
     assert body(decision)["new_balance"] == "100.00"
-    assert decision.tombstone is not None
-    assert decision.tombstone.bet_tx_id == "b1"
+    tombstone = one_of(decision, Tombstone)
+    assert tombstone is not None
+    assert tombstone.bet_tx_id == "b1"
 
 
 def test_answers_the_configured_status_for_a_rollback_of_an_unknown_bet() -> None:
@@ -480,7 +489,7 @@ def test_answers_the_configured_status_for_a_rollback_of_an_unknown_bet() -> Non
     )
 
     assert (decision.status, slug(decision)) == (404, "bet-not-found")
-    assert decision.tombstone is not None
+    assert one_of(decision, Tombstone) is not None
 
 
 def test_answers_200_without_money_for_a_second_rollback_of_the_same_bet() -> None:
@@ -491,7 +500,7 @@ def test_answers_200_without_money_for_a_second_rollback_of_the_same_bet() -> No
     decision = run(state, rollback("rb2", linked_tx_id="b1"))
 
     assert decision.status == 200
-    assert decision.balance_delta == 0
+    assert moved(decision) == 0
     assert body(decision)["new_balance"] == "110.00"
 
 
@@ -503,7 +512,7 @@ def test_refuses_a_rollback_of_a_won_bet_and_flags_a_finding() -> None:
 
     assert (decision.status, slug(decision)) == (409, "bet-already-settled")
     assert decision.flags == (Flag.ROLLBACK_OF_SETTLED_BET,)
-    assert decision.balance_delta == 0
+    assert moved(decision) == 0
 
 
 def test_refuses_a_rollback_in_a_round_settled_by_an_unlinked_win() -> None:
@@ -533,7 +542,7 @@ def test_refunds_a_lost_bet() -> None:
 
     decision = run(state, rollback("rb1", linked_tx_id="b1"))
 
-    assert decision.balance_delta == 10_00
+    assert moved(decision) == 10_00
 
 
 def test_refunds_the_stake_not_a_differing_rollback_amount_and_flags_it() -> None:
@@ -542,7 +551,7 @@ def test_refunds_the_stake_not_a_differing_rollback_amount_and_flags_it() -> Non
 
     decision = run(state, rollback("rb1", amount="99.00", linked_tx_id="b1"))
 
-    assert decision.balance_delta == 10_00
+    assert moved(decision) == 10_00
     assert decision.flags == (Flag.ROLLBACK_AMOUNT_DIFFERS,)
 
 
@@ -553,8 +562,8 @@ def test_refunds_nothing_for_a_free_bet_but_returns_its_grant_unit() -> None:
 
     decision = run(state, rollback("rb1", linked_tx_id="b1"))
 
-    assert decision.balance_delta == 0
-    assert decision.movement is None
+    assert moved(decision) == 0
+    assert movement_of(decision) is None
     assert state.grants[1].remaining == 1
 
 

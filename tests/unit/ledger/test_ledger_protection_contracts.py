@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from ledger_values import NOW, USER, bet, operator, run, state_with
+from ledger_values import (
+    NOW,
+    USER,
+    bet,
+    events_of,
+    operator,
+    run,
+    state_with,
+)
 
 from services.ledger.protection import Limit
 from shared.contracts.commands import OperatorKind
@@ -58,7 +66,7 @@ def test_every_protection_event_satisfies_the_model_and_the_schema() -> None:
         run(state, bet("b3", "1.00", round_id="r3")),
     ]
     events: list[dict[str, Any]] = [
-        loads_exact(event.payload) for decision in decisions for event in decision.events
+        loads_exact(event.payload) for decision in decisions for event in events_of(decision)
     ]
     protection = [event for event in events if event["event_type"] == "wallet.protection"]
 
