@@ -37,15 +37,18 @@ BATCH_ROWS = 10_000
 
 def _batch(table: str, column: str, published_only: bool = False) -> str:
     """One batch: the oldest rows from $2 and before $1, at most $3, deleted by ``ctid``
-    through the table's time index; returns the time of each deleted row."""
+    through the table's time index; returns how many and the newest time deleted."""
     only = "published_at IS NOT NULL AND " if published_only else ""
     return f"""
-        DELETE FROM {table} WHERE ctid = ANY(ARRAY(
-            SELECT ctid FROM {table}
-            WHERE {only}{column} >= $2 AND {column} < $1
-            ORDER BY {column} LIMIT $3
-        ))
-        RETURNING {column}
+        WITH gone AS (
+            DELETE FROM {table} WHERE ctid = ANY(ARRAY(
+                SELECT ctid FROM {table}
+                WHERE {only}{column} >= $2 AND {column} < $1
+                ORDER BY {column} LIMIT $3
+            ))
+            RETURNING {column}
+        )
+        SELECT count(*), max({column}) FROM gone
     """
 
 
@@ -97,15 +100,16 @@ async def _expire_table(
             return deleted
         started = time.monotonic()
         async with conn.transaction():
-            times = [row[0] for row in await conn.fetch(statement, cutoff, since, batch_rows)]
-            if times:
-                await conn.execute(record, run.run_id, len(times))
+            row = await conn.fetchrow(statement, cutoff, since, batch_rows)
+            count, newest = int(row[0]), row[1]
+            if count:
+                await conn.execute(record, run.run_id, count)
         run.longest_s = max(run.longest_s, time.monotonic() - started)
         run.batches += 1
-        deleted += len(times)
-        if len(times) < batch_rows:
+        deleted += count
+        if count < batch_rows:
             return deleted
-        since = max(times)
+        since = newest
 
 
 async def expire(
