@@ -10,7 +10,7 @@ statement trigger on postings would otherwise link every row, and the foreign ke
 off too) and, for a large seed, with the seeded tables' indexes and constraints dropped first and
 built again after the load (each a sort instead of one random insert per row and index: this is
 what makes 20 million rows a matter of minutes; constraints are checked again as they are added).
-Lost bets of their own players, spread evenly over the ``days`` that end ``age_days`` before now,
+Lost bets of their own players (each with its account), spread evenly over the ``days`` that end ``age_days`` before now,
 each with its decision (a 200-byte body, as stored answers are), its transaction, two postings
 (the player's with its running balance) and its bet. The bench's own players are untouched, so a
 run measures the same work on a database that is larger. Synthetic links are not written, so the
@@ -153,6 +153,15 @@ async def seed_history(dsn: str, days: int, per_day: int, age_days: int = 0) -> 
                 for row in indexes:
                     await conn.execute(f"DROP INDEX {row['name']}")
         args = (total, HISTORY_PLAYERS, timedelta(days=days), timedelta(days=age_days))
+        await conn.execute(
+            "INSERT INTO accounts (user_id, currency, balance)"
+            " SELECT 'hist-' || p, 'USD', $2::bigint - ($1::bigint / $3) * $4 FROM generate_series(0, $3 - 1) AS p"
+            " ON CONFLICT DO NOTHING",
+            total,
+            START_MINOR,
+            HISTORY_PLAYERS,
+            STAKE_MINOR,
+        )
         # Two sessions at once (this machine has two cores): the money on one, the keys on the other.
         await asyncio.gather(
             _load(dsn, ("transactions", "postings"), args), _load(dsn, ("decisions", "bets"), args)
