@@ -86,8 +86,10 @@ async def apply_once(
     players: int,
     partitions: int,
     batch: int,
+    starting: asyncio.Event | None = None,
 ) -> Applied:
-    """Fresh players and a fresh command topic in ``dsn``; time one ledger process applying N."""
+    """Fresh players and a fresh command topic in ``dsn``; time one ledger process applying N.
+    ``starting`` is set once the envelopes are on the topic, as the ledger process starts."""
     tag = uuid.uuid4().hex[:8]
     prefix = f"g{tag}-"
     await seed_accounts(dsn, players, prefix)
@@ -95,6 +97,8 @@ async def apply_once(
     await ensure_topics(settings, {COMMANDS: partitions, COMMANDS_DLQ: 1, TRANSACTIONS: partitions})
     await preload(settings, envelopes(n, players, prefix))
     load_before = loadavg()
+    if starting is not None:
+        starting.set()
     seconds, cpu, rss, servers = await time_ledger(settings, n, 1, stack_servers(stack))
     result = Applied(
         database=label,

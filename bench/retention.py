@@ -9,8 +9,8 @@ transaction, and the ledger's apply rate while it runs against the rate without 
    181 days ago, so all its decisions are past a 180-day window (development's floor).
 2. The ledger applies N envelopes alone (``bench ledger-growth``'s run: fresh players, a fresh
    topic, one ``hypeledger ledger`` process); then again while ``services/ledger/retention.py``
-   removes the month (``expire(days=180)``, batches of BATCH_ROWS rows), started just before the
-   ledger's run; then alone again.
+   removes the month (``expire(days=180)``, batches of BATCH_ROWS rows), started with the
+   ledger process (once its envelopes are on the topic); then alone again.
 3. Print the retention's total time, batches, longest batch transaction, WAL written (in all and
    per batch), the rows left before the cutoff (0), the time of the ``VACUUM decisions`` that
    the deletes call for (after the ledger's run), and the ledger's rates.
@@ -40,8 +40,9 @@ from shared.settings import Environment
 WINDOW_DAYS = 180
 
 
-async def _retention(dsn: str, batch_rows: int) -> dict[str, Any]:
+async def _retention(dsn: str, batch_rows: int, starting: asyncio.Event) -> dict[str, Any]:
     conn = await asyncpg.connect(dsn)
+    await starting.wait()
     try:
         wal_before = await conn.fetchval("SELECT pg_current_wal_lsn()")
         started = time.perf_counter()
@@ -99,8 +100,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 flush=True,
             )
             alone = await apply_once(stack, dsn, label="alone", round_=1, **shape)
-            retention = asyncio.create_task(_retention(dsn, args.batch_rows))
-            during = await apply_once(stack, dsn, label="during retention", round_=2, **shape)
+            starting = asyncio.Event()
+            retention = asyncio.create_task(_retention(dsn, args.batch_rows, starting))
+            during = await apply_once(
+                stack, dsn, label="during retention", round_=2, starting=starting, **shape
+            )
             ledger_ended = time.perf_counter()
             removed = await retention
             removed["ledger_run_ended_first"] = ledger_ended <= removed.pop("ended_at")
