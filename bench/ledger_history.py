@@ -3,8 +3,8 @@ slows down as the tables grow (``python -m bench ledger --history-days 180``,
 ``python -m bench ledger-growth``, ``python -m bench retention``).
 
 The rows are generated inside Postgres (``INSERT ... SELECT`` over ``generate_series``: no rows
-cross the wire, which makes it faster than ``COPY FROM STDIN`` of rows a Python client would have
-to build, the slower side on this machine), with the append-only, zero-sum and hash-chain
+cross the wire, where ``COPY FROM STDIN`` would carry rows a Python client must first build; not
+measured against each other), with the append-only, zero-sum and hash-chain
 triggers off for the load (``session_replication_role = replica``; a seed only: the chain's
 statement trigger on postings would otherwise link every row, and the foreign keys' triggers are
 off too) and, for a large seed, with the seeded tables' indexes and constraints dropped first and
