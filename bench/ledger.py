@@ -92,9 +92,9 @@ class Result:
     machine: str
 
 
-def envelopes(n: int, players: int) -> list[WebhookEnvelope]:
+def envelopes(n: int, players: int, prefix: str = "bench-") -> list[WebhookEnvelope]:
     now = datetime.now(UTC)
-    users = [f"bench-{index:05d}" for index in range(players)]
+    users = [f"{prefix}{index:05d}" for index in range(players)]
     out: list[WebhookEnvelope] = []
     step = 0
     while len(out) < n:
@@ -122,9 +122,9 @@ def envelopes(n: int, players: int) -> list[WebhookEnvelope]:
     return out
 
 
-async def seed_accounts(dsn: str, players: int) -> None:
+async def seed_accounts(dsn: str, players: int, prefix: str = "bench-") -> None:
     """Accounts with START_BALANCE, each backed by a deposit transaction (so the audit holds)."""
-    users = [f"bench-{index:05d}" for index in range(players)]
+    users = [f"{prefix}{index:05d}" for index in range(players)]
     ids = [str(uuid.uuid4()) for _ in users]
     conn = await asyncpg.connect(dsn)
     try:
@@ -536,6 +536,22 @@ async def time_floor(
         await pool.close()
 
 
+def ledger_settings(stack: Stack, dsn: str, tag: str, batch: int) -> LedgerSettings:
+    """A bench ledger's settings: its own topics and consumer group (``tag``), quick rebalances."""
+    return LedgerSettings(
+        environment="test",
+        database_url=dsn,
+        kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
+        kafka_flavour=stack.kafka_flavour,
+        kafka_session_timeout_ms=3000,
+        kafka_heartbeat_interval_ms=300,
+        topic_prefix=f"bench{tag}.",
+        consumer_group=f"bench{tag}",
+        max_batch=batch,
+        session_check=False,
+    )
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -576,18 +592,7 @@ async def run(  # noqa: PLR0917 - one argument per bench option
                     f"history: {history.transactions} bets over {history_days} days seeded in"
                     f" {history.seconds:.1f} s; database {history.database_mb:.0f} MB"
                 )
-            settings = LedgerSettings(
-                environment="test",
-                database_url=ledger_db,
-                kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
-                kafka_flavour=stack.kafka_flavour,
-                kafka_session_timeout_ms=3000,
-                kafka_heartbeat_interval_ms=300,
-                topic_prefix=f"bench{tag}.",
-                consumer_group=f"bench{tag}",
-                max_batch=batch,
-                session_check=False,
-            )
+            settings = ledger_settings(stack, ledger_db, tag, batch)
             await ensure_topics(
                 settings, {COMMANDS: partitions, COMMANDS_DLQ: 1, TRANSACTIONS: partitions}
             )

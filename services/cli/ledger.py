@@ -121,9 +121,20 @@ def retention(
         min=1,
         help="Keep published outbox rows this many days (HYPELEDGER_RETENTION_OUTBOX_DAYS).",
     ),
+    batch_rows: int = typer.Option(
+        10_000,
+        min=1,
+        help="Delete at most this many rows per transaction (each batch commits on its own).",
+    ),
+    max_seconds: float | None = typer.Option(
+        None,
+        min=1,
+        help="Stop between batches after this many seconds (the next run goes on); default: until done.",
+    ),
 ) -> None:
     """Expire decisions and tombstones older than --days, published outbox rows older than
-    --outbox-days; transactions and postings are kept for good."""
+    --outbox-days, in batches of --batch-rows rows, each its own short transaction;
+    transactions and postings are kept for good."""
     from services.ledger.retention import expire  # noqa: PLC0415 - keep `hypeledger --help` fast
     from services.ledger.settings import LedgerSettings, retention_floor  # noqa: PLC0415 - keep `hypeledger --help` fast
     from shared.db.pool import create_pool  # noqa: PLC0415 - keep `hypeledger --help` fast
@@ -151,12 +162,16 @@ def retention(
                         days=keep,
                         outbox_days=outbox_days or settings.retention_outbox_days,
                         environment=settings.environment,
+                        batch_rows=batch_rows,
+                        max_seconds=max_seconds,
                     )
         finally:
             await pool.close()
         print(
             f"cutoff={result.cutoff.isoformat()} decisions_deleted={result.decisions} "
-            f"tombstones_deleted={result.tombstones} outbox_deleted={result.outbox}"
+            f"tombstones_deleted={result.tombstones} outbox_deleted={result.outbox} "
+            f"batches={result.batches} longest_batch_s={result.longest_batch_s} "
+            f"complete={str(result.complete).lower()}"
         )
 
     _run_on_database(main)

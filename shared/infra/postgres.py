@@ -177,6 +177,9 @@ async def start_private(
         "-c", f"synchronous_commit={'on' if fsync else 'off'}",
         "-c", f"full_page_writes={'on' if fsync else 'off'}",
     ]  # fmt: skip
+    # A benchmark's knob (bench/ledger_growth.py): the server's buffer cache, 128MB by default.
+    if shared_buffers := os.environ.get("HYPELEDGER_PG_SHARED_BUFFERS"):
+        argv += ["-c", f"shared_buffers={shared_buffers}"]
     server, _ = spawn(
         "postgres", argv, log_path=run_dir / "postgres.log", stop_signal=signal.SIGINT,
         user=user, cwd=run_dir,

@@ -153,3 +153,45 @@ async def test_keeps_a_decision_of_four_years_and_a_refusal_by_default(ledger: L
     assert answer.status == 403
     assert await ledger.decision("bet", kept) is not None
     assert await ledger.decision("bet", refused) is not None
+
+
+async def test_expires_in_batches_each_counted_in_the_run_as_it_commits(ledger: Ledger) -> None:
+    user = await ledger.player("10.00")
+    old = [unique("b") for _ in range(5)]
+    for tx in old:
+        await ledger.send(webhook(WebhookKind.BET, user, tx, "1.00"))
+        await age_bet(ledger, tx)
+    await ledger.pool.execute(
+        "UPDATE outbox SET published_at = now() - interval '40 days' WHERE id IN"
+        " (SELECT id FROM outbox ORDER BY id LIMIT 3)"
+    )
+
+    async with ledger.pool.acquire() as conn:
+        result = await expire(conn, now=datetime.now(UTC), batch_rows=2, **FIVE_YEARS)
+    recorded = await ledger.pool.fetchrow(
+        "SELECT decisions_deleted, tombstones_deleted, outbox_deleted FROM retention_runs"
+        " WHERE cutoff = $1",
+        result.cutoff,
+    )
+
+    assert result.complete
+    assert result.decisions >= 5
+    assert result.outbox >= 3
+    assert result.batches >= 3 + 1 + 2  # 5 decisions by 2, no tombstone, 3 outbox rows by 2
+    assert tuple(recorded) == (result.decisions, result.tombstones, result.outbox)
+    for tx in old:
+        assert await ledger.decision("bet", tx) is None
+
+
+async def test_a_run_out_of_time_stops_between_batches_and_says_so(ledger: Ledger) -> None:
+    user = await ledger.player("10.00")
+    old = unique("b")
+    await ledger.send(webhook(WebhookKind.BET, user, old, "1.00"))
+    await age_bet(ledger, old)
+
+    async with ledger.pool.acquire() as conn:
+        result = await expire(conn, now=datetime.now(UTC), max_seconds=0, **FIVE_YEARS)
+
+    assert not result.complete
+    assert (result.decisions, result.batches) == (0, 0)
+    assert await ledger.decision("bet", old) is not None  # the next run deletes it

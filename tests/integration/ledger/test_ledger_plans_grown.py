@@ -1,0 +1,84 @@
+"""The ledger's statements and retention's batches stay index probes on a database that has grown
+and been analysed (as autovacuum does), not only on an empty one (``test_ledger_plans.py``).
+
+A plan that reads a table whole is cheap on a small table and is what degrades with size; these
+tests catch it by the plan's shape on a table of moderate size, not by timing: 20,000 bets of
+history (decisions, transactions, postings, bets; ``bench/ledger_history.py``, the seed the growth
+benchmark uses) aged past a 180-day window, then ANALYZE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from test_ledger_plans import STATEMENTS, generic_plan, nodes
+
+from bench.ledger_history import SEEDED, seed_history
+from services.ledger import retention, store
+
+pytestmark = pytest.mark.integration
+
+HISTORY_DAYS, PER_DAY, AGE_DAYS = 20, 1000, 181
+
+
+@pytest.fixture(scope="module")
+async def seeded(own_db: str) -> str:
+    await seed_history(own_db, HISTORY_DAYS, PER_DAY, age_days=AGE_DAYS)
+    return own_db
+
+
+@pytest.fixture
+async def grown(seeded: str) -> AsyncIterator[asyncpg.Connection]:
+    """20,000 bets of history past a 180-day window, analysed; a connection with the ledger's
+    session settings. The tables the seed leaves empty (limits, grants, round locks) are
+    analysed as empty, and a scan of an empty table is the right plan until they grow (an
+    ANALYZE then makes Postgres plan again): only the grown tables are checked."""
+    connection = await asyncpg.connect(seeded, server_settings=dict(store.KEY_LOOKUPS_ONLY))
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+async def test_the_hot_statements_read_grown_tables_by_key_only(
+    grown: asyncpg.Connection,
+) -> None:
+    assert await grown.fetchval("SELECT reltuples FROM pg_class WHERE relname = 'decisions'") >= (
+        HISTORY_DAYS * PER_DAY
+    )
+    for statement in sorted(STATEMENTS):
+        plan = await generic_plan(grown, STATEMENTS[statement])
+
+        scanned = {n.get("Relation Name") for n in plan if n["Node Type"] == "Seq Scan"}
+        assert scanned & {*SEEDED, "accounts"} == set(), (statement, plan)
+        assert {n["Node Type"] for n in plan} & {"Hash Join", "Merge Join"} == set(), plan
+
+
+async def explain(conn: asyncpg.Connection, sql: str, *args: Any) -> list[dict[str, Any]]:
+    import json  # noqa: PLC0415
+
+    explained = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
+    return list(nodes(json.loads(explained)[0]["Plan"]))
+
+
+@pytest.mark.parametrize(("table", "index"), [("decisions", "decisions_decided_at")])
+async def test_a_retention_batch_takes_the_oldest_rows_through_the_time_index(
+    grown: asyncpg.Connection, table: str, index: str
+) -> None:
+    """Every row of the table is past the cutoff: the batch must still read only its own rows,
+    in time order from the index, and delete them by ctid, not scan and sort the table."""
+    _, batch = retention._BATCHES[table]
+    cutoff = datetime.now(UTC) - timedelta(days=180)
+    since = datetime.min.replace(tzinfo=UTC)
+
+    plan = await explain(grown, batch, cutoff, since, retention.BATCH_ROWS // 10)
+
+    assert {n.get("Relation Name") for n in plan if n["Node Type"] == "Seq Scan"} == set(), plan
+    assert [n["Node Type"] for n in plan if n.get("Relation Name") == table].count(
+        "Tid Scan"
+    ) == 1, plan
+    assert [n.get("Index Name") for n in plan if n["Node Type"] == "Index Scan"] == [index], plan
