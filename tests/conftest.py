@@ -12,11 +12,12 @@ import contextlib
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import asyncpg
 import pytest
+import structlog
 
 from shared.db.databases import drop_database, list_databases, migrated_database
 from shared.db.pool import create_pool
@@ -47,6 +48,25 @@ async def _drop_stale_test_databases(infra: Stack) -> None:
         if match and not pid_alive(int(match.group(1))):
             with contextlib.suppress(asyncpg.PostgresError):
                 await drop_database(infra.database_admin_url, name)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loggers_never_cached() -> Iterator[None]:
+    """Services configure structlog to cache each logger on its first use (fast in production),
+    and a cached logger keeps the processors of that moment: a test capturing log lines
+    (``structlog.testing.capture_logs``) after another test configured logging in this process
+    would see nothing, depending on the order the tests ran in. In the tests every configuration
+    leaves loggers uncached, so the captures hold whatever ran before."""
+    configure = structlog.configure
+
+    def uncached(**settings: Any) -> None:
+        configure(**{**settings, "cache_logger_on_first_use": False})
+
+    structlog.configure = uncached
+    try:
+        yield
+    finally:
+        structlog.configure = configure
 
 
 def pytest_report_header() -> str:
