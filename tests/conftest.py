@@ -53,10 +53,10 @@ async def _drop_stale_test_databases(infra: Stack) -> None:
 @pytest.fixture(autouse=True, scope="session")
 def _loggers_never_cached() -> Iterator[None]:
     """Services configure structlog to cache each logger on its first use (fast in production),
-    and a cached logger keeps the processors of that moment: a test capturing log lines
+    and a cached logger keeps the configuration of that moment: a test capturing log lines
     (``structlog.testing.capture_logs``) after another test configured logging in this process
     would see nothing, depending on the order the tests ran in. In the tests every configuration
-    leaves loggers uncached, so the captures hold whatever ran before."""
+    leaves loggers uncached, and ``_logging_restored`` puts back each test's configuration."""
     configure = structlog.configure
 
     def uncached(**settings: Any) -> None:
@@ -67,6 +67,17 @@ def _loggers_never_cached() -> Iterator[None]:
         yield
     finally:
         structlog.configure = configure
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored(_loggers_never_cached: None) -> Iterator[None]:
+    """A test that configures logging (a service's entry point, a CLI command under a runner
+    whose streams close when it ends) leaves the next test the configuration it found."""
+    saved = structlog.get_config()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
 
 
 def pytest_report_header() -> str:
