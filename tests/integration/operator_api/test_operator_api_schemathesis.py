@@ -27,6 +27,7 @@ from tests.integration.schemathesis_config import EXAMPLES, config
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.serial,
     # aiokafka, in the stack's thread, uses `random` while Hypothesis draws examples.
     pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
 ]
