@@ -8,8 +8,6 @@ import gc
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
-import uvloop
-
 T = TypeVar("T")
 
 #: Thresholds of Python's cycle collector while a service runs (the defaults are 700, 10, 10).
@@ -33,12 +31,15 @@ def collect_garbage_less_often() -> None:
 
 
 def run_service(main: Coroutine[Any, Any, T]) -> T:
-    """Run a long-running service's ``main`` on uvloop, as uvicorn runs the HTTP services.
+    """Run a long-running service's ``main`` on asyncio's own event loop.
 
-    The stdlib loop's socket writes and selector calls were a fifth of the ledger's CPU under the
-    ingress benchmark's load (``bench/profiles.py``); uvloop does the same work in C.
+    Not uvloop, although its socket writes cost less CPU: uvloop raises ``RuntimeError`` on a
+    write to a connection that has just closed, where asyncio ignores it, and aiokafka's group
+    coordinator writes to its broker connection without expecting that. When the broker went
+    away under load the coordinator's routine ended for good and took the ledger with it (the
+    soak test; ``tests/unit/test_runtime.py`` shows the difference).
     """
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    with asyncio.Runner() as runner:
         return runner.run(main)
 
 

@@ -3,6 +3,7 @@ phases timed from the process's own start (``shared.startup``)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import time
 
 import pytest
 
-from shared.runtime import GC_THRESHOLDS, fewer_collections
+from shared.runtime import GC_THRESHOLDS, fewer_collections, run_service
 from shared.startup import Phases, process_age_s
 
 
@@ -109,3 +110,29 @@ def test_a_block_collects_its_young_generation_less_often_and_the_thresholds_com
 
     assert inside == [(max(GC_THRESHOLDS[0], before[0]), *before[1:])]
     assert gc.get_threshold() == before
+
+
+def test_a_service_loop_lets_a_write_to_a_closed_connection_pass_as_asyncio_does() -> None:
+    """aiokafka's group coordinator writes to a broker connection that may have just closed (the
+    broker went away). asyncio's loop ignores such a write (and logs it); uvloop raises
+    ``RuntimeError``, which ended the coordinator's routine for good and the ledger with it when
+    the broker was killed under load (the soak test). A service's loop must be asyncio's."""
+
+    async def write_after_close() -> str:
+        async def serve(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.transport.abort()
+        await asyncio.sleep(0)
+        try:
+            writer.transport.write(b"x")
+        except RuntimeError as exc:
+            return f"raised: {exc}"
+        finally:
+            server.close()
+        return "ignored"
+
+    assert run_service(write_after_close()) == "ignored"
