@@ -118,7 +118,7 @@ async def seed_ledger(dsn: str, sessions: int, per_session: int) -> int:
 
 SQL_FORGET_RUNS = """
 TRUNCATE reconciliation_finding_changes, reconciliation_findings, reconciliation_watermarks,
-         reconciliation_run_sessions, reconciliation_runs
+         reconciliation_run_sessions, reconciler_round_settlements, reconciliation_runs
 """
 
 
