@@ -39,8 +39,7 @@ def run_service(main: Coroutine[Any, Any, T]) -> T:
     away under load the coordinator's routine ended for good and took the ledger with it (the
     soak test; ``tests/unit/test_runtime.py`` shows the difference).
     """
-    with asyncio.Runner() as runner:
-        return runner.run(main)
+    return asyncio.run(main)
 
 
 @contextlib.contextmanager
