@@ -304,46 +304,50 @@ class Bench:
     async def ingress_run(self, rate: float, duration: float, *, ledger: bool) -> dict[str, Any]:
         """One load run against a fresh ingress and a fresh ledger (or echo) on fresh topics."""
         prefix = await self.fresh_topics()
-        port, metrics_port = free_port(), free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         env = self.env(prefix)
         ingress_env = {**env, "HYPELEDGER_PORT": str(port), "HYPELEDGER_PUBLIC_BASE_URL": url,
                        "HYPELEDGER_HYPETECH_API_KEYS": self.key}  # fmt: skip
         if ledger:
             backend_argv = [HYPELEDGER, "ledger", "--no-relay"]
-            env = {**env, "HYPELEDGER_METRICS_PORT": str(metrics_port),
-                   "HYPELEDGER_RELAY_METRICS_PORT": str(free_port())}  # fmt: skip
         else:
             backend_argv = [PY, "-m", "bench.ingress_floor", "respond", "--bootstrap",
                             self.stack.kafka_bootstrap_servers, "--prefix", prefix,
                             "--flavour", self.stack.kafka_flavour.value,
                             *self.fetch_wait_argv()]  # fmt: skip
         name = "ledger" if ledger else "responder"
+        # --ledgers N: N ledger processes in one consumer group, sharing the partitions
+        names = [name] + [f"{name}{n}" for n in range(2, (self.args.ledgers if ledger else 1) + 1)]
         ingress_argv = [HYPELEDGER, "ingress", "--workers", str(self.args.ingress_workers)]
-        with (
-            process(backend_argv, env, self.logs / f"{prefix}{name}.log", self.reaper) as backend,
-            process(
-                ingress_argv, ingress_env, self.logs / f"{prefix}ingress.log", self.reaper
-            ) as ingress,
-        ):
-            if ledger:
-                await wait_ready(
-                    f"http://127.0.0.1:{metrics_port}/readyz",
-                    backend,
-                    self.logs / f"{prefix}ledger.log",
+        with contextlib.ExitStack() as started:
+            backends: dict[str, subprocess.Popen[bytes]] = {}
+            for each in names:
+                metrics_port = free_port()
+                backend_env = {**env, "HYPELEDGER_METRICS_PORT": str(metrics_port),
+                               "HYPELEDGER_RELAY_METRICS_PORT": str(free_port())}  # fmt: skip
+                log = self.logs / f"{prefix}{each}.log"
+                backends[each] = started.enter_context(
+                    process(backend_argv, backend_env, log, self.reaper)
                 )
+                if ledger:
+                    await wait_ready(f"http://127.0.0.1:{metrics_port}/readyz", backends[each], log)
+            ingress = started.enter_context(
+                process(ingress_argv, ingress_env, self.logs / f"{prefix}ingress.log", self.reaper)
+            )
             await wait_ready(f"{url}/readyz", ingress, self.logs / f"{prefix}ingress.log")
-            profiled = {"ingress": ingress.pid, name: backend.pid}
-            with profiles(self.args.profile if rate == 0 else "", profiled, prefix):
+            pids = {each: child.pid for each, child in backends.items()}
+            with profiles(self.args.profile if rate == 0 else "", {"ingress": ingress.pid, **pids},
+                          prefix):  # fmt: skip
                 result = run_json(
                     self.load_argv(url, rate, duration),
                     env,
-                    {"ingress": ingress.pid, name: backend.pid, **self.broker}
+                    {"ingress": ingress.pid, **pids, **self.broker}
                     | ({"postgres": self.postgres} if ledger and self.postgres else {}),
                 )
             result["peak_rss_mb_by_process"] = {
                 "ingress": peak_rss_mb(ingress.pid),
-                name: peak_rss_mb(backend.pid),
+                **{each: peak_rss_mb(pid) for each, pid in pids.items()},
                 **{broker: peak_rss_mb(pid) for broker, pid in self.broker.items()},
             }
         return result
@@ -367,6 +371,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "load_avg_1m_before": round(os.getloadavg()[0], 2),
         "server": f"uvicorn (uvloop, httptools), {args.ingress_workers} worker process(es)",
+        "ledgers": args.ledgers,
     }
     reaper = Reaper()
     try:
@@ -454,7 +459,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"Run {report['started_at']}, {report['cpus']} CPUs, 1-minute load "
         f"{report['load_avg_1m_before']} before / {report['load_avg_1m_after']} after. "
-        f"Ingress: {report['server']}.",
+        f"Ingress: {report['server']}; ledger: {report.get('ledgers', 1)} process(es).",
         "",
         "| what | offered | answered/s | p50 ms | p99 ms | statuses | CPU ms per request |",
         "|---|---|---|---|---|---|---|",
@@ -513,7 +518,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--ingress-workers", type=int, default=1)
+    parser.add_argument(
+        "--ingress-workers", type=int, default=1, help="ingress processes (uvicorn workers)"
+    )
+    parser.add_argument(
+        "--ledgers",
+        type=int,
+        default=1,
+        help="ledger processes in the end-to-end runs (one consumer group sharing the partitions)",
+    )
     parser.add_argument(
         "--runs",
         type=lambda text: set(text.split(",")),
