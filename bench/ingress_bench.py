@@ -39,6 +39,7 @@ import asyncpg
 import httpx
 
 from bench.ledger import stack_servers
+from bench.ledger_history import seed_history
 from shared.contracts.commands import OperatorCommand, OperatorKind
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
 from shared.db.databases import create_database, drop_database
@@ -408,6 +409,14 @@ async def _bench(
         run.users_file.write_text("\n".join(f"echo-{n}" for n in range(args.users)))
         report["ingress_with_echo_ledger"] = await run.runs(rates, "echo")
     if "ledger" in args.runs:
+        if args.history_days:
+            history = await seed_history(dsn, args.history_days, args.history_per_day)
+            report["history"] = {
+                "days": args.history_days,
+                "bets": history.transactions,
+                "seed_s": round(history.seconds, 1),
+                "database_mb": round(history.database_mb),
+            }
         prefix = await run.fresh_topics()
         metrics_port = free_port()
         env = {**run.env(prefix), "HYPELEDGER_METRICS_PORT": str(metrics_port),
@@ -492,6 +501,10 @@ def markdown(report: dict[str, Any]) -> str:
     )
     rss = ", ".join(f"{k} {v} MB" for k, v in peaks.items())
     once = report.get("exactly_once", {})
+    if "history" in report:
+        h = report["history"]
+        lines += ["", f"History seeded first: {h['bets']} bets over {h['days']} days in"
+                  f" {h['seed_s']} s; database {h['database_mb']} MB."]  # fmt: skip
     lines += [
         "",
         f"Peak RSS over all runs: {rss}; load generator {loadgen} MB.",
@@ -539,6 +552,14 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="consumers' fetch wait (default: the broker profile's, 100 on Kafka, 20 on Tansu)",
     )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=0,
+        help="seed this many days of history in the database before the end-to-end runs"
+        " (bench/ledger_history.py), to measure them on a database that has grown",
+    )
+    parser.add_argument("--history-per-day", type=int, default=5000)
     parser.add_argument("--out", default="", help="also write the JSON report to this file")
     parser.add_argument(
         "--warm-up",
