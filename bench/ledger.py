@@ -402,6 +402,14 @@ async def floor_worker(
             async with conn.transaction():
                 await copy_rows(
                     conn,
+                    "idempotency_keys",
+                    [
+                        ("hypetech", r["key"].kind, r["key"].provider_tx_id, r["op_tx"])
+                        for r in chunk
+                    ],
+                )
+                await copy_rows(
+                    conn,
                     "decisions",
                     [
                         (

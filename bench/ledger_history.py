@@ -11,7 +11,8 @@ off too) and, for a large seed, with the seeded tables' indexes and constraints 
 built again after the load (each a sort instead of one random insert per row and index: this is
 what makes 20 million rows a matter of minutes; constraints are checked again as they are added).
 Lost bets of their own players (each with its account), spread evenly over the ``days`` that end ``age_days`` before now,
-each with its decision (a 200-byte body, as stored answers are), its transaction, two postings
+each with its decision (a 200-byte body, as stored answers are; in the monthly partitions of
+``decisions``, created first, with its ``idempotency_keys`` row), its transaction, two postings
 (the player's with its running balance) and its bet. The bench's own players are untouched, so a
 run measures the same work on a database that is larger. Synthetic links are not written, so the
 audit's chain checks would fail: the bench reports the audit of such runs as skipped. ANALYZE (as
@@ -33,7 +34,7 @@ STAKE_MINOR = 100
 START_MINOR = 10**12
 #: From this many bets on, indexes are dropped for the load and built after it.
 REBUILD_FROM = 1_000_000
-SEEDED = ("transactions", "postings", "decisions", "bets")
+SEEDED = ("transactions", "postings", "decisions", "idempotency_keys", "bets")
 
 #: $1 rows, $2 players, $3 the span of days, $4 the age of the newest row.
 _WHEN = "now() - $4::interval - $3::interval * (($1 - g)::float8 / $1)"
@@ -63,6 +64,11 @@ _STATEMENTS = {
          occurred_at)
     SELECT 'hypetech', 'bet', 'h-' || g, 'hist-' || (g % $2), 'USD', repeat('f', 64), 'applied',
            200, repeat('x', 200), md5('h' || g)::uuid, '{{}}', 'history', 0, g, {_WHEN}, {_WHEN}
+    FROM generate_series(1, $1) AS g
+    """,
+    "idempotency_keys": f"""
+    INSERT INTO idempotency_keys (provider, kind, provider_tx_id, decided_at, operator_tx_id)
+    SELECT 'hypetech', 'bet', 'h-' || g, {_WHEN}, md5('h' || g)::uuid
     FROM generate_series(1, $1) AS g
     """,
     "bets": f"""
@@ -153,6 +159,12 @@ async def seed_history(dsn: str, days: int, per_day: int, age_days: int = 0) -> 
                 for row in indexes:
                     await conn.execute(f"DROP INDEX {row['name']}")
         args = (total, HISTORY_PLAYERS, timedelta(days=days), timedelta(days=age_days))
+        # The monthly partitions of decisions the history falls in (migration 0038).
+        await conn.execute(
+            "SELECT decisions_add_months(now() - $1::interval - $2::interval, now())",
+            args[3],
+            args[2],
+        )
         await conn.execute(
             "INSERT INTO accounts (user_id, currency, balance)"
             " SELECT 'hist-' || p, 'USD', $2::bigint - ($1::bigint / $3) * $4 FROM generate_series(0, $3 - 1) AS p"
@@ -164,11 +176,14 @@ async def seed_history(dsn: str, days: int, per_day: int, age_days: int = 0) -> 
         )
         # Two sessions at once (this machine has two cores): the money on one, the keys on the other.
         await asyncio.gather(
-            _load(dsn, ("transactions", "postings"), args), _load(dsn, ("decisions", "bets"), args)
+            _load(dsn, ("transactions", "postings"), args),
+            _load(dsn, ("decisions", "idempotency_keys", "bets"), args),
         )
         loaded = time.perf_counter()
         if rebuild:
-            await _run_all(dsn, [row["definition"] for row in indexes])
+            # A partitioned table's index is defined ON ONLY the table; made again on the
+            # table, it is built on every partition.
+            await _run_all(dsn, [row["definition"].replace(" ON ONLY ", " ON ") for row in indexes])
             await _run_all(
                 dsn,
                 [

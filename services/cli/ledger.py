@@ -170,6 +170,7 @@ def retention(
         print(
             f"cutoff={result.cutoff.isoformat()} decisions_deleted={result.decisions} "
             f"tombstones_deleted={result.tombstones} outbox_deleted={result.outbox} "
+            f"partitions_dropped={result.partitions_dropped} "
             f"batches={result.batches} longest_batch_s={result.longest_batch_s} "
             f"complete={str(result.complete).lower()}"
         )

@@ -17,7 +17,9 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from services.ledger import store
 from services.ledger.consumer import LedgerConsumer
+from services.ledger.errors import reason_of
 from services.ledger.faults import Faults
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.model import Policy
@@ -35,6 +37,10 @@ from shared.startup import Phases
 from shared.tracing import configure_tracing
 
 log = get_logger("hypeledger.ledger")
+
+#: How often the ledger makes sure this month's and next month's partitions of ``decisions``
+#: exist (``store.add_months``): a month is always there weeks before its first decision.
+ADD_MONTHS_EVERY_S = 3600.0
 
 
 def policy_of(settings: LedgerSettings) -> Policy:
@@ -136,6 +142,11 @@ class LedgerService:
                 tasks.append(
                     asyncio.create_task(self.consumer.run(self.stop_event), name="ledger-consumer")
                 )
+                tasks.append(
+                    asyncio.create_task(
+                        _months_ahead(pool, self.stop_event), name="decisions-months"
+                    )
+                )
             if self.run_relay:
                 self.relay = OutboxRelay(settings, pool, kafka_producer, self.metrics)
                 tasks.append(
@@ -195,6 +206,24 @@ async def _started_together(
     if pool is not None:
         await pool.close()
     raise failures[0]
+
+
+async def _months_ahead(pool: asyncpg.Pool, stop: asyncio.Event) -> None:
+    """At start and then every ``ADD_MONTHS_EVERY_S``: this month's and next month's partitions
+    of ``decisions``. A failure is logged and tried again at the next round (a batch meeting a
+    missing month creates it itself, ``services.ledger.unit_of_work``)."""
+    while not stop.is_set():
+        try:
+            async with pool.acquire() as conn:
+                added = await store.add_months(conn)
+            if added:
+                log.info("ledger.decisions.months_added", added=added)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            log.warning("ledger.decisions.months_failed", reason=reason_of(exc))
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=ADD_MONTHS_EVERY_S)
+        except TimeoutError:
+            continue
 
 
 async def _announce_ready(consumer: LedgerConsumer, phases: Phases) -> None:

@@ -8,14 +8,21 @@ limit changes are never deleted. Published outbox rows are only the events' way 
 sooner. Every run is recorded in ``retention_runs`` and logged with its counts.
 
 A month of a large operator is hundreds of millions of rows, so nothing is deleted in one
-statement: each table goes in batches of at most ``batch_rows`` rows, oldest first, each batch its
-own short transaction (no lock, snapshot or WAL of a whole month is ever held). A batch takes the
-next rows through the table's time index from where the previous batch stopped (keyset, so dead
-index entries of earlier batches are not walked again) and deletes them by ``ctid``. The run's row
-in ``retention_runs`` is written first (cutoff, counts 0) and each batch adds its count to it in
-the batch's own transaction, so the row always says exactly what is gone, even if the job is
-stopped halfway (the next run goes on from there). ``max_seconds`` bounds a run: once spent, the
-run stops between batches and says it is incomplete.
+statement. ``decisions`` is partitioned by month (migration 0038) and its keys are in
+``idempotency_keys``: a run deletes the keys older than the cutoff in batches of at most
+``batch_rows`` rows (narrow rows), then removes each month wholly past the cutoff with ``DETACH
+PARTITION ... CONCURRENTLY`` and ``DROP TABLE`` (no row deleted, nothing left for vacuum; the
+ledger's reads and inserts never wait for it), and deletes the rows of the month at the edge
+(the cutoff falls inside it) in batches. A key goes before its decision, so a redelivery never
+finds a key without its stored answer. Tombstones and published outbox rows go in batches too.
+Each batch is its own short transaction (no lock, snapshot or WAL of a whole month is ever
+held); it takes the next rows through the table's time index from where the previous batch
+stopped (keyset, so dead index entries of earlier batches are not walked again) and deletes
+them by ``ctid``. The run's row in ``retention_runs`` is written first (cutoff, counts 0) and
+each batch adds its count to it in the batch's own transaction (``decisions_deleted`` counts the
+keys, one per decision; ``partitions_dropped`` the months), so the row always says exactly what
+is gone, even if the job is stopped halfway (the next run goes on from there). ``max_seconds``
+bounds a run: once spent, the run stops between batches and says it is incomplete.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from services.ledger.settings import retention_floor
+from services.ledger.store import add_months
 from shared.logs import get_logger
 from shared.settings import Environment
 
@@ -54,9 +62,10 @@ def _batch(table: str, column: str, published_only: bool = False) -> str:
     """
 
 
-#: Per table: the counter column in retention_runs, and its batch.
+#: Per table: the counter column in retention_runs, and its batch. A decision is counted by its
+#: key; its row goes with its month's partition, or in ``_edge_batch``.
 _BATCHES = {
-    "decisions": ("decisions_deleted", _batch("decisions", "decided_at")),
+    "keys": ("decisions_deleted", _batch("idempotency_keys", "decided_at")),
     "tombstones": ("tombstones_deleted", _batch("rollback_tombstones", "created_at")),
     "outbox": ("outbox_deleted", _batch("outbox", "published_at", published_only=True)),
 }
@@ -65,6 +74,27 @@ INSERT INTO retention_runs (cutoff, decisions_deleted, tombstones_deleted, outbo
 VALUES ($1, 0, 0, 0)
 RETURNING run_id
 """
+
+#: The partitions of decisions, oldest first: name, bounds, and whether a detach of it was
+#: interrupted (it is finished, then dropped). Bounds are read back from the partition's own
+#: bound expression (``decisions_add_months`` writes FROM (...) TO (...)).
+_PARTITIONS = r"""
+SELECT c.relname::text AS name, b[1]::timestamptz AS lower, b[2]::timestamptz AS upper,
+       i.inhdetachpending AS pending
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+CROSS JOIN LATERAL regexp_match(
+    pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']*)''\) TO \(''([^'']*)''\)'
+) AS b
+WHERE i.inhparent = 'decisions'::regclass
+ORDER BY lower
+"""
+
+
+def _edge_batch(partition: str) -> str:
+    """A batch of the month at the edge: its oldest rows before the cutoff, from ``partition``
+    itself (a ctid names a row only within its partition)."""
+    return _batch(f'"{partition}"', "decided_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +108,10 @@ class RetentionResult:
     """The longest single batch transaction (delete and count), in seconds."""
     complete: bool = True
     """False when ``max_seconds`` ran out first: the next run deletes the rest."""
+    partitions_dropped: int = 0
+    """Months of ``decisions`` wholly past the cutoff, detached and dropped."""
+    longest_detach_s: float = 0.0
+    """The longest DETACH PARTITION CONCURRENTLY (its wait for older transactions included)."""
 
 
 @dataclass(slots=True)
@@ -87,24 +121,41 @@ class _Run:
     batches: int = 0
     longest_s: float = 0.0
     out_of_time: bool = False
+    dropped: int = 0
+    longest_detach_s: float = 0.0
+
+    def spent(self) -> bool:
+        if time.monotonic() >= self.deadline:
+            self.out_of_time = True
+        return self.out_of_time
 
 
 async def _expire_table(
-    conn: asyncpg.Connection, run: _Run, table: str, cutoff: datetime, batch_rows: int
+    conn: asyncpg.Connection,
+    run: _Run,
+    table: str,
+    cutoff: datetime,
+    batch_rows: int,
+    *,
+    since: datetime | None = None,
 ) -> int:
-    column, statement = _BATCHES[table]
-    record = f"UPDATE retention_runs SET {column} = {column} + $2 WHERE run_id = $1"
+    """Delete ``table``'s rows before ``cutoff`` in batches (``table`` a key of ``_BATCHES``,
+    or a partition of decisions: its rows are not counted, their keys were)."""
+    if table in _BATCHES:
+        column, statement = _BATCHES[table]
+        record: str | None = f"UPDATE retention_runs SET {column} = {column} + $2 WHERE run_id = $1"
+    else:
+        statement, record = _edge_batch(table), None
     deleted = 0
-    since = datetime.min.replace(tzinfo=cutoff.tzinfo)
+    since = since or datetime.min.replace(tzinfo=cutoff.tzinfo)
     while True:
-        if time.monotonic() >= run.deadline:
-            run.out_of_time = True
+        if run.spent():
             return deleted
         started = time.monotonic()
         async with conn.transaction():
             row = await conn.fetchrow(statement, cutoff, since, batch_rows)
             count, newest = int(row[0]), row[1]
-            if count:
+            if count and record is not None:
                 await conn.execute(record, run.run_id, count)
         run.longest_s = max(run.longest_s, time.monotonic() - started)
         run.batches += 1
@@ -112,6 +163,45 @@ async def _expire_table(
         if count < batch_rows:
             return deleted
         since = newest
+
+
+async def _drop_month(conn: asyncpg.Connection, run: _Run, name: str, pending: bool) -> None:
+    """Detach a month's partition without blocking the ledger, then drop it. CONCURRENTLY runs
+    outside a transaction and waits only for the transactions that were already using
+    decisions; an interrupted one left the partition pending, and FINALIZE completes it."""
+    started = time.monotonic()
+    how = "FINALIZE" if pending else "CONCURRENTLY"
+    await conn.execute(f'ALTER TABLE decisions DETACH PARTITION "{name}" {how}')
+    run.longest_detach_s = max(run.longest_detach_s, time.monotonic() - started)
+    async with conn.transaction():
+        await conn.execute(f'DROP TABLE "{name}"')
+        await conn.execute(
+            "UPDATE retention_runs SET partitions_dropped = partitions_dropped + 1"
+            " WHERE run_id = $1",
+            run.run_id,
+        )
+    run.dropped += 1
+    log.info(
+        "ledger.retention.month_dropped",
+        partition=name,
+        detach_s=round(time.monotonic() - started, 3),
+    )
+
+
+async def _expire_decisions(
+    conn: asyncpg.Connection, run: _Run, cutoff: datetime, batch_rows: int
+) -> int:
+    """The keys before ``cutoff`` (counted), then each month wholly before it (dropped) and the
+    rows before it of the month it falls in (deleted in batches)."""
+    deleted = await _expire_table(conn, run, "keys", cutoff, batch_rows)
+    for part in await conn.fetch(_PARTITIONS):
+        if part["lower"] >= cutoff or run.spent():
+            break
+        if part["upper"] <= cutoff:
+            await _drop_month(conn, run, part["name"], part["pending"])
+        else:
+            await _expire_table(conn, run, part["name"], cutoff, batch_rows, since=part["lower"])
+    return deleted
 
 
 async def expire(
@@ -137,7 +227,8 @@ async def expire(
     cutoff = now - timedelta(days=days)
     deadline = time.monotonic() + (float("inf") if max_seconds is None else max_seconds)
     run = _Run(await conn.fetchval(_START, cutoff), deadline)
-    decisions = await _expire_table(conn, run, "decisions", cutoff, batch_rows)
+    await add_months(conn)  # the months ahead, should the ledger not have made them
+    decisions = await _expire_decisions(conn, run, cutoff, batch_rows)
     tombstones = await _expire_table(conn, run, "tombstones", cutoff, batch_rows)
     outbox = await _expire_table(conn, run, "outbox", now - timedelta(days=outbox_days), batch_rows)
     result = RetentionResult(
@@ -148,6 +239,8 @@ async def expire(
         batches=run.batches,
         longest_batch_s=round(run.longest_s, 3),
         complete=not run.out_of_time,
+        partitions_dropped=run.dropped,
+        longest_detach_s=round(run.longest_detach_s, 3),
     )
     log.info(
         "ledger.retention.ran",
@@ -158,6 +251,8 @@ async def expire(
         outbox=outbox,
         batches=run.batches,
         longest_batch_s=result.longest_batch_s,
+        partitions_dropped=result.partitions_dropped,
+        longest_detach_s=result.longest_detach_s,
         complete=result.complete,
     )
     return result

@@ -191,13 +191,23 @@ _EMPTY = "NULL, NULL, NULL, NULL, NULL, NULL"
 _ACCOUNT_KEYS = "$4::text[] user_id, $5::text[] currency"
 
 #: The stored decision of each key, or NULLs where only its transaction is left (``_LOAD``).
+#: The key is looked up in ``idempotency_keys`` (unique, unpartitioned: as exact as a lookup of
+#: one table), and its ``decided_at`` names the one monthly partition of ``decisions`` that holds
+#: the stored answer: the probe of ``decisions`` is pruned at run time to that partition's
+#: primary key (a key without a row prunes every partition).
 _LOAD_DECISIONS = """
 SELECT 'd', k.provider, k.kind, k.provider_tx_id, d.fingerprint, d.body, d.operator_tx_id::text,
        NULL::text, NULL::text, NULL::text, d.status::bigint, NULL::bigint, NULL::timestamptz
 FROM unnest($1::text[], $2::text[], $3::text[]) AS k (provider, kind, provider_tx_id)
 LEFT JOIN LATERAL (
+    SELECT i.decided_at FROM idempotency_keys i
+    WHERE i.provider = k.provider AND i.kind = k.kind AND i.provider_tx_id = k.provider_tx_id
+    LIMIT 1
+) i ON true
+LEFT JOIN LATERAL (
     SELECT d.fingerprint, d.body, d.operator_tx_id, d.status FROM decisions d
     WHERE d.provider = k.provider AND d.kind = k.kind AND d.provider_tx_id = k.provider_tx_id
+      AND d.decided_at = i.decided_at
     LIMIT 1
 ) d ON true
 LEFT JOIN LATERAL (
@@ -455,6 +465,16 @@ KEY_LOOKUPS_ONLY: Final = {
 #: Insert-only tables: the columns the ledger writes, in row order, with their Postgres types (for
 #: the ``unnest`` arrays of ``_WRITE``).
 INSERTS: dict[str, tuple[tuple[str, str], ...]] = {
+    # The key of each stored decision, with no ON CONFLICT: a concurrent duplicate (or a key
+    # whose decision retention left behind) fails the statement on idempotency_keys_pkey as it
+    # failed on decisions' primary key before the table was partitioned; DO NOTHING would let
+    # the batch's money be written without its key. decided_at is now() in both tables.
+    "idempotency_keys": (
+        ("provider", "text"),
+        ("kind", "text"),
+        ("provider_tx_id", "text"),
+        ("operator_tx_id", "uuid"),
+    ),
     "decisions": (
         ("provider", "text"),
         ("kind", "text"),
@@ -751,6 +771,31 @@ def _write_args(rows: _Rows, offsets: Offsets) -> list[Any]:
     return args
 
 
+#: This month's and next month's partitions of ``decisions``, where missing (migration 0038's
+#: ``decisions_add_months``); the number it attached.
+_ADD_MONTHS = "SELECT decisions_add_months(now(), now() + interval '1 month')"
+
+
+async def add_months(conn: asyncpg.Connection) -> int:
+    """Attach the partitions of ``decisions`` for this month and the next where missing; how
+    many it attached. The ledger calls it at start and every hour, retention at each run, and a
+    batch that met a month without its partition (``lacks_partition``) before it is written
+    again: a decision is never refused for want of a partition."""
+    added: int = await conn.fetchval(_ADD_MONTHS)
+    return added
+
+
+def lacks_partition(exc: BaseException) -> bool:
+    """``exc`` is Postgres's refusal of a row of ``decisions`` whose month has no partition: a
+    check violation on the table with no constraint named (every CHECK of the table names
+    itself)."""
+    return (
+        isinstance(exc, asyncpg.CheckViolationError)
+        and exc.table_name == "decisions"
+        and not exc.constraint_name
+    )
+
+
 async def write(
     conn: asyncpg.Connection,
     state: BatchState,
@@ -956,6 +1001,7 @@ class _Effects:
             )
         return _Rows(
             inserts={
+                "idempotency_keys": [(row[0], row[1], row[2], row[9]) for row in decisions],
                 "decisions": decisions,
                 "accounts": [
                     (opened.user_id, opened.currency, opened.status, opened.balance)

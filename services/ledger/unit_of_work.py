@@ -12,7 +12,8 @@ and in two statements makes them money or nothing:
 3. ``store.write``: every row of the batch and the new offsets, in one statement that writes
    only if each offset is still the one loaded. The offset row is the partition's version:
    whoever changes a row this batch read (one writer per player's partition) moved it. If one
-   moved, nothing was written, and the unit loads and decides again.
+   moved, nothing was written, and the unit loads and decides again. A batch whose decisions
+   fall in a month with no partition of ``decisions`` yet creates it and goes again too.
 
 The caller fetches, dead-letters what it cannot decode, hands the rest here, and replies and
 commits to Kafka only after ``apply`` returns.
@@ -117,7 +118,16 @@ class UnitOfWork:
                     _next_offsets(entries),
                 )
                 self._faults.reach("mid_batch")
-                if await store.write(conn, state, sourced, self._events_topic, offsets):
+                try:
+                    written = await store.write(conn, state, sourced, self._events_topic, offsets)
+                except asyncpg.CheckViolationError as exc:
+                    if not store.lacks_partition(exc):
+                        raise
+                    # The month's partition of decisions is missing (the hourly creation
+                    # failed, or the clock jumped): nothing was written; create it, go again.
+                    await store.add_months(conn)
+                    continue
+                if written:
                     return Applied(decided, {**stored, **offsets.next})
         raise Contended(f"offsets of partitions {sorted(firsts)} kept moving under the batch")
 

@@ -164,6 +164,17 @@ class Ledger:
         )
         return row
 
+    async def backdate_decision(self, tx: str, when: datetime) -> None:
+        """Fabricate history: move the decisions of ``tx`` (and their keys) to ``when``, into
+        the monthly partition of decisions for it (created if missing, as the ledger would)."""
+        async with self.pool.acquire() as conn:
+            await conn.execute("SELECT decisions_add_months($1, $1)", when)
+            async with conn.transaction():
+                for table in ("decisions", "idempotency_keys"):
+                    await conn.execute(
+                        f"UPDATE {table} SET decided_at = $2 WHERE provider_tx_id = $1", tx, when
+                    )
+
     async def count(self, sql: str, *args: Any) -> int:
         value: int = await self.pool.fetchval(sql, *args)
         return value

@@ -49,9 +49,7 @@ async def backdate_bet(ledger: Ledger, bet_tx_id: str, when: datetime) -> None:
 async def age_bet(ledger: Ledger, bet_tx_id: str, days: int = RECORDS_RETENTION_DAYS + 20) -> None:
     """Make a bet and its decision ``days`` old (by default past the five-year window)."""
     long_ago = datetime.now(UTC) - timedelta(days=days)
-    await ledger.pool.execute(
-        "UPDATE decisions SET decided_at = $2 WHERE provider_tx_id = $1", bet_tx_id, long_ago
-    )
+    await ledger.backdate_decision(bet_tx_id, long_ago)
     await backdate_bet(ledger, bet_tx_id, long_ago)
 
 
@@ -143,10 +141,7 @@ async def test_keeps_a_decision_of_four_years_and_a_refusal_by_default(ledger: L
     await ledger.send(webhook(WebhookKind.BET, user, kept, "1.00"))
     answer = await ledger.send(webhook(WebhookKind.BET, user, refused, "5.00"))
     await age_bet(ledger, kept, days=4 * 365)
-    await ledger.pool.execute(
-        "UPDATE decisions SET decided_at = now() - interval '4 years' WHERE provider_tx_id = $1",
-        refused,
-    )
+    await ledger.backdate_decision(refused, datetime.now(UTC) - timedelta(days=4 * 365))
     async with ledger.pool.acquire() as conn:
         await expire(conn, now=datetime.now(UTC), **FIVE_YEARS)
 

@@ -11,6 +11,7 @@ plan on a fresh database, with the ledger's own session settings.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -35,6 +36,7 @@ GROWING = {
     "bets",
     "decisions",
     "free_bet_grants",
+    "idempotency_keys",
     "limit_totals",
     "player_exclusions",
     "player_limits",
@@ -64,7 +66,15 @@ async def ledger_conn(own_db: str) -> AsyncIterator[asyncpg.Connection]:
         await connection.close()
 
 
+#: A monthly partition of decisions (migration 0038), named for the table in these checks.
+MONTH = re.compile(r"^(decisions)_y\d{4}m\d{2}$")
+
+
 def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of ``plan``; a node on a partition of decisions names ``decisions``, with the
+    partition under "Partition"."""
+    if (month := MONTH.match(plan.get("Relation Name", ""))) is not None:
+        plan = {**plan, "Relation Name": month.group(1), "Partition": plan["Relation Name"]}
     yield plan
     for child in plan.get("Plans", []):
         yield from nodes(child)

@@ -1,0 +1,290 @@
+"""Decisions partitioned by month (migration 0038): the idempotency key stays exact across
+months, a month without its partition never refuses a decision, and retention removes whole
+months by dropping their partitions.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from ledger_harness import operator, webhook
+from test_ledger_plans import nodes
+
+from services.ledger import store
+from services.ledger.app import policy_of
+from services.ledger.decide import decide
+from services.ledger.faults import Faults
+from services.ledger.model import Outcome
+from services.ledger.retention import expire
+from services.ledger.settings import LedgerSettings
+from services.ledger.unit_of_work import Entry, UnitOfWork
+from shared.contracts.commands import OperatorKind, WebhookKind
+from shared.db.databases import migrated_database
+from shared.infra.stack import Stack
+from shared.settings import Environment
+
+pytestmark = pytest.mark.integration
+
+POLICY = policy_of(LedgerSettings(environment="test"))
+PARTITION = 0
+WINDOW_DAYS = 180  # development's floor
+
+
+@pytest.fixture(scope="module")
+async def pool(own_db: str) -> AsyncIterator[asyncpg.Pool]:
+    connections = await asyncpg.create_pool(
+        own_db, min_size=1, max_size=4, server_settings=dict(store.KEY_LOOKUPS_ONLY)
+    )
+    try:
+        yield connections
+    finally:
+        await connections.close()
+
+
+class Player:
+    """A funded player whose commands go through a real unit of work, on a topic of its own."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.user = f"parts-{uuid.uuid4().hex[:8]}"
+        self.unit = UnitOfWork(
+            pool,
+            group="parts",
+            topic=f"parts-{self.user}",
+            events_topic="events",
+            policy=POLICY,
+            faults=Faults(),
+        )
+        self.offset = 0
+
+    async def send(self, command: Any) -> Any:
+        applied = await self.unit.apply([Entry(PARTITION, self.offset, command)])
+        self.offset += 1
+        [(_, decision)] = applied.decided
+        return decision
+
+    async def funded(self) -> Player:
+        await self.send(operator(OperatorKind.CREATE_ACCOUNT, self.user, f"c-{self.user}"))
+        await self.send(operator(OperatorKind.DEPOSIT, self.user, f"d-{self.user}", "100.00"))
+        await self.pool.execute(
+            "INSERT INTO sessions (token, user_id, currency, game, expires_at)"
+            " VALUES ($1, $2, 'USD', 'aviador', now() + interval '1 hour')",
+            f"tok-{self.user}",
+            self.user,
+        )
+        return self
+
+    async def balance(self) -> int:
+        value: int = await self.pool.fetchval(
+            "SELECT balance FROM accounts WHERE user_id = $1", self.user
+        )
+        return value
+
+
+async def backdate(pool: asyncpg.Pool, tx: str, when: datetime) -> None:
+    """Move the decision of ``tx`` and its key to ``when``, into that month's partition."""
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT decisions_add_months($1, $1)", when)
+        async with conn.transaction():
+            for table in ("decisions", "idempotency_keys"):
+                await conn.execute(
+                    f"UPDATE {table} SET decided_at = $2 WHERE provider_tx_id = $1", tx, when
+                )
+
+
+async def partition_of(pool: asyncpg.Pool, tx: str) -> str:
+    name: str = await pool.fetchval(
+        "SELECT tableoid::regclass::text FROM decisions WHERE provider_tx_id = $1", tx
+    )
+    return name
+
+
+async def test_a_redelivery_of_a_key_decided_months_ago_replays_its_stored_answer(
+    pool: asyncpg.Pool,
+) -> None:
+    player = await (Player(pool)).funded()
+    tx = f"b-{player.user}"
+    bet = webhook(WebhookKind.BET, player.user, tx, "1.00")
+    first = await player.send(bet)
+    await backdate(pool, tx, datetime.now(UTC) - timedelta(days=65))
+
+    again = await player.send(bet)
+    other = await player.send(webhook(WebhookKind.BET, player.user, tx, "2.00"))
+
+    assert await partition_of(pool, tx) != await partition_of(pool, f"d-{player.user}")
+    assert (first.outcome, first.status) == (Outcome.APPLIED, 200)
+    assert (again.outcome, again.body) == (Outcome.REPLAYED, first.body)  # byte for byte
+    assert other.status == 409  # another fingerprint for the same key
+    assert await player.balance() == 100_00 - 1_00  # moved once
+
+
+async def test_the_load_probes_the_one_partition_its_key_names(pool: asyncpg.Pool) -> None:
+    """The key table names the month; the probe of decisions runs in that partition alone (the
+    others are pruned at run time: never executed)."""
+    player = await (Player(pool)).funded()
+    tx = f"b-{player.user}"
+    await player.send(webhook(WebhookKind.BET, player.user, tx, "1.00"))
+    await backdate(pool, tx, datetime.now(UTC) - timedelta(days=95))
+
+    async with pool.acquire() as conn:
+        months = await conn.fetchval(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'decisions'::regclass"
+        )
+        explained = await conn.fetchval(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {store._LOAD_DECISIONS}",
+            ["hypetech"],
+            ["bet"],
+            [tx],
+        )
+    plan = list(nodes(json.loads(explained)[0]["Plan"]))
+    probed = [n for n in plan if n.get("Relation Name") == "decisions"]
+    executed = [n["Partition"] for n in probed if n["Actual Loops"] > 0]
+
+    assert months >= 3  # this month, the next, and the one the decision was moved to
+    assert len(probed) == months  # the generic plan holds every month ...
+    assert executed == [await partition_of(pool, tx)]  # ... and reads one
+    assert {n["Node Type"] for n in probed} <= {"Index Scan", "Index Only Scan"}
+
+
+async def test_a_concurrent_duplicate_conflicts_on_the_key_table_across_months(
+    pool: asyncpg.Pool,
+) -> None:
+    """Two writers decide the same new key at once; the first one's decision is then in an
+    earlier month. The second one's decision would go to this month's partition, and its key
+    still conflicts: the batch is refused whole, no money moves twice."""
+    player = await (Player(pool)).funded()
+    tx = f"b-{player.user}"
+    bet = [webhook(WebhookKind.BET, player.user, tx, "1.00")]
+    loaded = []
+    for group in ("one", "two"):
+        async with pool.acquire() as conn:
+            await store.ensure_offsets(conn, group, "dup", {PARTITION: 0})
+            state, _ = await store.load(conn, bet, group, "dup", [PARTITION])
+        decision = decide(state, bet[0], POLICY)
+        state.apply(decision)
+        loaded.append((group, state, [(store.Source("dup", PARTITION), 0, bet[0], decision)]))
+
+    async def write(group: str, state: Any, decided: Any) -> bool:
+        offsets = store.Offsets(group, "dup", {PARTITION: 0}, {PARTITION: 1})
+        async with pool.acquire() as conn:
+            return await store.write(conn, state, decided, "events", offsets)
+
+    assert await write(*loaded[0])
+    await backdate(pool, tx, datetime.now(UTC) - timedelta(days=65))
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await write(*loaded[1])
+    # The key alone, in this month: the real unique index refuses it whatever its month (the
+    # batch above also met the outbox's and transactions' indexes, derived from the key).
+    with pytest.raises(asyncpg.UniqueViolationError) as refused:
+        await pool.execute(
+            "INSERT INTO idempotency_keys (provider, kind, provider_tx_id, operator_tx_id)"
+            " VALUES ('hypetech', 'bet', $1, gen_random_uuid())",
+            tx,
+        )
+
+    assert refused.value.constraint_name == "idempotency_keys_pkey"
+    assert await pool.fetchval("SELECT count(*) FROM decisions WHERE provider_tx_id = $1", tx) == 1
+    assert await player.balance() == 100_00 - 1_00
+
+
+async def test_retention_drops_whole_months_and_leaves_nothing_before_the_cutoff(
+    pool: asyncpg.Pool,
+) -> None:
+    player = await (Player(pool)).funded()
+    now = datetime.now(UTC)
+    cutoff = now - timedelta(days=WINDOW_DAYS)
+    month_start = cutoff.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    old = {
+        f"old1-{player.user}": cutoff - timedelta(days=100),
+        f"old2-{player.user}": cutoff - timedelta(days=45),
+        # the month the cutoff falls in: before it, and (in it or the next) after it
+        f"edge-{player.user}": max(month_start, cutoff - timedelta(hours=1)),
+        f"kept-{player.user}": cutoff + timedelta(hours=1),
+    }
+    for tx, when in old.items():
+        await player.send(webhook(WebhookKind.BET, player.user, tx, "1.00"))
+        await backdate(pool, tx, when)
+    parts = {tx: await partition_of(pool, tx) for tx in old}
+
+    async with pool.acquire() as conn:
+        result = await expire(
+            conn,
+            now=now,
+            days=WINDOW_DAYS,
+            outbox_days=30,
+            environment=Environment.DEVELOPMENT,
+            batch_rows=2,
+        )
+        months = {
+            row[0]
+            for row in await conn.fetch(
+                "SELECT inhrelid::regclass::text FROM pg_inherits"
+                " WHERE inhparent = 'decisions'::regclass"
+            )
+        }
+        left = await conn.fetchval("SELECT count(*) FROM decisions WHERE decided_at < $1", cutoff)
+        keys_left = await conn.fetchval(
+            "SELECT count(*) FROM idempotency_keys WHERE decided_at < $1", cutoff
+        )
+        recorded = await conn.fetchrow(
+            "SELECT decisions_deleted, partitions_dropped FROM retention_runs WHERE cutoff = $1",
+            result.cutoff,
+        )
+        tables = await conn.fetchval(
+            "SELECT count(*) FROM pg_class WHERE relname = ANY($1::text[])",
+            [parts[f"old1-{player.user}"], parts[f"old2-{player.user}"]],
+        )
+    again = await player.send(webhook(WebhookKind.BET, player.user, f"old1-{player.user}", "1.00"))
+
+    assert result.complete
+    assert result.partitions_dropped >= 2
+    assert parts[f"old1-{player.user}"] not in months
+    assert parts[f"old2-{player.user}"] not in months
+    assert tables == 0  # dropped, not only detached
+    assert parts[f"edge-{player.user}"] in months  # the edge month is kept ...
+    assert (left, keys_left) == (0, 0)  # ... without its rows before the cutoff
+    assert await partition_of(pool, f"kept-{player.user}") == parts[f"kept-{player.user}"]
+    assert tuple(recorded) == (result.decisions, result.partitions_dropped)
+    assert result.decisions >= 3
+    # The bets' money is kept; a redelivery of an expired key moves none again.
+    assert again.status == 409
+    assert await player.balance() == 100_00 - 4 * 1_00
+
+
+async def test_a_decision_whose_month_has_no_partition_still_applies(infra: Stack) -> None:
+    """This month's partition is gone (the hourly creation failed, say): the batch creates it
+    and is written; nothing is refused or dead-lettered."""
+    name = f"hypeledger_parts_{uuid.uuid4().hex[:10]}"
+    async with migrated_database(infra.database_admin_url, name) as dsn:
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=2, server_settings=dict(store.KEY_LOOKUPS_ONLY)
+        )
+        try:
+            month = await pool.fetchval(
+                "SELECT 'decisions_' || to_char(now() AT TIME ZONE 'UTC', '\"y\"YYYY\"m\"MM')"
+            )
+            await pool.execute(f"ALTER TABLE decisions DETACH PARTITION {month}")
+            await pool.execute(f"DROP TABLE {month}")
+            player = Player(pool)
+
+            created = await player.send(
+                operator(OperatorKind.CREATE_ACCOUNT, player.user, f"c-{player.user}")
+            )
+
+            assert (created.outcome, created.status) == (Outcome.APPLIED, 200)
+            assert await partition_of(pool, f"c-{player.user}") == month
+            assert (
+                await pool.fetchval(
+                    "SELECT count(*) FROM idempotency_keys WHERE provider_tx_id = $1",
+                    f"c-{player.user}",
+                )
+                == 1
+            )
+        finally:
+            await pool.close()
