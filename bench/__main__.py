@@ -16,6 +16,7 @@ BENCHES = {
 ON_REQUEST = {
     "ledger-growth": "bench.ledger_growth",
     "retention": "bench.retention",
+    "decisions-migration": "bench.decisions_migration",
 }
 
 

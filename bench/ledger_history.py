@@ -70,6 +70,7 @@ _STATEMENTS = {
     INSERT INTO idempotency_keys (provider, kind, provider_tx_id, decided_at, operator_tx_id)
     SELECT 'hypetech', 'bet', 'h-' || g, {_WHEN}, md5('h' || g)::uuid
     FROM generate_series(1, $1) AS g
+    WHERE $2::integer > 0  -- every statement takes the same parameters; a key has no player
     """,
     "bets": f"""
     INSERT INTO bets

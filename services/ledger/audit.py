@@ -78,6 +78,32 @@ CHECKS: dict[str, str] = {
         HAVING count(*) > 1
         LIMIT $1
     """,
+    # Migration 0038: each decision's key is in idempotency_keys with the decided_at that names
+    # its partition, and each key has its decision. A run of retention stopped between a key and
+    # its row leaves a decision without its key before the run's cutoff: excused, as below.
+    "key_has_its_decision": """
+        SELECT k.provider, k.kind, k.provider_tx_id, k.decided_at
+        FROM idempotency_keys k
+        WHERE NOT EXISTS (
+            SELECT 1 FROM decisions d
+            WHERE d.provider = k.provider AND d.kind = k.kind
+              AND d.provider_tx_id = k.provider_tx_id AND d.decided_at = k.decided_at
+        )
+        LIMIT $1
+    """,
+    "decision_has_its_key": """
+        SELECT d.provider, d.kind, d.provider_tx_id, d.decided_at
+        FROM decisions d
+        WHERE d.decided_at >= COALESCE(
+            (SELECT max(r.cutoff) FROM retention_runs r), '-infinity'::timestamptz
+          )
+          AND NOT EXISTS (
+            SELECT 1 FROM idempotency_keys k
+            WHERE k.provider = d.provider AND k.kind = d.kind
+              AND k.provider_tx_id = d.provider_tx_id AND k.decided_at = d.decided_at
+        )
+        LIMIT $1
+    """,
     "one_transaction_per_key": """
         SELECT provider, kind, provider_tx_id, count(*) AS transactions
         FROM transactions

@@ -88,6 +88,9 @@ async def database_with_a_bet_over_its_limit(
                 "  '00000000-0000-0000-0000-000000000001', 't', 0, 0, now()),"
                 " ('hypetech', 'bet', 'b1', 'u1', 'USD', 'f', 'applied', 200, '{}',"
                 "  '00000000-0000-0000-0000-000000000002', 't', 0, 1, now());"
+                "INSERT INTO idempotency_keys (provider, kind, provider_tx_id, operator_tx_id)"
+                " VALUES ('operator', 'set_limit', 'k1', '00000000-0000-0000-0000-000000000001'),"
+                " ('hypetech', 'bet', 'b1', '00000000-0000-0000-0000-000000000002');"
                 "INSERT INTO transactions (operator_tx_id, kind, provider, provider_tx_id,"
                 " user_id, currency) VALUES"
                 " ('00000000-0000-0000-0000-000000000003', 'deposit', 'operator', 'd0', 'u1',"
@@ -109,7 +112,10 @@ async def database_with_a_bet_over_its_limit(
                 "  '00000000-0000-0000-0000-000000000002');"
             )
             if request.param == "expired":
-                await conn.execute("DELETE FROM decisions WHERE kind = 'set_limit'")
+                await conn.execute(
+                    "DELETE FROM idempotency_keys WHERE kind = 'set_limit';"
+                    "DELETE FROM decisions WHERE kind = 'set_limit'"
+                )
         finally:
             await conn.close()
         yield dsn

@@ -3,8 +3,9 @@ and been analysed (as autovacuum does), not only on an empty one (``test_ledger_
 
 A plan that reads a table whole is cheap on a small table and is what degrades with size; these
 tests catch it by the plan's shape on a table of moderate size, not by timing: 20,000 bets of
-history (decisions, transactions, postings, bets; ``bench/ledger_history.py``, the seed the growth
-benchmark uses) aged past a 180-day window, then ANALYZE.
+history (decisions in their monthly partitions with their keys, transactions, postings, bets;
+``bench/ledger_history.py``, the seed the growth benchmark uses) aged past a 180-day window,
+then ANALYZE.
 """
 
 from __future__ import annotations
@@ -58,27 +59,72 @@ async def test_the_hot_statements_read_grown_tables_by_key_only(
         assert {n["Node Type"] for n in plan} & {"Hash Join", "Merge Join"} == set(), plan
 
 
-async def explain(conn: asyncpg.Connection, sql: str, *args: Any) -> list[dict[str, Any]]:
+async def explain(
+    conn: asyncpg.Connection, sql: str, *args: Any, analyze: bool = False
+) -> list[dict[str, Any]]:
+    """Every node of the plan of ``sql`` (``analyze``: ``sql`` starts with its EXPLAIN options
+    and runs)."""
     import json  # noqa: PLC0415
 
-    explained = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
+    explained = await conn.fetchval(
+        f"EXPLAIN {sql}" if analyze else f"EXPLAIN (FORMAT JSON) {sql}", *args
+    )
     return list(nodes(json.loads(explained)[0]["Plan"]))
 
 
-@pytest.mark.parametrize(("table", "index"), [("decisions", "decisions_decided_at")])
+@pytest.mark.parametrize("table", ["keys", "edge"])
 async def test_a_retention_batch_takes_the_oldest_rows_through_the_time_index(
-    grown: asyncpg.Connection, table: str, index: str
+    grown: asyncpg.Connection, table: str
 ) -> None:
     """Every row of the table is past the cutoff: the batch must still read only its own rows,
-    in time order from the index, and delete them by ctid, not scan and sort the table."""
-    _, batch = retention._BATCHES[table]
+    in time order from the index, and delete them by ctid, not scan and sort the table. The
+    keys' batch runs on idempotency_keys, the edge month's on its partition of decisions."""
+    month = await grown.fetchval(
+        "SELECT tableoid::regclass::text FROM decisions ORDER BY decided_at LIMIT 1"
+    )
+    if table == "keys":
+        _, batch = retention._BATCHES[table]
+        relation, time_index = "idempotency_keys", "idempotency_keys_decided_at"
+    else:
+        batch = retention._edge_batch(month)
+        relation, time_index = "decisions", f"{month}_decided_at_idx"
     cutoff = datetime.now(UTC) - timedelta(days=180)
     since = datetime.min.replace(tzinfo=UTC)
 
     plan = await explain(grown, batch, cutoff, since, retention.BATCH_ROWS // 10)
 
     assert {n.get("Relation Name") for n in plan if n["Node Type"] == "Seq Scan"} == set(), plan
-    assert [n["Node Type"] for n in plan if n.get("Relation Name") == table].count(
+    assert [n["Node Type"] for n in plan if n.get("Relation Name") == relation].count(
         "Tid Scan"
     ) == 1, plan
-    assert [n.get("Index Name") for n in plan if n["Node Type"] == "Index Scan"] == [index], plan
+    assert [n.get("Index Name") for n in plan if n["Node Type"] == "Index Scan"] == [time_index], (
+        plan
+    )
+
+
+async def test_the_load_reads_one_partition_of_a_grown_history(
+    grown: asyncpg.Connection,
+) -> None:
+    """The oldest and the newest seeded keys: each key's probe of decisions runs in the one
+    monthly partition its idempotency_keys row names, by its primary key."""
+    oldest, newest = await grown.fetch(
+        "(SELECT provider_tx_id, tableoid::regclass::text AS month FROM decisions"
+        " ORDER BY decided_at LIMIT 1) UNION ALL"
+        " (SELECT provider_tx_id, tableoid::regclass::text FROM decisions"
+        " ORDER BY decided_at DESC LIMIT 1)"
+    )
+    for key in (oldest, newest):
+        plan = await explain(
+            grown,
+            f"(ANALYZE, FORMAT JSON) {store._LOAD_DECISIONS}",
+            ["hypetech"],
+            ["bet"],
+            [key["provider_tx_id"]],
+            analyze=True,
+        )
+        probed = [n for n in plan if n.get("Relation Name") == "decisions"]
+        executed = [n for n in probed if n["Actual Loops"] > 0]
+
+        assert [n["Partition"] for n in executed] == [key["month"]], plan
+        assert [n["Index Name"] for n in executed] == [f"{key['month']}_pkey"], plan
+        assert [n["Actual Rows"] for n in executed] == [1], plan
