@@ -1,7 +1,7 @@
 """Postgres CPU per bet of the ledger's unit of work, by batch size, with and without the
 ledger's plan cache setting (``plan_cache_mode = force_generic_plan``).
 
-``python -m bench ledger-plan-cache [--bets 1000] [--batches 1,20,200] [--rounds 2]``
+``python -m bench ledger-plan-cache [--bets 1000] [--batches 1,20,200] [--rounds 2] [--months 0]``
 
 One process, one private Postgres (``shared.infra.stack``), one migrated database. For each batch
 size and each setting, alternating, the unit of work (``services/ledger/unit_of_work.py``) applies
@@ -9,7 +9,10 @@ size and each setting, alternating, the unit of work (``services/ledger/unit_of_
 CPU of that connection's Postgres backend (from ``/proc``) and of this process are divided by the
 bets. Low rates give the ledger one-command batches, which is where the plan cache matters. The
 connection's ``pg_prepared_statements`` says how often each statement was planned afresh
-(``custom_plans``) or taken from the cache (``generic_plans``).
+(``custom_plans``) or taken from the cache (``generic_plans``). ``--months M`` first gives
+``decisions`` (partitioned by month, migration 0038) the M months before this one, empty, as five
+years of retention keep 60: the generic plan of the load holds a probe of every month and prunes
+them at run time, so its cost per batch with many months is what this measures.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+
+import asyncpg
 
 from services.ledger.app import policy_of
 from services.ledger.faults import Faults
@@ -136,11 +141,30 @@ async def one_run(dsn: str, *, generic: bool, bets: int, batch: int) -> dict[str
     }
 
 
-async def measure(bets: int, batches: Sequence[int], rounds: int) -> list[dict[str, object]]:
+async def measure(
+    bets: int, batches: Sequence[int], rounds: int, months: int = 0
+) -> list[dict[str, object]]:
     results: list[dict[str, object]] = []
     async with local_stack() as stack:
         name = f"bench_plan_cache_{uuid.uuid4().hex[:8]}"
         async with migrated_database(stack.database_admin_url, name) as dsn:
+            if months:
+                conn = await asyncpg.connect(dsn)
+                try:
+                    await conn.execute(
+                        "SELECT decisions_add_months(now() - make_interval(months => $1), now())",
+                        months,
+                    )
+                    print(
+                        "months of decisions:",
+                        await conn.fetchval(
+                            "SELECT count(*) FROM pg_inherits"
+                            " WHERE inhparent = 'decisions'::regclass"
+                        ),
+                        flush=True,
+                    )
+                finally:
+                    await conn.close()
             for batch in batches:
                 for _ in range(rounds):
                     for generic in (False, True):
@@ -175,9 +199,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--bets", type=int, default=1000)
     parser.add_argument("--batches", default="1,20,200")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each setting, alternating")
+    parser.add_argument(
+        "--months", type=int, default=0, help="empty past months of decisions to create first"
+    )
     args = parser.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
-    results = asyncio.run(measure(args.bets, batches, args.rounds))
+    results = asyncio.run(measure(args.bets, batches, args.rounds, args.months))
     print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the end")
     print(table(results))
 
