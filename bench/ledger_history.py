@@ -66,12 +66,6 @@ _STATEMENTS = {
            200, repeat('x', 200), md5('h' || g)::uuid, '{{}}', 'history', 0, g, {_WHEN}, {_WHEN}
     FROM generate_series(1, $1) AS g
     """,
-    "idempotency_keys": f"""
-    INSERT INTO idempotency_keys (provider, kind, provider_tx_id, decided_at, operator_tx_id)
-    SELECT 'hypetech', 'bet', 'h-' || g, {_WHEN}, md5('h' || g)::uuid
-    FROM generate_series(1, $1) AS g
-    WHERE $2::integer > 0  -- every statement takes the same parameters; a key has no player
-    """,
     "bets": f"""
     INSERT INTO bets
         (provider, bet_tx_id, user_id, currency, round_id, amount, mode, state, operator_tx_id,
@@ -81,6 +75,15 @@ _STATEMENTS = {
     FROM generate_series(1, $1) AS g
     """,
 }
+
+#: The key of each seeded decision, with its very decided_at (the one partition it names), read
+#: from the decisions once they are loaded.
+_KEYS = """
+INSERT INTO idempotency_keys (provider, kind, provider_tx_id, decided_at, operator_tx_id)
+SELECT provider, kind, provider_tx_id, decided_at, operator_tx_id
+FROM decisions
+WHERE source_topic = 'history'
+"""
 
 #: Constraints on the seeded tables and the foreign keys that point at them, with what adds them
 #: again; foreign keys first (dropped first, added last).
@@ -119,7 +122,10 @@ async def _load(dsn: str, tables: tuple[str, ...], args: tuple[object, ...]) -> 
         for table in tables:
             async with conn.transaction():
                 await conn.execute("SET LOCAL session_replication_role = replica")
-                await conn.execute(_STATEMENTS[table], *args)
+                if table == "idempotency_keys":
+                    await conn.execute(_KEYS)
+                else:
+                    await conn.execute(_STATEMENTS[table], *args)
     finally:
         await conn.close()
 

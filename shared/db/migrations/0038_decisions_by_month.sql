@@ -131,10 +131,11 @@ ALTER TABLE idempotency_keys ADD CONSTRAINT idempotency_keys_pkey
 -- Retention takes a month's keys through it.
 CREATE INDEX idempotency_keys_decided_at ON idempotency_keys (decided_at);
 
--- The probe of the load: the key with the decided_at its idempotency_keys row names.
+-- The probe of the load (the decided_at its idempotency_keys row names, then the key) and the
+-- time index (retention's edge batches, the reconciler's sessions of a period) in one: led by
+-- decided_at, its inserts land at the right edge, and a probe is one descent.
 ALTER TABLE decisions ADD CONSTRAINT decisions_pkey
-    PRIMARY KEY (provider, kind, provider_tx_id, decided_at);
-CREATE INDEX decisions_decided_at ON decisions (decided_at);
+    PRIMARY KEY (decided_at, provider, kind, provider_tx_id);
 CREATE INDEX decisions_user ON decisions (user_id, currency, decided_at);
 CREATE INDEX decisions_flagged ON decisions (decided_at) WHERE flags <> '{}';
 CREATE INDEX decisions_session ON decisions (session_token) WHERE session_token IS NOT NULL;

@@ -51,10 +51,21 @@ async def test_the_hot_statements_read_grown_tables_by_key_only(
     assert await grown.fetchval("SELECT reltuples FROM pg_class WHERE relname = 'decisions'") >= (
         HISTORY_DAYS * PER_DAY
     )
+    # The months the history is in; the others (this month, the next) are empty, analysed as
+    # such, and scanning an empty partition is as right as scanning an empty table (autovacuum
+    # analyses a partition again after its first 50 rows, and the plan is made again).
+    grown_months = {
+        row[0]
+        for row in await grown.fetch("SELECT DISTINCT tableoid::regclass::text FROM decisions")
+    }
     for statement in sorted(STATEMENTS):
         plan = await generic_plan(grown, STATEMENTS[statement])
 
-        scanned = {n.get("Relation Name") for n in plan if n["Node Type"] == "Seq Scan"}
+        scanned = {
+            n.get("Relation Name")
+            for n in plan
+            if n["Node Type"] == "Seq Scan" and n.get("Partition") in {None, *grown_months}
+        }
         assert scanned & {*SEEDED, "accounts"} == set(), (statement, plan)
         assert {n["Node Type"] for n in plan} & {"Hash Join", "Merge Join"} == set(), plan
 
@@ -87,7 +98,7 @@ async def test_a_retention_batch_takes_the_oldest_rows_through_the_time_index(
         relation, time_index = "idempotency_keys", "idempotency_keys_decided_at"
     else:
         batch = retention._edge_batch(month)
-        relation, time_index = "decisions", f"{month}_decided_at_idx"
+        relation, time_index = "decisions", f"{month}_pkey"
     cutoff = datetime.now(UTC) - timedelta(days=180)
     since = datetime.min.replace(tzinfo=UTC)
 
