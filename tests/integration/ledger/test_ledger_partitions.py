@@ -14,13 +14,13 @@ from typing import Any
 import asyncpg
 import pytest
 from ledger_harness import operator, webhook
-from test_ledger_plans import nodes
+from test_ledger_plans import generic_plan, nodes
 
 from services.ledger import store
 from services.ledger.app import policy_of
 from services.ledger.decide import decide
 from services.ledger.faults import Faults
-from services.ledger.model import Outcome
+from services.ledger.model import Key, Outcome
 from services.ledger.retention import expire
 from services.ledger.settings import LedgerSettings
 from services.ledger.unit_of_work import Entry, UnitOfWork
@@ -124,32 +124,45 @@ async def test_a_redelivery_of_a_key_decided_months_ago_replays_its_stored_answe
     assert await player.balance() == 100_00 - 1_00  # moved once
 
 
-async def test_the_load_probes_the_one_partition_its_key_names(pool: asyncpg.Pool) -> None:
-    """The key table names the month; the probe of decisions runs in that partition alone (the
-    others are pruned at run time: never executed)."""
+async def test_the_load_reads_the_key_and_then_the_one_partition_it_names(
+    pool: asyncpg.Pool,
+) -> None:
+    """The batch's statement reads the key table only (no month of decisions, however many are
+    kept); a key found names its month, and the stored answer is one probe of that partition's
+    primary key."""
     player = await (Player(pool)).funded()
     tx = f"b-{player.user}"
     await player.send(webhook(WebhookKind.BET, player.user, tx, "1.00"))
     await backdate(pool, tx, datetime.now(UTC) - timedelta(days=95))
 
     async with pool.acquire() as conn:
-        months = await conn.fetchval(
-            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'decisions'::regclass"
+        load_plan = await generic_plan(conn, store._LOAD)
+        decided_at = await conn.fetchval(
+            "SELECT decided_at FROM idempotency_keys WHERE provider_tx_id = $1", tx
         )
+        month = store.month_of(decided_at)
         explained = await conn.fetchval(
-            f"EXPLAIN (ANALYZE, FORMAT JSON) {store._LOAD_DECISIONS}",
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {store.stored_sql(month)}",
+            [decided_at],
             ["hypetech"],
             ["bet"],
             [tx],
         )
-    plan = list(nodes(json.loads(explained)[0]["Plan"]))
-    probed = [n for n in plan if n.get("Relation Name") == "decisions"]
-    executed = [n["Partition"] for n in probed if n["Actual Loops"] > 0]
+        state, _ = await store.load(
+            conn, [webhook(WebhookKind.BET, player.user, tx, "1.00")], "parts", "t", [0]
+        )
+    probed = [
+        n for n in nodes(json.loads(explained)[0]["Plan"]) if n.get("Relation Name") == "decisions"
+    ]
 
-    assert months >= 3  # this month, the next, and the one the decision was moved to
-    assert len(probed) == months  # the generic plan holds every month ...
-    assert executed == [await partition_of(pool, tx)]  # ... and reads one
-    assert {n["Node Type"] for n in probed} <= {"Index Scan", "Index Only Scan"}
+    assert [n for n in load_plan if n.get("Relation Name") == "decisions"] == []
+    assert "idempotency_keys" in {n.get("Relation Name") for n in load_plan}
+    assert month == await partition_of(pool, tx)
+    assert [(n["Partition"], n["Node Type"], n["Index Name"]) for n in probed] == [
+        (month, "Index Scan", f"{month}_pkey")
+    ]
+    assert [n["Actual Rows"] for n in probed] == [1]
+    assert set(state.decisions) == {Key("hypetech", "bet", tx)}
 
 
 async def test_a_concurrent_duplicate_conflicts_on_the_key_table_across_months(

@@ -14,6 +14,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -52,6 +53,8 @@ STATEMENTS = {
     "load": store._LOAD,
     "round_locks": store._ROUND_LOCKS,
     "write": store._WRITE,
+    # A redelivered key's stored answer, from the month its key names (this month's here).
+    "stored": store.stored_sql(store.month_of(datetime.now(UTC))),
 }
 
 

@@ -113,29 +113,28 @@ async def test_a_retention_batch_takes_the_oldest_rows_through_the_time_index(
     )
 
 
-async def test_the_load_reads_one_partition_of_a_grown_history(
+async def test_a_stored_answer_is_one_probe_of_its_month_in_a_grown_history(
     grown: asyncpg.Connection,
 ) -> None:
-    """The oldest and the newest seeded keys: each key's probe of decisions runs in the one
-    monthly partition its idempotency_keys row names, by its primary key."""
+    """The oldest and the newest seeded keys: each key's stored answer is read from the one
+    monthly partition its idempotency_keys row names, by that partition's primary key."""
     oldest, newest = await grown.fetch(
-        "(SELECT provider_tx_id, tableoid::regclass::text AS month FROM decisions"
-        " ORDER BY decided_at LIMIT 1) UNION ALL"
-        " (SELECT provider_tx_id, tableoid::regclass::text FROM decisions"
-        " ORDER BY decided_at DESC LIMIT 1)"
+        "(SELECT * FROM idempotency_keys ORDER BY decided_at LIMIT 1) UNION ALL"
+        " (SELECT * FROM idempotency_keys ORDER BY decided_at DESC LIMIT 1)"
     )
     for key in (oldest, newest):
+        month = store.month_of(key["decided_at"])
         plan = await explain(
             grown,
-            f"(ANALYZE, FORMAT JSON) {store._LOAD_DECISIONS}",
-            ["hypetech"],
-            ["bet"],
+            f"(ANALYZE, FORMAT JSON) {store.stored_sql(month)}",
+            [key["decided_at"]],
+            [key["provider"]],
+            [key["kind"]],
             [key["provider_tx_id"]],
             analyze=True,
         )
         probed = [n for n in plan if n.get("Relation Name") == "decisions"]
-        executed = [n for n in probed if n["Actual Loops"] > 0]
 
-        assert [n["Partition"] for n in executed] == [key["month"]], plan
-        assert [n["Index Name"] for n in executed] == [f"{key['month']}_pkey"], plan
-        assert [n["Actual Rows"] for n in executed] == [1], plan
+        assert [(n["Partition"], n["Node Type"]) for n in probed] == [(month, "Index Scan")], plan
+        assert [n["Index Name"] for n in probed] == [f"{month}_pkey"], plan
+        assert [n["Actual Rows"] for n in probed] == [1], plan
