@@ -196,7 +196,7 @@ _ACCOUNT_KEYS = "$4::text[] user_id, $5::text[] currency"
 #: transaction is left (``_LOAD``). The key is looked up in ``idempotency_keys`` (unique and
 #: unpartitioned: as exact as the lookup of one table); the stored answer itself is read
 #: afterwards from the one monthly partition of ``decisions`` that ``decided_at`` names
-#: (``_STORED``), and only for the keys found, which are redeliveries: most batches hold only
+#: (``stored_sql``), and only for the keys found, which are redeliveries: most batches hold only
 #: new keys and read no partition at all. (A probe of ``decisions`` in this statement, pruned at
 #: run time, cost every batch the locks and executor set-up of every month kept: 1.74 -> 2.82 ms
 #: of Postgres CPU per one-command batch with 61 months, ``bench ledger-plan-cache --months 60``.)

@@ -13,10 +13,11 @@
 -- No DEFAULT partition: it would forbid DETACH PARTITION CONCURRENTLY, and every month attached
 -- later would have to scan it. Months are created ahead instead (decisions_add_months, called by
 -- this migration, by the ledger at start and every hour, and by retention), and a batch that
--- meets a month without its partition creates it and is written again (services.ledger.store).
+-- meets a month without its partition creates it and is written again
+-- (services/ledger/unit_of_work.py).
 --
--- An existing table is copied month by month into the new one (the old one is dropped): see
--- docs/ledger.md for how long that takes per million rows.
+-- An existing table is copied into the new one, each row to its month, and dropped: see
+-- docs/ledger.md for how long that takes per million rows (bench decisions-migration).
 
 CREATE TABLE idempotency_keys (
     provider        text        NOT NULL,
