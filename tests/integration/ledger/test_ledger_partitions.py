@@ -18,6 +18,7 @@ from test_ledger_plans import generic_plan, nodes
 
 from services.ledger import store
 from services.ledger.app import policy_of
+from services.ledger.audit import audit
 from services.ledger.decide import decide
 from services.ledger.faults import Faults
 from services.ledger.model import Key, Outcome
@@ -301,3 +302,22 @@ async def test_a_decision_whose_month_has_no_partition_still_applies(infra: Stac
             )
         finally:
             await pool.close()
+
+
+async def test_the_audit_names_a_decision_without_its_key_and_a_key_without_its_decision(
+    pool: asyncpg.Pool,
+) -> None:
+    player = await (Player(pool)).funded()
+    keyless, lost = f"keyless-{player.user}", f"lost-{player.user}"
+    await player.send(webhook(WebhookKind.BET, player.user, keyless, "1.00"))
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM idempotency_keys WHERE provider_tx_id = $1", keyless)
+        await conn.execute(
+            "INSERT INTO idempotency_keys (provider, kind, provider_tx_id, operator_tx_id)"
+            " VALUES ('hypetech', 'bet', $1, gen_random_uuid())",
+            lost,
+        )
+        report = await audit(conn, limit=1000)
+
+    assert keyless in {row["provider_tx_id"] for row in report.violations["decision_has_its_key"]}
+    assert lost in {row["provider_tx_id"] for row in report.violations["key_has_its_decision"]}
