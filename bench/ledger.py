@@ -297,7 +297,7 @@ def floor_rows(commands: list[WebhookEnvelope], partitions: int) -> list[list[di
     for offset, command in enumerate(commands):
         part = owner.setdefault(command.user_id, len(owner) % partitions)
         key = Key(command.provider, command.kind.value, command.provider_tx_id or "")
-        op_tx = key.operator_tx_id()
+        op_tx = key.operator_tx_id(command.received_at)
         amount = int((command.amount or Decimal(0)) * 100)
         delta = amount if command.kind is WebhookKind.WIN else -amount
         body = dumps_compact(

@@ -2,7 +2,7 @@
 
 Every row of the decision table in ``docs/wallet-semantics.md`` is a function of the stored state
 (read through ``BatchState``), the command and the ``Policy``. No clock (a webhook's time is its
-``received_at``), no random ids (``operator_tx_id`` is derived from the key), no I/O.
+``received_at``), no random ids (``operator_tx_id`` is derived from the key and the command's own time), no I/O.
 
 Idempotency comes first, here: a key that already has a decision gets that decision's stored
 response byte for byte when the payload is the same, and 409 ``duplicate-transaction-mismatch``
@@ -66,14 +66,17 @@ def decide(state: BatchState, command: Command, policy: Policy) -> Decision:
                 operator_tx_id=stored.operator_tx_id,
             )
         detail = f"{key.kind} {key.provider_tx_id} was already decided with a different payload"
-        answer = refusal("duplicate-transaction-mismatch", detail, key=key)
+        answer = refusal(
+            "duplicate-transaction-mismatch", detail, key=key, decision_id=stored.operator_tx_id
+        )
         return _unstored(command, Outcome.MISMATCH, answer, key=key, digest=digest)
-    if key in state.expired:
+    expired_tx = state.expired.get(key)
+    if expired_tx is not None:
         detail = (
             f"{key.kind} {key.provider_tx_id} was applied longer ago than the retention period;"
             " its stored answer has expired and it is not applied again"
         )
-        answer = refusal("decision-expired", detail, key=key)
+        answer = refusal("decision-expired", detail, key=key, decision_id=expired_tx)
         return _unstored(command, Outcome.EXPIRED, answer, key=key, digest=digest)
     row = Row(state, command, key, digest, policy)
     try:

@@ -15,8 +15,9 @@ from shared.contracts.commands import OperatorCommand, WebhookEnvelope, WinWitho
 from shared.contracts.protection import ExclusionKind, LimitKind, LimitPeriod
 from shared.currencies import DEFAULT_CURRENCIES, CurrencyTable
 
-#: Namespaces for the deterministic ids: the same key always gets the same operator_tx_id, and
-#: the same decision the same event_id, however often it is redelivered or replayed.
+#: Namespaces for the deterministic ids: a key's first decision gets an operator_tx_id from the
+#: key and the command's own time (every retry is answered from that stored decision), and the
+#: same decision the same event_id, however often it is redelivered or replayed.
 OPERATOR_TX_NAMESPACE = uuid.UUID("6b1f3c52-3b8e-4f1e-9a57-0d6f1c2a9e10")
 EVENT_NAMESPACE = uuid.UUID("b2d4e0a1-8c67-4d0c-8f3e-51a7c9d2e6f4")
 
@@ -92,9 +93,13 @@ class Key:
     kind: str
     provider_tx_id: str
 
-    def operator_tx_id(self) -> str:
+    def operator_tx_id(self, at: datetime) -> str:
+        """The id of this key's decision made at ``at`` (the command's own time): time-ordered,
+        so the indexes keyed by it take their inserts at their right edge (``uuid7_text``).
+        A redelivery of the same record gets the same id; a retry with another time is answered
+        from the stored decision, so it gets the stored id, never this one."""
         name = f"{self.provider}\x1f{self.kind}\x1f{self.provider_tx_id}"
-        return uuid5_text(OPERATOR_TX_NAMESPACE, name)
+        return uuid7_text(at, OPERATOR_TX_NAMESPACE, name)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -111,6 +116,28 @@ def command_time(command: Command) -> datetime:
 
 def event_id_for(operator_tx_id: str) -> str:
     return uuid5_text(EVENT_NAMESPACE, operator_tx_id)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+#: A hex digit with its two top bits replaced by the RFC 9562 variant ``10``.
+_VARIANT = {f"{n:x}": f"{0x8 | (n & 0x3):x}" for n in range(16)}
+
+
+def uuid7_text(at: datetime, namespace: uuid.UUID, name: str) -> str:
+    """A UUIDv7-layout id (RFC 9562) that is a function of ``at`` and ``name`` alone: 48 bits of
+    Unix milliseconds of ``at`` (a naive time read as UTC; before 1970 read as 1970), version 7, the
+    variant, and 74 bits of the SHA-1 of ``namespace`` + ``name`` (what ``uuid5`` hashes: its
+    first 80 bits less the six the version and variant take). Text, no ``UUID`` objects (hot
+    path). Ids of later times sort after earlier ones, so a B-tree keyed by them grows at one
+    edge instead of at a random leaf."""
+    millis = max((as_utc(at) - _EPOCH) // _MILLISECOND, 0)  # 48 bits hold every year to 9999
+    prefix = _NAMESPACE_BYTES.get(namespace) or namespace.bytes
+    digest = hashlib.sha1(prefix + name.encode(), usedforsecurity=False).hexdigest()
+    return (
+        f"{millis >> 16:08x}-{millis & 0xFFFF:04x}-7{digest[1:4]}-"
+        f"{_VARIANT[digest[4]]}{digest[5:8]}-{digest[8:20]}"
+    )
 
 
 def uuid5_text(namespace: uuid.UUID, name: str) -> str:

@@ -42,17 +42,19 @@ def refusal(
     detail: str,
     *,
     key: Key | None = None,
+    decision_id: str = "",
     status: int | None = None,
     **extra: Any,
 ) -> Answer:
-    """A problem+json answer. A keyed one names its decision (``instance``) and transaction."""
+    """A problem+json answer. A keyed one names its decision (``instance``: ``decision_id``, the
+    id of the decision being made, or of the one stored for the key) and transaction."""
     if key is None:
         body = problem(slug, detail, status=status, **extra)
     else:
         body = problem(
             slug,
             detail,
-            instance=f"urn:hypeledger:decision:{key.operator_tx_id()}",
+            instance=f"urn:hypeledger:decision:{decision_id}",
             status=status,
             provider_tx_id=key.provider_tx_id,
             **extra,
@@ -105,7 +107,7 @@ class Texts:
         self.key = key
         self.command = command
         self.currency: str = command.currency
-        self.operator_tx_id = key.operator_tx_id()
+        self.operator_tx_id = key.operator_tx_id(command_time(command))
         self._currencies = currencies
         self._formatted: dict[int, str] = {}
 

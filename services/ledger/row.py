@@ -83,7 +83,9 @@ class Row:
     ) -> Refused:
         """The stored refusal ``slug`` (``extra`` goes into the problem body), to be raised;
         ``effects`` are what a refusal still changes (its event, a rollback's tombstone)."""
-        answer = refusal(slug, detail, key=self.key, status=status, **extra)
+        answer = refusal(
+            slug, detail, key=self.key, decision_id=self.operator_tx_id, status=status, **extra
+        )
         return Refused(
             self._decision(
                 Outcome.REJECTED,

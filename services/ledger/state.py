@@ -46,8 +46,9 @@ class BatchState:
     tombstones: dict[tuple[str, str], Tombstone] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
     grants: dict[int, Grant] = field(default_factory=dict)
-    expired: set[Key] = field(default_factory=set)
-    """Keys whose transaction exists but whose decision retention has deleted."""
+    expired: dict[Key, str] = field(default_factory=dict)
+    """Keys whose transaction exists but whose decision retention has deleted: the
+    transaction's ``operator_tx_id``, which the ``decision-expired`` answer names."""
     limits: dict[tuple[str, str], dict[tuple[LimitKind, LimitPeriod], Limit]] = field(
         default_factory=dict
     )

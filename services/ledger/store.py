@@ -201,7 +201,7 @@ _ACCOUNT_KEYS = "$4::text[] user_id, $5::text[] currency"
 #: run time, cost every batch the locks and executor set-up of every month kept: 1.74 -> 2.82 ms
 #: of Postgres CPU per one-command batch with 61 months, ``bench ledger-plan-cache --months 60``.)
 _LOAD_DECISIONS = """
-SELECT 'd', k.provider, k.kind, k.provider_tx_id, NULL::text, NULL::text, NULL::text,
+SELECT 'd', k.provider, k.kind, k.provider_tx_id, NULL::text, NULL::text, t.operator_tx_id::text,
        NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::bigint, i.decided_at
 FROM unnest($1::text[], $2::text[], $3::text[]) AS k (provider, kind, provider_tx_id)
 LEFT JOIN LATERAL (
@@ -210,11 +210,12 @@ LEFT JOIN LATERAL (
     LIMIT 1
 ) i ON true
 LEFT JOIN LATERAL (
-    SELECT true AS found FROM transactions t
-    WHERE t.provider = k.provider AND t.kind = k.kind AND t.provider_tx_id = k.provider_tx_id
+    SELECT t.operator_tx_id FROM transactions t
+    WHERE i.decided_at IS NULL
+      AND t.provider = k.provider AND t.kind = k.kind AND t.provider_tx_id = k.provider_tx_id
     LIMIT 1
 ) t ON true
-WHERE i.decided_at IS NOT NULL OR t.found
+WHERE i.decided_at IS NOT NULL OR t.operator_tx_id IS NOT NULL
 """
 
 
@@ -244,8 +245,10 @@ CROSS JOIN LATERAL (
 #: Everything ``load`` reads, in ONE statement (one round trip instead of one per table):
 #: each part's rows are tagged and laid out in shared columns (text t1-t9, bigint i1-i2,
 #: timestamptz ts). A part whose arrays are empty reads nothing. A key without a stored decision
-#: whose transaction exists comes back with NULLs ('d' with no fingerprint): retention deleted
-#: its decision, and it must not move money again.
+#: whose transaction exists comes back with NULLs but the transaction's id ('d' with no
+#: fingerprint): retention deleted its decision, and it must not move money again (its
+#: ``decision-expired`` answer names that id; the transaction is looked up only for keys without
+#: a decision).
 #:
 #: Every part looks its keys up one by one through a LATERAL subquery that the planner cannot
 #: flatten (``LIMIT 1`` on unique keys, ``OFFSET 0`` elsewhere), so the plan is an index probe
@@ -415,7 +418,7 @@ async def load(
         if tag == "d":
             key = Key(row[1], row[2], row[3])
             if row[12] is None:
-                state.expired.add(key)
+                state.expired[key] = row[6]
             else:
                 decided_at.setdefault(month_of(row[12]), []).append((row[12], key))
         elif tag == "a":

@@ -25,8 +25,9 @@ from ledger_values import (
     win,
 )
 
-from services.ledger.decide import decide
+from services.ledger.decide import decide, fingerprint
 from services.ledger.model import (
+    OPERATOR_TX_NAMESPACE,
     AccountStatus,
     AccountType,
     BetState,
@@ -35,9 +36,14 @@ from services.ledger.model import (
     Outcome,
     Policy,
     Session,
+    StoredDecision,
     Tombstone,
+    uuid5_text,
 )
 from shared.contracts.commands import Mode, WebhookKind
+
+#: The id of a transaction whose decision retention deleted.
+STORED_TX = "019df2dc-0a7b-7df5-aa26-0d3a06191623"
 
 # -- idempotency ------------------------------------------------------------------------------
 
@@ -91,15 +97,18 @@ def test_refuses_the_same_key_with_a_different_amount_as_a_mismatch() -> None:
 
 def test_refuses_a_key_whose_decision_retention_expired_without_moving_money() -> None:
     state = state_with()
-    state.expired.add(Key("hypetech", "bet", "b1"))
+    state.expired[Key("hypetech", "bet", "b1")] = STORED_TX
 
     expired = run(state, bet("b1", "10.00"))
 
     assert expired.outcome is Outcome.EXPIRED
     assert (expired.status, slug(expired)) == (409, "decision-expired")
+    assert body(expired)["instance"] == f"urn:hypeledger:decision:{STORED_TX}"  # its transaction
     assert (expired.stored, movement_of(expired), placed_bet(expired)) == (False, None, None)
     assert state.accounts[(USER, "USD")].balance == 100_00
-    assert run(state, bet("b1", "10.00")).body == expired.body  # the same answer every time
+    # The same answer every time, whenever the retry was received.
+    later = bet("b1", "10.00", received_at=NOW + timedelta(days=3))
+    assert run(state, later).body == expired.body
 
 
 def test_keeps_the_original_decision_after_a_mismatch() -> None:
@@ -128,6 +137,39 @@ def test_derives_the_same_operator_tx_id_for_the_same_key() -> None:
     second = decide(state_with(), bet("b1"), Policy())
 
     assert first.operator_tx_id == second.operator_tx_id
+
+
+def test_answers_a_retry_received_later_with_the_original_operator_tx_id() -> None:
+    # The id carries the time of the command that made the decision; a retry is received later
+    # (its own time differs) and is answered from the stored decision, so its id is the first.
+    state = state_with()
+    first = run(state, bet("b1"))
+
+    again = run(state, bet("b1", received_at=NOW + timedelta(hours=1)))
+    mismatch = run(state, bet("b1", "11.00", received_at=NOW + timedelta(hours=2)))
+
+    assert again.outcome is Outcome.REPLAYED
+    assert again.operator_tx_id == first.operator_tx_id == body(again)["operator_tx_id"]
+    assert again.body == first.body
+    assert body(mismatch)["instance"] == f"urn:hypeledger:decision:{first.operator_tx_id}"
+    fresh = decide(state_with(), bet("b1", received_at=NOW + timedelta(hours=1)), Policy())
+    assert fresh.operator_tx_id != first.operator_tx_id  # what it would be if it were first
+
+
+def test_answers_a_retry_of_a_decision_stored_with_an_old_uuid5_id_with_that_id() -> None:
+    # Decisions stored before the ids became time-ordered keep their UUIDv5 ids.
+    state = state_with()
+    old_id = uuid5_text(OPERATOR_TX_NAMESPACE, "hypetech\x1fbet\x1fb1")
+    answer = f'{{"operator_tx_id":"{old_id}"}}'
+    state.decisions[Key("hypetech", "bet", "b1")] = StoredDecision(
+        fingerprint(bet("b1")), 200, answer, old_id
+    )
+
+    again = run(state, bet("b1"))
+    mismatch = run(state, bet("b1", "11.00"))
+
+    assert (again.outcome, again.body, again.operator_tx_id) == (Outcome.REPLAYED, answer, old_id)
+    assert body(mismatch)["instance"] == f"urn:hypeledger:decision:{old_id}"
 
 
 # -- bet --------------------------------------------------------------------------------------
