@@ -13,7 +13,9 @@ ROWS decisions, transactions and bets (and twice as many postings), in the same 
    a real ``hypeledger ledger --no-relay`` process (``--processes 1``) applying them, as
    ``bench ledger`` does. The same work each time, only the database's size differs.
 3. Print each run, the medians and their ratio, and the machine's load (``/proc/loadavg``)
-   before and after each run.
+   before and after each run; with each run, the buffer-cache misses (``pg_statio_user_indexes``)
+   of the indexes keyed by ``operator_tx_id`` and of the others (steadier than rates on a
+   loaded machine).
 
 The databases are dropped at the end (the seeded one is about 1.1 GB per million bets).
 """
@@ -59,6 +61,9 @@ class Applied:
     peak_rss_mb: float
     load_before: str
     load_after: str
+    index_misses: dict[str, int] = field(default_factory=dict)
+    """Buffer-cache misses (``idx_blks_read``) during the run: each of ``TX_ID_INDEXES``, and
+    ``other`` for every other index of the database."""
 
 
 @dataclass(slots=True)
@@ -74,6 +79,28 @@ class Growth:
     empty_mb: float
     runs: list[Applied] = field(default_factory=list)
     machine: str = ""
+
+
+#: The indexes keyed by ``operator_tx_id``, where the slowdown with size was found.
+TX_ID_INDEXES = (
+    "postings_pkey",
+    "decisions_operator_tx_id_key",
+    "transactions_pkey",
+    "transaction_chain_pkey",
+)
+
+
+async def index_reads(dsn: str) -> dict[str, int]:
+    """``idx_blks_read`` so far of each of ``TX_ID_INDEXES`` and of all other indexes together."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT indexrelname, idx_blks_read FROM pg_statio_user_indexes")
+    finally:
+        await conn.close()
+    reads = dict.fromkeys((*TX_ID_INDEXES, "other"), 0)
+    for name, read in rows:
+        reads[name if name in TX_ID_INDEXES else "other"] += read
+    return reads
 
 
 async def apply_once(
@@ -99,7 +126,10 @@ async def apply_once(
     load_before = loadavg()
     if starting is not None:
         starting.set()
+    reads_before = await index_reads(dsn)
     seconds, cpu, rss, servers = await time_ledger(settings, n, 1, stack_servers(stack))
+    await asyncio.sleep(1.0)  # the ledger's backends report their statistics as they exit
+    reads_after = await index_reads(dsn)
     result = Applied(
         database=label,
         round=round_,
@@ -110,6 +140,7 @@ async def apply_once(
         peak_rss_mb=round(max(rss), 1),
         load_before=load_before,
         load_after=loadavg(),
+        index_misses={name: reads_after[name] - reads_before[name] for name in reads_after},
     )
     print(json.dumps(asdict(result)), flush=True)
     return result
@@ -188,6 +219,14 @@ def summary(growth: Growth) -> dict[str, Any]:
         "median_postgres_cpu_s": {
             label: statistics.median(
                 run.postgres_cpu_s for run in growth.runs if run.database == label
+            )
+            for label in ("empty", "seeded")
+        },
+        "median_tx_id_index_misses": {
+            label: statistics.median(
+                sum(run.index_misses.get(name, 0) for name in TX_ID_INDEXES)
+                for run in growth.runs
+                if run.database == label
             )
             for label in ("empty", "seeded")
         },
