@@ -15,6 +15,8 @@ wired too. Players and transaction ids are unique per test.
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -55,14 +57,21 @@ async def dead_letters(ledger: Ledger, key: str) -> Any:
 async def test_answers_a_redelivered_bet_byte_for_byte_without_moving_money(ledger: Ledger) -> None:
     user = await ledger.player("100.00")
     tx = unique("b")
-    first = await ledger.send(webhook(BET, user, tx, "10.00"))
+    received = datetime.now(UTC)
+    first = await ledger.send(webhook(BET, user, tx, "10.00", received_at=received))
     await ledger.send(webhook(BET, user, unique("b"), "5.00"))
 
-    again = await ledger.send(webhook(BET, user, tx, "10.00"))
+    # Received an hour later: operator_tx_id carries the time of the first, stored decision.
+    later = received + timedelta(hours=1)
+    again = await ledger.send(webhook(BET, user, tx, "10.00", received_at=later))
 
     assert (again.status, again.body) == (first.status, first.body)
     assert again.raw.replayed
     assert await ledger.balance(user) == 85_00
+    stored = await ledger.decision("bet", tx)
+    assert stored is not None
+    assert again.json["operator_tx_id"] == str(stored["operator_tx_id"])
+    assert uuid.UUID(again.json["operator_tx_id"]).version == 7
 
 
 async def test_refuses_a_mismatching_duplicate_and_keeps_the_original(ledger: Ledger) -> None:
@@ -77,6 +86,7 @@ async def test_refuses_a_mismatching_duplicate_and_keeps_the_original(ledger: Le
     stored = await ledger.decision("bet", tx)
     assert stored is not None
     assert stored["body"] == first.body
+    assert mismatch.json["instance"] == f"urn:hypeledger:decision:{first.json['operator_tx_id']}"
 
 
 async def test_stores_a_rejection_as_the_final_decision_for_its_key(ledger: Ledger) -> None:

@@ -102,9 +102,16 @@ async def test_a_redelivery_after_retention_is_refused_and_the_partition_goes_on
         await expire(conn, now=datetime.now(UTC), **FIVE_YEARS)
 
     again = await ledger.send(bet)
+    retried = await ledger.send(bet.model_copy(update={"received_at": datetime.now(UTC)}))
     later = await ledger.send(webhook(WebhookKind.BET, user, unique("b"), "2.00"))
 
     assert (again.status, again.json["type"].rsplit("/", 1)[-1]) == (409, "decision-expired")
+    # It names the transaction that remains, the same whenever the retry was received.
+    tx_id = await ledger.pool.fetchval(
+        "SELECT operator_tx_id::text FROM transactions WHERE provider_tx_id = $1", old_tx
+    )
+    assert again.json["instance"] == f"urn:hypeledger:decision:{tx_id}"
+    assert retried.body == again.body
     assert await ledger.decision("bet", old_tx) is None  # nothing stored for it
     assert later.status == 200  # the player's partition was not stopped
     assert await ledger.balance(user) == 7_00  # 10.00 - 1.00 once - 2.00
