@@ -2,7 +2,8 @@
 
 Every row of the decision table in ``docs/wallet-semantics.md`` is a function of the stored state
 (read through ``BatchState``), the command and the ``Policy``. No clock (a webhook's time is its
-``received_at``), no random ids (``operator_tx_id`` is derived from the key and the command's own time), no I/O.
+``received_at``), no random ids (``operator_tx_id`` is derived from the key and the command's own
+time), no I/O.
 
 Idempotency comes first, here: a key that already has a decision gets that decision's stored
 response byte for byte when the payload is the same, and 409 ``duplicate-transaction-mismatch``

@@ -126,9 +126,9 @@ _VARIANT = {f"{n:x}": f"{0x8 | (n & 0x3):x}" for n in range(16)}
 
 def uuid7_text(at: datetime, namespace: uuid.UUID, name: str) -> str:
     """A UUIDv7-layout id (RFC 9562) that is a function of ``at`` and ``name`` alone: 48 bits of
-    Unix milliseconds of ``at`` (a naive time read as UTC; before 1970 read as 1970), version 7, the
-    variant, and 74 bits of the SHA-1 of ``namespace`` + ``name`` (what ``uuid5`` hashes: its
-    first 80 bits less the six the version and variant take). Text, no ``UUID`` objects (hot
+    Unix milliseconds of ``at`` (a naive time read as UTC; before 1970 read as 1970), version 7,
+    the variant, and 74 bits of the SHA-1 of ``namespace`` + ``name`` (what ``uuid5`` hashes:
+    its first 80 bits less the six the version and variant take). Text, no ``UUID`` objects (hot
     path). Ids of later times sort after earlier ones, so a B-tree keyed by them grows at one
     edge instead of at a random leaf."""
     millis = max((as_utc(at) - _EPOCH) // _MILLISECOND, 0)  # 48 bits hold every year to 9999

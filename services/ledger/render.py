@@ -50,6 +50,8 @@ def refusal(
     id of the decision being made, or of the one stored for the key) and transaction."""
     if key is None:
         body = problem(slug, detail, status=status, **extra)
+    elif not decision_id:
+        raise ValueError(f"a keyed refusal names its decision: {slug} for {key}")
     else:
         body = problem(
             slug,
