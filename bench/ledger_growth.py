@@ -82,24 +82,35 @@ class Growth:
 
 
 #: The indexes keyed by ``operator_tx_id``, where the slowdown with size was found.
+#: ``decisions_operator_tx_id`` stands for that index of every monthly partition together
+#: (before migration 0038 it was one index, ``decisions_operator_tx_id_key``).
 TX_ID_INDEXES = (
     "postings_pkey",
-    "decisions_operator_tx_id_key",
+    "decisions_operator_tx_id",
     "transactions_pkey",
     "transaction_chain_pkey",
 )
+
+
+def _counted_as(index: str, table: str) -> str:
+    """The name under which an index's reads are counted: one of ``TX_ID_INDEXES`` or "other"."""
+    if table.startswith("decisions") and "operator_tx_id" in index:
+        return "decisions_operator_tx_id"
+    return index if index in TX_ID_INDEXES else "other"
 
 
 async def index_reads(dsn: str) -> dict[str, int]:
     """``idx_blks_read`` so far of each of ``TX_ID_INDEXES`` and of all other indexes together."""
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch("SELECT indexrelname, idx_blks_read FROM pg_statio_user_indexes")
+        rows = await conn.fetch(
+            "SELECT indexrelname, relname, idx_blks_read FROM pg_statio_user_indexes"
+        )
     finally:
         await conn.close()
     reads = dict.fromkeys((*TX_ID_INDEXES, "other"), 0)
-    for name, read in rows:
-        reads[name if name in TX_ID_INDEXES else "other"] += read
+    for index, table, read in rows:
+        reads[_counted_as(index, table)] += read
     return reads
 
 
