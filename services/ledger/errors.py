@@ -48,6 +48,12 @@ class Contended(RuntimeError):
     transient, so the partition is retried after a backoff (``services.ledger.unit_of_work``)."""
 
 
+class MissingDecision(RuntimeError):
+    """A key is in ``idempotency_keys`` but its decision is not in the month the key names (the
+    audit's ``key_has_its_decision``). Not a new key: deciding it again would refuse or
+    dead-letter its redeliveries. Not understood, so the partition stops loudly."""
+
+
 class ErrorClass(StrEnum):
     TRANSIENT = "transient"
     COMMAND = "command"

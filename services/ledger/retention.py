@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -89,6 +89,23 @@ CROSS JOIN LATERAL regexp_match(
 WHERE i.inhparent = 'decisions'::regclass
 ORDER BY lower
 """
+
+
+#: Months of decisions detached but not dropped: a run stopped between its DETACH (committed on
+#: its own) and its DROP TABLE leaves a plain table that ``_PARTITIONS`` no longer lists.
+_DETACHED = r"""
+SELECT c.relname::text AS name
+FROM pg_class c
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
+  AND NOT c.relispartition AND c.relname ~ '^decisions_y[0-9]{4}m[0-9]{2}$'
+ORDER BY c.relname
+"""
+
+
+def _month_end(name: str) -> datetime:
+    """The upper bound of the month a partition is named for (``decisions_yYYYYmMM``)."""
+    year, month = int(name[11:15]), int(name[16:18])
+    return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
 
 
 def _edge_batch(partition: str) -> str:
@@ -165,14 +182,16 @@ async def _expire_table(
         since = newest
 
 
-async def _drop_month(conn: asyncpg.Connection, run: _Run, name: str, pending: bool) -> None:
+async def _drop_month(conn: asyncpg.Connection, run: _Run, name: str, pending: bool | None) -> None:
     """Detach a month's partition without blocking the ledger, then drop it. CONCURRENTLY runs
     outside a transaction and waits only for the transactions that were already using
-    decisions; an interrupted one left the partition pending, and FINALIZE completes it."""
+    decisions; an interrupted one left the partition pending, and FINALIZE completes it.
+    ``pending=None``: the month is already detached (``_DETACHED``), it is only dropped."""
     started = time.monotonic()
-    how = "FINALIZE" if pending else "CONCURRENTLY"
-    await conn.execute(f'ALTER TABLE decisions DETACH PARTITION "{name}" {how}')
-    run.longest_detach_s = max(run.longest_detach_s, time.monotonic() - started)
+    if pending is not None:
+        how = "FINALIZE" if pending else "CONCURRENTLY"
+        await conn.execute(f'ALTER TABLE decisions DETACH PARTITION "{name}" {how}')
+        run.longest_detach_s = max(run.longest_detach_s, time.monotonic() - started)
     async with conn.transaction():
         await conn.execute(f'DROP TABLE "{name}"')
         await conn.execute(
@@ -194,6 +213,9 @@ async def _expire_decisions(
     """The keys before ``cutoff`` (counted), then each month wholly before it (dropped) and the
     rows before it of the month it falls in (deleted in batches)."""
     deleted = await _expire_table(conn, run, "keys", cutoff, batch_rows)
+    for row in await conn.fetch(_DETACHED):
+        if _month_end(row["name"]) <= cutoff:
+            await _drop_month(conn, run, row["name"], None)
     for part in await conn.fetch(_PARTITIONS):
         if part["lower"] >= cutoff or run.spent():
             break

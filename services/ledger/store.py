@@ -19,7 +19,7 @@ import asyncpg
 
 from services.ledger.balances import with_balances_after
 from services.ledger.decide import Command, key_of
-from services.ledger.errors import Contended
+from services.ledger.errors import Contended, MissingDecision
 from services.ledger.model import (
     PLAYER,
     Account,
@@ -485,7 +485,8 @@ async def _load_stored(
     """The stored decisions of the keys found, one statement per partition that holds some
     (partition -> (decided_at, key)). A key whose month retention dropped since the load read
     it (its key was deleted first) is contention: the batch is loaded again after a backoff,
-    and then finds no key."""
+    and then finds no key. A key whose month is there without its decision is a history changed
+    behind the ledger's back (``MissingDecision``): it stops the partition."""
     for partition, keys in decided_at.items():
         columns = _columns(((at, k.provider, k.kind, k.provider_tx_id) for at, k in keys), 4)
         try:
@@ -495,6 +496,12 @@ async def _load_stored(
         for row in rows:
             key = Key(row[0], row[1], row[2])
             state.decisions[key] = StoredDecision(row[3], row[4], row[5], row[6])
+        missing = [key for _, key in keys if key not in state.decisions]
+        if missing:
+            raise MissingDecision(
+                f"{len(missing)} keys have no decision in {partition}, first"
+                f" {missing[0].provider}/{missing[0].kind}/{missing[0].provider_tx_id}"
+            )
 
 
 #: Session settings of the ledger's connections. The ledger joins a batch's few keys (``unnest``

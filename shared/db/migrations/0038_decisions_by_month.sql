@@ -141,7 +141,7 @@ CREATE INDEX decisions_user ON decisions (user_id, currency, decided_at);
 CREATE INDEX decisions_flagged ON decisions (decided_at) WHERE flags <> '{}';
 CREATE INDEX decisions_session ON decisions (session_token) WHERE session_token IS NOT NULL;
 -- The audit joins transactions and protection changes to their decisions by it (no longer
--- unique: a unique index must include decided_at; operator_tx_id is derived from the unique key).
+-- unique: a unique index must include decided_at; operator_tx_id is made from the unique key).
 CREATE INDEX decisions_operator_tx_id ON decisions (operator_tx_id);
 
 -- Months retention detached and dropped whole (their keys are counted in decisions_deleted).

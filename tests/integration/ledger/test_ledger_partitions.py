@@ -20,6 +20,7 @@ from services.ledger import store
 from services.ledger.app import policy_of
 from services.ledger.audit import audit
 from services.ledger.decide import decide
+from services.ledger.errors import ErrorClass, MissingDecision, classify
 from services.ledger.faults import Faults
 from services.ledger.model import Key, Outcome
 from services.ledger.retention import expire
@@ -321,3 +322,61 @@ async def test_the_audit_names_a_decision_without_its_key_and_a_key_without_its_
 
     assert keyless in {row["provider_tx_id"] for row in report.violations["decision_has_its_key"]}
     assert lost in {row["provider_tx_id"] for row in report.violations["key_has_its_decision"]}
+
+
+async def test_a_key_whose_decision_is_missing_stops_the_batch_as_not_understood(
+    pool: asyncpg.Pool,
+) -> None:
+    """A key found without its decision row (a corrupted history, which the audit names) is not
+    a new key: deciding it again would refuse the redelivery or dead-letter it. The batch stops
+    with an error the consumer does not understand, and nothing is written."""
+    player = await (Player(pool)).funded()
+    tx = f"gone-{player.user}"
+    bet = webhook(WebhookKind.BET, player.user, tx, "1.00")
+    await player.send(bet)
+    balance = await player.balance()
+    await pool.execute("DELETE FROM decisions WHERE provider_tx_id = $1", tx)
+
+    with pytest.raises(MissingDecision, match=tx) as raised:
+        await player.send(bet)
+
+    assert classify(raised.value) is ErrorClass.UNKNOWN
+    assert await player.balance() == balance
+    assert await pool.fetchval("SELECT count(*) FROM decisions WHERE provider_tx_id = $1", tx) == 0
+
+
+async def test_retention_drops_a_month_a_stopped_run_detached_but_did_not_drop(
+    pool: asyncpg.Pool,
+) -> None:
+    """A run stopped between its DETACH (committed on its own) and its DROP TABLE leaves a
+    plain table that is no longer a partition: the next run drops it; a detached table of a
+    month after the cutoff is left alone."""
+    now = datetime.now(UTC)
+    cutoff = now - timedelta(days=WINDOW_DAYS)
+    old = datetime(cutoff.year - 2, 1, 15, tzinfo=UTC)
+    recent = datetime(now.year + 2, 1, 15, tzinfo=UTC)
+    async with pool.acquire() as conn:
+        names = []
+        for when in (old, recent):
+            await conn.execute("SELECT decisions_add_months($1, $1)", when)
+            name = store.month_of(when)
+            await conn.execute(f'ALTER TABLE decisions DETACH PARTITION "{name}"')
+            names.append(name)
+
+        result = await expire(
+            conn,
+            now=now,
+            days=WINDOW_DAYS,
+            outbox_days=30,
+            environment=Environment.DEVELOPMENT,
+        )
+        left = {
+            row[0]
+            for row in await conn.fetch(
+                "SELECT relname::text FROM pg_class WHERE relname = ANY($1::text[])", names
+            )
+        }
+        await conn.execute(f'DROP TABLE IF EXISTS "{names[1]}"')
+
+    assert left == {names[1]}
+    assert result.partitions_dropped >= 1
