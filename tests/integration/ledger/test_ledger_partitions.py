@@ -23,7 +23,7 @@ from services.ledger.decide import decide
 from services.ledger.errors import ErrorClass, MissingDecision, classify
 from services.ledger.faults import Faults
 from services.ledger.model import Key, Outcome
-from services.ledger.retention import expire
+from services.ledger.retention import RetentionResult, expire
 from services.ledger.settings import LedgerSettings
 from services.ledger.unit_of_work import Entry, UnitOfWork
 from shared.contracts.commands import OperatorKind, WebhookKind
@@ -98,6 +98,18 @@ async def backdate(pool: asyncpg.Pool, tx: str, when: datetime) -> None:
                 await conn.execute(
                     f"UPDATE {table} SET decided_at = $2 WHERE provider_tx_id = $1", tx, when
                 )
+
+
+async def retention(conn: asyncpg.Connection, now: datetime, **options: Any) -> RetentionResult:
+    """A retention run of development's window at ``now``."""
+    return await expire(
+        conn,
+        now=now,
+        days=WINDOW_DAYS,
+        outbox_days=30,
+        environment=Environment.DEVELOPMENT,
+        **options,
+    )
 
 
 async def partition_of(pool: asyncpg.Pool, tx: str) -> str:
@@ -228,14 +240,7 @@ async def test_retention_drops_whole_months_and_leaves_nothing_before_the_cutoff
     parts = {tx: await partition_of(pool, tx) for tx in old}
 
     async with pool.acquire() as conn:
-        result = await expire(
-            conn,
-            now=now,
-            days=WINDOW_DAYS,
-            outbox_days=30,
-            environment=Environment.DEVELOPMENT,
-            batch_rows=2,
-        )
+        result = await retention(conn, now, batch_rows=2)
         months = {
             row[0]
             for row in await conn.fetch(
@@ -363,13 +368,7 @@ async def test_retention_drops_a_month_a_stopped_run_detached_but_did_not_drop(
             await conn.execute(f'ALTER TABLE decisions DETACH PARTITION "{name}"')
             names.append(name)
 
-        result = await expire(
-            conn,
-            now=now,
-            days=WINDOW_DAYS,
-            outbox_days=30,
-            environment=Environment.DEVELOPMENT,
-        )
+        result = await retention(conn, now)
         left = {
             row[0]
             for row in await conn.fetch(
