@@ -470,8 +470,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['load_avg_1m_before']} before / {report['load_avg_1m_after']} after. "
         f"Ingress: {report['server']}; ledger: {report.get('ledgers', 1)} process(es).",
         "",
-        "| what | offered | answered/s | p50 ms | p99 ms | statuses | CPU ms per request |",
-        "|---|---|---|---|---|---|---|",
+        "| what | offered | answered/s | p50 ms | p99 ms | p99.9 ms | statuses | CPU ms per request |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     sections = (
         ("broker floor (ping-pong)", "floor"),
@@ -484,7 +484,7 @@ def markdown(report: dict[str, Any]) -> str:
             cpu = ", ".join(f"{k} {v}" for k, v in run.get("cpu_ms_per_request", {}).items())
             lines.append(
                 f"| {title} | {run['mode']} | {run['throughput_per_s']} | {run['p50_ms']} "
-                f"| {run['p99_ms']} | {statuses or '-'} | {cpu} |"
+                f"| {run['p99_ms']} | {run.get('p999_ms', '-')} | {statuses or '-'} | {cpu} |"
             )
     peaks: dict[str, float] = {}
     for key in ("ingress_with_echo_ledger", "webhooks"):

@@ -23,6 +23,7 @@ def summary(mode: str, sent: int, latencies: list[float], seconds: float) -> dic
         "p50_ms": pct(0.50),
         "p90_ms": pct(0.90),
         "p99_ms": pct(0.99),
+        "p999_ms": pct(0.999),
         "max_ms": pct(1.0),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
