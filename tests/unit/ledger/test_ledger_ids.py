@@ -7,7 +7,17 @@ import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
-from services.ledger.model import OPERATOR_TX_NAMESPACE, Key
+from ledger_values import bet, operator
+
+from services.ledger.decide import fingerprint
+from services.ledger.model import (
+    EVENT_NAMESPACE,
+    OPERATOR_TX_NAMESPACE,
+    Key,
+    event_id_for,
+    uuid5_text,
+)
+from shared.contracts.commands import Mode, OperatorKind
 
 AT = datetime(2026, 5, 4, 12, 0, 0, 123_999, tzinfo=UTC)
 #: Unix milliseconds of ``AT`` (the microseconds are truncated, not rounded).
@@ -85,3 +95,37 @@ def test_reads_times_before_1970_as_1970_and_keeps_every_later_year_in_48_bits()
     assert (early.int >> 80, early.version) == (0, 7)
     assert (late.int >> 80, late.version) == (253_402_300_799_999, 7)
     assert late.int >> 80 < 1 << 48
+
+
+def test_derives_uuid5_ids_exactly_as_uuid5_does() -> None:
+    # The ids of decisions stored before the time-ordered ids, and every event id.
+    name = "hypetech\x1fbet\x1f559"
+
+    assert uuid5_text(OPERATOR_TX_NAMESPACE, name) == str(uuid.uuid5(OPERATOR_TX_NAMESPACE, name))
+
+
+def test_derives_event_ids_exactly_as_uuid5_does() -> None:
+    assert event_id_for("abc") == str(uuid.uuid5(EVENT_NAMESPACE, "abc"))
+
+
+# Fingerprints are stored with every decision: a redelivery whose fingerprint changed would be
+# answered 409 instead of its stored answer. These are the values stored before amounts travelled
+# in minor units; they must never change.
+
+
+def test_keeps_the_stored_fingerprint_of_a_bet() -> None:
+    assert fingerprint(bet("b1", "10.50")) == (
+        "212d7de99ccc917da934d04c9026060029668ed438cb6fa2c2e5f77fdfd54226"
+    )
+
+
+def test_keeps_the_stored_fingerprint_of_a_free_bet() -> None:
+    assert fingerprint(bet("b1", "10.50", mode=Mode.FREE, bonus_code="X")) == (
+        "b7028c2349dc2011311c2ed36c53b223caf48255668ce05c26e9d13edf4760d5"
+    )
+
+
+def test_keeps_the_stored_fingerprint_of_a_deposit() -> None:
+    assert fingerprint(operator(OperatorKind.DEPOSIT, "k1", "100.00")) == (
+        "00dadd218ab723194b69ba97d24d3d6a09818014131451e185330f767d8f693d"
+    )
