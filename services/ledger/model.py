@@ -124,6 +124,12 @@ _MILLISECOND = timedelta(milliseconds=1)
 _VARIANT = {f"{n:x}": f"{0x8 | (n & 0x3):x}" for n in range(16)}
 
 
+def _name_hash(namespace: uuid.UUID, name: str) -> bytes:
+    """The SHA-1 of ``namespace`` + ``name``, as ``uuid5`` hashes them (both id layouts use it)."""
+    prefix = _NAMESPACE_BYTES.get(namespace) or namespace.bytes
+    return hashlib.sha1(prefix + name.encode(), usedforsecurity=False).digest()
+
+
 def uuid7_text(at: datetime, namespace: uuid.UUID, name: str) -> str:
     """A UUIDv7-layout id (RFC 9562) that is a function of ``at`` and ``name`` alone: 48 bits of
     Unix milliseconds of ``at`` (a naive time read as UTC; before 1970 read as 1970), version 7,
@@ -132,8 +138,7 @@ def uuid7_text(at: datetime, namespace: uuid.UUID, name: str) -> str:
     path). Ids of later times sort after earlier ones, so a B-tree keyed by them grows at one
     edge instead of at a random leaf."""
     millis = max((as_utc(at) - _EPOCH) // _MILLISECOND, 0)  # 48 bits hold every year to 9999
-    prefix = _NAMESPACE_BYTES.get(namespace) or namespace.bytes
-    digest = hashlib.sha1(prefix + name.encode(), usedforsecurity=False).hexdigest()
+    digest = _name_hash(namespace, name).hex()
     return (
         f"{millis >> 16:08x}-{millis & 0xFFFF:04x}-7{digest[1:4]}-"
         f"{_VARIANT[digest[4]]}{digest[5:8]}-{digest[8:20]}"
@@ -142,8 +147,7 @@ def uuid7_text(at: datetime, namespace: uuid.UUID, name: str) -> str:
 
 def uuid5_text(namespace: uuid.UUID, name: str) -> str:
     """``str(uuid.uuid5(namespace, name))`` without building ``UUID`` objects (hot path)."""
-    prefix = _NAMESPACE_BYTES.get(namespace) or namespace.bytes
-    digest = bytearray(hashlib.sha1(prefix + name.encode(), usedforsecurity=False).digest()[:16])
+    digest = bytearray(_name_hash(namespace, name)[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50
     digest[8] = (digest[8] & 0x3F) | 0x80
     text = digest.hex()
