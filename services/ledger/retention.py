@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -91,21 +91,20 @@ ORDER BY lower
 """
 
 
-#: Months of decisions detached but not dropped: a run stopped between its DETACH (committed on
-#: its own) and its DROP TABLE leaves a plain table that ``_PARTITIONS`` no longer lists.
+#: Months of decisions wholly before the cutoff ($1) that are detached but not dropped: a run
+#: stopped between its DETACH (committed on its own) and its DROP TABLE leaves a plain table that
+#: ``_PARTITIONS`` no longer lists. The month is read from the name ``decisions_add_months`` gives.
 _DETACHED = r"""
 SELECT c.relname::text AS name
 FROM pg_class c
 WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
-  AND NOT c.relispartition AND c.relname ~ '^decisions_y[0-9]{4}m[0-9]{2}$'
+  AND NOT c.relispartition
+  AND CASE WHEN c.relname ~ '^decisions_y[0-9]{4}m[0-9]{2}$'  -- parsed only when it is a month
+      THEN (to_date(substr(c.relname, 12), 'YYYY"m"MM') + interval '1 month') AT TIME ZONE 'UTC'
+           <= $1::timestamptz
+      ELSE false END
 ORDER BY c.relname
 """
-
-
-def _month_end(name: str) -> datetime:
-    """The upper bound of the month a partition is named for (``decisions_yYYYYmMM``)."""
-    year, month = int(name[11:15]), int(name[16:18])
-    return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
 
 
 def _edge_batch(partition: str) -> str:
@@ -182,16 +181,23 @@ async def _expire_table(
         since = newest
 
 
-async def _drop_month(conn: asyncpg.Connection, run: _Run, name: str, pending: bool | None) -> None:
-    """Detach a month's partition without blocking the ledger, then drop it. CONCURRENTLY runs
-    outside a transaction and waits only for the transactions that were already using
-    decisions; an interrupted one left the partition pending, and FINALIZE completes it.
-    ``pending=None``: the month is already detached (``_DETACHED``), it is only dropped."""
+async def _detach_month(conn: asyncpg.Connection, run: _Run, name: str, pending: bool) -> None:
+    """Detach a month's partition without blocking the ledger. CONCURRENTLY runs outside a
+    transaction and waits only for the transactions that were already using decisions; an
+    interrupted one left the partition pending, and FINALIZE completes it."""
     started = time.monotonic()
-    if pending is not None:
-        how = "FINALIZE" if pending else "CONCURRENTLY"
-        await conn.execute(f'ALTER TABLE decisions DETACH PARTITION "{name}" {how}')
-        run.longest_detach_s = max(run.longest_detach_s, time.monotonic() - started)
+    how = "FINALIZE" if pending else "CONCURRENTLY"
+    await conn.execute(f'ALTER TABLE decisions DETACH PARTITION "{name}" {how}')
+    run.longest_detach_s = max(run.longest_detach_s, time.monotonic() - started)
+    log.info(
+        "ledger.retention.month_detached",
+        partition=name,
+        detach_s=round(time.monotonic() - started, 3),
+    )
+
+
+async def _drop_month(conn: asyncpg.Connection, run: _Run, name: str) -> None:
+    """Drop a detached month and count it in the run's row, in one transaction."""
     async with conn.transaction():
         await conn.execute(f'DROP TABLE "{name}"')
         await conn.execute(
@@ -200,11 +206,7 @@ async def _drop_month(conn: asyncpg.Connection, run: _Run, name: str, pending: b
             run.run_id,
         )
     run.dropped += 1
-    log.info(
-        "ledger.retention.month_dropped",
-        partition=name,
-        detach_s=round(time.monotonic() - started, 3),
-    )
+    log.info("ledger.retention.month_dropped", partition=name)
 
 
 async def _expire_decisions(
@@ -213,14 +215,14 @@ async def _expire_decisions(
     """The keys before ``cutoff`` (counted), then each month wholly before it (dropped) and the
     rows before it of the month it falls in (deleted in batches)."""
     deleted = await _expire_table(conn, run, "keys", cutoff, batch_rows)
-    for row in await conn.fetch(_DETACHED):
-        if _month_end(row["name"]) <= cutoff:
-            await _drop_month(conn, run, row["name"], None)
+    for row in await conn.fetch(_DETACHED, cutoff):
+        await _drop_month(conn, run, row["name"])
     for part in await conn.fetch(_PARTITIONS):
         if part["lower"] >= cutoff or run.spent():
             break
         if part["upper"] <= cutoff:
-            await _drop_month(conn, run, part["name"], part["pending"])
+            await _detach_month(conn, run, part["name"], part["pending"])
+            await _drop_month(conn, run, part["name"])
         else:
             await _expire_table(conn, run, part["name"], cutoff, batch_rows, since=part["lower"])
     return deleted
