@@ -25,7 +25,6 @@ process then agrees without configuration); in production it refuses to start wi
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,18 +51,18 @@ def _digest(
     headers: Mapping[str, bytes],
     value: bytes,
 ) -> str:
-    mac = hmac.new(secret, digestmod=hashlib.sha256)
-    for part in (
+    parts = (
         purpose,
         key_id,
         key,
         headers.get(HEADER_CORRELATION_ID, b""),
         headers.get(HEADER_REPLY_TO, b""),
         value,
-    ):
-        mac.update(len(part).to_bytes(8, "big"))
-        mac.update(part)
-    return mac.hexdigest()
+    )
+    # Each part after its length in 8 bytes, hashed in one call (the one-shot ``hmac.digest``
+    # costs a fraction of an HMAC object fed part by part).
+    message = b"".join(len(part).to_bytes(8, "big") + part for part in parts)
+    return hmac.digest(secret, message, "sha256").hex()
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,10 @@ def _reject_constant(name: str) -> Any:
     raise MalformedJson(f"{name} is not valid JSON")
 
 
+#: One decoder for every call (``json.loads`` with arguments builds a new one each time).
+_EXACT = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+
+
 def loads_exact(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON keeping every number exact (``1e2`` -> ``Decimal('1E+2')``, ``200`` -> ``200``)."""
     try:
@@ -39,8 +43,10 @@ def loads_exact(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
                 raise MalformedJson(f"the body nests deeper than {max_depth}")
         elif char in "]}":
             depth -= 1
+    if text.startswith("\ufeff"):  # what ``json.loads`` refuses before decoding
+        raise MalformedJson("the body is not JSON: it starts with a byte order mark")
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        return _EXACT.decode(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise MalformedJson(f"the body is not JSON: {exc}") from exc
 

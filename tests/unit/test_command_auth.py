@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 from pydantic import ValidationError
 
@@ -9,6 +12,7 @@ from services.ledger.app import build
 from services.ledger.settings import LedgerSettings
 from shared.command_auth import (
     COMMAND,
+    HEADER_SIGNATURE,
     REPLY,
     Signer,
     Verifier,
@@ -35,6 +39,17 @@ def refusal(
     headers: list[tuple[str, bytes]], key: bytes = b"u1", value: bytes = VALUE
 ) -> str | None:
     return VERIFIER.refusal(COMMAND, key=key, headers=headers, value=value)
+
+
+def test_the_signature_is_the_hmac_of_each_part_after_its_length_in_eight_bytes() -> None:
+    # Written out part by part, as the format is defined: records signed before must verify.
+    parts = [COMMAND, b"producer-a", b"u1", b"c1", b"wallet.replies.v1.x", VALUE]
+    mac = hmac.new(KEY_A, digestmod=hashlib.sha256)
+    for part in parts:
+        mac.update(len(part).to_bytes(8, "big"))
+        mac.update(part)
+
+    assert dict(signed())[HEADER_SIGNATURE] == mac.hexdigest().encode()
 
 
 def test_a_command_signed_with_an_accepted_key_verifies() -> None:

@@ -13,7 +13,7 @@ from shared.currencies import (
     CurrencyTable,
     UnknownCurrency,
 )
-from shared.jsonwire import loads_exact
+from shared.jsonwire import MalformedJson, loads_exact
 from shared.money import InvalidAmount, ParsedAmount, format_minor, minor_to_decimal, parse_minor
 
 
@@ -95,6 +95,19 @@ def test_nan_decimal_is_refused() -> None:
 def test_json_nan_never_reaches_the_parser() -> None:
     with pytest.raises(ValueError, match="NaN"):
         loads_exact('{"amount": NaN}')
+
+
+def test_json_behind_a_byte_order_mark_is_malformed_as_the_standard_parser_has_it() -> None:
+    with pytest.raises(MalformedJson, match="byte order mark"):
+        loads_exact('\ufeff{"amount": "1.00"}'.encode())
+
+
+def test_the_shared_decoder_keeps_numbers_exact_on_every_call() -> None:
+    first = loads_exact(b'{"amount": 10.10, "n": 7}')
+    second = loads_exact(b'{"amount": 1E+3}')
+
+    assert first == {"amount": Decimal("10.10"), "n": 7}
+    assert str(second["amount"]) == "1E+3"
 
 
 @pytest.mark.parametrize("raw", ["-0", "-0.0", "-0.00"])
