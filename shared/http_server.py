@@ -1,4 +1,4 @@
-"""uvicorn with the bounds every hypeledger HTTP server keeps.
+"""uvicorn with the bounds every hypeledger HTTP server keeps, and one write per answer.
 
 uvicorn closes an idle keep-alive connection (``timeout_keep_alive``) and answers 503 beyond
 ``limit_concurrency`` connections or tasks, but once a request's first byte has arrived it waits
@@ -56,6 +56,49 @@ def _timeout_response(seconds: float) -> bytes:
     return head.encode("ascii") + body
 
 
+class CoalescingTransport:
+    """A connection's transport that sends an answer's head and body in one write.
+
+    uvicorn writes a response's status line and headers when the app sends
+    ``http.response.start`` and the body when it sends ``http.response.body``: two system calls
+    per answer, which on the ingress's hot path cost about as much as all of its logging. A write
+    is held here until the next write joins it, or until the event loop's next turn sends it
+    alone; an app that sends head and body one after the other (every hypeledger answer) makes
+    one system call. ``close`` sends what is held first; everything else is the transport's own.
+    """
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held + bytes(data))
+        else:
+            self._held = bytes(data)
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send what is held, if anything."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline on each request's arrival."""
 
@@ -74,7 +117,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self._armed_during: object = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         self._arm()
 
     def data_received(self, data: bytes) -> None:
