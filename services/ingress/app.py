@@ -173,12 +173,10 @@ def create_app(
         finally:
             await link.stop()
 
+    hot_paths = {route.path: handler.asgi(route) for route in routes}
     probes_and_routes = Starlette(
         routes=[
-            *(
-                Route(route.path, handler.endpoint(route), methods=["GET", "POST"])
-                for route in routes
-            ),
+            *(Route(path, webhook, methods=["GET", "POST"]) for path, webhook in hot_paths.items()),
             *probe_routes(metrics.registry, ready),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
@@ -192,7 +190,6 @@ def create_app(
         exception_handlers={404: not_found, 405: not_found},
         lifespan=lifespan,
     )
-    hot_paths = {route.path: handler.asgi(route) for route in routes}
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         """Webhooks go straight to their handler; everything else through Starlette."""

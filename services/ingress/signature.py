@@ -60,7 +60,7 @@ class SignatureVerifier:
         presented = header.strip().lower()
         if len(presented) != 64 or not set(presented) <= _HEX_DIGITS:
             return None
-        wanted = presented.encode("ascii")
+        wanted = bytes.fromhex(presented)
         coverage = self._matches(wanted, path, raw_query, body)
         if coverage is not None:
             return coverage
@@ -70,14 +70,14 @@ class SignatureVerifier:
         return self._matches(wanted, path, raw_query, stringified)
 
     def _matches(self, wanted: bytes, path: str, raw_query: bytes, body: bytes) -> Coverage | None:
+        """Which form ``wanted`` (the raw 32-byte digest) signs, comparing in constant time."""
         url = self.url(path).encode("utf-8")
         with_query = url + b"?" + raw_query + body if raw_query else None
         body_only = with_query_matched = False
         for key in self._keys:
-            digest = hmac.new(key, url + body, hashlib.sha256).hexdigest().encode("ascii")
-            body_only |= hmac.compare_digest(digest, wanted)
+            body_only |= hmac.compare_digest(hmac.digest(key, url + body, "sha256"), wanted)
             if with_query is not None:
-                digest = hmac.new(key, with_query, hashlib.sha256).hexdigest().encode("ascii")
+                digest = hmac.digest(key, with_query, "sha256")
                 with_query_matched |= hmac.compare_digest(digest, wanted)
         if with_query_matched:
             return Coverage.QUERY_AND_BODY

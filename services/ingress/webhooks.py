@@ -10,18 +10,19 @@ Nothing is published for a request rejected here.
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
+from urllib.parse import parse_qsl
 
 import structlog
 from pydantic import ValidationError
-from starlette.requests import Request
+from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from services.ingress.metrics import IngressMetrics
 from services.ingress.normalise import Rejection, merge_fields, normalise
@@ -34,6 +35,8 @@ from shared.jsonwire import dumps_compact
 from shared.kafka_rpc import RpcError, RpcReply
 
 CORRELATION_HEADER = "x-correlation-id"
+CORRELATION_HEADER_RAW: Final = CORRELATION_HEADER.encode()
+PROBLEM_TYPE_RAW: Final = PROBLEM_CONTENT_TYPE.encode()
 
 
 class LedgerLink(Protocol):
@@ -64,6 +67,55 @@ class TooLarge(Exception):
     """The body is over the size limit."""
 
 
+class ClientGone(Exception):
+    """The client disconnected before its body ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a webhook is answered with: status, body and its media type, and any extra headers."""
+
+    status: int
+    body: bytes
+    content_type: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+    def raw_headers(self, correlation_id: str) -> list[tuple[bytes, bytes]]:
+        """The ASGI response headers: type, length, the request's correlation id, the extras."""
+        return [
+            (b"content-type", self.content_type),
+            (b"content-length", str(len(self.body)).encode()),
+            (CORRELATION_HEADER_RAW, correlation_id.encode()),
+            *self.headers,
+        ]
+
+
+class WebhookApp:
+    """One webhook route as a bare ASGI app: the handler's answer, sent as two ASGI messages.
+
+    A class rather than a closure, so that Starlette mounts it as an ASGI app too (the router's
+    route for the path, which answers HEAD and 405 for the methods a webhook does not take).
+    """
+
+    __slots__ = ("_handler", "_route")
+
+    def __init__(self, handler: WebhookHandler, route: WebhookRoute) -> None:
+        self._handler = handler
+        self._route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        correlation_id = secrets.token_hex(16)
+        answer = await self._handler.handle(self._route, scope, receive, correlation_id)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status,
+                "headers": answer.raw_headers(correlation_id),
+            }
+        )
+        await send({"type": "http.response.body", "body": answer.body})
+
+
 class WebhookHandler:
     def __init__(
         self,
@@ -80,81 +132,81 @@ class WebhookHandler:
         self._clock = clock
         self._log = structlog.get_logger("ingress")
 
-    def endpoint(self, route: WebhookRoute) -> Callable[[Request], Awaitable[Response]]:
-        """The route's handler as a Starlette endpoint."""
+    def asgi(self, route: WebhookRoute) -> WebhookApp:
+        """The route's handler as an ASGI app (the hot path: no router, no middleware, no
+        request or response objects)."""
+        return WebhookApp(self, route)
 
-        async def handle(request: Request) -> Response:
-            return await self.handle(route, request)
-
-        return handle
-
-    def asgi(self, route: WebhookRoute) -> ASGIApp:
-        """The route's handler as a bare ASGI app (the hot path, without router or middleware)."""
-
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            response = await self.handle(route, Request(scope, receive))
-            await response(scope, receive, send)
-
-        return app
-
-    async def handle(self, route: WebhookRoute, request: Request) -> Response:
-        correlation_id = uuid.uuid4().hex
+    async def handle(
+        self, route: WebhookRoute, scope: Scope, receive: Receive, correlation_id: str
+    ) -> Answer:
         # Every line of this request names it (and its player once known: ``_answer``).
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
         try:
-            return await self._handle(route, request, correlation_id)
+            return await self._handle(route, scope, receive, correlation_id)
         finally:
             structlog.contextvars.unbind_contextvars("correlation_id", "user_id")
 
-    async def _handle(self, route: WebhookRoute, request: Request, correlation_id: str) -> Response:
+    async def _handle(
+        self, route: WebhookRoute, scope: Scope, receive: Receive, correlation_id: str
+    ) -> Answer:
         started = time.perf_counter()
-        span = tracing.http_span(request.method, route.path, request.headers)
+        method: str = scope["method"]
+        headers = Headers(scope=scope)
+        span = tracing.http_span(method, route.path, headers)
         self._metrics.in_flight.inc()
         try:
             with tracing.current(span):
-                response, outcome = await self._answer(route, request, correlation_id)
+                answer, outcome = await self._answer(route, scope, receive, headers, correlation_id)
         except Exception:  # noqa: BLE001 - last resort: log the traceback, answer a problem
             self._log.exception("ingress.unexpected_error")
-            response = problem_response("internal-error", "unexpected error", route.path)
+            answer = problem_answer("internal-error", "unexpected error", route.path)
             outcome = {"outcome": "unexpected-error"}
         finally:
             self._metrics.in_flight.dec()
-        response.headers[CORRELATION_HEADER] = correlation_id
         elapsed = time.perf_counter() - started
-        status = response.status_code
+        status = answer.status
         span.set("hypeledger.outcome", str(outcome.get("outcome", "")))
         span.finish(status)
         self._metrics.observe(route.path, status, elapsed)
         self._log.info(
             "ingress.request",
-            method=request.method,
+            method=method,
             route=route.path,
             status=status,
             duration_ms=round(elapsed * 1000, 2),
             **outcome,
         )
-        return response
+        return answer
 
     async def _answer(
-        self, route: WebhookRoute, request: Request, correlation_id: str
-    ) -> tuple[Response, dict[str, object]]:
+        self,
+        route: WebhookRoute,
+        scope: Scope,
+        receive: Receive,
+        headers: Headers,
+        correlation_id: str,
+    ) -> tuple[Answer, dict[str, object]]:
         instance = route.path
         try:
-            body = await self._read_body(request)
+            body = await self._read_body(receive, headers.get("content-length"))
         except TooLarge:
             limit = self._config.max_body_bytes
             detail = f"the body is over the limit of {limit} bytes"
-            return problem_response("payload-too-large", detail, instance), {"outcome": "too-large"}
-        raw_query: bytes = request.scope.get("query_string", b"")
+            return problem_answer("payload-too-large", detail, instance), {"outcome": "too-large"}
+        except ClientGone:
+            detail = "the client disconnected before the body ended"
+            return problem_answer("malformed-request", detail, instance), {"outcome": "client-gone"}
+        raw_query: bytes = scope.get("query_string", b"")
         coverage = self._verifier.verify(
-            request.headers.get(HEADER), path=route.path, raw_query=raw_query, body=body
+            headers.get(HEADER), path=route.path, raw_query=raw_query, body=body
         )
         if coverage is None:
             detail = "the Hype-Hash header is missing or does not match"
-            return problem_response("invalid-signature", detail, instance), {"outcome": "signature"}
+            return problem_answer("invalid-signature", detail, instance), {"outcome": "signature"}
         try:
             fields = merge_fields(
-                request.query_params.multi_items(),
+                parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True) if raw_query else (),
                 body,
                 query_signed=coverage is Coverage.QUERY_AND_BODY,
             )
@@ -162,18 +214,18 @@ class WebhookHandler:
                 route.kind,
                 fields,
                 received_at=self._clock(),
-                method=request.method,
+                method=scope["method"],
                 current_route=route.current,
                 currencies=self._config.currencies,
             )
         except Rejection as rejection:
-            response = problem_response(
+            answer = problem_answer(
                 rejection.slug, rejection.detail, instance, field=rejection.field
             )
-            return response, {"outcome": rejection.slug, "field": rejection.field}
+            return answer, {"outcome": rejection.slug, "field": rejection.field}
         except ValidationError as exc:  # the envelope refused a normalised value: a bad field
             detail = f"a field is not valid: {exc.errors()[0].get('loc')}"
-            return problem_response("invalid-field", detail, instance), {"outcome": "invalid-field"}
+            return problem_answer("invalid-field", detail, instance), {"outcome": "invalid-field"}
         structlog.contextvars.bind_contextvars(user_id=envelope.user_id)
         outcome: dict[str, object] = {
             "kind": envelope.kind.value,
@@ -190,54 +242,68 @@ class WebhookHandler:
             )
         except RpcError as exc:
             self._metrics.timeouts.inc()
-            response = problem_response(
+            answer = problem_answer(
                 "ledger-unavailable",
                 "the ledger did not answer in time; retrying is safe",
                 instance,
+                headers=((b"retry-after", str(self._config.retry_after_s).encode()),),
             )
-            response.headers["retry-after"] = str(self._config.retry_after_s)
-            return response, {**outcome, "outcome": "ledger-unavailable", "error": str(exc)}
+            return answer, {**outcome, "outcome": "ledger-unavailable", "error": str(exc)}
         try:
-            answer = LEDGER_REPLY.validate_json(reply.value)
+            reply_body = LEDGER_REPLY.validate_json(reply.value)
         except ValidationError:
             self._log.error("ingress.bad_reply", reply=reply.value[:500].decode("utf-8", "replace"))
-            response = problem_response(
+            answer = problem_answer(
                 "internal-error", "the ledger's reply could not be read", instance
             )
-            return response, {**outcome, "outcome": "bad-reply"}
-        response = Response(
-            answer.body.encode(), status_code=answer.status, media_type=answer.content_type
+            return answer, {**outcome, "outcome": "bad-reply"}
+        answer = Answer(
+            reply_body.status, reply_body.body.encode(), reply_body.content_type.encode()
         )
-        return response, {**outcome, "outcome": "answered", "replayed": answer.replayed}
+        return answer, {**outcome, "outcome": "answered", "replayed": reply_body.replayed}
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def _read_body(self, receive: Receive, declared: str | None) -> bytes:
+        """The body from the ASGI messages, refused as soon as it is over the limit."""
         limit = self._config.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             raise TooLarge
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise TooLarge
-            chunks.append(chunk)
-        return b"".join(chunks)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def problem_answer(
+    slug: str,
+    detail: str,
+    instance: str,
+    field: str | None = None,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> Answer:
+    body = problem(slug, detail, instance=instance, field=field)
+    return Answer(int(body["status"]), dumps_compact(body).encode(), PROBLEM_TYPE_RAW, headers)
 
 
 def problem_response(
     slug: str,
     detail: str,
     instance: str,
-    field: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body = problem(slug, detail, instance=instance, field=field)
+    """``problem_answer`` as a Starlette response (the router's 404 and 405)."""
+    answer = problem_answer(slug, detail, instance)
     return Response(
-        dumps_compact(body).encode(),
-        status_code=int(body["status"]),
-        media_type=PROBLEM_CONTENT_TYPE,
-        headers=headers,
+        answer.body, status_code=answer.status, media_type=PROBLEM_CONTENT_TYPE, headers=headers
     )
 
 
