@@ -389,3 +389,37 @@ async def test_exports_the_replies_refused_as_not_signed_by_the_ledger(
     metrics = (await http.get("/metrics")).text
 
     assert "hypeledger_ingress_forged_replies_total 3.0" in metrics
+
+
+async def test_a_client_gone_before_its_body_ended_publishes_nothing_and_is_logged_as_such(
+    ledger: FakeLedger,
+) -> None:
+    settings = IngressSettings(
+        environment="test", public_base_url=BASE, hypetech_api_keys=[KEY.decode()]
+    )
+    app = create_app(settings, ledger=ledger)
+    body = ex.V4_BET
+    messages = [
+        {"type": "http.request", "body": body[:10], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "method": "POST", "path": BET, "raw_path": BET.encode(),
+        "query_string": b"", "headers": [(b"hype-hash", sign(KEY, BASE + BET, body).encode())],
+    }  # fmt: skip
+    with capture_logs() as logs:
+        await app(scope, receive, send)
+
+    assert ledger.published == []
+    assert [entry.get("outcome") for entry in logs if entry["event"] == "ingress.request"] == [
+        "client-gone"
+    ]
+    assert not any(entry["event"] == "ingress.unexpected_error" for entry in logs)
