@@ -4,7 +4,7 @@ Per assigned partition, each fetched batch is decided and written in ONE transac
 the partition's next offset (``consumed_offsets``). Only after that commit are the replies sent.
 Kafka offsets are a courtesy for tools (Postgres holds the truth): they are committed in the
 background, all partitions in one request, one request in flight, the latest offsets winning,
-and flushed on revocation and stop. On assignment the consumer seeks to the offset stored in
+at most once per ``kafka_commit_interval_s``, and flushed on revocation and stop. On assignment the consumer seeks to the offset stored in
 Postgres; records fetched before that seek are dropped by position, and the offset row (locked
 at the start of every batch transaction) fences out a second consumer that still believes it owns
 the partition. Undecodable records go to the dead-letter topic with their reason and get a 500
@@ -177,6 +177,9 @@ class LedgerConsumer:
         self._committed: dict[TopicPartition, int] = {}
         """The offsets last committed to Kafka: what Kafka's own tools measure the lag from."""
         self._committer: asyncio.Task[None] | None = None
+        self._last_commit = float("-inf")
+        """When the last commit to Kafka began (``time.monotonic``)."""
+        self._commit_now = asyncio.Event()
         self._deliveries: set[asyncio.Task[None]] = set()
         """Replies handed to the producer whose acknowledgement is still awaited."""
         self.assigned_once = asyncio.Event()
@@ -773,7 +776,7 @@ class LedgerConsumer:
             self._metrics.apply_seconds.observe(time.perf_counter() - started)
             self._metrics.batch_size.observe(len(applied.decided))
         if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_pending(consumer))
+            self._committer = asyncio.create_task(self._commit_later(consumer))
         await self._reply([(by_position[(e.partition, e.offset)], d) for e, d in applied.decided])
 
     def _resync(
@@ -899,6 +902,15 @@ class LedgerConsumer:
                 flags=decision.flags or None,
             )
 
+    async def _commit_later(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit what is pending once ``kafka_commit_interval_s`` has passed since the last
+        commit, or at once when a stop or a revocation asks for it (``_flush_commits``)."""
+        wait = self._last_commit + self._settings.kafka_commit_interval_s - time.monotonic()
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._commit_now.wait(), wait)
+        await self._commit_pending(consumer)
+
     async def _commit_pending(self, consumer: AIOKafkaConsumer) -> None:
         """Commit the offsets stored since the last commit, in one request, until none are left."""
         while self._uncommitted:
@@ -906,6 +918,7 @@ class LedgerConsumer:
             offsets = {tp: offset for tp, offset in offsets.items() if tp in self._owned}
             if not offsets:
                 continue
+            self._last_commit = time.monotonic()
             try:
                 await consumer.commit(offsets)
             except Exception as exc:  # noqa: BLE001 - Postgres holds the truth; the next commit catches up
@@ -945,10 +958,12 @@ class LedgerConsumer:
                 await asyncio.wait_for(stop.wait(), self._settings.lag_interval_s)
 
     async def _flush_commits(self, consumer: AIOKafkaConsumer) -> None:
-        """Wait for the commit in flight, then commit what is still pending."""
+        """Have the waiting commit made now and wait for it, then commit what is still pending."""
         committer = self._committer
         if committer is not None:
+            self._commit_now.set()
             await asyncio.gather(committer, return_exceptions=True)
+            self._commit_now.clear()
         await self._commit_pending(consumer)
 
 

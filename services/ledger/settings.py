@@ -48,6 +48,10 @@ class LedgerSettings(CommonSettings, LedgerTimeZone):
     relay_interval_ms: int = Field(default=50, ge=1)
     lag_interval_s: float = Field(default=2.0, gt=0)
     """How often the consumer lag metric is measured against the log end (Apache Kafka)."""
+    kafka_commit_interval_s: float = Field(default=1.0, ge=0, le=60)
+    """The least time between two commits of the applied offsets to Kafka (0: after every
+    batch). Postgres holds the offsets the ledger resumes from; Kafka's copy is for the tools
+    that measure a group's lag, and one commit a second spares the broker a request per batch."""
     kafka_fetch_max_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
     """The most record bytes one fetch of the command topic brings (and the ledger holds before
     deciding); a batch larger than this still comes whole, so nothing is ever stuck."""
