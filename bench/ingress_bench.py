@@ -311,7 +311,7 @@ class Bench:
         ingress_env = {**env, "HYPELEDGER_PORT": str(port), "HYPELEDGER_PUBLIC_BASE_URL": url,
                        "HYPELEDGER_HYPETECH_API_KEYS": self.key}  # fmt: skip
         if ledger:
-            backend_argv = [HYPELEDGER, "ledger", "--no-relay"]
+            backend_argv = [HYPELEDGER, "ledger", *([] if self.args.relay else ["--no-relay"])]
         else:
             backend_argv = [PY, "-m", "bench.ingress_floor", "respond", "--bootstrap",
                             self.stack.kafka_bootstrap_servers, "--prefix", prefix,
@@ -373,6 +373,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "load_avg_1m_before": round(os.getloadavg()[0], 2),
         "server": f"uvicorn (uvloop, httptools), {args.ingress_workers} worker process(es)",
         "ledgers": args.ledgers,
+        "relay": args.relay,
     }
     reaper = Reaper()
     try:
@@ -468,7 +469,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"Run {report['started_at']}, {report['cpus']} CPUs, 1-minute load "
         f"{report['load_avg_1m_before']} before / {report['load_avg_1m_after']} after. "
-        f"Ingress: {report['server']}; ledger: {report.get('ledgers', 1)} process(es).",
+        f"Ingress: {report['server']}; ledger: {report.get('ledgers', 1)} process(es)"
+        f"{', with the outbox relay' if report.get('relay') else ''}.",
         "",
         "| what | offered | answered/s | p50 ms | p99 ms | p99.9 ms | statuses | CPU ms per request |",
         "|---|---|---|---|---|---|---|---|",
@@ -539,6 +541,12 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=1,
         help="ledger processes in the end-to-end runs (one consumer group sharing the partitions)",
+    )
+    parser.add_argument(
+        "--relay",
+        action="store_true",
+        help="run the outbox relay in each ledger process, as `hypeledger ledger` does by default: "
+        "every webhook's event is also published to wallet.transactions.v1",
     )
     parser.add_argument(
         "--runs",
