@@ -115,6 +115,9 @@ def server_of(
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=10,
+        # Nothing here reads the client's address or scheme (the signed URL comes from
+        # configuration), so X-Forwarded-* headers are not worth rewriting each request for.
+        proxy_headers=False,
     )
 
 
