@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.helpers import create_ssl_context
+from aiokafka.partitioner import DefaultPartitioner
 
 from shared.logs import get_logger
 from shared.settings import CommonSettings
@@ -51,13 +52,27 @@ def connection_options(settings: CommonSettings) -> dict[str, Any]:
     return options
 
 
+_HASHED = DefaultPartitioner()
+
+
+def partition_of(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """The partition aiokafka's ``DefaultPartitioner`` picks, without hashing the key when the
+    topic has one partition (every reply topic): the ledger hashed each reply's correlation id,
+    a key of its own, with aiokafka's pure-Python murmur2 to pick partition 0 of 1."""
+    if len(all_partitions) == 1:
+        return all_partitions[0]
+    hashed: int = _HASHED(key, all_partitions, available)
+    return hashed
+
+
 def producer_options(settings: CommonSettings) -> dict[str, Any]:
     """``AIOKafkaProducer`` options: ``acks=all``, idempotent on real Kafka, no lingering unless
-    ``kafka_linger_ms`` says so."""
+    ``kafka_linger_ms`` says so, and ``partition_of``."""
     return connection_options(settings) | {
         "acks": "all",
         "enable_idempotence": settings.kafka_idempotence,
         "linger_ms": settings.kafka_linger_ms,
+        "partitioner": partition_of,
     }
 
 

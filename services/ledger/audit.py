@@ -28,7 +28,7 @@ from services.ledger.protection import (
     current_totals,
     extend_exclusion,
 )
-from shared.contracts.protection import CALENDAR_PERIODS, ExclusionKind, LimitKind, LimitPeriod
+from shared.contracts.protection import ExclusionKind, LimitKind, LimitPeriod
 
 CHECKS: dict[str, str] = {
     "balance_matches_postings": """
@@ -324,7 +324,7 @@ def replay_protection(rows: list[Any], time_zone: str) -> list[dict[str, Any]]:
                 exclusion, ExclusionKind(row["exclusion"]), row["until"], row["requested_at"]
             )
             continue
-        totals = {p: current_totals(stored.get(p), p, at, time_zone) for p in CALENDAR_PERIODS}
+        totals = current_totals(stored.get, at, time_zone)
         moved = row["player"] or 0
         if row["kind"] == "bet" and row["mode"] == "default" and row["stake"]:
             kinds, amounts = STAKE_KINDS, {"wagers": row["stake"], "losses": row["stake"]}

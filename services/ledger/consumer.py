@@ -879,9 +879,9 @@ class LedgerConsumer:
 
     def _observe(self, decision: Decision | None) -> None:
         if decision is None:
-            self._metrics.decisions.labels("unknown", "dead_lettered").inc()
+            self._metrics.decided("unknown", "dead_lettered").inc()
             return
-        self._metrics.decisions.labels(decision.kind, decision.outcome).inc()
+        self._metrics.decided(decision.kind, decision.outcome).inc()
         for flag in decision.flags:
             self._metrics.findings.labels(flag).inc()
         if decision.refused_by is not None:

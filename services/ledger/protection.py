@@ -18,6 +18,7 @@ clock, no I/O. Amounts are integers in the currency's minor units.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -26,8 +27,9 @@ from shared.contracts.protection import (
     ExclusionKind,
     LimitKind,
     LimitPeriod,
+    first_day,
     limit_in_force,
-    period_start,
+    local_date,
 )
 
 #: The most a period total may hold, in minor units: the ceiling of its BIGINT column. A deposit
@@ -94,15 +96,21 @@ class Totals:
 
 
 def current_totals(
-    stored: Totals | None, period: LimitPeriod, at: datetime, time_zone: str
-) -> Totals:
-    """The totals of the period holding ``at``: the stored ones if they are of that period,
-    else zero (a new period has begun; a row of a later period than ``at`` also counts as
-    zero, which only happens when clocks disagree)."""
-    start = period_start(at, period, time_zone)
-    if stored is not None and stored.start == start:
-        return stored
-    return Totals(period, start)
+    stored: Callable[[LimitPeriod], Totals | None], at: datetime, time_zone: str
+) -> dict[LimitPeriod, Totals]:
+    """Each calendar period's totals in the period holding ``at``: the stored ones
+    (``stored(period)``) if they are of that period, else zero (a new period has begun; a row
+    of a later period than ``at`` also counts as zero, which only happens when clocks
+    disagree)."""
+    local = local_date(at, time_zone)
+    current: dict[LimitPeriod, Totals] = {}
+    for period in CALENDAR_PERIODS:
+        start = first_day(local, period)
+        found = stored(period)
+        current[period] = (
+            found if found is not None and found.start == start else Totals(period, start)
+        )
+    return current
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,13 +196,15 @@ def add(
     crossings: list[Crossing] = []
     for period in CALENDAR_PERIODS:
         now = totals[period]
-        new = replace(
-            now,
-            deposits=now.deposits + deposits,
-            wagers=now.wagers + wagers,
+        new = Totals(
+            now.period,
+            now.start,
+            now.deposits + deposits,
+            now.wagers + wagers,
             # Only after net wins past the ceiling itself; a floor keeps later stakes counted
             # from there, which is stricter than the exact total, never looser.
-            losses=max(now.losses + losses, -TOTAL_CEILING),
+            max(now.losses + losses, -TOTAL_CEILING),
+            now.alerts,
         )
         alerts = new.alerts
         for kind in _ALERT_KINDS:
@@ -210,7 +220,9 @@ def add(
                 if not alerts & bit and used * 100 >= cap * threshold:
                     alerts |= bit
                     crossings.append(Crossing(kind, period, threshold, cap, used, now.start))
-        after[period] = replace(new, alerts=alerts)
+        # A new value only when a threshold was crossed (``dataclasses.replace`` is slow, and
+        # this runs three times per stake, win and deposit).
+        after[period] = new if alerts == new.alerts else replace(new, alerts=alerts)
     return after, tuple(crossings)
 
 

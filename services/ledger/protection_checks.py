@@ -12,7 +12,6 @@ from services.ledger import protection
 from services.ledger.model import OutboxEvent, command_time
 from services.ledger.row import Row
 from shared.contracts.protection import (
-    CALENDAR_PERIODS,
     LimitKind,
     LimitPeriod,
     ProtectionEventKind,
@@ -56,14 +55,12 @@ def refuse_if_excluded(row: Row, amount: int | None = None) -> None:
 
 
 def period_totals(row: Row) -> PeriodTotals:
-    at = command_time(row.command)
-    zone = row.policy.time_zone
-    return {
-        period: protection.current_totals(
-            row.state.stored_totals(row.user_id, row.currency, period), period, at, zone
-        )
-        for period in CALENDAR_PERIODS
-    }
+    user_id, currency, stored = row.user_id, row.currency, row.state.stored_totals
+    return protection.current_totals(
+        lambda period: stored(user_id, currency, period),
+        command_time(row.command),
+        row.policy.time_zone,
+    )
 
 
 def refuse_if_breached(

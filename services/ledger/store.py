@@ -523,8 +523,8 @@ KEY_LOOKUPS_ONLY: Final = {
 
 # -- writing ----------------------------------------------------------------------------------
 
-#: Insert-only tables: the columns the ledger writes, in row order, with their Postgres types (for
-#: the ``unnest`` arrays of ``_WRITE``).
+#: Insert-only tables: the columns the ledger writes, in row order, with their Postgres types (each
+#: table's row type of ``_WRITE``, ``row_type``, has the same).
 INSERTS: dict[str, tuple[tuple[str, str], ...]] = {
     # The key of each stored decision, with no ON CONFLICT: a concurrent duplicate (or a key
     # whose decision retention left behind) fails the statement on idempotency_keys_pkey as it
@@ -547,7 +547,7 @@ INSERTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("status", "smallint"),
         ("body", "text"),
         ("operator_tx_id", "uuid"),
-        ("flags", "text"),  # comma-joined: unnest cannot take an array of arrays of any length
+        ("flags", "text"),  # comma-joined (so it was when each column was an array of its own)
         ("source_topic", "text"),
         ("source_partition", "integer"),
         ("source_offset", "bigint"),
@@ -675,8 +675,8 @@ UPSERTS: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     ),
 }
 
-#: The updates of rows a batch changes: (table, the set-clause, the key), with the ``unnest``
-#: arrays' columns and types. Deltas are added, so the statement is right whatever it reads.
+#: The updates of rows a batch changes: (table, the set-clause, the key), with the columns and
+#: types of its rows (its row type). Deltas are added, so the statement is right whatever it reads.
 UPDATES: dict[str, tuple[tuple[tuple[str, str], ...], str, str]] = {
     "accounts": (
         (("user_id", "text"), ("currency", "text"), ("status", "text"), ("delta", "bigint")),
@@ -745,7 +745,9 @@ def _write_sql() -> str:
     only if every offset it moves is still the one it expects.
 
     Its first five parameters are the group, the topic, and the partitions, next offsets and
-    expected offsets as arrays; then one array per column of each table. ``held`` locks, in
+    expected offsets as arrays; then one array of rows per table, of the table's row type
+    (``row_type``, migration 0039: asyncpg checks an array of rows once per row, an array of
+    columns once per element). ``held`` locks, in
     partition order, the offset rows still at their expected value (under READ COMMITTED
     ``FOR UPDATE`` waits for a writer holding a row and re-checks the condition on what that
     writer committed); every other part, the offsets' own update included, writes only if all
@@ -756,14 +758,10 @@ def _write_sql() -> str:
     number = 5
     guard = "(SELECT count(*) FROM held) = cardinality($3::integer[])"
 
-    def unnest(columns: Sequence[tuple[str, str]], alias: str = "r") -> str:
+    def unnest(row_type: str, alias: str = "r") -> str:
         nonlocal number
-        arrays = []
-        for _, pg_type in columns:
-            number += 1
-            arrays.append(f"${number}::{pg_type}[]")
-        names = ", ".join(name for name, _ in columns)
-        return f"unnest({', '.join(arrays)}) AS {alias} ({names})"
+        number += 1
+        return f"unnest(${number}::{row_type}[]) AS {alias}"
 
     ctes = [
         "held AS (SELECT c.partition FROM consumed_offsets c"
@@ -788,7 +786,7 @@ def _write_sql() -> str:
         )
         ctes.append(
             f"insert_{table} AS (INSERT INTO {table} ({names}) SELECT {selected}"
-            f" FROM {unnest(columns)} WHERE {guard})"
+            f" FROM {unnest(row_type('insert', table))} WHERE {guard})"
         )
     for table, (columns, key) in UPSERTS.items():
         names = ", ".join(name for name, _ in columns)
@@ -797,16 +795,23 @@ def _write_sql() -> str:
             assigned.append("updated_at = now()")
         ctes.append(
             f"upsert_{table} AS (INSERT INTO {table} ({names})"
-            f" SELECT {', '.join(f'r.{name}' for name, _ in columns)} FROM {unnest(columns)}"
+            f" SELECT {', '.join(f'r.{name}' for name, _ in columns)}"
+            f" FROM {unnest(row_type('upsert', table))}"
             f" WHERE {guard} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(assigned)})"
         )
-    for table, (columns, sets, match) in UPDATES.items():
-        source = unnest(columns, alias="d")
+    for table, (_, sets, match) in UPDATES.items():
+        source = unnest(row_type("update", table), alias="d")
         ctes.append(
             f"update_{table} AS (UPDATE {table} t SET {sets} FROM {source}"
             f" WHERE {match} AND {guard})"
         )
     return "WITH " + ",\n".join(ctes) + "\nSELECT count(*) FROM moved"
+
+
+def row_type(part: str, table: str) -> str:
+    """The row type (migration 0039) of ``table``'s rows in ``_WRITE``'s ``part`` (insert,
+    upsert, update): the columns ``INSERTS``, ``UPSERTS`` or ``UPDATES`` give, in order."""
+    return f"ledger_{part}_{table}"
 
 
 _WRITE: Final = _write_sql()
@@ -818,17 +823,15 @@ def _write_args(rows: _Rows, offsets: Offsets) -> list[Any]:
     partitions = sorted(offsets.next)
     args: list[Any] = [offsets.group, offsets.topic, partitions]
     args += [[offsets.next[p] for p in partitions], [offsets.expected[p] for p in partitions]]
-    for table, columns in INSERTS.items():
+    for table in INSERTS:
         table_rows = rows.inserts[table]
         if table == "decisions":
             table_rows = [
                 (*row[:_FLAGS], ",".join(row[_FLAGS]), *row[_FLAGS + 1 :]) for row in table_rows
             ]
-        args.extend(_columns(table_rows, len(columns)))
-    for table, (columns, _) in UPSERTS.items():
-        args.extend(_columns(rows.upserts[table], len(columns)))
-    for table, (columns, _, _) in UPDATES.items():
-        args.extend(_columns(rows.updates[table], len(columns)))
+        args.append(table_rows)
+    args.extend(rows.upserts[table] for table in UPSERTS)
+    args.extend(rows.updates[table] for table in UPDATES)
     return args
 
 

@@ -55,7 +55,16 @@ def zone(name: str) -> ZoneInfo:
 def period_start(at: datetime, period: LimitPeriod, time_zone: str) -> date:
     """The first day of the calendar period holding ``at``, in ``time_zone`` (weeks start on
     Monday, as ISO 8601's). The ledger and the operator API read periods the same way."""
-    local = at.astimezone(zone(time_zone)).date()
+    return first_day(local_date(at, time_zone), period)
+
+
+def local_date(at: datetime, time_zone: str) -> date:
+    """The day ``at`` falls on in ``time_zone``."""
+    return at.astimezone(zone(time_zone)).date()
+
+
+def first_day(local: date, period: LimitPeriod) -> date:
+    """The first day of the calendar period holding the local day ``local``."""
     if period is LimitPeriod.DAY:
         return local
     if period is LimitPeriod.WEEK:

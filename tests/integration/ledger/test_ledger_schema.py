@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from services.ledger import store
+
 LEGS = (
     "operator_tx_id",
     "leg",
@@ -183,3 +185,29 @@ async def test_a_player_balance_never_goes_negative(conn: asyncpg.Connection) ->
         await conn.execute("UPDATE accounts SET balance = balance - 101 WHERE user_id = $1", user)
 
     assert await conn.fetchval("SELECT balance FROM accounts WHERE user_id = $1", user) == 100
+
+
+async def test_the_write_row_types_hold_the_columns_the_store_gives(
+    conn: asyncpg.Connection,
+) -> None:
+    """``_WRITE`` takes each table's rows as an array of its row type (migration 0039): each
+    type has the columns ``store`` puts in its rows, in the same order and types."""
+    parts = [
+        *(("insert", table, columns) for table, columns in store.INSERTS.items()),
+        *(("upsert", table, columns) for table, (columns, _) in store.UPSERTS.items()),
+        *(("update", table, columns) for table, (columns, _, _) in store.UPDATES.items()),
+    ]
+    for part, table, columns in parts:
+        stored = await conn.fetch(
+            "SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_attribute a"
+            " WHERE a.attrelid = (SELECT typrelid FROM pg_type WHERE oid = $1::regtype)"
+            " AND a.attnum > 0"
+            " AND NOT a.attisdropped ORDER BY a.attnum",
+            store.row_type(part, table),
+        )
+        expected = [
+            (name, await conn.fetchval("SELECT format_type($1::regtype, NULL)", pg_type))
+            for name, pg_type in columns
+        ]
+
+        assert [tuple(row) for row in stored] == expected, (part, table)
