@@ -53,16 +53,30 @@ def connection_options(settings: CommonSettings) -> dict[str, Any]:
 
 
 _HASHED = DefaultPartitioner()
+#: Keys of topics with several partitions (players, on the command and event topics) and the
+#: partition index they hash to, by partition count: each player's key is hashed once, not per
+#: record. Cleared whole when full.
+_BY_KEY: dict[tuple[bytes, int], int] = {}
+_BY_KEY_LIMIT = 100_000
 
 
 def partition_of(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
-    """The partition aiokafka's ``DefaultPartitioner`` picks, without hashing the key when the
-    topic has one partition (every reply topic): the ledger hashed each reply's correlation id,
-    a key of its own, with aiokafka's pure-Python murmur2 to pick partition 0 of 1."""
+    """The partition aiokafka's ``DefaultPartitioner`` picks, with its pure-Python murmur2 run
+    once per key and partition count (``_BY_KEY``), and not at all when the topic has one
+    partition (every reply topic, where each reply's correlation id is a key of its own)."""
     if len(all_partitions) == 1:
         return all_partitions[0]
-    hashed: int = _HASHED(key, all_partitions, available)
-    return hashed
+    if key is None:
+        random_pick: int = _HASHED(key, all_partitions, available)
+        return random_pick
+    known = (key, len(all_partitions))
+    index = _BY_KEY.get(known)
+    if index is None:
+        if len(_BY_KEY) >= _BY_KEY_LIMIT:
+            _BY_KEY.clear()
+        hashed: int = _HASHED(key, all_partitions, available)
+        index = _BY_KEY[known] = all_partitions.index(hashed)
+    return all_partitions[index]
 
 
 def producer_options(settings: CommonSettings) -> dict[str, Any]:
