@@ -903,40 +903,46 @@ class LedgerConsumer:
             )
 
     async def _commit_later(self, consumer: AIOKafkaConsumer) -> None:
-        """Commit what is pending once ``kafka_commit_interval_s`` has passed since the last
-        commit, or at once when a stop or a revocation asks for it (``_flush_commits``)."""
-        wait = self._last_commit + self._settings.kafka_commit_interval_s - time.monotonic()
-        if wait > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._commit_now.wait(), wait)
-        await self._commit_pending(consumer)
+        """Commit what is pending, one request per ``kafka_commit_interval_s`` (batches stored
+        during a commit wait for the next interval), until nothing is left; at once when a stop
+        or a revocation asks for it (``_flush_commits``)."""
+        while self._uncommitted:
+            wait = self._last_commit + self._settings.kafka_commit_interval_s - time.monotonic()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._commit_now.wait(), wait)
+            await self._commit_once(consumer)
 
     async def _commit_pending(self, consumer: AIOKafkaConsumer) -> None:
-        """Commit the offsets stored since the last commit, in one request, until none are left."""
+        """Commit the offsets stored since the last commit, until none are left."""
         while self._uncommitted:
-            offsets, self._uncommitted = self._uncommitted, {}
-            offsets = {tp: offset for tp, offset in offsets.items() if tp in self._owned}
-            if not offsets:
-                continue
-            self._last_commit = time.monotonic()
-            try:
-                await consumer.commit(offsets)
-            except Exception as exc:  # noqa: BLE001 - Postgres holds the truth; the next commit catches up
-                log.warning(
-                    "ledger.kafka_commit.failed",
-                    partitions=sorted(tp.partition for tp in offsets),
-                    error=repr(exc),
+            await self._commit_once(consumer)
+
+    async def _commit_once(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit the offsets stored since the last commit, of owned partitions, in one request."""
+        offsets, self._uncommitted = self._uncommitted, {}
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in self._owned}
+        if not offsets:
+            return
+        self._last_commit = time.monotonic()
+        try:
+            await consumer.commit(offsets)
+        except Exception as exc:  # noqa: BLE001 - Postgres holds the truth; the next commit catches up
+            log.warning(
+                "ledger.kafka_commit.failed",
+                partitions=sorted(tp.partition for tp in offsets),
+                error=repr(exc),
+            )
+        else:
+            self._committed.update(offsets)
+        if self._settings.broker_profile.exact_end_offsets:
+            return
+        for tp, next_offset in offsets.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                self._metrics.consumer_lag.labels(str(tp.partition)).set(
+                    max(highwater - next_offset, 0)
                 )
-            else:
-                self._committed.update(offsets)
-            if self._settings.broker_profile.exact_end_offsets:
-                continue
-            for tp, next_offset in offsets.items():
-                highwater = consumer.highwater(tp)
-                if highwater is not None:
-                    self._metrics.consumer_lag.labels(str(tp.partition)).set(
-                        max(highwater - next_offset, 0)
-                    )
 
     async def _report_lag(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         """Every ``lag_interval_s``: each owned partition's log end offset minus the offset last
