@@ -954,14 +954,29 @@ class LedgerConsumer:
             except Exception as exc:  # noqa: BLE001 - a metric: try again at the next interval
                 log.debug("ledger.lag.unavailable", error=repr(exc))
                 ends = {}
+            await self._learn_committed(consumer, [tp for tp in ends if tp not in self._committed])
             for tp, end in ends.items():
                 if tp not in self._owned:
                     continue  # revoked meanwhile: its new owner reports it
-                # nothing committed yet: what Postgres says was applied, else from the start
-                committed = self._committed.get(tp, self._positions.get(tp, 0))
+                committed = self._committed.get(tp, 0)  # none in Kafka: from the start
                 self._metrics.consumer_lag.labels(str(tp.partition)).set(max(end - committed, 0))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._settings.lag_interval_s)
+
+    async def _learn_committed(
+        self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]
+    ) -> None:
+        """What Kafka holds as committed for owned partitions this member has not committed yet
+        (the previous owner's last commit, or none): until this member's first commit of a
+        partition, which waits up to ``kafka_commit_interval_s``, that is what lag tools see."""
+        for tp in partitions:
+            try:
+                committed = await consumer.committed(tp)
+            except Exception as exc:  # noqa: BLE001 - a metric: asked again at the next interval
+                log.debug("ledger.lag.committed_unavailable", error=repr(exc))
+                return
+            if committed is not None and tp in self._owned:
+                self._committed.setdefault(tp, committed)
 
     async def _flush_commits(self, consumer: AIOKafkaConsumer) -> None:
         """Have the waiting commit made now and wait for it, then commit what is still pending."""
