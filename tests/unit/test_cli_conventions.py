@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import socket
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from importlib.metadata import version
 
@@ -195,10 +197,23 @@ def test_draws_progress_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
             advance(2, 2)
         terminal.flush()
 
-        drawn = os.read(leader, 65536).decode(errors="replace")
+        drawn = _read_terminal(leader, until="work")
     os.close(leader)
 
     assert "work" in drawn
+
+
+def _read_terminal(leader: int, *, until: str, within_s: float = 5.0) -> str:
+    """What the terminal shows, read until ``until`` appears or nothing more comes: the kernel
+    hands a pty's output to its reader in pieces, so one read may hold only the first of them
+    (under load it held only the escape code that hides the cursor)."""
+    drawn = ""
+    deadline = time.monotonic() + within_s
+    while until not in drawn and time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.1)
+        if ready:
+            drawn += os.read(leader, 65536).decode(errors="replace")
+    return drawn
 
 
 def test_draws_nothing_when_piped() -> None:
