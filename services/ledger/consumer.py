@@ -4,10 +4,10 @@ Per assigned partition, each fetched batch is decided and written in ONE transac
 the partition's next offset (``consumed_offsets``). Only after that commit are the replies sent.
 Kafka offsets are a courtesy for tools (Postgres holds the truth): they are committed in the
 background, all partitions in one request, one request in flight, the latest offsets winning,
-at most once per ``kafka_commit_interval_s``, and flushed on revocation and stop. On assignment the consumer seeks to the offset stored in
-Postgres; records fetched before that seek are dropped by position, and the offset row (locked
-at the start of every batch transaction) fences out a second consumer that still believes it owns
-the partition. Undecodable records go to the dead-letter topic with their reason and get a 500
+at most once per ``kafka_commit_interval_s``, and flushed on revocation and stop. On assignment
+the consumer seeks to the offset stored in Postgres; records fetched before that seek are dropped
+by position, and the offset row (locked at the start of every batch transaction) fences out a
+second consumer that still believes it owns the partition. Undecodable records go to the dead-letter topic with their reason and get a 500
 problem.
 
 Errors are handled by class (``services.ledger.errors``): a transient fault of the database or the
@@ -958,7 +958,7 @@ class LedgerConsumer:
             for tp, end in ends.items():
                 if tp not in self._owned:
                     continue  # revoked meanwhile: its new owner reports it
-                committed = self._committed.get(tp, 0)  # none in Kafka: from the start
+                committed = self._committed.get(tp, 0)  # not known yet: from the start
                 self._metrics.consumer_lag.labels(str(tp.partition)).set(max(end - committed, 0))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._settings.lag_interval_s)
@@ -967,16 +967,17 @@ class LedgerConsumer:
         self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]
     ) -> None:
         """What Kafka holds as committed for owned partitions this member has not committed yet
-        (the previous owner's last commit, or none): until this member's first commit of a
-        partition, which waits up to ``kafka_commit_interval_s``, that is what lag tools see."""
+        (the previous owner's last commit; 0, the log's start, when there is none), asked once
+        per partition: until this member's first commit of it, which waits up to
+        ``kafka_commit_interval_s``, that is what lag tools see."""
         for tp in partitions:
             try:
                 committed = await consumer.committed(tp)
             except Exception as exc:  # noqa: BLE001 - a metric: asked again at the next interval
                 log.debug("ledger.lag.committed_unavailable", error=repr(exc))
                 return
-            if committed is not None and tp in self._owned:
-                self._committed.setdefault(tp, committed)
+            if tp in self._owned:
+                self._committed.setdefault(tp, 0 if committed is None else committed)
 
     async def _flush_commits(self, consumer: AIOKafkaConsumer) -> None:
         """Have the waiting commit made now and wait for it, then commit what is still pending."""
