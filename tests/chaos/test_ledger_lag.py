@@ -14,7 +14,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import TopicPartition
 from ledger_processes import (
     PARTITIONS,
     Replies,
@@ -27,8 +26,7 @@ from ledger_processes import (
 )
 
 from services.ledger.settings import LedgerSettings
-from shared import kafka
-from shared.contracts.topics import COMMANDS
+from tests.group_offsets import group_offsets
 
 pytestmark = pytest.mark.chaos
 
@@ -43,25 +41,8 @@ async def metric_lag(metrics_port: int) -> dict[int, int]:
 
 async def kafka_lag(settings: LedgerSettings) -> dict[int, int]:
     """End offsets minus the group's committed offsets, from Kafka's own APIs."""
-    topic = settings.topic(COMMANDS)
-    partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-    admin = kafka.admin(settings)
-    consumer = kafka.consumer(settings, group_id=None)
-    await admin.start()
-    await consumer.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(
-            settings.consumer_group, partitions=partitions
-        )
-        ends = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-        await admin.close()
-    # a partition the group never committed on is read from its start (offset 0)
-    return {
-        tp.partition: ends[tp] - max(committed[tp].offset if tp in committed else 0, 0)
-        for tp in partitions
-    }
+    committed, ends = await group_offsets(settings, settings.consumer_group, PARTITIONS)
+    return {partition: ends[partition] - committed[partition] for partition in ends}
 
 
 async def test_lag_metric_is_what_kafka_reports_also_while_nothing_is_applied(

@@ -10,32 +10,17 @@ import asyncio
 from typing import Any
 
 import asyncpg
-from aiokafka import TopicPartition
 from ledger_harness import PARTITIONS, ledger_harness, unique, webhook
 
 from services.ledger.settings import LedgerSettings
-from shared import kafka
 from shared.contracts.commands import WebhookKind
-from shared.contracts.topics import COMMANDS
+from tests.group_offsets import group_offsets
 
 
 async def committed_and_end(settings: LedgerSettings) -> tuple[int, int]:
     """The group's committed offsets and the topic's end offsets, each summed over partitions."""
-    topic = settings.topic(COMMANDS)
-    partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-    admin = kafka.admin(settings)
-    consumer = kafka.consumer(settings, group_id=None)
-    await admin.start()
-    await consumer.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(
-            settings.consumer_group, partitions=partitions
-        )
-        ends = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-        await admin.close()
-    return sum(max(meta.offset, 0) for meta in committed.values()), sum(ends.values())
+    committed, ends = await group_offsets(settings, settings.consumer_group, PARTITIONS)
+    return sum(committed.values()), sum(ends.values())
 
 
 async def test_commits_at_most_once_an_interval_and_everything_pending_at_stop(
