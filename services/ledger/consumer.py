@@ -913,11 +913,6 @@ class LedgerConsumer:
                     await asyncio.wait_for(self._commit_now.wait(), wait)
             await self._commit_once(consumer)
 
-    async def _commit_pending(self, consumer: AIOKafkaConsumer) -> None:
-        """Commit the offsets stored since the last commit, until none are left."""
-        while self._uncommitted:
-            await self._commit_once(consumer)
-
     async def _commit_once(self, consumer: AIOKafkaConsumer) -> None:
         """Commit the offsets stored since the last commit, of owned partitions, in one request."""
         offsets, self._uncommitted = self._uncommitted, {}
@@ -980,13 +975,15 @@ class LedgerConsumer:
                 self._committed.setdefault(tp, 0 if committed is None else committed)
 
     async def _flush_commits(self, consumer: AIOKafkaConsumer) -> None:
-        """Have the waiting commit made now and wait for it, then commit what is still pending."""
-        committer = self._committer
-        if committer is not None:
-            self._commit_now.set()
-            await asyncio.gather(committer, return_exceptions=True)
+        """Have the waiting commit made now and wait for it, then commit what is still pending,
+        without waiting for the interval."""
+        self._commit_now.set()
+        try:
+            if self._committer is not None:
+                await asyncio.gather(self._committer, return_exceptions=True)
+            await self._commit_later(consumer)
+        finally:
             self._commit_now.clear()
-        await self._commit_pending(consumer)
 
 
 def _log_context(
