@@ -20,12 +20,12 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
 import secrets
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -38,6 +38,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench.ingress_stats import MEASURING
 from bench.ledger import stack_servers
 from bench.ledger_history import seed_history
 from shared.contracts.commands import OperatorCommand, OperatorKind
@@ -116,29 +117,86 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+#: What HotSpot names its JIT compiler threads (the kernel keeps 15 characters of a name).
+JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")
+#: A load process still running after this long is killed.
+LOAD_TIMEOUT_S = 900.0
+#: A warm-up slice's seconds, and the share of a CPU the broker's JIT compiler threads may use in
+#: one for the broker to count as warm (``Bench.warm_up``).
+WARM_SLICE_S = 5.0
+JIT_QUIET = 0.02
+
+
+def jit_cpu_seconds(pid: int) -> float:
+    """CPU seconds the JIT compiler threads of ``pid`` have used so far (0 outside a JVM)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            if (task / "comm").read_text().startswith(JIT_THREADS):
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def jit_share(run: dict[str, Any]) -> float:
+    """The share of a CPU the JIT compilers of a run's processes used over the run."""
+    jit_ms: dict[str, float] = run.get("jit_ms_per_request", {})
+    jit_s = sum(jit_ms.values()) * int(run["answered"]) / 1000
+    return round(jit_s / max(float(run["seconds"]), 0.001), 3)
 
 
 def run_json(argv: list[str], env: dict[str, str], pids: dict[str, int]) -> dict[str, Any]:
-    """Run a benchmark process; add the CPU per answered request that each of ``pids`` (with its
-    live descendants: Postgres' backends, so measure while the ledger's pool is open) and the
-    benchmark process itself (``client``) spent meanwhile."""
+    """Run a load process; add the CPU per answered request that each of ``pids`` (with its
+    live descendants: Postgres' backends, so measure while the ledger's pool is open) spent during
+    its measured phase (from its ``measuring`` line to its exit), and its own over that phase
+    (``client``). A JVM's compiler threads are counted in its process and also apart
+    (``jit_ms_per_request``): a broker started minutes ago is still compiling, one that has run
+    for days is not.
 
-    def cpu_now() -> dict[str, float]:
-        now = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        return now | {"client": children_cpu_seconds()}
+    Start-up is left out: the load process's imports and prepared requests (0.6 s of CPU, which
+    was 0.15 ms a request at 500/s for 8 s while it was counted), and the Kafka clients' start-up
+    at the broker."""
 
-    before = cpu_now()
-    done = subprocess.run(argv, env=env, capture_output=True, check=False, timeout=900)
-    after = cpu_now()
-    if done.returncode != 0:
-        raise RuntimeError(f"{argv[2]} failed:\n{done.stderr.decode()[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    def cpu_now() -> tuple[dict[str, float], dict[str, float]]:
+        return (
+            {name: cpu_seconds(pid) for name, pid in pids.items()},
+            {name: jit_cpu_seconds(pid) for name, pid in pids.items()},
+        )
+
+    with tempfile.TemporaryFile() as err_file:
+        child = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=err_file)
+        assert child.stdout is not None  # a pipe was asked for
+        watchdog = threading.Timer(LOAD_TIMEOUT_S, child.kill)
+        watchdog.start()
+        try:
+            started = False
+            for line in child.stdout:  # what the process logs before its clock starts
+                if line.decode(errors="replace").strip() == MEASURING:
+                    started = True
+                    break
+            before, jit_before = cpu_now()
+            out = child.stdout.read()
+            child.wait()
+        finally:
+            watchdog.cancel()
+        after, jit_after = cpu_now()
+        err_file.seek(0)
+        stderr = err_file.read().decode(errors="replace")
+    if child.returncode != 0 or not started:
+        raise RuntimeError(f"{argv[2]} failed (exit {child.returncode}):\n{stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     answered = max(1, int(result["answered"]))
+
+    def per_request(seconds: float) -> float:
+        return round(seconds / answered * 1000, 3)
+
     result["cpu_ms_per_request"] = {
-        name: round((after[name] - before[name]) / answered * 1000, 3) for name in before
+        name: per_request(after[name] - before[name]) for name in before
+    } | {"client": per_request(float(result.pop("cpu_s")))}
+    result["jit_ms_per_request"] = {
+        name: per_request(jit_after[name] - jit_before[name])
+        for name in jit_before
+        if jit_after[name] > 0
     }
     result["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     return result
@@ -280,6 +338,31 @@ class Bench:
         return [*argv, "--count", str(self.args.full_count),
                 "--connections", str(self.args.connections)]  # fmt: skip
 
+    async def warm_up(self, first_s: float, at_most_s: float) -> dict[str, Any]:
+        """Unmeasured ping-pong at 1000/s until a fresh broker runs as one that has run for days.
+
+        A JVM compiles its hot code for the first minute or more of traffic: measured on Apache
+        Kafka 4.1, its compiler threads took 0.6 of a CPU through the first 30 s of ping-pong at
+        1000/s and a hundredth after 80 s, and the bare ping-pong's p99 fell from 139 to 24 ms
+        meanwhile. ``first_s`` seconds, then slices of ``WARM_SLICE_S`` until the compiler
+        threads used at most ``JIT_QUIET`` of a CPU in one (at once on Tansu, which has none), or
+        ``at_most_s`` have passed. The results are kept apart from the measured runs.
+        """
+        started = time.monotonic()
+        slices = [await self.floor_run(1000.0, first_s)]
+        while (
+            jit_share(slices[-1]) > JIT_QUIET
+            and time.monotonic() - started + WARM_SLICE_S <= at_most_s
+        ):
+            slices.append(await self.floor_run(1000.0, WARM_SLICE_S))
+        return {
+            "seconds": round(time.monotonic() - started, 1),
+            "slices": len(slices),
+            "jit_cpu_share": [jit_share(each) for each in slices],
+            "quiet": jit_share(slices[-1]) <= JIT_QUIET,
+            "last": slices[-1],
+        }
+
     async def floor_run(self, rate: float, duration: float) -> dict[str, Any]:
         prefix = await self.fresh_topics()
         floor = ["--bootstrap", self.stack.kafka_bootstrap_servers, "--prefix", prefix,
@@ -338,8 +421,8 @@ class Bench:
             )
             await wait_ready(f"{url}/readyz", ingress, self.logs / f"{prefix}ingress.log")
             pids = {each: child.pid for each, child in backends.items()}
-            with profiles(self.args.profile if rate == 0 else "", {"ingress": ingress.pid, **pids},
-                          prefix):  # fmt: skip
+            label = f"{'ledger' if ledger else 'echo'}-{f'{rate:g}' if rate else 'full'}-"
+            with profiles(self.args.profile, {"ingress": ingress.pid, **pids}, label):
                 result = run_json(
                     self.load_argv(url, rate, duration),
                     env,
@@ -399,11 +482,7 @@ async def _bench(
         servers.get("postgres"), reaper,
     )  # fmt: skip
     if args.warm_up:
-        # A fresh broker's JVM compiles its hot code during its first seconds of traffic; that
-        # CPU is not the first measured rate's. (It was not why the broker costs ten times more
-        # per request at 500/s than at full speed: see docs/benchmarks.md, "Sixth session".)
-        # Unmeasured ping-pong first; its result is kept apart.
-        report["warm_up"] = await run.floor_run(1000.0, args.warm_up)
+        report["warm_up"] = await run.warm_up(args.warm_up, args.warm_up_max)
     if "floor" in args.runs:
         report["floor"] = await run.runs(rates, "floor")
     if "echo" in args.runs:
@@ -471,6 +550,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['load_avg_1m_before']} before / {report['load_avg_1m_after']} after. "
         f"Ingress: {report['server']}; ledger: {report.get('ledgers', 1)} process(es)"
         f"{', with the outbox relay' if report.get('relay') else ''}.",
+    ]
+    if warm := report.get("warm_up"):
+        lines.append(
+            f"Warm-up: {warm['seconds']} s of ping-pong in {warm['slices']} part(s); the broker's"
+            f" JIT compiler used {warm['jit_cpu_share'][-1]} of a CPU in the last"
+            f"{'' if warm['quiet'] else ' (not yet quiet: --warm-up-max was reached)'}."
+        )
+    lines += [
         "",
         "| what | offered | answered/s | p50 ms | p99 ms | p99.9 ms | statuses | CPU ms per request |",
         "|---|---|---|---|---|---|---|---|",
@@ -483,7 +570,11 @@ def markdown(report: dict[str, Any]) -> str:
     for title, key in sections:
         for run in report.get(key, []):
             statuses = ", ".join(f"{k}: {v}" for k, v in sorted(run.get("statuses", {}).items()))
-            cpu = ", ".join(f"{k} {v}" for k, v in run.get("cpu_ms_per_request", {}).items())
+            jit = run.get("jit_ms_per_request", {})
+            cpu = ", ".join(
+                f"{k} {v}" + (f" (JIT {jit[k]})" if k in jit else "")
+                for k, v in run.get("cpu_ms_per_request", {}).items()
+            )
             lines.append(
                 f"| {title} | {run['mode']} | {run['throughput_per_s']} | {run['p50_ms']} "
                 f"| {run['p99_ms']} | {run.get('p999_ms', '-')} | {statuses or '-'} | {cpu} |"
@@ -573,14 +664,21 @@ def main(argv: list[str] | None = None) -> None:
         "--warm-up",
         type=float,
         default=15.0,
-        help="seconds of unmeasured broker ping-pong at 1000/s before the first measured run"
-        " (0: none)",
+        help="seconds of unmeasured broker ping-pong at 1000/s before the first measured run,"
+        " then more until the broker's JIT compiler is quiet (0: none)",
+    )
+    parser.add_argument(
+        "--warm-up-max",
+        type=float,
+        default=180.0,
+        help="seconds the warm-up may take at most, quiet or not",
     )
     parser.add_argument(
         "--profile",
         default="",
-        help="sample the ingress and the ledger with py-spy during each full-speed run into this"
-        " folder (summary: python -m bench.profiles FOLDER)",
+        help="sample the ingress and the ledger (or echo responder) with py-spy during each run"
+        " into this folder, one file per run and process, named by the run's kind and rate"
+        " (summary: python -m bench.profiles FOLDER)",
     )
     args = parser.parse_args(argv)
     report = asyncio.run(bench(args))

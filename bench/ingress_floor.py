@@ -18,7 +18,7 @@ import signal
 import time
 from typing import Any
 
-from bench.ingress_stats import summary
+from bench.ingress_stats import announce_measuring, summary
 from shared import kafka
 from shared.command_auth import reply_headers
 from shared.contracts.topics import COMMANDS, HEADER_CORRELATION_ID, HEADER_REPLY_TO
@@ -82,7 +82,8 @@ async def request(args: argparse.Namespace) -> dict[str, Any]:
             return
         latencies.append(time.perf_counter() - due)
 
-    started = time.perf_counter()
+    announce_measuring()
+    cpu_started, started = time.process_time(), time.perf_counter()
     try:
         if args.rate == 0:
             queue = iter(range(count))
@@ -104,9 +105,10 @@ async def request(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await client.stop()
     elapsed = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu_started
     mode = "full-speed" if args.rate == 0 else f"{args.rate:g}/s"
     report = summary(mode, count, latencies, elapsed)
-    report["failures"] = failures
+    report.update(failures=failures, cpu_s=round(cpu_s, 4))
     return report
 
 

@@ -8,7 +8,8 @@ spends its CPU on sending, not on an HTTP client library. Two modes:
 * full speed (closed loop, ``--rate 0``): ``--connections`` requests in flight, each sent as soon
   as the previous answer on its connection arrived.
 
-Prints one JSON object: counts by status, throughput, latency percentiles, the generator's peak RSS.
+Prints ``measuring`` when its clock starts, then one JSON object: counts by status, throughput,
+latency percentiles, the generator's peak RSS and its CPU from the clock's start (``cpu_s``).
 
     python -m bench.ingress_load --url http://127.0.0.1:8080 --key K --users users.txt --rate 500
 """
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.ingress_stats import summary
+from bench.ingress_stats import announce_measuring, summary
 from services.ingress.signature import sign
 from shared.jsonwire import dumps_compact
 
@@ -107,7 +108,8 @@ async def run(args: argparse.Namespace, users: list[str]) -> dict[str, object]:
     workers = [
         asyncio.create_task(connection(host, port, queue, results)) for _ in range(args.connections)
     ]
-    started = time.perf_counter()
+    announce_measuring()
+    cpu_started, started = time.process_time(), time.perf_counter()
     if args.rate == 0:
         for raw in requests:
             queue.put_nowait((0.0, raw))
@@ -126,6 +128,7 @@ async def run(args: argparse.Namespace, users: list[str]) -> dict[str, object]:
     mode = "full-speed" if args.rate == 0 else f"{args.rate:g}/s"
     report = summary(mode, count, results.latencies, elapsed)
     report.update(statuses=dict(results.statuses), errors=results.errors)
+    report["cpu_s"] = round(time.process_time() - cpu_started, 4)
     return report
 
 

@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 import resource
+import sys
+
+#: What a load process prints when its measured phase starts (``bench.ingress_bench.run_json``
+#: takes the other processes' CPU from then on).
+MEASURING = "measuring"
+
+
+def announce_measuring() -> None:
+    """Tell the bench that the clock starts now: everything before was set-up."""
+    sys.stdout.write(MEASURING + "\n")
+    sys.stdout.flush()
 
 
 def summary(mode: str, sent: int, latencies: list[float], seconds: float) -> dict[str, object]:
