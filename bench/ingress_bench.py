@@ -61,8 +61,9 @@ def family(pid: int) -> list[int]:
     """``pid`` and its descendants (uvicorn's worker processes, when there are several)."""
     pids = [pid]
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        for child in task.read_text().split():
-            pids += family(int(child))
+        with contextlib.suppress(OSError):  # a thread or process that ended meanwhile
+            for child in task.read_text().split():
+                pids += family(int(child))
     return pids
 
 
@@ -139,10 +140,10 @@ def jit_cpu_seconds(pid: int) -> float:
 
 
 def jit_share(run: dict[str, Any]) -> float:
-    """The share of a CPU the JIT compilers of a run's processes used over the run."""
-    jit_ms: dict[str, float] = run.get("jit_ms_per_request", {})
-    jit_s = sum(jit_ms.values()) * int(run["answered"]) / 1000
-    return round(jit_s / max(float(run["seconds"]), 0.001), 3)
+    """The share of a CPU the JIT compilers of a run's processes used over its measured phase
+    (from the raw seconds: a run that answered nothing still shows its compiling)."""
+    jit_s: dict[str, float] = run.get("jit_s", {})
+    return round(sum(jit_s.values()) / max(float(run.get("measured_s", 0.0)), 0.001), 3)
 
 
 def run_json(argv: list[str], env: dict[str, str], pids: dict[str, int]) -> dict[str, Any]:
@@ -153,9 +154,9 @@ def run_json(argv: list[str], env: dict[str, str], pids: dict[str, int]) -> dict
     (``jit_ms_per_request``): a broker started minutes ago is still compiling, one that has run
     for days is not.
 
-    Start-up is left out: the load process's imports and prepared requests (0.6 s of CPU, which
-    was 0.15 ms a request at 500/s for 8 s while it was counted), and the Kafka clients' start-up
-    at the broker."""
+    Start-up is left out: the load process's imports (0.6 s of CPU, which was 0.15 ms a request at
+    500/s for 8 s while it was counted), its prepared requests, and its Kafka clients' start-up
+    at the broker. The report is the last line of its output that is a JSON object."""
 
     def cpu_now() -> tuple[dict[str, float], dict[str, float]]:
         return (
@@ -163,10 +164,16 @@ def run_json(argv: list[str], env: dict[str, str], pids: dict[str, int]) -> dict
             {name: jit_cpu_seconds(pid) for name, pid in pids.items()},
         )
 
+    timed_out = threading.Event()
+
+    def kill_after_timeout(child: subprocess.Popen[bytes]) -> None:
+        timed_out.set()
+        child.kill()
+
     with tempfile.TemporaryFile() as err_file:
         child = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=err_file)
         assert child.stdout is not None  # a pipe was asked for
-        watchdog = threading.Timer(LOAD_TIMEOUT_S, child.kill)
+        watchdog = threading.Timer(LOAD_TIMEOUT_S, kill_after_timeout, (child,))
         watchdog.start()
         try:
             started = False
@@ -175,16 +182,25 @@ def run_json(argv: list[str], env: dict[str, str], pids: dict[str, int]) -> dict
                     started = True
                     break
             before, jit_before = cpu_now()
+            clock = time.monotonic()
             out = child.stdout.read()
             child.wait()
+        except BaseException:
+            child.kill()
+            child.wait()
+            raise
         finally:
             watchdog.cancel()
         after, jit_after = cpu_now()
+        measured_s = time.monotonic() - clock
         err_file.seek(0)
         stderr = err_file.read().decode(errors="replace")
+    if timed_out.is_set():
+        raise RuntimeError(f"{argv[2]} was killed after {LOAD_TIMEOUT_S:g} s:\n{stderr[-3000:]}")
     if child.returncode != 0 or not started:
         raise RuntimeError(f"{argv[2]} failed (exit {child.returncode}):\n{stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    reports = [line for line in out.decode().splitlines() if line.startswith("{")]
+    result: dict[str, Any] = json.loads(reports[-1])
     answered = max(1, int(result["answered"]))
 
     def per_request(seconds: float) -> float:
@@ -193,11 +209,15 @@ def run_json(argv: list[str], env: dict[str, str], pids: dict[str, int]) -> dict
     result["cpu_ms_per_request"] = {
         name: per_request(after[name] - before[name]) for name in before
     } | {"client": per_request(float(result.pop("cpu_s")))}
-    result["jit_ms_per_request"] = {
-        name: per_request(jit_after[name] - jit_before[name])
+    # A JVM may end a compiler thread it started on demand, taking its CPU out of the sum.
+    jit_s = {
+        name: max(0.0, jit_after[name] - jit_before[name])
         for name in jit_before
         if jit_after[name] > 0
     }
+    result["jit_ms_per_request"] = {name: per_request(seconds) for name, seconds in jit_s.items()}
+    result["jit_s"] = {name: round(seconds, 3) for name, seconds in jit_s.items()}
+    result["measured_s"] = round(measured_s, 3)
     result["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     return result
 
@@ -342,19 +362,19 @@ class Bench:
         """Unmeasured ping-pong at 1000/s until a fresh broker runs as one that has run for days.
 
         A JVM compiles its hot code for the first minute or more of traffic: measured on Apache
-        Kafka 4.1, its compiler threads took 0.6 of a CPU through the first 30 s of ping-pong at
-        1000/s and a hundredth after 80 s, and the bare ping-pong's p99 fell from 139 to 24 ms
-        meanwhile. ``first_s`` seconds, then slices of ``WARM_SLICE_S`` until the compiler
+        Kafka 4.1 in 5 s slices of ping-pong at 1000/s, its compiler threads took 0.6 of a CPU
+        through the first five slices (about 37 s with their set-up) and a hundredth in the tenth
+        (about 75 s), and the bare ping-pong's p99 fell from 139 to 24 ms meanwhile. ``first_s`` seconds, then slices of ``WARM_SLICE_S`` until the compiler
         threads used at most ``JIT_QUIET`` of a CPU in one (at once on Tansu, which has none), or
-        ``at_most_s`` have passed. The results are kept apart from the measured runs.
+        another slice as long as the last would end after ``at_most_s``. The results are kept apart from the measured runs.
         """
         started = time.monotonic()
         slices = [await self.floor_run(1000.0, first_s)]
-        while (
-            jit_share(slices[-1]) > JIT_QUIET
-            and time.monotonic() - started + WARM_SLICE_S <= at_most_s
-        ):
+        took = time.monotonic() - started  # a slice's wall time, its set-up included
+        while jit_share(slices[-1]) > JIT_QUIET and time.monotonic() - started + took <= at_most_s:
+            slice_started = time.monotonic()
             slices.append(await self.floor_run(1000.0, WARM_SLICE_S))
+            took = time.monotonic() - slice_started
         return {
             "seconds": round(time.monotonic() - started, 1),
             "slices": len(slices),
@@ -421,7 +441,7 @@ class Bench:
             )
             await wait_ready(f"{url}/readyz", ingress, self.logs / f"{prefix}ingress.log")
             pids = {each: child.pid for each, child in backends.items()}
-            label = f"{'ledger' if ledger else 'echo'}-{f'{rate:g}' if rate else 'full'}-"
+            label = f"{'ledger' if ledger else 'echo'}-{f'{rate:g}' if rate else 'full'}-{prefix}"
             with profiles(self.args.profile, {"ingress": ingress.pid, **pids}, label):
                 result = run_json(
                     self.load_argv(url, rate, duration),
@@ -671,13 +691,14 @@ def main(argv: list[str] | None = None) -> None:
         "--warm-up-max",
         type=float,
         default=180.0,
-        help="seconds the warm-up may take at most, quiet or not",
+        help="seconds the warm-up may take, quiet or not (no slice starts that would end later)",
     )
     parser.add_argument(
         "--profile",
         default="",
-        help="sample the ingress and the ledger (or echo responder) with py-spy during each run"
-        " into this folder, one file per run and process, named by the run's kind and rate"
+        help="sample the ingress and the ledger (or echo responder) with py-spy during each"
+        " end-to-end or echo run into this folder, one file per run and process, named by the"
+        " run's kind, rate and topics; py-spy's own CPU then shares the machine with the run"
         " (summary: python -m bench.profiles FOLDER)",
     )
     args = parser.parse_args(argv)

@@ -2,8 +2,9 @@
 
 ``respond`` runs the echo side (groupless consumer of the command topic, replies to each record's
 ``reply_to`` with its ``correlation_id``). ``request`` runs the asking side through the same
-``shared.kafka_rpc`` client the ingress uses, at a fixed rate or at full speed, and prints one JSON
-object like ``bench.ingress_load`` does. Each side is its own process.
+``shared.kafka_rpc`` client the ingress uses, at a fixed rate or at full speed, and prints
+``measuring`` when its clock starts, then one JSON object, like ``bench.ingress_load`` does. Each
+side is its own process.
 
     python -m bench.ingress_floor respond --bootstrap 127.0.0.1:9092 --prefix b1.
     python -m bench.ingress_floor request --bootstrap 127.0.0.1:9092 --prefix b1. --rate 500
