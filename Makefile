@@ -61,7 +61,7 @@ endif
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services shared examples
+	$(VENV)/bin/mypy services shared examples bench
 	$(VENV)/bin/lint-imports
 
 fmt: install

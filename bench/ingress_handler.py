@@ -142,9 +142,9 @@ async def measure(n: int, runs: int) -> dict[str, Any]:
     settings = IngressSettings(
         environment="production",
         public_base_url=BASE_URL,
-        hypetech_api_keys=[KEY],  # type: ignore[list-item]  # pydantic reads str as SecretStr
+        hypetech_api_keys=[KEY],  # pydantic reads str as SecretStr
         command_key_id="bench",
-        command_key="bench-handler-command-key-0123456789abcdef",  # type: ignore[arg-type]
+        command_key="bench-handler-command-key-0123456789abcdef",
     )
     app = create_app(settings, ledger=InstantLedger())
     per_request_us: list[float] = []

@@ -160,7 +160,8 @@ async def apply_once(
 async def database_mb(dsn: str) -> float:
     conn = await asyncpg.connect(dsn)
     try:
-        return round(await conn.fetchval("SELECT pg_database_size(current_database())") / 2**20)
+        size: int = await conn.fetchval("SELECT pg_database_size(current_database())")
+        return round(size / 2**20)
     finally:
         await conn.close()
 
