@@ -108,13 +108,18 @@ async def wait_ready(url: str, child: subprocess.Popen[bytes], log: Path) -> Non
     raise RuntimeError(f"{url} not ready within {READY_WITHIN_S} s:\n{tail(log, 40)}")
 
 
+def cpu_ticks(stat: Path) -> int:
+    """User + system clock ticks from a process's or a thread's ``/proc`` ``stat`` file (0 when it
+    has ended)."""
+    with contextlib.suppress(OSError):
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    return 0
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds ``pid`` and its live descendants have used so far."""
-    total = 0
-    for member in family(pid):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+    total = sum(cpu_ticks(Path(f"/proc/{member}/stat")) for member in family(pid))
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -134,8 +139,7 @@ def jit_cpu_seconds(pid: int) -> float:
     for task in Path(f"/proc/{pid}/task").glob("*"):
         with contextlib.suppress(OSError):
             if (task / "comm").read_text().startswith(JIT_THREADS):
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])
+                total += cpu_ticks(task / "stat")
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -364,22 +368,27 @@ class Bench:
         A JVM compiles its hot code for the first minute or more of traffic: measured on Apache
         Kafka 4.1 in 5 s slices of ping-pong at 1000/s, its compiler threads took 0.6 of a CPU
         through the first five slices (about 37 s with their set-up) and a hundredth in the tenth
-        (about 75 s), and the bare ping-pong's p99 fell from 139 to 24 ms meanwhile. ``first_s`` seconds, then slices of ``WARM_SLICE_S`` until the compiler
-        threads used at most ``JIT_QUIET`` of a CPU in one (at once on Tansu, which has none), or
-        another slice as long as the last would end after ``at_most_s``. The results are kept apart from the measured runs.
+        (about 75 s), and the bare ping-pong's p99 fell from 139 to 24 ms meanwhile.
+
+        ``first_s`` seconds, then slices of ``WARM_SLICE_S`` until the compiler threads used at
+        most ``JIT_QUIET`` of a CPU in one (at once on Tansu, which has none), or another slice
+        as long as the last would end after ``at_most_s``. The results are kept apart from the
+        measured runs.
         """
         started = time.monotonic()
         slices = [await self.floor_run(1000.0, first_s)]
+        shares = [jit_share(slices[-1])]
         took = time.monotonic() - started  # a slice's wall time, its set-up included
-        while jit_share(slices[-1]) > JIT_QUIET and time.monotonic() - started + took <= at_most_s:
+        while shares[-1] > JIT_QUIET and time.monotonic() - started + took <= at_most_s:
             slice_started = time.monotonic()
             slices.append(await self.floor_run(1000.0, WARM_SLICE_S))
+            shares.append(jit_share(slices[-1]))
             took = time.monotonic() - slice_started
         return {
             "seconds": round(time.monotonic() - started, 1),
             "slices": len(slices),
-            "jit_cpu_share": [jit_share(each) for each in slices],
-            "quiet": jit_share(slices[-1]) <= JIT_QUIET,
+            "jit_cpu_share": shares,
+            "quiet": shares[-1] <= JIT_QUIET,
             "last": slices[-1],
         }
 
