@@ -7,8 +7,8 @@ background, all partitions in one request, one request in flight, the latest off
 at most once per ``kafka_commit_interval_s``, and flushed on revocation and stop. On assignment
 the consumer seeks to the offset stored in Postgres; records fetched before that seek are dropped
 by position, and the offset row (locked at the start of every batch transaction) fences out a
-second consumer that still believes it owns the partition. Undecodable records go to the dead-letter topic with their reason and get a 500
-problem.
+second consumer that still believes it owns the partition. Undecodable records go to the
+dead-letter topic with their reason and get a 500 problem.
 
 Errors are handled by class (``services.ledger.errors``): a transient fault of the database or the
 broker pauses the partition and retries it from its stored offset with capped exponential backoff,

@@ -204,7 +204,7 @@ def test_draws_progress_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _read_terminal(leader: int, *, until: str, within_s: float = 5.0) -> str:
-    """What the terminal shows, read until ``until`` appears or nothing more comes: the kernel
+    """What the terminal shows, read until ``until`` appears or ``within_s`` has passed: the kernel
     hands a pty's output to its reader in pieces, so one read may hold only the first of them
     (under load it held only the escape code that hides the cursor)."""
     drawn = ""
