@@ -352,7 +352,7 @@ class LedgerConsumer:
                 self._mismatch.pop(tp, None)
                 consumer.resume(tp)
             self._gaps.pop(tp, None)
-            await self._reposition(consumer, tp, stored.get(tp.partition))
+            self._reposition(consumer, tp, stored.get(tp.partition))
             consumer.pause(tp)  # until compared with its log (``_check_log``)
             self._owned.add(tp)
         self._held_gauges()
@@ -392,15 +392,20 @@ class LedgerConsumer:
                 await asyncio.sleep(delay)
         return None
 
-    async def _reposition(
+    def _reposition(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int | None
     ) -> None:
-        """Seek to the stored next offset (to the beginning when none is stored)."""
+        """Seek to the stored next offset; with none stored, to offset 0, where the partition's
+        first command is (the log check then stops a partition whose log starts later: commands
+        it never applied are gone, ``outside_log``).
+
+        A plain seek, not ``seek_to_beginning``: aiokafka's waits for the fetch in flight, up to
+        the fetch wait, and an assignment of never-applied partitions waited that long for each.
+        """
+        consumer.seek(tp, 0 if offset is None else offset)
         if offset is None:
-            await consumer.seek_to_beginning(tp)
             self._positions.pop(tp, None)
         else:
-            consumer.seek(tp, offset)
             self._positions[tp] = offset
 
     async def _check_log(self, consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]) -> bool:
@@ -420,7 +425,7 @@ class LedgerConsumer:
                             conn, self._group, self._topic, [tp.partition for tp in mismatched]
                         )
                     for tp in mismatched:
-                        await self._reposition(consumer, tp, stored.get(tp.partition))
+                        self._reposition(consumer, tp, stored.get(tp.partition))
                 bounds = await log_bounds(consumer, tps)
         except Exception as exc:  # noqa: BLE001 - checked again at the next interval
             log.warning("ledger.offsets.check_failed", error=repr(exc))

@@ -170,15 +170,18 @@ async def test_stops_a_partition_whose_stored_offset_is_past_the_log_end_until_a
     assert status_after == 200
 
 
+@pytest.mark.parametrize("stored", [1, None], ids=["stored-1", "nothing-stored"])
 async def test_stops_a_partition_whose_stored_offset_is_before_the_log_start_until_an_operator_resolves_it(
-    common_env: dict[str, Any], db_pool: asyncpg.Pool, topic_prefix: str
+    common_env: dict[str, Any], db_pool: asyncpg.Pool, topic_prefix: str, stored: int | None
 ) -> None:
+    """Nothing stored means from offset 0: a log that starts later lost commands too."""
     settings = offsets_settings(common_env, topic_prefix)
     await create_ledger_topics(settings, partitions=1)
     users = [f"behind-{topic_prefix}{n}" for n in range(3)]
     await publish_accounts(settings, users)
     await delete_before(settings, 2)
-    await store_offset(db_pool, settings, 1)
+    if stored is not None:
+        await store_offset(db_pool, settings, stored)
 
     async with started_ledger(settings):
         status, metrics = await mismatch_seen(settings, "behind_log_start")
