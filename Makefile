@@ -9,6 +9,12 @@ STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_WORKERS ?= 2
 
+# Python keeps the modules it compiles (__pycache__/, which git ignores) even where the environment
+# says not to: the suite and the demo start hundreds of service processes, and each one compiled
+# hypeledger's modules from source again (0.12 s of CPU for a ledger's 64 modules here, where a
+# pip-installed image has them compiled), and each pytest worker rewrote every test module again.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: help install venv kafka-jars demo test soak lint fmt bench clean
 
 help:
