@@ -23,9 +23,14 @@ ROOT = Path(__file__).resolve().parents[2]
 PRIVATE = {"HYPELEDGER_INFRA_POSTGRES": "private", "HYPELEDGER_INFRA_BROKER": "kafka"}
 
 HOLDER = """
-import asyncio, json, sys
+import asyncio, json, signal, sys
 from shared.infra.processes import descendants
 from shared.infra.stack import local_stack
+
+# A terminal's Ctrl-C meets Python's default handler; an ignored SIGINT inherited from the test
+# runner's process would not (the owner then sat out the whole wait, silent, every server up).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 async def main() -> None:
     async with local_stack() as stack:
@@ -127,10 +132,13 @@ def _ends_within(owner: subprocess.Popen[bytes], started: dict[str, Any], within
         owner.wait(timeout=within_s)
     except subprocess.TimeoutExpired:
         left = [pid for pid in started["pids"] if alive(pid)]
+        status = Path(f"/proc/{owner.pid}/status").read_text().splitlines()
+        signals = [line for line in status if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
         owner.kill()
         out = owner.communicate(timeout=10)[0].decode(errors="replace")
         raise AssertionError(
-            f"the owner was still running {within_s} s after SIGINT; of its servers' processes"
+            f"the owner was still running {within_s} s after SIGINT ({signals}; this process's"
+            f" SIGINT handler: {signal.getsignal(signal.SIGINT)}); of its servers' processes"
             f" {left} were still alive; its output:\n{out[-4000:]}"
         ) from None
 
