@@ -122,7 +122,7 @@ def test_ctrl_c_of_the_owner_leaves_no_server_running(tmp_path: Path) -> None:
 
 #: How long an interrupted owner may take to stop its stack at worst: each of its two servers
 #: gets 5 s after its stop signal and 5 s after SIGKILL (``stop_group``), then the reaper gets
-#: 15 s (``Reaper.close``). A second or two on a quiet machine; it ran past 30 s in the suite.
+#: 15 s (``Reaper.close``). A second or two on a quiet machine.
 STOPS_WITHIN_S = 2 * (5 + 5) + 15 + 10
 
 
