@@ -119,6 +119,41 @@ async def mismatch_seen(settings: LedgerSettings, case: str) -> tuple[int, str]:
     return answer
 
 
+@contextlib.asynccontextmanager
+async def serialization_failures(pool: asyncpg.Pool, prefix: str, user: str) -> AsyncIterator[None]:
+    """Every insert of ``user``'s account fails as a serialization failure (a transient fault,
+    retried with backoff) for the block."""
+    await pool.execute(
+        f"""
+        CREATE FUNCTION "{prefix}serialize"() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.user_id = '{user}' THEN
+                RAISE EXCEPTION 'try again' USING ERRCODE = 'serialization_failure';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER "{prefix}serialize" BEFORE INSERT ON accounts
+        FOR EACH ROW EXECUTE FUNCTION "{prefix}serialize"();
+        """
+    )
+    try:
+        yield
+    finally:
+        await pool.execute(
+            f'DROP TRIGGER "{prefix}serialize" ON accounts; DROP FUNCTION "{prefix}serialize"();'
+        )
+
+
+async def shows(settings: LedgerSettings, text: str) -> bool:
+    """The ledger's metrics hold ``text``."""
+    _, metrics = await probe(settings)
+    return text in metrics
+
+
+#: Partition 0 has been retried after a serialization failure.
+RETRIED = 'partition_retries_total{partition="0",reason="40001"}'
+
+
 def offsets_settings(common_env: dict[str, Any], prefix: str) -> LedgerSettings:
     return ledger_settings(common_env, topic_prefix=prefix)
 
@@ -211,55 +246,58 @@ async def test_stops_a_partition_retrying_while_retention_deletes_what_it_has_no
     settings = offsets_settings(common_env, topic_prefix)
     await create_ledger_topics(settings, partitions=1)
     users = [f"{kind}-{topic_prefix}" for kind in ("applied", "stuck", "deleted")]
-    await db_pool.execute(
-        f"""
-        CREATE FUNCTION "{topic_prefix}serialize"() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF NEW.user_id = '{users[1]}' THEN
-                RAISE EXCEPTION 'try again' USING ERRCODE = 'serialization_failure';
-            END IF;
-            RETURN NEW;
-        END $$;
-        CREATE TRIGGER "{topic_prefix}serialize" BEFORE INSERT ON accounts
-        FOR EACH ROW EXECUTE FUNCTION "{topic_prefix}serialize"();
-        """
-    )
-    try:
-        async with started_ledger(settings):
-            await publish_accounts(settings, users[:1])
+    async with serialization_failures(db_pool, topic_prefix, users[1]), started_ledger(settings):
+        await publish_accounts(settings, users[:1])
 
-            async def first_applied() -> bool:
-                return await accounts_of(db_pool, users) == {users[0]}
+        async def first_applied() -> bool:
+            return await accounts_of(db_pool, users) == {users[0]}
 
-            await eventually(first_applied, attempts=400)
-            await publish_accounts(settings, users[1:])
+        await eventually(first_applied, attempts=400)
+        await publish_accounts(settings, users[1:])
 
-            async def retrying() -> bool:
-                _, metrics = await probe(settings)
-                return 'partition_retries_total{partition="0",reason="40001"}' in metrics
+        await eventually(lambda: shows(settings, RETRIED), attempts=400)
+        await delete_before(settings, 3)
 
-            await eventually(retrying, attempts=400)
-            await delete_before(settings, 3)
-
-            async def stopped_behind() -> bool:
-                _, metrics = await probe(settings)
-                return 'offset_mismatch{case="behind_log_start"} 1.0' in metrics
-
-            await eventually(stopped_behind, attempts=400)
-            status, _ = await probe(settings)
-            await set_offset(
-                settings, partition=0, next_offset=3, operator="test", reason="1-2 reconciled"
-            )
-
-            async def ready_again() -> bool:
-                return (await probe(settings))[0] == 200
-
-            await eventually(ready_again, attempts=400)
-    finally:
-        await db_pool.execute(
-            f'DROP TRIGGER "{topic_prefix}serialize" ON accounts;'
-            f' DROP FUNCTION "{topic_prefix}serialize"();'
+        behind = 'offset_mismatch{case="behind_log_start"} 1.0'
+        await eventually(lambda: shows(settings, behind), attempts=400)
+        status, _ = await probe(settings)
+        await set_offset(
+            settings, partition=0, next_offset=3, operator="test", reason="1-2 reconciled"
         )
+
+        async def ready_again() -> bool:
+            return (await probe(settings))[0] == 200
+
+        await eventually(ready_again, attempts=400)
 
     assert status == 503
     assert await accounts_of(db_pool, users) == {users[0]}
+
+
+async def test_a_partition_with_nothing_stored_never_skips_commands_retention_deleted_meanwhile(
+    common_env: dict[str, Any],
+    db_pool: asyncpg.Pool,
+    topic_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its first batch fails for a while; retention deletes the first two commands meanwhile, and
+    the fetch from offset 0 is answered from the log's new start. The first attempt stored the
+    partition's first offset before its write failed (``UnitOfWork.apply``), so the batch from
+    offset 2 is refused as a gap and the partition stops, rather than applying the third command
+    without the first two. The periodic log check, which would stop it too, is kept out of the
+    way."""
+    monkeypatch.setattr(consumer_module, "LOG_CHECK_INTERVAL_S", 3600.0)
+    settings = offsets_settings(common_env, topic_prefix)
+    await create_ledger_topics(settings, partitions=1)
+    users = [f"{kind}-{topic_prefix}" for kind in ("stuck", "deleted", "kept")]
+    async with serialization_failures(db_pool, topic_prefix, users[0]), started_ledger(settings):
+        await publish_accounts(settings, users)
+
+        await eventually(lambda: shows(settings, RETRIED), attempts=400)
+        await delete_before(settings, 2)
+
+        stopped = "hypeledger_ledger_partitions_stopped 1.0"
+        await eventually(lambda: shows(settings, stopped), attempts=600)
+        applied = await accounts_of(db_pool, users)
+
+    assert applied == set()
