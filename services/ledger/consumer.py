@@ -396,17 +396,19 @@ class LedgerConsumer:
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int | None
     ) -> None:
         """Seek to the stored next offset; with none stored, to offset 0, where the partition's
-        first command is (the log check then stops a partition whose log starts later: commands
-        it never applied are gone, ``outside_log``).
+        first command is, and expect that offset from the fetches either way.
 
-        A plain seek, not ``seek_to_beginning``: aiokafka's waits for the fetch in flight, up to
-        the fetch wait, and an assignment of never-applied partitions waited that long for each.
+        Expecting 0 is what keeps a never-applied partition from starting later: the log check
+        stops one whose log starts later (``outside_log``), and a fetch that the broker answers
+        from a later start (retention between the check and the fetch, after which aiokafka
+        resets to the earliest offset) is sought back and, if the gap stays, stops the partition
+        (``_resync``). A plain seek, not ``seek_to_beginning``: aiokafka's waits for the fetch in
+        flight, up to the fetch wait, and an assignment of never-applied partitions waited that
+        long for each.
         """
-        consumer.seek(tp, 0 if offset is None else offset)
-        if offset is None:
-            self._positions.pop(tp, None)
-        else:
-            self._positions[tp] = offset
+        position = 0 if offset is None else offset
+        consumer.seek(tp, position)
+        self._positions[tp] = position
 
     async def _check_log(self, consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition]) -> bool:
         """Compare each partition's next offset with its log's start and end; pause (never skip)

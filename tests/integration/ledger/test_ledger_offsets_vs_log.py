@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 import httpx
@@ -27,6 +27,7 @@ from ledger_harness import (
     operator,
 )
 
+from services.ledger import app as app_module
 from services.ledger import consumer as consumer_module
 from services.ledger.app import LedgerService
 from services.ledger.offsets import ResolutionRefused, set_offset, show
@@ -301,3 +302,52 @@ async def test_a_partition_with_nothing_stored_never_skips_commands_retention_de
         applied = await accounts_of(db_pool, users)
 
     assert applied == set()
+
+
+class RetentionBeforeTheFirstFetch(consumer_module.LedgerConsumer):
+    """Right after its first comparison with the log (an empty log: it fits), its partition 0
+    gets three commands and retention deletes the first two, before the partition is fetched
+    (paused meanwhile): its first fetch from offset 0 is answered from the log's new start."""
+
+    users: ClassVar[list[str]] = []
+    done = False
+
+    async def _check_log(self, consumer: Any, tps: Any) -> bool:
+        checked = await super()._check_log(consumer, tps)
+        if not self.done and self.ready:
+            self.done = True
+            tp = TopicPartition(self._settings.topic(COMMANDS), 0)
+            consumer.pause(tp)
+            await publish_accounts(self._settings, self.users)
+            await delete_before(self._settings, 2)
+            consumer.resume(tp)
+        return checked
+
+
+async def test_a_partition_with_nothing_stored_starts_at_offset_0_even_when_its_first_fetch_is_answered_later(
+    common_env: dict[str, Any],
+    db_pool: asyncpg.Pool,
+    topic_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(consumer_module, "LOG_CHECK_INTERVAL_S", 3600.0)
+    monkeypatch.setattr(app_module, "LedgerConsumer", RetentionBeforeTheFirstFetch)
+    users = [f"{kind}-{topic_prefix}" for kind in ("deleted", "also-deleted", "kept")]
+    monkeypatch.setattr(RetentionBeforeTheFirstFetch, "users", users)
+    settings = offsets_settings(common_env, topic_prefix)
+    await create_ledger_topics(settings, partitions=1)
+
+    stopped = "hypeledger_ledger_partitions_stopped 1.0"
+
+    async def settled() -> bool:
+        return await shows(settings, stopped) or bool(await accounts_of(db_pool, users))
+
+    async with started_ledger(settings):
+        await eventually(settled, attempts=600)
+        applied = await accounts_of(db_pool, users)
+        stopped_at_the_gap = await shows(settings, stopped)
+
+    # Before: the fetch reset to the log's start (offset 2) was applied as the partition's
+    # first batch, and the third command became money without the first two.
+    assert applied == set()
+    assert stopped_at_the_gap
