@@ -259,9 +259,7 @@ async def test_stops_a_partition_retrying_while_retention_deletes_what_it_has_no
         await eventually(lambda: shows(settings, RETRIED), attempts=400)
         await delete_before(settings, 3)
 
-        behind = 'offset_mismatch{case="behind_log_start"} 1.0'
-        await eventually(lambda: shows(settings, behind), attempts=400)
-        status, _ = await probe(settings)
+        status, _ = await mismatch_seen(settings, "behind_log_start")
         await set_offset(
             settings, partition=0, next_offset=3, operator="test", reason="1-2 reconciled"
         )
