@@ -128,27 +128,40 @@ class DemoResult:
 
 
 @contextlib.asynccontextmanager
-async def infrastructure(options: DemoOptions) -> AsyncIterator[tuple[dict[str, str], str]]:
-    """Postgres and Apache Kafka (or its fallback), a fresh migrated database, the contract
-    topics; yields the services' environment and a line naming the servers."""
-    async with local_stack() as stack:
-        name = f"hypeledger_demo_{secrets.token_hex(4)}"
+async def infrastructure(
+    options: DemoOptions, env: Mapping[str, str], run_id: str
+) -> AsyncIterator[tuple[dict[str, str], str]]:
+    """Postgres and Apache Kafka (or its fallback) chosen from ``env`` as every stack is
+    (``shared.infra.selection``), a fresh migrated database, the contract topics; yields the
+    services' environment and a line naming the servers.
+
+    The run's topics and the ledger's consumer group carry the run's own prefix
+    (``demo-<run>.``): on servers that outlive a run (named in the environment), the next run's
+    ledger would otherwise find the last run's commands on the topic and, its offsets being in
+    the run's fresh database, apply them all again into it.
+    """
+    prefix = f"demo-{run_id}."
+    async with local_stack(env) as stack:
+        name = f"hypeledger_demo_{run_id}"
         dsn = await create_database(stack.database_admin_url, name)
         try:
             await migrate(dsn)
-            env = {
+            services_env = {
                 "HYPELEDGER_ENVIRONMENT": "development",
                 "HYPELEDGER_DATABASE_URL": dsn,
                 "HYPELEDGER_KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap_servers,
                 "HYPELEDGER_KAFKA_FLAVOUR": stack.kafka_flavour.value,
                 "HYPELEDGER_KAFKA_SESSION_TIMEOUT_MS": "3000",
                 "HYPELEDGER_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+                "HYPELEDGER_TOPIC_PREFIX": prefix,
+                "HYPELEDGER_CONSUMER_GROUP": f"{prefix}hypeledger-ledger",
                 "HYPELEDGER_LOG_FORMAT": "json",
             }
             settings = CommonSettings(
                 database_url=dsn,
                 kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
                 kafka_flavour=BrokerFlavour(stack.kafka_flavour.value),
+                topic_prefix=prefix,
             )
             await ensure_topics(
                 settings,
@@ -156,7 +169,7 @@ async def infrastructure(options: DemoOptions) -> AsyncIterator[tuple[dict[str, 
                     (COMMANDS, COMMANDS_DLQ, TRANSACTIONS, RECONCILIATION), options.partitions
                 ),
             )
-            yield env, describe(stack.plan)
+            yield services_env, describe(stack.plan)
         finally:
             with contextlib.suppress(Exception):
                 await drop_database(stack.database_admin_url, name)
@@ -508,7 +521,7 @@ async def run_demo(
         clock = now
 
     console.print(f"[bold]hypeledger demo[/] run {run_id}: logs in {run_dir}")
-    async with infrastructure(options) as (common, servers):
+    async with infrastructure(options, base_env, run_id) as (common, servers):
         lap("infrastructure")
         console.print(f"infrastructure up ({servers}): database migrated, topics created")
         services = plan_services(options, common, run_dir, base_env)

@@ -1,5 +1,10 @@
 """The whole stack, started as processes, played by the simulator in every doc generation, with
-faults injected, checked to the cent against the simulator's truth and reconciled."""
+faults injected, checked to the cent against the simulator's truth and reconciled.
+
+The runs in each generation use the test run's Postgres server and broker (named in the
+environment, as an operator's own servers are), each with a fresh database and topics of its
+own; the run at the demo's defaults starts its own servers, as ``make demo`` does.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,30 @@ import pytest
 from rich.console import Console
 
 from services.demo.run import DemoOptions, run_demo
+from shared.infra.selection import BOOTSTRAP_SERVERS, DATABASE_URL, FLAVOUR
+from shared.infra.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
 
+def on_the_runs_servers(infra: Stack) -> dict[str, str]:
+    """The environment with the test run's servers in it, as a stack finds servers it does not
+    start (``shared.infra.selection``)."""
+    return {
+        **os.environ,
+        DATABASE_URL: infra.database_admin_url,
+        BOOTSTRAP_SERVERS: infra.kafka_bootstrap_servers,
+        FLAVOUR: infra.kafka_flavour.value,
+    }
+
+
 @pytest.mark.parametrize("generation", ["v1", "v2", "v3", "v4"])
-async def test_a_faulty_run_matches_the_truth_in_every_generation(generation: str) -> None:
+async def test_a_faulty_run_matches_the_truth_in_every_generation(
+    generation: str, infra: Stack
+) -> None:
     options = DemoOptions(players=6, rounds=8, generation=generation, seed=11)
 
-    result = await run_demo(options, Console(quiet=True), dict(os.environ))
+    result = await run_demo(options, Console(quiet=True), on_the_runs_servers(infra))
     if result.run_dir is not None:
         shutil.rmtree(result.run_dir, ignore_errors=True)
 
