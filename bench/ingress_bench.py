@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -28,7 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -150,7 +151,12 @@ def jit_share(run: dict[str, Any]) -> float:
     return round(sum(jit_s.values()) / max(float(run.get("measured_s", 0.0)), 0.001), 3)
 
 
-def run_json(argv: list[str], env: dict[str, str], pids: dict[str, int]) -> dict[str, Any]:
+def run_json(
+    argv: list[str],
+    env: dict[str, str],
+    pids: dict[str, int],
+    counters: Callable[[], dict[str, float]] | None = None,
+) -> dict[str, Any]:
     """Run a load process; add the CPU per answered request that each of ``pids`` (with its
     live descendants: Postgres' backends, so measure while the ledger's pool is open) spent during
     its measured phase (from its ``measuring`` line to its exit), and its own over that phase
@@ -160,7 +166,10 @@ def run_json(argv: list[str], env: dict[str, str], pids: dict[str, int]) -> dict
 
     Start-up is left out: the load process's imports (0.6 s of CPU, which was 0.15 ms a request at
     500/s for 8 s while it was counted), its prepared requests, and its Kafka clients' start-up
-    at the broker. The report is the last line of its output that is a JSON object."""
+    at the broker. The report is the last line of its output that is a JSON object.
+
+    ``counters`` (a service's counters, read at the same two moments) adds their growth over the
+    measured phase as ``counted``."""
 
     def cpu_now() -> tuple[dict[str, float], dict[str, float]]:
         return (
@@ -186,6 +195,7 @@ def run_json(argv: list[str], env: dict[str, str], pids: dict[str, int]) -> dict
                     started = True
                     break
             before, jit_before = cpu_now()
+            counted_before = counters() if counters else {}
             clock = time.monotonic()
             out = child.stdout.read()
             child.wait()
@@ -197,6 +207,7 @@ def run_json(argv: list[str], env: dict[str, str], pids: dict[str, int]) -> dict
             watchdog.cancel()
         after, jit_after = cpu_now()
         measured_s = time.monotonic() - clock
+        counted_after = counters() if counters else {}
         err_file.seek(0)
         stderr = err_file.read().decode(errors="replace")
     if timed_out.is_set():
@@ -222,8 +233,49 @@ def run_json(argv: list[str], env: dict[str, str], pids: dict[str, int]) -> dict
     result["jit_ms_per_request"] = {name: per_request(seconds) for name, seconds in jit_s.items()}
     result["jit_s"] = {name: round(seconds, 3) for name, seconds in jit_s.items()}
     result["measured_s"] = round(measured_s, 3)
+    if counters:
+        result["counted"] = {
+            name: value - counted_before.get(name, 0.0) for name, value in counted_after.items()
+        }
     result["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     return result
+
+
+#: The ledger's counters of its batches (``services/ledger/metrics.py``): how many partition
+#: batches, how many commands in them, and the time spent deciding and committing them.
+BATCH_COUNTERS = re.compile(
+    r"^hypeledger_ledger_(batch_size_count|batch_size_sum|apply_seconds_sum) (\S+)$", re.M
+)
+
+
+def ledger_batch_counters(metrics_ports: list[int]) -> dict[str, float]:
+    """The batch counters of every ledger process, summed (a ledger with no batch yet: zeros)."""
+    total: dict[str, float] = {}
+    for port in metrics_ports:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        for match in BATCH_COUNTERS.finditer(text):
+            total[match.group(1)] = total.get(match.group(1), 0.0) + float(match.group(2))
+    return total
+
+
+def batch_cycle(run: dict[str, Any]) -> str | None:
+    """The ledger's batches over a run's measured phase, in words (None without counters)."""
+    counted = run.get("counted", {})
+    batches = counted.get("batch_size_count", 0.0)
+    if not batches:
+        return None
+    measured_s = max(float(run["measured_s"]), 0.001)
+    ledger_cpu_s = (
+        sum(v for k, v in run["cpu_ms_per_request"].items() if k.startswith("ledger"))
+        * max(1, int(run["answered"]))
+        / 1000
+    )
+    return (
+        f"{run['mode']}: {batches / measured_s:.1f} batches/s of {counted['batch_size_sum'] / batches:.2f}"
+        f" commands, {1000 * counted['apply_seconds_sum'] / batches:.2f} ms each to decide and"
+        f" commit ({counted['apply_seconds_sum'] / measured_s:.2f} of the time), ledger CPU"
+        f" {1000 * ledger_cpu_s / batches:.2f} ms per batch"
+    )
 
 
 @contextlib.asynccontextmanager
@@ -435,8 +487,10 @@ class Bench:
         ingress_argv = [HYPELEDGER, "ingress", "--workers", str(self.args.ingress_workers)]
         with contextlib.ExitStack() as started:
             backends: dict[str, subprocess.Popen[bytes]] = {}
+            metrics_ports: list[int] = []
             for each in names:
                 metrics_port = free_port()
+                metrics_ports.append(metrics_port)
                 backend_env = {**env, "HYPELEDGER_METRICS_PORT": str(metrics_port),
                                "HYPELEDGER_RELAY_METRICS_PORT": str(free_port())}  # fmt: skip
                 log = self.logs / f"{prefix}{each}.log"
@@ -457,6 +511,7 @@ class Bench:
                     env,
                     {"ingress": ingress.pid, **pids, **self.broker}
                     | ({"postgres": self.postgres} if ledger and self.postgres else {}),
+                    (lambda: ledger_batch_counters(metrics_ports)) if ledger else None,
                 )
             result["peak_rss_mb_by_process"] = {
                 "ingress": peak_rss_mb(ingress.pid),
@@ -622,6 +677,9 @@ def markdown(report: dict[str, Any]) -> str:
         default=0,
     )
     rss = ", ".join(f"{k} {v} MB" for k, v in peaks.items())
+    cycles = [line for run in report.get("webhooks", []) if (line := batch_cycle(run))]
+    if cycles:
+        lines += ["", "The ledger's batches (end to end): " + "; ".join(cycles) + "."]
     once = report.get("exactly_once", {})
     if "history" in report:
         h = report["history"]

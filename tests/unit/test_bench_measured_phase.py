@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.ingress_bench import jit_cpu_seconds, jit_share, run_json
+from bench.ingress_bench import batch_cycle, jit_cpu_seconds, jit_share, run_json
 
 LOAD = textwrap.dedent(
     """
@@ -118,3 +118,29 @@ def test_the_jit_share_is_the_compilers_cpu_over_the_measured_phase() -> None:
     # 0.2 s of compiling in 5 s: 4 % of a CPU, whether or not anything was answered
     assert jit_share({"answered": 1000, "measured_s": 5.0, "jit_s": {"broker": 0.2}}) == 0.04
     assert jit_share({"answered": 0, "measured_s": 5.0, "jit_s": {"broker": 0.2}}) == 0.04
+
+
+def test_counters_are_counted_over_the_measured_phase_and_read_as_the_ledgers_batches() -> None:
+    reads = iter([{"batch_size_count": 100.0, "batch_size_sum": 150.0, "apply_seconds_sum": 2.0},
+                  {"batch_size_count": 300.0, "batch_size_sum": 950.0, "apply_seconds_sum": 3.0}])  # fmt: skip
+    load = [sys.executable, "-c", LOAD, "0", "measure"]
+
+    result = run_json(load, dict(os.environ), {}, lambda: next(reads))
+
+    assert result["counted"] == {
+        "batch_size_count": 200.0,
+        "batch_size_sum": 800.0,
+        "apply_seconds_sum": 1.0,
+    }
+    # 200 batches of 800 commands in 2 s, 1 s spent applying them, 0.4 s of ledger CPU (4 ms for
+    # each of 100 answered requests)
+    result |= {"mode": "500/s", "measured_s": 2.0, "cpu_ms_per_request": {"ledger": 4.0}}
+    result["answered"] = 100
+    assert batch_cycle(result) == (
+        "500/s: 100.0 batches/s of 4.00 commands, 5.00 ms each to decide and commit"
+        " (0.50 of the time), ledger CPU 2.00 ms per batch"
+    )
+
+
+def test_a_run_without_batches_has_no_batch_line() -> None:
+    assert batch_cycle({"mode": "500/s", "measured_s": 2.0, "counted": {}}) is None
