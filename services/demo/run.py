@@ -39,7 +39,7 @@ from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, RECONCILIATION, TRAN
 from shared.db.databases import create_database, drop_database
 from shared.db.migrate import migrate
 from shared.infra.stack import describe, local_stack
-from shared.kafka import ensure_topics
+from shared.kafka import admin, ensure_topics
 from shared.settings import BrokerFlavour, CommonSettings
 
 
@@ -144,6 +144,12 @@ async def infrastructure(
     async with local_stack(env) as stack:
         name = f"hypeledger_demo_{run_id}"
         dsn = await create_database(stack.database_admin_url, name)
+        settings = CommonSettings(
+            database_url=dsn,
+            kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
+            kafka_flavour=BrokerFlavour(stack.kafka_flavour.value),
+            topic_prefix=prefix,
+        )
         try:
             await migrate(dsn)
             services_env = {
@@ -157,12 +163,6 @@ async def infrastructure(
                 "HYPELEDGER_CONSUMER_GROUP": f"{prefix}hypeledger-ledger",
                 "HYPELEDGER_LOG_FORMAT": "json",
             }
-            settings = CommonSettings(
-                database_url=dsn,
-                kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
-                kafka_flavour=BrokerFlavour(stack.kafka_flavour.value),
-                topic_prefix=prefix,
-            )
             await ensure_topics(
                 settings,
                 dict.fromkeys(
@@ -173,6 +173,26 @@ async def infrastructure(
         finally:
             with contextlib.suppress(Exception):
                 await drop_database(stack.database_admin_url, name)
+            with contextlib.suppress(Exception):
+                await delete_topics_of_run(settings)
+
+
+async def delete_topics_of_run(settings: CommonSettings) -> list[str]:
+    """Delete every topic that carries the run's prefix: the contract topics and the services'
+    reply topics (servers named in the environment keep nothing of a finished run but the
+    ledger's consumer group, which the broker forgets once it has been empty for its offsets'
+    retention)."""
+    if not settings.topic_prefix:
+        raise ValueError("a run's topics are told apart by their prefix; there is none")
+    client = admin(settings)
+    await client.start()
+    try:
+        names = [n for n in await client.list_topics() if n.startswith(settings.topic_prefix)]
+        if names:
+            await client.delete_topics(names)
+    finally:
+        await client.close()
+    return names
 
 
 # -- step 2: services ------------------------------------------------------------------------

@@ -15,21 +15,49 @@ import pytest
 from rich.console import Console
 
 from services.demo.run import DemoOptions, run_demo
-from shared.infra.selection import BOOTSTRAP_SERVERS, DATABASE_URL, FLAVOUR
+from shared.infra.selection import (
+    BOOTSTRAP_SERVERS,
+    BROKER_OVERRIDE,
+    DATABASE_URL,
+    FLAVOUR,
+    POSTGRES_OVERRIDE,
+    POSTGRES_OVERRIDE_ALIAS,
+    BrokerSource,
+    PostgresSource,
+)
 from shared.infra.stack import Stack
+from shared.kafka import admin
+from shared.settings import BrokerFlavour, CommonSettings
 
 pytestmark = pytest.mark.e2e
 
 
 def on_the_runs_servers(infra: Stack) -> dict[str, str]:
-    """The environment with the test run's servers in it, as a stack finds servers it does not
-    start (``shared.infra.selection``)."""
+    """The environment with the test run's servers in it, chosen over anything else the
+    environment asks for (``shared.infra.selection``)."""
+    env = {k: v for k, v in os.environ.items() if k != POSTGRES_OVERRIDE_ALIAS}
     return {
-        **os.environ,
+        **env,
+        POSTGRES_OVERRIDE: PostgresSource.ENV.value,
+        BROKER_OVERRIDE: BrokerSource.ENV.value,
         DATABASE_URL: infra.database_admin_url,
         BOOTSTRAP_SERVERS: infra.kafka_bootstrap_servers,
         FLAVOUR: infra.kafka_flavour.value,
     }
+
+
+async def topics_of_demo_runs(infra: Stack) -> list[str]:
+    settings = CommonSettings(
+        database_url=infra.database_admin_url,
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        kafka_flavour=BrokerFlavour(infra.kafka_flavour.value),
+    )
+    client = admin(settings)
+    await client.start()
+    try:
+        return [name for name in await client.list_topics() if name.startswith("demo-")]
+    finally:
+        await client.close()
 
 
 @pytest.mark.parametrize("generation", ["v1", "v2", "v3", "v4"])
@@ -46,6 +74,7 @@ async def test_a_faulty_run_matches_the_truth_in_every_generation(
     assert result.clean_shutdown, result.shutdown
     assert sum(result.truth["faults"]["counts"].values()) > 0
     assert result.status["rounds_played"] == 8
+    assert await topics_of_demo_runs(infra) == []  # servers that outlive a run keep none of it
 
 
 async def test_the_demo_at_its_defaults_matches_the_truth() -> None:
