@@ -233,7 +233,7 @@ def run_json(
     result["jit_ms_per_request"] = {name: per_request(seconds) for name, seconds in jit_s.items()}
     result["jit_s"] = {name: round(seconds, 3) for name, seconds in jit_s.items()}
     result["measured_s"] = round(measured_s, 3)
-    if counters:
+    if counted_before and counted_after:  # either read failed: no counts rather than wrong ones
         result["counted"] = {
             name: value - counted_before.get(name, 0.0) for name, value in counted_after.items()
         }
@@ -241,20 +241,32 @@ def run_json(
     return result
 
 
-#: The ledger's counters of its batches (``services/ledger/metrics.py``): how many partition
-#: batches, how many commands in them, and the time spent deciding and committing them.
+#: The variable that holds the token guarding services' ``/metrics``, when one is set.
+METRICS_TOKEN_VARIABLE = "HYPELEDGER_METRICS_TOKEN"  # noqa: S105 - its name, not a secret
+#: The ledger's counters of its batches (``services/ledger/metrics.py``): how many batches
+#: (one or several partitions' commands decided and committed together), how many commands in
+#: them, and the time spent deciding and committing them.
 BATCH_COUNTERS = re.compile(
     r"^hypeledger_ledger_(batch_size_count|batch_size_sum|apply_seconds_sum) (\S+)$", re.M
 )
 
 
-def ledger_batch_counters(metrics_ports: list[int]) -> dict[str, float]:
-    """The batch counters of every ledger process, summed (a ledger with no batch yet: zeros)."""
+def ledger_batch_counters(metrics_ports: list[int], token: str | None) -> dict[str, float]:
+    """The batch counters of every ledger process, summed (a ledger with no batch yet: zeros).
+
+    A read that fails leaves the run without them (an empty result), never without its figures.
+    """
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     total: dict[str, float] = {}
-    for port in metrics_ports:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        for match in BATCH_COUNTERS.finditer(text):
-            total[match.group(1)] = total.get(match.group(1), 0.0) + float(match.group(2))
+    try:
+        for port in metrics_ports:
+            answer = httpx.get(f"http://127.0.0.1:{port}/metrics", headers=headers, timeout=5)
+            answer.raise_for_status()
+            for match in BATCH_COUNTERS.finditer(answer.text):
+                total[match.group(1)] = total.get(match.group(1), 0.0) + float(match.group(2))
+    except httpx.HTTPError as exc:
+        print(f"the ledger's batch counters could not be read: {exc!r}", file=sys.stderr)
+        return {}
     return total
 
 
@@ -265,16 +277,14 @@ def batch_cycle(run: dict[str, Any]) -> str | None:
     if not batches:
         return None
     measured_s = max(float(run["measured_s"]), 0.001)
-    ledger_cpu_s = (
-        sum(v for k, v in run["cpu_ms_per_request"].items() if k.startswith("ledger"))
-        * max(1, int(run["answered"]))
-        / 1000
-    )
+    ledgers = [v for k, v in run["cpu_ms_per_request"].items() if k.startswith("ledger")]
+    ledger_cpu_s = sum(ledgers) * max(1, int(run["answered"])) / 1000
+    busy = counted["apply_seconds_sum"] / measured_s / max(1, len(ledgers))
     return (
         f"{run['mode']}: {batches / measured_s:.1f} batches/s of {counted['batch_size_sum'] / batches:.2f}"
         f" commands, {1000 * counted['apply_seconds_sum'] / batches:.2f} ms each to decide and"
-        f" commit ({counted['apply_seconds_sum'] / measured_s:.2f} of the time), ledger CPU"
-        f" {1000 * ledger_cpu_s / batches:.2f} ms per batch"
+        f" commit ({busy:.2f} of the time{' of each ledger' if len(ledgers) > 1 else ''}),"
+        f" ledger CPU {1000 * ledger_cpu_s / batches:.2f} ms per batch"
     )
 
 
@@ -511,7 +521,9 @@ class Bench:
                     env,
                     {"ingress": ingress.pid, **pids, **self.broker}
                     | ({"postgres": self.postgres} if ledger and self.postgres else {}),
-                    (lambda: ledger_batch_counters(metrics_ports)) if ledger else None,
+                    (lambda: ledger_batch_counters(metrics_ports, env.get(METRICS_TOKEN_VARIABLE)))
+                    if ledger
+                    else None,
                 )
             result["peak_rss_mb_by_process"] = {
                 "ingress": peak_rss_mb(ingress.pid),

@@ -144,3 +144,25 @@ def test_counters_are_counted_over_the_measured_phase_and_read_as_the_ledgers_ba
 
 def test_a_run_without_batches_has_no_batch_line() -> None:
     assert batch_cycle({"mode": "500/s", "measured_s": 2.0, "counted": {}}) is None
+
+
+def test_a_failed_read_of_the_counters_leaves_the_run_without_counts() -> None:
+    reads = iter([{}, {"batch_size_count": 300.0, "batch_size_sum": 950.0}])
+    load = [sys.executable, "-c", LOAD, "0", "measure"]
+
+    result = run_json(load, dict(os.environ), {}, lambda: next(reads))
+
+    assert "counted" not in result
+    assert batch_cycle({**result, "mode": "500/s"}) is None
+
+
+def test_with_several_ledgers_the_time_in_batches_is_each_ledgers_share() -> None:
+    run = {
+        "mode": "500/s",
+        "measured_s": 2.0,
+        "answered": 100,
+        "cpu_ms_per_request": {"ledger": 2.0, "ledger2": 2.0, "ingress": 1.0},
+        "counted": {"batch_size_count": 200.0, "batch_size_sum": 800.0, "apply_seconds_sum": 2.0},
+    }
+
+    assert "(0.50 of the time of each ledger)" in (batch_cycle(run) or "")
