@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import asyncpg
 import pytest
 
 from shared.db.migrate import discover
-from shared.infra.processes import descendants
+from shared.infra.processes import descendants, stop_group
 from shared.infra.state import InfraState, read_state
 from tests.process_checks import alive, ps_lines, wait_all_gone
 
@@ -77,16 +78,23 @@ class Down:
 
 
 @pytest.fixture(scope="module")
-def stack_down(tmp_path_factory: pytest.TempPathFactory) -> Down:
+def stack_down(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Down]:
+    """A stack taken down by ``infra down``; should that fail, its servers are stopped after the
+    tests that show it."""
     state_file = tmp_path_factory.mktemp("down") / "infra.json"
     state, result = _up(state_file)
     pids = [server.pid for server in state.servers]
     pids += [child for pid in pids for child in descendants(pid)]
-    return Down(
-        Up(state_file, state, result.stdout),
-        pids,
-        _run("infra", "down", "--state-file", str(state_file)),
-    )
+    try:
+        yield Down(
+            Up(state_file, state, result.stdout),
+            pids,
+            _run("infra", "down", "--state-file", str(state_file)),
+        )
+    finally:
+        for server in state.servers:
+            if server.is_ours():
+                stop_group(server.pid, signal.Signals(server.stop_signal))
 
 
 def test_up_prints_the_exports_and_the_servers_keep_running(stack_up: Up) -> None:

@@ -98,7 +98,8 @@ async def store_offset(pool: asyncpg.Pool, settings: LedgerSettings, next_offset
 
 async def probe(settings: LedgerSettings) -> tuple[int, str]:
     """``/readyz``'s status and ``/metrics``, the metrics read first: a state the metrics show
-    (a mismatch stays until an operator resolves it) is then in force when readiness is read.
+    (a partition behind its log's start stays so until an operator resolves it) is then in
+    force when readiness is read.
     Read the other way round, readiness could come from just before the state began (a partition
     sought back after its records were deleted is held only once the check finds the mismatch)."""
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.metrics_port}") as client:
