@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -149,6 +149,28 @@ async def stop_client(
 
 def admin(settings: CommonSettings, **overrides: Any) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**(connection_options(settings) | overrides))
+
+
+async def topics_starting_with(settings: CommonSettings, prefix: str) -> list[str]:
+    """The names of the broker's topics that start with ``prefix`` (a resolved name), sorted."""
+    client = admin(settings)
+    await client.start()
+    try:
+        return sorted(name for name in await client.list_topics() if name.startswith(prefix))
+    finally:
+        await client.close()
+
+
+async def delete_topics(settings: CommonSettings, names: Sequence[str]) -> None:
+    """Delete the topics ``names`` (resolved names); nothing to do for none."""
+    if not names:
+        return
+    client = admin(settings)
+    await client.start()
+    try:
+        await client.delete_topics(list(names))
+    finally:
+        await client.close()
 
 
 async def ensure_topics(

@@ -39,7 +39,7 @@ from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, RECONCILIATION, TRAN
 from shared.db.databases import create_database, drop_database
 from shared.db.migrate import migrate
 from shared.infra.stack import describe, local_stack
-from shared.kafka import admin, ensure_topics
+from shared.kafka import delete_topics, ensure_topics, topics_starting_with
 from shared.settings import BrokerFlavour, CommonSettings
 
 
@@ -184,14 +184,8 @@ async def delete_topics_of_run(settings: CommonSettings) -> list[str]:
     retention)."""
     if not settings.topic_prefix:
         raise ValueError("a run's topics are told apart by their prefix; there is none")
-    client = admin(settings)
-    await client.start()
-    try:
-        names = [n for n in await client.list_topics() if n.startswith(settings.topic_prefix)]
-        if names:
-            await client.delete_topics(names)
-    finally:
-        await client.close()
+    names = await topics_starting_with(settings, settings.topic_prefix)
+    await delete_topics(settings, names)
     return names
 
 

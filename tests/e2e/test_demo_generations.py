@@ -3,7 +3,8 @@ faults injected, checked to the cent against the simulator's truth and reconcile
 
 The runs in each generation use the test run's Postgres server and broker (named in the
 environment, as an operator's own servers are), each with a fresh database and topics of its
-own; the run at the demo's defaults starts its own servers, as ``make demo`` does.
+own, which it deletes at its end; the run at the demo's defaults chooses its servers as
+``make demo`` does (its own, unless the environment names some).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from shared.infra.selection import (
     PostgresSource,
 )
 from shared.infra.stack import Stack
-from shared.kafka import admin
+from shared.kafka import topics_starting_with
 from shared.settings import BrokerFlavour, CommonSettings
 
 pytestmark = pytest.mark.e2e
@@ -52,12 +53,7 @@ async def topics_of_demo_runs(infra: Stack) -> list[str]:
         kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
         kafka_flavour=BrokerFlavour(infra.kafka_flavour.value),
     )
-    client = admin(settings)
-    await client.start()
-    try:
-        return [name for name in await client.list_topics() if name.startswith("demo-")]
-    finally:
-        await client.close()
+    return await topics_starting_with(settings, "demo-")
 
 
 @pytest.mark.parametrize("generation", ["v1", "v2", "v3", "v4"])

@@ -28,12 +28,7 @@ IDLE = timedelta(minutes=60)
 
 
 async def topic_names(settings: CommonSettings) -> set[str]:
-    client = kafka.admin(settings)
-    await client.start()
-    try:
-        return {n for n in await client.list_topics() if n.startswith(settings.topic(""))}
-    finally:
-        await client.close()
+    return set(await kafka.topics_starting_with(settings, settings.topic("")))
 
 
 async def left_behind(settings: CommonSettings, instance: str, written_at: datetime) -> str:
