@@ -158,6 +158,8 @@ async def shows(settings: LedgerSettings, text: str) -> bool:
 
 #: Partition 0 has been retried after a serialization failure.
 RETRIED = 'partition_retries_total{partition="0",reason="40001"}'
+#: A partition is stopped.
+STOPPED = "hypeledger_ledger_partitions_stopped 1.0"
 
 
 def offsets_settings(common_env: dict[str, Any], prefix: str) -> LedgerSettings:
@@ -300,8 +302,7 @@ async def test_a_partition_with_nothing_stored_never_skips_commands_retention_de
         await eventually(lambda: shows(settings, RETRIED), attempts=400)
         await delete_before(settings, 2)
 
-        stopped = "hypeledger_ledger_partitions_stopped 1.0"
-        await eventually(lambda: shows(settings, stopped), attempts=600)
+        await eventually(lambda: shows(settings, STOPPED), attempts=600)
         applied = await accounts_of(db_pool, users)
 
     assert applied == set()
@@ -340,15 +341,13 @@ async def test_a_partition_with_nothing_stored_starts_at_offset_0_even_when_its_
     settings = offsets_settings(common_env, topic_prefix)
     await create_ledger_topics(settings, partitions=1)
 
-    stopped = "hypeledger_ledger_partitions_stopped 1.0"
-
     async def settled() -> bool:
-        return await shows(settings, stopped) or bool(await accounts_of(db_pool, users))
+        return await shows(settings, STOPPED) or bool(await accounts_of(db_pool, users))
 
     async with started_ledger(settings):
         await eventually(settled, attempts=600)
         applied = await accounts_of(db_pool, users)
-        stopped_at_the_gap = await shows(settings, stopped)
+        stopped_at_the_gap = await shows(settings, STOPPED)
 
     # Before: the fetch reset to the log's start (offset 2) was applied as the partition's
     # first batch, and the third command became money without the first two.
