@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -59,16 +59,23 @@ async def chained(infra: Stack) -> AsyncIterator[tuple[str, list[uuid.UUID]]]:
     async with migrated_database(infra.database_admin_url, name) as dsn:
         conn = await asyncpg.connect(dsn)
         try:
-            txs = [
-                await deposit(conn, "alice", 500, 500),
-                await deposit(conn, "bob", 100, 100),
-                await deposit(conn, "alice", 250, 750),
-                await deposit(conn, "alice", 50, 800),
-                await deposit(conn, "bob", 1, 101),
-            ]
+            async with conn.transaction():  # one now(): the five fall on the same day
+                txs = [
+                    await deposit(conn, "alice", 500, 500),
+                    await deposit(conn, "bob", 100, 100),
+                    await deposit(conn, "alice", 250, 750),
+                    await deposit(conn, "alice", 50, 800),
+                    await deposit(conn, "bob", 1, 101),
+                ]
         finally:
             await conn.close()
         yield dsn, txs
+
+
+async def day_of_deposits(conn: asyncpg.Connection) -> date:
+    """The UTC day the fixture's deposits were linked: the test may run after midnight."""
+    written: datetime = await conn.fetchval("SELECT max(linked_at) FROM transaction_chain")
+    return written.astimezone(UTC).date()
 
 
 async def verify(dsn: str) -> list[dict[str, object]]:
@@ -160,7 +167,7 @@ async def test_a_rewritten_chain_after_a_rewritten_amount_still_breaks_at_its_he
     dsn, txs = chained
     conn = await asyncpg.connect(dsn)
     try:
-        today = datetime.now(UTC).date()
+        today = await day_of_deposits(conn)
         (day,) = await record_days(conn, through=today, time_zone="UTC", topic="t.events")
         published = await conn.fetchval(
             "SELECT payload FROM outbox WHERE message_key = 'chain-heads'"
@@ -188,9 +195,9 @@ async def test_a_day_is_recorded_once_and_rechecked_after(
     chained: tuple[str, list[uuid.UUID]],
 ) -> None:
     dsn, _ = chained
-    today = datetime.now(UTC).date()
     conn = await asyncpg.connect(dsn)
     try:
+        today = await day_of_deposits(conn)
         first = await record_days(conn, through=today, time_zone="UTC", topic="t.events")
         second = await record_days(conn, through=today, time_zone="UTC", topic="t.events")
         later = await record_days(

@@ -16,7 +16,10 @@ import pytest
 from services.ingress.app import create_app as create_ingress
 from services.ingress.settings import IngressSettings
 from services.simulator.serve import running
+from shared.db.databases import migrated_database
 from shared.infra.processes import free_port
+from shared.infra.stack import Stack as InfraStack
+from tests.conftest import unique_database_name
 from tests.integration.operator_api.conftest import (
     SIMULATOR_TOKEN,
     WEBHOOK_KEY,
@@ -30,11 +33,15 @@ ROUNDS = 6
 
 
 @pytest.fixture(scope="module")
-async def played(common_env: dict[str, Any]) -> AsyncIterator[tuple[Stack, str]]:
-    """The whole stack with an ingress, and one player who deposited 100.00 and played."""
+async def played(infra: InfraStack, common_env: dict[str, Any]) -> AsyncIterator[tuple[Stack, str]]:
+    """The whole stack with an ingress, and one player who deposited 100.00 and played, in a
+    database of this module's own: the daily report then sums this play and nothing else."""
     ingress_port = free_port()
     ingress_url = f"http://127.0.0.1:{ingress_port}"
-    async with stack_for(common_env, ingress_url=ingress_url) as stack:
+    async with (
+        migrated_database(infra.database_admin_url, unique_database_name("play")) as own,
+        stack_for({**common_env, "database_url": own}, ingress_url=ingress_url) as stack,
+    ):
         ingress = create_ingress(
             IngressSettings(
                 **stack.env,
@@ -189,12 +196,14 @@ async def test_a_balance_at_a_time_it_cannot_read_is_a_problem(
 
 async def test_the_daily_report_adds_up_to_the_days_postings(played: tuple[Stack, str]) -> None:
     stack, _ = played
-    day = datetime.now(ZoneInfo(stack.settings.ledger_time_zone)).date()
-    start = datetime.combine(day, time(0), tzinfo=ZoneInfo(stack.settings.ledger_time_zone))
-
-    response = await stack.api.get("/reports/daily", params={"date": day.isoformat()})
+    zone = ZoneInfo(stack.settings.ledger_time_zone)
     conn = await asyncpg.connect(stack.settings.database_url)
     try:
+        # The day of the play, not of the test: the two can fall either side of midnight.
+        last_bet = await conn.fetchval("SELECT max(created_at) FROM bets")
+        day = last_bet.astimezone(zone).date()
+        start = datetime.combine(day, time(0), tzinfo=zone)
+        response = await stack.api.get("/reports/daily", params={"date": day.isoformat()})
         sums = await conn.fetchrow(
             "SELECT"
             " coalesce(sum(-p.amount) FILTER (WHERE t.kind = 'bet'), 0) AS stakes,"
@@ -203,22 +212,22 @@ async def test_the_daily_report_adds_up_to_the_days_postings(played: tuple[Stack
             " coalesce(sum(-p.amount) FILTER (WHERE t.kind IN ('bet', 'win', 'rollback')), 0)"
             "  AS net"
             " FROM transactions t JOIN postings p ON p.operator_tx_id = t.operator_tx_id"
-            " WHERE p.account_type = 'player' AND t.currency = 'USD' AND t.created_at >= $1"
+            " WHERE p.account_type = 'player' AND t.created_at >= $1"
             " AND t.created_at < $1 + interval '1 day'",
             start,
         )
         bets = await conn.fetchrow(
             "SELECT count(*) AS bets, count(DISTINCT user_id) AS players FROM bets"
-            " WHERE currency = 'USD' AND created_at >= $1 AND created_at < $1 + interval '1 day'",
+            " WHERE created_at >= $1 AND created_at < $1 + interval '1 day'",
             start,
         )
     finally:
         await conn.close()
 
     assert response.status_code == 200, response.text
-    # Other tests share the database and play in other currencies (other exponents) the same
-    # day: the report is compared with the postings currency by currency, here in USD.
-    items = [item for item in response.json()["items"] if item["currency"] == "USD"]
+    # The module's database holds its one player's play, in BRL (two decimals).
+    items = response.json()["items"]
+    assert {item["currency"] for item in items} == {"BRL"}
     assert "aviador" in {item["game"] for item in items}
 
     def total(name: str) -> Decimal:
