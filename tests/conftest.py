@@ -13,6 +13,7 @@ import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -32,6 +33,24 @@ CreateTopics = Callable[[CommonSettings, Mapping[str, int]], Awaitable[dict[str,
 #: Databases made by test runs are named after the run's pid, so those left by a killed run can be
 #: found and dropped by the next run on the same machine.
 TEST_DATABASE = re.compile(r"^hypeledger_test_(\d+)_")
+
+
+def a_time_zone_far_from_midnight(now: datetime) -> str:
+    """A fixed-offset zone (``Etc/GMT±N``) whose clock reads noon to one at ``now``.
+
+    The operator's day, week and month (limits' periods, daily reports, chain days) then cannot
+    roll over during a run, wherever in the day CI starts it (a report test read the day after
+    its play once, across midnight UTC); and the tests exercise a zone other than UTC.
+    ``Etc/GMT-12`` is UTC+12: the sign is POSIX's, the other way round.
+    """
+    hours_ahead = 12 - now.astimezone(UTC).hour  # -11..+12, every one a zone of tzdata
+    if hours_ahead == 0:
+        return "Etc/GMT"
+    return f"Etc/GMT{'-' if hours_ahead > 0 else '+'}{abs(hours_ahead)}"
+
+
+#: The operator's time zone of every service the tests start, chosen once per test process.
+TIME_ZONE = a_time_zone_far_from_midnight(datetime.now(UTC))
 
 
 def unique_database_name(kind: str = "run") -> str:
@@ -116,6 +135,7 @@ def common_env(infra: Stack, database_url: str) -> dict[str, Any]:
     """Settings kwargs: ``LedgerSettings(**common_env, topic_prefix=topic_prefix)``."""
     return {
         "environment": "test",
+        "ledger_time_zone": TIME_ZONE,
         "database_url": database_url,
         "kafka_bootstrap_servers": infra.kafka_bootstrap_servers,
         "kafka_flavour": infra.kafka_flavour,
