@@ -484,9 +484,9 @@ class Bench:
         env = self.env(prefix)
         ingress_env = {**env, "HYPELEDGER_PORT": str(port), "HYPELEDGER_PUBLIC_BASE_URL": url,
                        "HYPELEDGER_HYPETECH_API_KEYS": self.key}  # fmt: skip
-        if ledger:
-            backend_argv = [HYPELEDGER, "ledger", *([] if self.args.relay else ["--no-relay"])]
-        else:
+        label = f"{'ledger' if ledger else 'echo'}-{f'{rate:g}' if rate else 'full'}-{prefix}"
+        ledger_args = ["ledger", *([] if self.args.relay else ["--no-relay"])]
+        if not ledger:
             backend_argv = [PY, "-m", "bench.ingress_floor", "respond", "--bootstrap",
                             self.stack.kafka_bootstrap_servers, "--prefix", prefix,
                             "--flavour", self.stack.kafka_flavour.value,
@@ -494,7 +494,8 @@ class Bench:
         name = "ledger" if ledger else "responder"
         # --ledgers N: N ledger processes in one consumer group, sharing the partitions
         names = [name] + [f"{name}{n}" for n in range(2, (self.args.ledgers if ledger else 1) + 1)]
-        ingress_argv = [HYPELEDGER, "ingress", "--workers", str(self.args.ingress_workers)]
+        ingress_args = ["ingress", "--workers", str(self.args.ingress_workers)]
+        ingress_argv = self.hypeledger(ingress_args, f"{label}ingress")
         with contextlib.ExitStack() as started:
             backends: dict[str, subprocess.Popen[bytes]] = {}
             metrics_ports: list[int] = []
@@ -504,9 +505,8 @@ class Bench:
                 backend_env = {**env, "HYPELEDGER_METRICS_PORT": str(metrics_port),
                                "HYPELEDGER_RELAY_METRICS_PORT": str(free_port())}  # fmt: skip
                 log = self.logs / f"{prefix}{each}.log"
-                backends[each] = started.enter_context(
-                    process(backend_argv, backend_env, log, self.reaper)
-                )
+                argv = self.hypeledger(ledger_args, f"{label}{each}") if ledger else backend_argv
+                backends[each] = started.enter_context(process(argv, backend_env, log, self.reaper))
                 if ledger:
                     await wait_ready(f"http://127.0.0.1:{metrics_port}/readyz", backends[each], log)
             ingress = started.enter_context(
@@ -514,8 +514,12 @@ class Bench:
             )
             await wait_ready(f"{url}/readyz", ingress, self.logs / f"{prefix}ingress.log")
             pids = {each: child.pid for each, child in backends.items()}
-            label = f"{'ledger' if ledger else 'echo'}-{f'{rate:g}' if rate else 'full'}-{prefix}"
-            with profiles(self.args.profile, {"ingress": ingress.pid, **pids}, label):
+            profiled = {ingress.pid: f"{label}ingress"}
+            profiled |= {pid: f"{label}{each}" for each, pid in pids.items()} if ledger else {}
+            with (
+                profiles(self.args.profile, {"ingress": ingress.pid, **pids}, label),
+                cpu_profiles(self.args.cpu_profile, profiled),
+            ):
                 result = run_json(
                     self.load_argv(url, rate, duration),
                     env,
@@ -531,6 +535,14 @@ class Bench:
                 **{broker: peak_rss_mb(pid) for broker, pid in self.broker.items()},
             }
         return result
+
+    def hypeledger(self, args: list[str], profile_as: str) -> list[str]:
+        """``hypeledger ARGS``; under yappi's CPU clock when ``--cpu-profile`` is given, written
+        to ``<folder>/<profile_as>.pstat`` (``bench/cpu_profiled.py``)."""
+        if not self.args.cpu_profile:
+            return [HYPELEDGER, *args]
+        out = cpu_profile_path(self.args.cpu_profile, profile_as)
+        return [PY, "-m", "bench.cpu_profiled", str(out), "services.cli.main:main", *args]
 
     async def runs(self, rates: list[float], kind: str) -> list[dict[str, Any]]:
         """Each fixed rate, then full speed (rate 0), each on fresh topics and processes."""
@@ -637,6 +649,33 @@ def profiles(folder: str, pids: dict[str, int], prefix: str) -> Iterator[None]:
             sampler.send_signal(signal.SIGINT)
         for sampler in samplers:
             sampler.wait(timeout=30)
+
+
+def cpu_profile_path(folder: str, name: str) -> Path:
+    return Path(folder) / f"{name}.pstat"
+
+
+@contextlib.contextmanager
+def cpu_profiles(folder: str, names: dict[int, str]) -> Iterator[None]:
+    """Count the CPU profile of each process (pid -> name; run by ``bench.cpu_profiled``) over
+    the block only: cleared as it starts, written to its ``.pstat`` as it ends (when ``folder``
+    is given)."""
+    if not folder:
+        yield
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for pid in names:
+        os.kill(pid, signal.SIGUSR1)
+    yield
+    paths = [cpu_profile_path(folder, name) for name in names.values()]
+    for pid, path in zip(names, paths, strict=True):
+        path.unlink(missing_ok=True)
+        os.kill(pid, signal.SIGUSR2)
+    deadline = time.monotonic() + 60
+    while not all(path.exists() for path in paths):  # written from each one's signal handler
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no CPU profile written: {[str(p) for p in paths]}")
+        time.sleep(0.1)
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -771,6 +810,14 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=180.0,
         help="seconds the warm-up may take, quiet or not (no slice starts that would end later)",
+    )
+    parser.add_argument(
+        "--cpu-profile",
+        default="",
+        help="run the ingress and the ledger under yappi's CPU clock (bench/cpu_profiled.py) and"
+        " write each one's profile of each end-to-end run's measured phase into this folder"
+        " (<run>-<process>.pstat); the profiler's own CPU is in the run's figures"
+        " (summary: python -m bench.profiles FOLDER)",
     )
     parser.add_argument(
         "--profile",
