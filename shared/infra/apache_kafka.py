@@ -26,9 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import ClassVar
 
 from shared.infra.broker import wait_until_answers
-from shared.infra.processes import InfraError, ServerProcess, free_port, spawn
+from shared.infra.processes import InfraError, ServerProcess, free_port, retrying_taken_ports, spawn
 
 #: One Apache Kafka release everywhere: this broker, ``docker-compose.yml`` and the container tag.
 KAFKA_VERSION = "4.1.1"
@@ -188,9 +189,11 @@ class KafkaNode:
     def properties(self) -> Path:
         return self.run_dir / "kafka.properties"
 
+    LOG_NAME: ClassVar[str] = "kafka.log"
+
     @property
     def log_path(self) -> Path:
-        return self.run_dir / "kafka.log"
+        return self.run_dir / self.LOG_NAME
 
     @classmethod
     def fresh(cls, run_dir: Path) -> KafkaNode:
@@ -297,15 +300,25 @@ async def start_apache_kafka(
     if java is None or reason is not None:
         raise InfraError(f"cannot run Apache Kafka here: {reason}")
     class_path = await asyncio.to_thread(classpath, progress)
-    node = node or KafkaNode.fresh(run_dir)
-    node.run_dir.mkdir(parents=True, exist_ok=True)
-    node.properties.write_text(server_properties(node))
-    await asyncio.to_thread(_format, java, class_path, node)
-    argv = _java_argv(java, class_path, MAIN_CLASS, str(node.properties))
-    server, _ = spawn("kafka", argv, log_path=node.log_path, cwd=node.run_dir)
-    on_spawn(server)
-    await wait_until_answers(node.bootstrap, timeout_s=timeout_s, server=server)
-    return node
+
+    async def start(node: KafkaNode, on_spawn: Callable[[ServerProcess], None]) -> KafkaNode:
+        node.run_dir.mkdir(parents=True, exist_ok=True)
+        node.properties.write_text(server_properties(node))
+        await asyncio.to_thread(_format, java, class_path, node)  # once: a format is kept
+        argv = _java_argv(java, class_path, MAIN_CLASS, str(node.properties))
+        server, _ = spawn("kafka", argv, log_path=node.log_path, cwd=node.run_dir)
+        on_spawn(server)
+        await wait_until_answers(node.bootstrap, timeout_s=timeout_s, server=server)
+        return node
+
+    if node is not None:  # a restart keeps its ports: its clients know them
+        return await start(node, on_spawn)
+    return await retrying_taken_ports(
+        lambda track: start(KafkaNode.fresh(run_dir), track),
+        log_path=run_dir / KafkaNode.LOG_NAME,
+        on_spawn=on_spawn,
+        on_retry=lambda: progress("Apache Kafka: a port was taken before it listened; new ports"),
+    )
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from shared.infra.processes import (
     ServerProcess,
     free_port,
     port_answers,
+    retrying_taken_ports,
     spawn,
     tail,
 )
@@ -79,17 +80,22 @@ async def start_tansu(
 
     ``on_spawn`` gets the server as soon as it is started, before it answers.
     """
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    argv = [
-        tansu_binary(),
-        "broker",
-        "--listener-url", url,
-        "--advertised-listener-url", url,
-        "--storage-engine", "memory://tansu/",
-    ]  # fmt: skip
-    server, _ = spawn("tansu", argv, log_path=run_dir / "tansu.log", cwd=run_dir)
-    on_spawn(server)
-    bootstrap = f"127.0.0.1:{port}"
-    await wait_until_answers(bootstrap, timeout_s=timeout_s, server=server)
-    return bootstrap
+    log_path = run_dir / "tansu.log"
+
+    async def start(on_spawn: Callable[[ServerProcess], None]) -> str:
+        port = free_port()
+        url = f"tcp://127.0.0.1:{port}"
+        argv = [
+            tansu_binary(),
+            "broker",
+            "--listener-url", url,
+            "--advertised-listener-url", url,
+            "--storage-engine", "memory://tansu/",
+        ]  # fmt: skip
+        server, _ = spawn("tansu", argv, log_path=log_path, cwd=run_dir)
+        on_spawn(server)
+        bootstrap = f"127.0.0.1:{port}"
+        await wait_until_answers(bootstrap, timeout_s=timeout_s, server=server)
+        return bootstrap
+
+    return await retrying_taken_ports(start, log_path=log_path, on_spawn=on_spawn)

@@ -24,7 +24,15 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.infra.processes import InfraError, ServerProcess, free_port, spawn, stop_group, tail
+from shared.infra.processes import (
+    InfraError,
+    ServerProcess,
+    free_port,
+    retrying_taken_ports,
+    spawn,
+    stop_group,
+    tail,
+)
 
 PG_SYSTEM_USER = "postgres"
 FALLBACK_SYSTEM_USER = "nobody"
@@ -165,26 +173,30 @@ async def start_private(
         raise InfraError(f"initdb did not finish in 60 s:\n{tail(init_proc.log_path)}") from None
     if code != 0:
         raise InfraError(f"initdb failed with exit {code}:\n{tail(init_proc.log_path)}")
-    port = free_port()
-    argv = [
-        str(bindir / "postgres"),
-        "-D", str(data),
-        "-p", str(port),
-        "-c", "listen_addresses=127.0.0.1",
-        "-c", f"unix_socket_directories={data}",
-        "-c", "max_connections=300",
-        "-c", f"fsync={'on' if fsync else 'off'}",
-        "-c", f"synchronous_commit={'on' if fsync else 'off'}",
-        "-c", f"full_page_writes={'on' if fsync else 'off'}",
-    ]  # fmt: skip
-    # A benchmark's knob (bench/ledger_growth.py): the server's buffer cache, 128MB by default.
-    if shared_buffers := os.environ.get("HYPELEDGER_PG_SHARED_BUFFERS"):
-        argv += ["-c", f"shared_buffers={shared_buffers}"]
-    server, _ = spawn(
-        "postgres", argv, log_path=run_dir / "postgres.log", stop_signal=signal.SIGINT,
-        user=user, cwd=run_dir,
-    )  # fmt: skip
-    on_spawn(server)
-    dsn = f"postgresql://{DEFAULT_SUPERUSER}@127.0.0.1:{port}/postgres"
-    await wait_until_answers(dsn, timeout_s=timeout_s, server=server)
-    return dsn
+    log_path = run_dir / "postgres.log"
+
+    async def start(on_spawn: Callable[[ServerProcess], None]) -> str:
+        port = free_port()
+        argv = [
+            str(bindir / "postgres"),
+            "-D", str(data),
+            "-p", str(port),
+            "-c", "listen_addresses=127.0.0.1",
+            "-c", f"unix_socket_directories={data}",
+            "-c", "max_connections=300",
+            "-c", f"fsync={'on' if fsync else 'off'}",
+            "-c", f"synchronous_commit={'on' if fsync else 'off'}",
+            "-c", f"full_page_writes={'on' if fsync else 'off'}",
+        ]  # fmt: skip
+        # A benchmark's knob (bench/ledger_growth.py): the buffer cache, 128MB by default.
+        if shared_buffers := os.environ.get("HYPELEDGER_PG_SHARED_BUFFERS"):
+            argv += ["-c", f"shared_buffers={shared_buffers}"]
+        server, _ = spawn(
+            "postgres", argv, log_path=log_path, stop_signal=signal.SIGINT, user=user, cwd=run_dir,
+        )  # fmt: skip
+        on_spawn(server)
+        dsn = f"postgresql://{DEFAULT_SUPERUSER}@127.0.0.1:{port}/postgres"
+        await wait_until_answers(dsn, timeout_s=timeout_s, server=server)
+        return dsn
+
+    return await retrying_taken_ports(start, log_path=log_path, on_spawn=on_spawn)

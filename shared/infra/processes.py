@@ -14,9 +14,12 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class InfraError(RuntimeError):
@@ -29,6 +32,66 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+#: How many times a local server is started, each time on newly chosen ports, when the port
+#: chosen for it was taken before it could listen on it (``port_was_taken``).
+PORT_ATTEMPTS = 3
+#: How the servers' logs say so: Apache Kafka and Postgres (the C library's words), Tansu.
+ADDRESS_IN_USE = (b"Address already in use", b"AddrInUse")
+
+
+def log_size(path: Path) -> int:
+    """How far a server's log has been written: where the next start's lines begin."""
+    return path.stat().st_size if path.exists() else 0
+
+
+def port_was_taken(server: ServerProcess, log_offset: int) -> bool:
+    """True when ``server`` exited during its start because its address was in use.
+
+    A port ``free_port`` found free can be taken before the server binds it: an outgoing
+    connection's local port comes from the same range, and a JVM takes seconds to reach its bind.
+    Only the log written since ``log_offset`` (this start's) is read.
+    """
+    if not server.exited():
+        return False
+    with server.log_path.open("rb") as log:
+        log.seek(log_offset)
+        written = log.read()
+    return any(words in written for words in ADDRESS_IN_USE)
+
+
+async def retrying_taken_ports(
+    start_once: Callable[[Callable[[ServerProcess], None]], Awaitable[T]],
+    *,
+    log_path: Path,
+    on_spawn: Callable[[ServerProcess], None],
+    on_retry: Callable[[], None] = lambda: None,
+) -> T:
+    """``start_once(track)`` (choose free ports, spawn the server with ``track`` as its
+    ``on_spawn``, wait until it answers), started again on newly chosen ports while its server
+    exits because a port was taken meanwhile, at most ``PORT_ATTEMPTS`` times in all. Any other
+    failure is raised at once. ``on_spawn`` sees every server spawned; ``log_path`` is the log
+    each start appends to."""
+    spawned: list[ServerProcess] = []
+
+    def track(server: ServerProcess) -> None:
+        spawned.append(server)
+        on_spawn(server)
+
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        before, log_offset = len(spawned), log_size(log_path)
+        try:
+            started = await start_once(track)
+        except InfraError:
+            if attempt == PORT_ATTEMPTS or len(spawned) == before:
+                raise
+            if not port_was_taken(spawned[-1], log_offset):
+                raise
+            on_retry()
+        else:
+            return started
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
