@@ -36,16 +36,14 @@ TEST_DATABASE = re.compile(r"^hypeledger_test_(\d+)_")
 
 
 def a_time_zone_far_from_midnight(now: datetime) -> str:
-    """A fixed-offset zone (``Etc/GMT±N``) whose clock reads noon to one at ``now``.
+    """A fixed-offset zone (``Etc/GMT±N``), never UTC, whose clock reads noon or one at ``now``.
 
     The operator's day, week and month (limits' periods, daily reports, chain days) then cannot
     roll over during a run, wherever in the day CI starts it (a report test read the day after
     its play once, across midnight UTC); and the tests exercise a zone other than UTC.
     ``Etc/GMT-12`` is UTC+12: the sign is POSIX's, the other way round.
     """
-    hours_ahead = 12 - now.astimezone(UTC).hour  # -11..+12, every one a zone of tzdata
-    if hours_ahead == 0:
-        return "Etc/GMT"
+    hours_ahead = 12 - now.astimezone(UTC).hour or 1  # -11..+12 but 0, each a zone of tzdata
     return f"Etc/GMT{'-' if hours_ahead > 0 else '+'}{abs(hours_ahead)}"
 
 
