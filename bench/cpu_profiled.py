@@ -7,14 +7,16 @@ ledger`` is ``hypeledger ledger``). yappi counts each function's thread CPU time
 time: a process that sleeps in ``epoll`` or is preempted right after a socket write (both of
 which py-spy counts as time at that line) adds nothing. Every thread is profiled.
 
-* SIGUSR1 clears what was counted so far (the bench sends it as its measured phase starts:
-  start-up and warm-up are left out);
+* SIGUSR1 clears what was counted so far (the bench sends it as a run's measured phase starts,
+  at the load generator's ``measuring`` line: start-up and warm-up are left out);
 * SIGUSR2 writes what was counted since to ``OUT.pstat`` (pstats format, read by ``python -m
   bench.profiles``) and goes on counting.
 
 The profiler costs CPU itself, several times the profiled code's own on a path of many small
 calls, so a profiled run's CPU and latency figures are not comparable with an unprofiled run's,
 and the shares lean towards code that makes many calls (the event loop, protocol encoders).
+Time outside any Python frame is not counted: uvloop's own loop, in the ingress, is C (the bench
+reports the share of each process's CPU its profile counted).
 """
 
 from __future__ import annotations
@@ -45,7 +47,10 @@ def main() -> None:
         yappi.clear_stats()
 
     def write(signum: int, frame: FrameType | None) -> None:
-        _write(out)
+        try:
+            _write(out)
+        except Exception as exc:  # noqa: BLE001 - the service runs on; the bench sees no file
+            print(f"bench.cpu_profiled: could not write {out}: {exc!r}", file=sys.stderr)
 
     signal.signal(signal.SIGUSR1, clear)
     signal.signal(signal.SIGUSR2, write)

