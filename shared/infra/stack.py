@@ -139,7 +139,18 @@ async def start_stack(
     except BaseException:
         await stop_stack(stack, reaper=reaper)
         raise
+    _forget_exited(stack, reaper)
     return stack
+
+
+def _forget_exited(stack: Stack, reaper: Reaper | None) -> None:
+    """Drop the servers that exited during the start (one whose port was taken, started again on
+    others): nothing of theirs is left to stop, a state file should not list them, and their
+    pids may be another process's later."""
+    for server in [server for server in stack.servers if server.exited()]:
+        stack.servers.remove(server)
+        if reaper is not None:
+            reaper.forget(server.pgid)
 
 
 async def _both(

@@ -22,6 +22,7 @@ import pytest
 
 from shared.infra import apache_kafka, broker, postgres, processes
 from shared.infra.processes import ServerProcess, stop_group
+from shared.infra.stack import local_stack
 
 pytestmark = pytest.mark.integration
 
@@ -111,3 +112,18 @@ async def test_private_postgres_starts_on_another_port_when_its_port_was_taken(
         assert port != taken
         assert len(servers) == 2
         assert servers[0].exited()
+
+
+async def test_a_stack_lists_only_the_servers_that_run_after_a_start_on_other_ports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server that exited is not left in the stack (nor in ``infra up``'s state file): its pid
+    may be another process's by the time the stack is stopped."""
+    with a_taken_port() as taken:
+        monkeypatch.setattr(apache_kafka, "free_port", taken_first(taken))
+        env = {"HYPELEDGER_INFRA_POSTGRES": "private", "HYPELEDGER_INFRA_BROKER": "kafka"}
+        async with local_stack(env) as stack:
+            listed = [(server.name, server.exited()) for server in stack.servers]
+
+    assert sorted(listed) == [("kafka", False), ("postgres", False)]
+    assert not stack.kafka_bootstrap_servers.endswith(f":{taken}")
