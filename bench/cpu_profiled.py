@@ -15,8 +15,8 @@ which py-spy counts as time at that line) adds nothing. Every thread is profiled
 The profiler costs CPU itself, several times the profiled code's own on a path of many small
 calls, so a profiled run's CPU and latency figures are not comparable with an unprofiled run's,
 and the shares lean towards code that makes many calls (the event loop, protocol encoders).
-Time outside any Python frame is not counted: uvloop's own loop, in the ingress, is C (the bench
-reports the share of each process's CPU its profile counted).
+Time outside any Python frame is not counted (the bench reports the share of each process's CPU
+its profile counted).
 """
 
 from __future__ import annotations

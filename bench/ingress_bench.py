@@ -692,9 +692,8 @@ class CpuProfiles:
             time.sleep(0.1)
 
     def shares(self, result: dict[str, Any]) -> dict[str, float]:
-        """Of each process's CPU over the phase (from ``/proc``), the share its profile counted:
-        yappi counts time in Python frames, so a C event loop's own work (uvloop's, in the
-        ingress) is missing from it."""
+        """Of each process's CPU over the phase (from ``/proc``), the share its profile counted
+        (yappi counts time in Python frames only; its own bookkeeping is not in them either)."""
         answered = max(1, int(result["answered"]))
         shares = {}
         for name, path in self.paths.items():

@@ -87,9 +87,7 @@ def cpu_summary(path: Path) -> tuple[float, Counter[str], Counter[str]]:
     return sum(by_library.values()), by_library, by_function
 
 
-def print_shares(
-    heading: str, counts: Counter[str] | Counter[float], total: float, top: int
-) -> None:
+def print_shares(heading: str, counts: Counter[str], total: float, top: int) -> None:
     print(f"\n{heading}")
     for name, count in counts.most_common(top):
         print(f"{100 * count / total:6.1f}  {name}")

@@ -301,13 +301,13 @@ async def start_apache_kafka(
         raise InfraError(f"cannot run Apache Kafka here: {reason}")
     class_path = await asyncio.to_thread(classpath, progress)
 
-    async def start(node: KafkaNode, on_spawn: Callable[[ServerProcess], None]) -> KafkaNode:
+    async def start(node: KafkaNode, track: Callable[[ServerProcess], None]) -> KafkaNode:
         node.run_dir.mkdir(parents=True, exist_ok=True)
         node.properties.write_text(server_properties(node))
         await asyncio.to_thread(_format, java, class_path, node)  # once: a format is kept
         argv = _java_argv(java, class_path, MAIN_CLASS, str(node.properties))
         server, _ = spawn("kafka", argv, log_path=node.log_path, cwd=node.run_dir)
-        on_spawn(server)
+        track(server)
         await wait_until_answers(node.bootstrap, timeout_s=timeout_s, server=server)
         return node
 

@@ -82,7 +82,7 @@ async def start_tansu(
     """
     log_path = run_dir / "tansu.log"
 
-    async def start(on_spawn: Callable[[ServerProcess], None]) -> str:
+    async def start(track: Callable[[ServerProcess], None]) -> str:
         port = free_port()
         url = f"tcp://127.0.0.1:{port}"
         argv = [
@@ -93,7 +93,7 @@ async def start_tansu(
             "--storage-engine", "memory://tansu/",
         ]  # fmt: skip
         server, _ = spawn("tansu", argv, log_path=log_path, cwd=run_dir)
-        on_spawn(server)
+        track(server)
         bootstrap = f"127.0.0.1:{port}"
         await wait_until_answers(bootstrap, timeout_s=timeout_s, server=server)
         return bootstrap

@@ -175,7 +175,7 @@ async def start_private(
         raise InfraError(f"initdb failed with exit {code}:\n{tail(init_proc.log_path)}")
     log_path = run_dir / "postgres.log"
 
-    async def start(on_spawn: Callable[[ServerProcess], None]) -> str:
+    async def start(track: Callable[[ServerProcess], None]) -> str:
         port = free_port()
         argv = [
             str(bindir / "postgres"),
@@ -194,7 +194,7 @@ async def start_private(
         server, _ = spawn(
             "postgres", argv, log_path=log_path, stop_signal=signal.SIGINT, user=user, cwd=run_dir,
         )  # fmt: skip
-        on_spawn(server)
+        track(server)
         dsn = f"postgresql://{DEFAULT_SUPERUSER}@127.0.0.1:{port}/postgres"
         await wait_until_answers(dsn, timeout_s=timeout_s, server=server)
         return dsn
